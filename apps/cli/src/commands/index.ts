@@ -1,0 +1,10 @@
+import type { Command } from 'commander';
+
+type Register = (program: Command) => void;
+
+/** Command groups, in the order `parley --help` lists them. */
+const groups: readonly Register[] = [];
+
+export function registerCommands(program: Command): void {
+  for (const register of groups) register(program);
+}
