@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
+import { registerServer } from './server.js';
 
 type Register = (program: Command) => void;
 
 /** Command groups, in the order `parley --help` lists them. */
-const groups: readonly Register[] = [];
+const groups: readonly Register[] = [registerServer];
 
 export function registerCommands(program: Command): void {
   for (const register of groups) register(program);

@@ -1,0 +1,75 @@
+/**
+ * `parley server`: runs the relay in the foreground until SIGINT or SIGTERM.
+ */
+import type { Command } from 'commander';
+import { startRelay, type StartRelayOptions } from '@parley/server';
+
+interface ServerFlags {
+  readonly data: string;
+  readonly host?: string;
+  readonly port?: string;
+  readonly auth?: string;
+  readonly config?: string;
+  readonly adminPort?: string;
+  readonly logLevel?: string;
+}
+
+function parsePort(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new Error(`${flag}: expected a port number 0..65535, got "${value}"`);
+  }
+  return n;
+}
+
+export function registerServer(program: Command): void {
+  program
+    .command('server')
+    .description('run the relay (initialises the PKI in DIR when absent)')
+    .requiredOption('--data <DIR>', 'data directory (PKI, database, audit log)')
+    .option('--host <HOST>', 'bind address (default 127.0.0.1)')
+    .option('--port <PORT>', 'TLS port (default 8443; 0 picks a free port)')
+    .option('--auth <MODE>', 'client authentication: mtls or open (default mtls)')
+    .option('--config <FILE>', 'JSON configuration file (flags override it)')
+    .option('--admin-port <PORT>', 'admin listener port on 127.0.0.1 (/healthz, /metrics)')
+    .option('--log-level <LEVEL>', 'pino log level (default info)')
+    .action(async (flags: ServerFlags) => {
+      if (flags.auth !== undefined && flags.auth !== 'mtls' && flags.auth !== 'open') {
+        throw new Error(`--auth: expected mtls or open, got "${flags.auth}"`);
+      }
+      const port = parsePort('--port', flags.port);
+      const adminPort = parsePort('--admin-port', flags.adminPort);
+      const opts: StartRelayOptions = {
+        dataDir: flags.data,
+        ...(flags.host !== undefined ? { host: flags.host } : {}),
+        ...(port !== undefined ? { port } : {}),
+        ...(flags.auth !== undefined ? { auth: flags.auth } : {}),
+        ...(flags.config !== undefined ? { configFile: flags.config } : {}),
+        ...(adminPort !== undefined ? { adminPort } : {}),
+        ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
+      };
+      const relay = await startRelay(opts);
+      process.stdout.write(
+        [
+          `parley relay listening on ${relay.url} (auth ${relay.auth})`,
+          `admin: http://127.0.0.1:${relay.adminPort}/healthz and /metrics`,
+          `CA certificate: ${relay.paths.caCert}`,
+          `server credentials: ${relay.paths.serverCert}, ${relay.paths.serverKey}`,
+          `audit log: ${relay.paths.auditLog}`,
+          '',
+        ].join('\n'),
+      );
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await relay.close();
+      process.stdout.write('parley relay stopped\n');
+    });
+}
