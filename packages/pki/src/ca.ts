@@ -1,0 +1,432 @@
+/**
+ * The private certificate authority: creates the root and the relay's TLS certificate,
+ * certifies device identity keys (Ed25519) as client certificates, revokes them through
+ * a CRL, and lists what it issued. State lives in DATA/pki (see store.ts).
+ *
+ * Single writer: the CA is operated by one `parley pki` command or one relay at a time;
+ * files are replaced atomically but concurrent issuers are not serialised.
+ */
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { systemRandomBytes } from '@parley/crypto';
+import {
+  CA_VALIDITY_DAYS,
+  CLIENT_VALIDITY_DAYS,
+  CLOCK_SKEW_BACKDATE_MS,
+  CRL_REFRESH_BEFORE_DAYS,
+  CRL_VALIDITY_DAYS,
+  MAX_INPUT_BYTES,
+  SERVER_VALIDITY_DAYS,
+  daysMs,
+} from './constants.js';
+import { PkiError } from './errors.js';
+import { assertValidName } from './names.js';
+import {
+  PUBLIC_FILE_MODE,
+  SECRET_FILE_MODE,
+  ensureDir,
+  exists,
+  listFiles,
+  pkiPaths,
+  readRevoked,
+  readSmallText,
+  writeFileAtomic,
+  writeRevoked,
+  type PkiPaths,
+  type RevocationReason,
+} from './store.js';
+import {
+  ECDSA_SHA256,
+  generateEcdsaKeyPair,
+  generateEd25519KeyPair,
+  importEcdsaPrivateKey,
+  newSerial,
+  normalizeSerial,
+  privateKeyToPem,
+  toPem,
+  x509,
+  type Key,
+  type RandomBytes,
+} from './x509.js';
+
+/** Clock and randomness, injectable for tests. */
+export interface PkiContext {
+  /** Current time; default `new Date()`. */
+  readonly now?: () => Date;
+  /** Randomness for serial numbers; default the system CSPRNG. */
+  readonly random?: RandomBytes;
+}
+
+/** Options of {@link initPki}. */
+export interface InitPkiOptions extends PkiContext {
+  /** Extra DNS names or IP addresses for the server certificate (besides localhost, 127.0.0.1, ::1). */
+  readonly serverNames?: readonly string[];
+  /** Common name of the root; default "Parley Root CA". */
+  readonly caName?: string;
+}
+
+/** Result of {@link initPki}. */
+export interface InitPkiResult {
+  readonly paths: PkiPaths;
+  /** False if a CA already existed (it is never overwritten). */
+  readonly createdCa: boolean;
+  readonly createdServer: boolean;
+}
+
+/** Options of {@link issueClient} and {@link signCsr}. */
+export interface IssueOptions extends PkiContext {
+  /** Validity in days; default {@link CLIENT_VALIDITY_DAYS}. */
+  readonly validityDays?: number;
+  /** Explicit notBefore (tests of expiry); default now minus a small skew allowance. */
+  readonly notBefore?: Date;
+}
+
+/** What the CA issued for a device. */
+export interface IssuedCertificate {
+  readonly name: string;
+  /** Lowercase hex. */
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly certPem: string;
+}
+
+/** Result of {@link issueClient}: the certificate plus where its files were written. */
+export interface IssuedClientFiles extends IssuedCertificate {
+  readonly certPath: string;
+  readonly keyPath: string;
+  readonly caPath: string;
+}
+
+/** One row of {@link listCertificates}. */
+export interface CertificateInfo {
+  readonly name: string;
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly revoked: boolean;
+  readonly revokedAt?: Date;
+}
+
+/** Options of {@link revoke}. */
+export interface RevokeOptions extends PkiContext {
+  /** Default `cessationOfOperation`; use `keyCompromise` for a lost or stolen device. */
+  readonly reason?: RevocationReason;
+}
+
+/** The CA material a relay needs to serve mutual TLS. */
+export interface PkiFiles {
+  readonly caPem: string;
+  readonly serverCertPem: string;
+  readonly serverKeyPem: string;
+  readonly crlPem: string;
+  readonly paths: PkiPaths;
+}
+
+const clock = (ctx: PkiContext): Date => (ctx.now ? ctx.now() : new Date());
+const rng = (ctx: PkiContext): RandomBytes => ctx.random ?? systemRandomBytes;
+
+async function loadCa(paths: PkiPaths): Promise<{ cert: x509.X509Certificate; key: Key }> {
+  if (!(await exists(paths.caCert)) || !(await exists(paths.caKey))) {
+    throw new PkiError('not_initialized', `no CA in ${paths.dir} (run: parley pki init)`);
+  }
+  const cert = new x509.X509Certificate(await readSmallText(paths.caCert));
+  const key = await importEcdsaPrivateKey(await readSmallText(paths.caKey));
+  return { cert, key };
+}
+
+async function createCa(paths: PkiPaths, opts: InitPkiOptions): Promise<void> {
+  const now = clock(opts);
+  const keys = await generateEcdsaKeyPair();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: newSerial(rng(opts)),
+    name: [{ CN: [opts.caName ?? 'Parley Root CA'] }, { O: ['Parley'] }],
+    notBefore: new Date(now.getTime() - CLOCK_SKEW_BACKDATE_MS),
+    notAfter: new Date(now.getTime() + daysMs(CA_VALIDITY_DAYS)),
+    keys,
+    signingAlgorithm: ECDSA_SHA256,
+    extensions: [
+      // pathLen 0: this root signs only end-entity certificates, never another CA.
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  // Key first: a ca.crt without its key would make init think the CA exists.
+  await writeFileAtomic(paths.caKey, await privateKeyToPem(keys.privateKey), SECRET_FILE_MODE);
+  await writeFileAtomic(paths.caCert, cert.toString('pem') + '\n', PUBLIC_FILE_MODE);
+}
+
+function generalNames(names: readonly string[]): x509.JsonGeneralName[] {
+  const seen = new Set<string>();
+  const out: x509.JsonGeneralName[] = [];
+  for (const n of ['localhost', '127.0.0.1', '::1', ...names]) {
+    if (n.length === 0 || seen.has(n)) continue;
+    seen.add(n);
+    out.push({ type: isIP(n) === 0 ? 'dns' : 'ip', value: n });
+  }
+  return out;
+}
+
+async function createServerCert(paths: PkiPaths, opts: InitPkiOptions): Promise<void> {
+  const ca = await loadCa(paths);
+  const now = clock(opts);
+  const keys = await generateEcdsaKeyPair();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: newSerial(rng(opts)),
+    subject: [{ CN: ['localhost'] }, { O: ['Parley'] }],
+    issuer: ca.cert.subjectName,
+    notBefore: new Date(now.getTime() - CLOCK_SKEW_BACKDATE_MS),
+    notAfter: new Date(now.getTime() + daysMs(SERVER_VALIDITY_DAYS)),
+    publicKey: keys.publicKey,
+    signingKey: ca.key,
+    signingAlgorithm: ECDSA_SHA256,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension(generalNames(opts.serverNames ?? [])),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
+    ],
+  });
+  await writeFileAtomic(paths.serverKey, await privateKeyToPem(keys.privateKey), SECRET_FILE_MODE);
+  await writeFileAtomic(paths.serverCert, cert.toString('pem') + '\n', PUBLIC_FILE_MODE);
+}
+
+async function writeCrl(paths: PkiPaths, ctx: PkiContext): Promise<void> {
+  const ca = await loadCa(paths);
+  const now = clock(ctx);
+  const revoked = await readRevoked(paths);
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: ca.cert.subjectName,
+    thisUpdate: new Date(now.getTime() - CLOCK_SKEW_BACKDATE_MS),
+    nextUpdate: new Date(now.getTime() + daysMs(CRL_VALIDITY_DAYS)),
+    entries: revoked.map((r) => ({
+      serialNumber: r.serial,
+      revocationDate: new Date(r.revokedAt),
+      // A reason code also keeps the entry's extension list non-empty, which RFC 5280
+      // requires and OpenSSL enforces when it parses the CRL.
+      reason: x509.X509CrlReason[r.reason],
+    })),
+    signingKey: ca.key,
+    signingAlgorithm: ECDSA_SHA256,
+    extensions: [await x509.AuthorityKeyIdentifierExtension.create(ca.cert)],
+  });
+  // RFC 7468 §5 label; @peculiar/x509 writes "CRL", which OpenSSL does not read.
+  await writeFileAtomic(paths.crl, toPem(crl.rawData, 'X509 CRL'), PUBLIC_FILE_MODE);
+}
+
+/**
+ * Creates DIR/pki/{ca.crt,ca.key,server.crt,server.key,crl.pem}. Idempotent: an existing
+ * CA is never overwritten; only missing pieces are created.
+ *
+ * @example
+ * ```ts
+ * const { paths } = await initPki('/var/lib/parley');
+ * // paths.caCert === '/var/lib/parley/pki/ca.crt'
+ * ```
+ */
+export async function initPki(dataDir: string, opts: InitPkiOptions = {}): Promise<InitPkiResult> {
+  const paths = pkiPaths(dataDir);
+  await ensureDir(paths.dir);
+  await ensureDir(paths.issuedDir);
+  const hasCa = (await exists(paths.caCert)) && (await exists(paths.caKey));
+  if (!hasCa) await createCa(paths, opts);
+  const hasServer = (await exists(paths.serverCert)) && (await exists(paths.serverKey));
+  if (!hasServer) await createServerCert(paths, opts);
+  if (!(await exists(paths.crl))) await writeCrl(paths, opts);
+  return { paths, createdCa: !hasCa, createdServer: !hasServer };
+}
+
+/** Reads what a relay needs to serve mutual TLS (`not_initialized` if absent). */
+export async function readPkiFiles(dataDir: string): Promise<PkiFiles> {
+  const paths = pkiPaths(dataDir);
+  if (!(await exists(paths.caCert))) {
+    throw new PkiError('not_initialized', `no CA in ${paths.dir} (run: parley pki init)`);
+  }
+  return {
+    paths,
+    caPem: await readSmallText(paths.caCert),
+    serverCertPem: await readSmallText(paths.serverCert),
+    serverKeyPem: await readSmallText(paths.serverKey),
+    crlPem: await readSmallText(paths.crl),
+  };
+}
+
+async function certifyEd25519(
+  paths: PkiPaths,
+  name: string,
+  publicKey: x509.PublicKeyType,
+  opts: IssueOptions,
+): Promise<IssuedCertificate> {
+  assertValidName(name);
+  const ca = await loadCa(paths);
+  const now = clock(opts);
+  const notBefore = opts.notBefore ?? new Date(now.getTime() - CLOCK_SKEW_BACKDATE_MS);
+  const notAfter = new Date(now.getTime() + daysMs(opts.validityDays ?? CLIENT_VALIDITY_DAYS));
+  const serial = newSerial(rng(opts));
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial,
+    subject: [{ CN: [name] }],
+    issuer: ca.cert.subjectName,
+    notBefore,
+    notAfter,
+    publicKey,
+    signingKey: ca.key,
+    signingAlgorithm: ECDSA_SHA256,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+        true,
+      ),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
+    ],
+  });
+  const certPem = cert.toString('pem') + '\n';
+  await ensureDir(paths.issuedDir);
+  await writeFileAtomic(join(paths.issuedDir, `${serial}.crt`), certPem, PUBLIC_FILE_MODE);
+  return { name, serial, notBefore: cert.notBefore, notAfter: cert.notAfter, certPem };
+}
+
+/**
+ * Creates a fresh Ed25519 device key and its client certificate (CN = name, clientAuth,
+ * digitalSignature + keyEncipherment) and writes OUTDIR/{NAME.crt, NAME.key (0600), ca.crt}.
+ * The key is the device's E2EE identity secret; see {@link ed25519SeedFromPkcs8Pem}.
+ */
+export async function issueClient(
+  dataDir: string,
+  name: string,
+  outDir: string,
+  opts: IssueOptions = {},
+): Promise<IssuedClientFiles> {
+  assertValidName(name);
+  const paths = pkiPaths(dataDir);
+  const caPem = await (async () => {
+    await loadCa(paths);
+    return readSmallText(paths.caCert);
+  })();
+  const keys = await generateEd25519KeyPair();
+  const issued = await certifyEd25519(paths, name, keys.publicKey, opts);
+  await ensureDir(outDir);
+  const keyPath = join(outDir, `${name}.key`);
+  const certPath = join(outDir, `${name}.crt`);
+  const caPath = join(outDir, 'ca.crt');
+  await writeFileAtomic(keyPath, await privateKeyToPem(keys.privateKey), SECRET_FILE_MODE);
+  await writeFileAtomic(certPath, issued.certPem, PUBLIC_FILE_MODE);
+  await writeFileAtomic(caPath, caPem, PUBLIC_FILE_MODE);
+  return { ...issued, keyPath, certPath, caPath };
+}
+
+/**
+ * Certifies a device's own Ed25519 key from a PKCS#10 CSR (the private key never leaves
+ * the device). The CSR's self-signature is checked and its CN must be a valid name.
+ */
+export async function signCsr(
+  dataDir: string,
+  csrPem: string,
+  opts: IssueOptions = {},
+): Promise<IssuedCertificate> {
+  if (csrPem.length > MAX_INPUT_BYTES) throw new PkiError('bad_csr', 'CSR is too large');
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(csrPem);
+  } catch (cause) {
+    throw new PkiError('bad_csr', 'not a PEM certificate request', { cause });
+  }
+  if (csr.publicKey.algorithm.name !== 'Ed25519') {
+    throw new PkiError('bad_csr', 'CSR key must be Ed25519 (the device identity key)');
+  }
+  let ok = false;
+  try {
+    ok = await csr.verify();
+  } catch (cause) {
+    throw new PkiError('bad_csr', 'CSR signature cannot be checked', { cause });
+  }
+  if (!ok) throw new PkiError('bad_csr', 'CSR signature is invalid');
+  const cns = csr.subjectName.getField('CN');
+  const name = cns[0];
+  if (cns.length !== 1 || name === undefined) {
+    throw new PkiError('bad_csr', 'CSR subject must have exactly one CN');
+  }
+  assertValidName(name);
+  return certifyEd25519(pkiPaths(dataDir), name, csr.publicKey, opts);
+}
+
+/** Lists every client certificate the CA issued, oldest first. */
+export async function listCertificates(dataDir: string): Promise<CertificateInfo[]> {
+  const paths = pkiPaths(dataDir);
+  await loadCa(paths);
+  const revoked = new Map((await readRevoked(paths)).map((r) => [r.serial, r]));
+  const rows: CertificateInfo[] = [];
+  for (const file of await listFiles(paths.issuedDir)) {
+    if (!file.endsWith('.crt')) continue;
+    const cert = new x509.X509Certificate(await readSmallText(join(paths.issuedDir, file)));
+    const serial = normalizeSerial(cert.serialNumber);
+    const name = cert.subjectName.getField('CN')[0] ?? '';
+    const r = revoked.get(serial);
+    rows.push({
+      name,
+      serial,
+      notBefore: cert.notBefore,
+      notAfter: cert.notAfter,
+      revoked: r !== undefined,
+      ...(r ? { revokedAt: new Date(r.revokedAt) } : {}),
+    });
+  }
+  rows.sort(
+    (a, b) => a.notBefore.getTime() - b.notBefore.getTime() || (a.serial < b.serial ? -1 : 1),
+  );
+  return rows;
+}
+
+/**
+ * Revokes every not-yet-revoked certificate issued to `name` and re-signs crl.pem.
+ * Returns the serials revoked; `not_found` if the name has no live certificate.
+ */
+export async function revoke(
+  dataDir: string,
+  name: string,
+  opts: RevokeOptions = {},
+): Promise<string[]> {
+  assertValidName(name);
+  const paths = pkiPaths(dataDir);
+  const live = (await listCertificates(dataDir)).filter((c) => c.name === name && !c.revoked);
+  if (live.length === 0) {
+    throw new PkiError('not_found', `no unrevoked certificate for ${name}`);
+  }
+  const at = clock(opts).toISOString();
+  const list = await readRevoked(paths);
+  const reason = opts.reason ?? 'cessationOfOperation';
+  for (const c of live) list.push({ serial: c.serial, name, revokedAt: at, reason });
+  await writeRevoked(paths, list);
+  await writeCrl(paths, opts);
+  return live.map((c) => c.serial);
+}
+
+/**
+ * Re-signs crl.pem if it is missing or within {@link CRL_REFRESH_BEFORE_DAYS} of its
+ * nextUpdate (or always, with `force`). A relay calls this at start and daily, because
+ * TLS stacks reject every client once the CRL has expired. Returns true if re-signed.
+ */
+export async function refreshCrl(
+  dataDir: string,
+  opts: PkiContext & { readonly force?: boolean } = {},
+): Promise<boolean> {
+  const paths = pkiPaths(dataDir);
+  if (!opts.force && (await exists(paths.crl))) {
+    const crl = new x509.X509Crl(await readSmallText(paths.crl));
+    const next = crl.nextUpdate;
+    if (next && next.getTime() - clock(opts).getTime() > daysMs(CRL_REFRESH_BEFORE_DAYS)) {
+      return false;
+    }
+  }
+  await writeCrl(paths, opts);
+  return true;
+}

@@ -1,0 +1,125 @@
+/**
+ * On-disk layout of the CA under DATA/pki and the file-writing rules: private keys are
+ * created with mode 0600, and every file is written to a temporary name and renamed so
+ * a crash never leaves a half-written key or CRL behind.
+ */
+import { chmod, mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MAX_INPUT_BYTES } from './constants.js';
+import { PkiError } from './errors.js';
+
+/** Paths of the CA's files inside a data directory. */
+export interface PkiPaths {
+  readonly dir: string;
+  readonly caCert: string;
+  readonly caKey: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly crl: string;
+  /** Copies of every client certificate issued, named by serial. */
+  readonly issuedDir: string;
+  /** JSON list of revoked serials; crl.pem is regenerated from it. */
+  readonly revoked: string;
+}
+
+/** Where the CA files of `dataDir` live (DIR/pki/...). Pure; touches no file. */
+export function pkiPaths(dataDir: string): PkiPaths {
+  const dir = join(dataDir, 'pki');
+  return {
+    dir,
+    caCert: join(dir, 'ca.crt'),
+    caKey: join(dir, 'ca.key'),
+    serverCert: join(dir, 'server.crt'),
+    serverKey: join(dir, 'server.key'),
+    crl: join(dir, 'crl.pem'),
+    issuedDir: join(dir, 'issued'),
+    revoked: join(dir, 'revoked.json'),
+  };
+}
+
+/** Mode for private keys: owner read/write only. */
+export const SECRET_FILE_MODE = 0o600;
+/** Mode for certificates and CRLs, which are public. */
+export const PUBLIC_FILE_MODE = 0o644;
+
+let tmpCounter = 0;
+
+/** Writes atomically (temp file + rename) with the given mode, regardless of umask. */
+export async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${tmpCounter++}`;
+  await writeFile(tmp, data, { mode, flag: 'wx' });
+  await chmod(tmp, mode);
+  await rename(tmp, path);
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads a small text file, refusing anything larger than MAX_INPUT_BYTES. */
+export async function readSmallText(path: string): Promise<string> {
+  const s = await stat(path);
+  if (s.size > MAX_INPUT_BYTES) {
+    throw new PkiError('malformed', `${path} is larger than ${MAX_INPUT_BYTES} bytes`);
+  }
+  return readFile(path, 'utf8');
+}
+
+export async function ensureDir(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+}
+
+export async function listFiles(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** One revoked certificate as stored in revoked.json. */
+export interface RevokedRecord {
+  readonly serial: string;
+  readonly name: string;
+  /** ISO-8601. */
+  readonly revokedAt: string;
+  readonly reason: RevocationReason;
+}
+
+/** RFC 5280 §5.3.1 reasons an operator may give (not `unspecified`, which §5.3.1 says to omit). */
+export type RevocationReason =
+  'keyCompromise' | 'affiliationChanged' | 'superseded' | 'cessationOfOperation';
+
+const REASONS: readonly RevocationReason[] = [
+  'keyCompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+];
+
+export async function readRevoked(paths: PkiPaths): Promise<RevokedRecord[]> {
+  if (!(await exists(paths.revoked))) return [];
+  const parsed: unknown = JSON.parse(await readFile(paths.revoked, 'utf8'));
+  if (!Array.isArray(parsed)) throw new PkiError('malformed', `${paths.revoked} is not a list`);
+  return parsed.map((r: unknown) => {
+    const o = r as Partial<Record<keyof RevokedRecord, unknown>>;
+    if (
+      typeof o.serial !== 'string' ||
+      typeof o.name !== 'string' ||
+      typeof o.revokedAt !== 'string'
+    ) {
+      throw new PkiError('malformed', `${paths.revoked} has a malformed entry`);
+    }
+    const reason = REASONS.find((x) => x === o.reason) ?? 'cessationOfOperation';
+    return { serial: o.serial, name: o.name, revokedAt: o.revokedAt, reason };
+  });
+}
+
+export async function writeRevoked(paths: PkiPaths, list: readonly RevokedRecord[]): Promise<void> {
+  await writeFileAtomic(paths.revoked, `${JSON.stringify(list, null, 2)}\n`, PUBLIC_FILE_MODE);
+}
