@@ -1,0 +1,44 @@
+/**
+ * The one error type of `@parley/client`. Codes are stable: the CLI maps them to exit
+ * messages and tests match on them. Messages never contain key material or plaintext.
+ */
+export type ClientErrorCode =
+  /** The passphrase does not open this profile. Nothing was read or written. */
+  | 'WRONG_PASSPHRASE'
+  /** The profile's header or database is damaged; nothing was modified. */
+  | 'PROFILE_CORRUPT'
+  /** `init` was asked to create a profile where one already exists. */
+  | 'PROFILE_EXISTS'
+  /** No profile at the given location. */
+  | 'PROFILE_NOT_FOUND'
+  /** A store write was rejected (the whole batch was rolled back). */
+  | 'STORE'
+  /** An argument is malformed (a name, a key length, an option). */
+  | 'INVALID_ARGUMENT'
+  /** The named contact, message or record does not exist. */
+  | 'NOT_FOUND'
+  /** The connection to the relay failed or closed. */
+  | 'TRANSPORT'
+  /** The relay refused our credentials (revoked, expired or unknown certificate). */
+  | 'AUTH_REJECTED'
+  /** A peer's identity key could not be trusted (mtls: no valid certificate from our CA). */
+  | 'UNTRUSTED_KEY'
+  /** The relay answered with an error frame. */
+  | 'RELAY_ERROR'
+  /** An operation did not finish within its bound. */
+  | 'TIMEOUT'
+  /** A message could not be decrypted or was malformed; the session was not changed. */
+  | 'PROTOCOL'
+  /** The client was closed. */
+  | 'CLOSED';
+
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The client's storage contract. Reads are asynchronous so that an IndexedDB backend
+ * (web client) can implement the same interface; every write goes through `commit`,
+ * which applies a whole batch atomically or nothing at all. That is how a decrypted
+ * message and the session state it advanced land together: the client core computes
+ * both against a copy of the session, then commits one batch (STYLE.md practice 5).
+ *
+ * The store holds secrets (identity key, prekeys, sessions) and history; the backend
+ * is responsible for encrypting them at rest (SQLCipher in Node, encrypted values in
+ * the browser). This module owns the record shapes and must not know about SQL.
+ */
+
+/** How much we trust that a contact's identity key really is theirs. */
+export type TrustState =
+  /** First seen key (open mode, trust on first use); not compared out of band. */
+  | 'unverified'
+  /** The user compared safety numbers and marked the key verified. */
+  | 'verified'
+  /** mtls mode: the key is bound to the name by a certificate from our organisation's CA. */
+  | 'ca-attested'
+  /** The key differs from the one we had: messages to this contact need re-verification. */
+  | 'key-changed';
+
+export interface Contact {
+  readonly name: string;
+  readonly deviceId: number;
+  /** Ed25519 identity public key (32 bytes). */
+  readonly identityKey: Uint8Array;
+  readonly trust: TrustState;
+  /** The key before the last change, kept so the warning can show both fingerprints. */
+  readonly previousIdentityKey?: Uint8Array;
+  /** Milliseconds since the epoch, local clock. */
+  readonly addedAt: number;
+  readonly updatedAt: number;
+}
+
+/**
+ * Life of a message: outgoing `sending` (in the outbox) -> `queued` (the relay stored
+ * it) -> `delivered` (the recipient's device took it); incoming messages are
+ * `received`.
+ */
+export type MessageStatus = 'sending' | 'queued' | 'delivered' | 'received';
+
+export interface StoredMessage {
+  /** Hex of the 16-byte client message id chosen by the sender. */
+  readonly id: string;
+  /** The other party of the conversation. */
+  readonly peer: string;
+  readonly direction: 'in' | 'out';
+  readonly text: string;
+  /** Sender's clock when sent (ms since epoch), as claimed inside the encrypted envelope. */
+  readonly sentAt: number;
+  /** Local clock when this record was committed. */
+  readonly storedAt: number;
+  readonly status: MessageStatus;
+  /** Whether a reader (`parley read`, the chat view) has presented it. */
+  readonly shown: boolean;
+  /** Assigned by the store on first insert: the order of the conversation. */
+  readonly seq?: number;
+}
+
+/** An encrypted message waiting for the relay's `queued` receipt. */
+export interface OutboxEntry {
+  /** Hex client message id; the relay deduplicates retries by it. */
+  readonly id: string;
+  readonly peer: string;
+  readonly deviceId: number;
+  /**
+   * The exact payload bytes to send. Encrypted once, when the message was written, so
+   * a retry resends the same ciphertext instead of advancing the ratchet again.
+   */
+  readonly payload: Uint8Array;
+  readonly createdAt: number;
+  readonly attempts: number;
+}
+
+export interface ConversationSummary {
+  readonly peer: string;
+  readonly lastText: string;
+  readonly lastAt: number;
+  readonly unread: number;
+}
+
+/** One write of a batch. A discriminated union so every backend handles every kind. */
+export type StoreWrite =
+  | { readonly op: 'meta.put'; readonly key: string; readonly value: Uint8Array }
+  | { readonly op: 'meta.delete'; readonly key: string }
+  | {
+      readonly op: 'session.put';
+      readonly peer: string;
+      readonly deviceId: number;
+      readonly state: Uint8Array;
+    }
+  | { readonly op: 'session.delete'; readonly peer: string; readonly deviceId: number }
+  | {
+      readonly op: 'secret.put';
+      readonly kind: string;
+      readonly id: number;
+      readonly value: Uint8Array;
+    }
+  | { readonly op: 'secret.delete'; readonly kind: string; readonly id: number }
+  | { readonly op: 'contact.put'; readonly contact: Contact }
+  /** Inserts a message, or replaces one with the same (peer, direction, id) keeping its seq. */
+  | { readonly op: 'message.put'; readonly message: StoredMessage }
+  /** Fails the whole batch with `NOT_FOUND` if the message does not exist. */
+  | {
+      readonly op: 'message.status';
+      readonly peer: string;
+      readonly id: string;
+      readonly status: MessageStatus;
+    }
+  /** Marks every incoming message of `peer` up to and including `seq` as shown. */
+  | { readonly op: 'message.shown'; readonly peer: string; readonly uptoSeq: number }
+  | { readonly op: 'seen.add'; readonly key: string }
+  | { readonly op: 'outbox.put'; readonly entry: OutboxEntry }
+  | { readonly op: 'outbox.delete'; readonly id: string };
+
+export interface ListMessagesOptions {
+  /** Only messages with seq greater than this. */
+  readonly afterSeq?: number;
+  /** Only incoming messages not yet shown. */
+  readonly unshownOnly?: boolean;
+  /** Most recent `limit` messages (still returned oldest first). */
+  readonly limit?: number;
+}
+
+export interface ClientStore {
+  getMeta(key: string): Promise<Uint8Array | undefined>;
+  getSession(peer: string, deviceId: number): Promise<Uint8Array | undefined>;
+  getSecret(kind: string, id: number): Promise<Uint8Array | undefined>;
+  /** Ids of every secret of a kind, ascending. */
+  listSecretIds(kind: string): Promise<number[]>;
+  getContact(name: string): Promise<Contact | undefined>;
+  listContacts(): Promise<Contact[]>;
+  getMessage(peer: string, direction: 'in' | 'out', id: string): Promise<StoredMessage | undefined>;
+  /** A conversation in order (ascending seq); with no peer, every conversation. */
+  listMessages(peer?: string, options?: ListMessagesOptions): Promise<StoredMessage[]>;
+  listConversations(): Promise<ConversationSummary[]>;
+  hasSeen(key: string): Promise<boolean>;
+  /** Pending sends, oldest first. */
+  listOutbox(): Promise<OutboxEntry[]>;
+  /** Applies every write or none; throws `ClientError('STORE' | 'NOT_FOUND')` on rejection. */
+  commit(writes: readonly StoreWrite[]): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,32 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+import { createPortableCrypto } from '@parley/crypto';
+import { MemoryStore, MIN_KDF_MEMORY_KIB } from '@parley/client';
+import { createProfile, openProfile } from '@parley/client/node';
+import type { ClientStore } from '@parley/client';
+import { storeContract } from './store-contract.js';
+
+const crypto = createPortableCrypto();
+const root = mkdtempSync(join(tmpdir(), 'parley-store-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+storeContract('memory', { open: async () => new MemoryStore() });
+
+let n = 0;
+const dirs = new WeakMap<ClientStore, string>();
+const cheap = { crypto, kdf: { memoryKiB: MIN_KDF_MEMORY_KIB, iterations: 1 } };
+storeContract('sqlcipher', {
+  open: async () => {
+    const dir = join(root, `p${n++}`);
+    const s = await createProfile(dir, 'correct horse', cheap);
+    dirs.set(s, dir);
+    return s;
+  },
+  reopen: async (s) => {
+    const dir = dirs.get(s) as string;
+    await s.close();
+    return openProfile(dir, 'correct horse', cheap);
+  },
+});
