@@ -1,0 +1,257 @@
+/**
+ * Relay configuration (M15): one JSON file, validated at start with errors that name
+ * the offending field; command-line flags override the file; every field has a
+ * documented default from `limits.ts`.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ServerError } from './errors.js';
+import * as L from './limits.js';
+
+const port = z.number().int().min(0).max(65535);
+const positiveMs = z.number().int().min(1);
+const count = z.number().int().min(1);
+
+/** Schema of the configuration file. Every field is optional; unknown fields are errors. */
+const fileSchema = z.strictObject({
+  host: z.string().min(1).optional(),
+  port: port.optional(),
+  auth: z.enum(['mtls', 'open']).optional(),
+  /** Names this relay signs into challenges (open mode) and puts in the server certificate SANs. */
+  serverId: z.string().min(1).max(253).optional(),
+  serverNames: z.array(z.string().min(1).max(253)).optional(),
+  adminPort: port.optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  tls: z
+    .strictObject({
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+      caFile: z.string().min(1).optional(),
+      crlFile: z.string().min(1).optional(),
+    })
+    .optional(),
+  storage: z
+    .strictObject({
+      kind: z.literal('sqlite').optional(),
+      file: z.string().min(1).optional(),
+    })
+    .optional(),
+  auditFile: z.string().min(1).optional(),
+  limits: z
+    .strictObject({
+      blockBytes: z.number().int().min(512).max(65536).optional(),
+      maxPayloadBytes: count.optional(),
+      handshakeTimeoutMs: positiveMs.optional(),
+      authTimeoutMs: positiveMs.optional(),
+      idleTimeoutMs: z.number().int().min(100).optional(),
+      sessionTtlMs: positiveMs.optional(),
+      freshnessWindowMs: positiveMs.optional(),
+      maxConnections: count.optional(),
+      maxConnectionsPerIdentity: count.optional(),
+      maxMailboxPerRecipient: count.optional(),
+      mailboxTtlMs: positiveMs.optional(),
+      expirySweepMs: positiveMs.optional(),
+      lowPrekeyThreshold: z.number().int().min(0).optional(),
+    })
+    .optional(),
+  rateLimit: z
+    .strictObject({
+      windowMs: positiveMs.optional(),
+      maxBlocksPerConnection: count.optional(),
+      maxBlocksPerIdentity: count.optional(),
+      maxMessagesPerConnection: count.optional(),
+    })
+    .optional(),
+});
+
+/** What the configuration file may contain (all optional). */
+export type RelayConfigFile = z.infer<typeof fileSchema>;
+
+/** The resolved configuration the relay runs with. Paths are absolute or data-dir relative. */
+export interface RelayConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly auth: 'mtls' | 'open';
+  readonly serverId: string;
+  readonly serverNames: readonly string[];
+  readonly adminPort: number;
+  readonly logLevel: string;
+  readonly tls: {
+    readonly certFile?: string;
+    readonly keyFile?: string;
+    readonly caFile?: string;
+    readonly crlFile?: string;
+  };
+  readonly storage: { readonly kind: 'sqlite'; readonly file?: string };
+  readonly auditFile?: string;
+  readonly limits: RelayLimits;
+  readonly rateLimit: RateLimitConfig;
+}
+
+export interface RelayLimits {
+  readonly blockBytes: number;
+  readonly maxPayloadBytes: number;
+  readonly handshakeTimeoutMs: number;
+  readonly authTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly sessionTtlMs: number;
+  readonly freshnessWindowMs: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerIdentity: number;
+  readonly maxMailboxPerRecipient: number;
+  readonly mailboxTtlMs: number;
+  readonly expirySweepMs: number;
+  readonly lowPrekeyThreshold: number;
+}
+
+export interface RateLimitConfig {
+  readonly windowMs: number;
+  readonly maxBlocksPerConnection: number;
+  readonly maxBlocksPerIdentity: number;
+  readonly maxMessagesPerConnection: number;
+}
+
+/** Defaults of every limit (see `limits.ts` for the reasons). */
+export const DEFAULT_LIMITS: RelayLimits = {
+  blockBytes: L.DEFAULT_BLOCK_BYTES,
+  maxPayloadBytes: L.DEFAULT_MAX_PAYLOAD_BYTES,
+  handshakeTimeoutMs: L.DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  authTimeoutMs: L.DEFAULT_AUTH_TIMEOUT_MS,
+  idleTimeoutMs: L.DEFAULT_IDLE_TIMEOUT_MS,
+  sessionTtlMs: L.DEFAULT_SESSION_TTL_MS,
+  freshnessWindowMs: L.DEFAULT_FRESHNESS_WINDOW_MS,
+  maxConnections: L.DEFAULT_MAX_CONNECTIONS,
+  maxConnectionsPerIdentity: L.DEFAULT_MAX_CONNECTIONS_PER_IDENTITY,
+  maxMailboxPerRecipient: L.DEFAULT_MAX_MAILBOX_PER_RECIPIENT,
+  mailboxTtlMs: L.DEFAULT_MAILBOX_TTL_MS,
+  expirySweepMs: L.DEFAULT_EXPIRY_SWEEP_MS,
+  lowPrekeyThreshold: L.DEFAULT_LOW_PREKEY_THRESHOLD,
+};
+
+export const DEFAULT_RATE_LIMIT: RateLimitConfig = {
+  windowMs: L.DEFAULT_RATE_WINDOW_MS,
+  maxBlocksPerConnection: L.DEFAULT_MAX_BLOCKS_PER_CONNECTION,
+  maxBlocksPerIdentity: L.DEFAULT_MAX_BLOCKS_PER_IDENTITY,
+  maxMessagesPerConnection: L.DEFAULT_MAX_MESSAGES_PER_CONNECTION,
+};
+
+/** Overrides from flags or from a program (tests, benches); they win over the file. */
+export interface ConfigOverrides {
+  readonly host?: string;
+  readonly port?: number;
+  readonly auth?: 'mtls' | 'open';
+  readonly adminPort?: number;
+  readonly logLevel?: string;
+  readonly config?: RelayConfigFile;
+}
+
+function describeIssues(source: string, error: z.ZodError): string {
+  return error.issues
+    .map((i) => {
+      const field = i.path.length > 0 ? i.path.join('.') : '(root)';
+      return `${source}: field "${field}": ${i.message}`;
+    })
+    .join('; ');
+}
+
+/** Validates an already-parsed configuration object. Throws `CONFIG_INVALID` naming the field. */
+export function validateConfigFile(value: unknown, source = 'config'): RelayConfigFile {
+  const parsed = fileSchema.safeParse(value);
+  if (!parsed.success)
+    throw new ServerError('CONFIG_INVALID', describeIssues(source, parsed.error));
+  return parsed.data;
+}
+
+/** Reads and validates a JSON configuration file. */
+export function readConfigFile(path: string): RelayConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? 'unreadable';
+    throw new ServerError('CONFIG_INVALID', `${path}: cannot read (${code})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      `${path}: not valid JSON (${err instanceof Error ? err.message : 'parse error'})`,
+    );
+  }
+  return validateConfigFile(json, path);
+}
+
+function definedOnly<T extends object>(o: T | undefined): Partial<T> {
+  const out: Partial<T> = {};
+  if (!o) return out;
+  for (const [k, v] of Object.entries(o))
+    if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+/**
+ * Resolves the configuration: defaults, then the file, then program overrides, then
+ * flags. Cross-field rules are checked last and also name the field.
+ */
+export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides = {}): RelayConfig {
+  const extra = overrides.config ? validateConfigFile(overrides.config, 'overrides') : {};
+  const flags = validateConfigFile(
+    definedOnly({
+      host: overrides.host,
+      port: overrides.port,
+      auth: overrides.auth,
+      adminPort: overrides.adminPort,
+      logLevel: overrides.logLevel,
+    }),
+    'flags',
+  );
+  const layers = [file, extra, flags];
+  const pick = <K extends keyof RelayConfigFile>(k: K): RelayConfigFile[K] => {
+    let v: RelayConfigFile[K] = undefined;
+    for (const l of layers) if (l[k] !== undefined) v = l[k];
+    return v;
+  };
+  const merge = <T extends object>(base: T, k: 'limits' | 'rateLimit' | 'tls' | 'storage'): T => {
+    let out = { ...base };
+    for (const l of layers) out = { ...out, ...definedOnly(l[k] as object | undefined) };
+    return out;
+  };
+  const limits = merge(DEFAULT_LIMITS, 'limits');
+  const rateLimit = merge(DEFAULT_RATE_LIMIT, 'rateLimit');
+  if (limits.maxConnectionsPerIdentity > limits.maxConnections) {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      'config: field "limits.maxConnectionsPerIdentity": must not exceed limits.maxConnections',
+    );
+  }
+  if (limits.maxPayloadBytes < limits.blockBytes) {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      'config: field "limits.maxPayloadBytes": must be at least limits.blockBytes',
+    );
+  }
+  if (rateLimit.maxBlocksPerIdentity < rateLimit.maxBlocksPerConnection) {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      'config: field "rateLimit.maxBlocksPerIdentity": must be at least rateLimit.maxBlocksPerConnection',
+    );
+  }
+  const auditFile = pick('auditFile');
+  const storageFile = pick('storage')?.file;
+  return {
+    host: pick('host') ?? L.DEFAULT_HOST,
+    port: pick('port') ?? L.DEFAULT_PORT,
+    auth: pick('auth') ?? 'mtls',
+    serverId: pick('serverId') ?? 'parley-relay',
+    serverNames: pick('serverNames') ?? [],
+    adminPort: pick('adminPort') ?? 0,
+    logLevel: pick('logLevel') ?? 'info',
+    tls: merge({}, 'tls'),
+    storage: storageFile !== undefined ? { kind: 'sqlite', file: storageFile } : { kind: 'sqlite' },
+    ...(auditFile !== undefined ? { auditFile } : {}),
+    limits,
+    rateLimit,
+  };
+}

@@ -1,0 +1,133 @@
+/**
+ * Every default limit of the relay, named with its unit and the reason for its value.
+ * All of them can be changed in the configuration file (see `config.ts`); these are
+ * the values a fresh install runs with.
+ */
+
+/** Default TLS port of the relay. */
+export const DEFAULT_PORT = 8443;
+/** Default bind address: loopback, so a fresh install is not exposed by accident. */
+export const DEFAULT_HOST = '127.0.0.1';
+
+/**
+ * Size of every WebSocket message in both directions. 4096 bytes (seed 000) hides the
+ * length of typical chat messages while costing one page of memory per buffered block.
+ */
+export const DEFAULT_BLOCK_BYTES = 4096;
+
+/**
+ * Largest opaque payload of one `send` after reassembly. 256 KiB (64 blocks) covers a
+ * long pasted text or a small attachment; larger data belongs in encrypted attachments.
+ */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
+
+/**
+ * TLS handshake must complete within this time (slowloris, seed 002 §8.1). 10 s is
+ * ample for a TLS 1.3 handshake over a slow mobile link (2 round trips).
+ */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * After TLS, a connection must authenticate (hello, then login/register) within this
+ * time. 15 s leaves room for a client that has to unlock its key store first.
+ */
+export const DEFAULT_AUTH_TIMEOUT_MS = 15_000;
+
+/**
+ * A connection that sends nothing (not even a pong) for this long is closed. The server
+ * pings at a third of it, so a live client always answers in time.
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 90_000;
+
+/**
+ * Session tokens live this long; then the server demands a fresh signed challenge on
+ * the same connection (re-authentication on long sessions, seed 002 §7.1). One hour
+ * bounds how long a stolen session stays usable without bothering a person.
+ */
+export const DEFAULT_SESSION_TTL_MS = 60 * 60 * 1000;
+
+/**
+ * Live-only control frames (hello, login, register, ping) must carry a timestamp within
+ * this distance of the server clock. 120 s tolerates ordinary clock drift while
+ * making captured control frames useless soon after.
+ */
+export const DEFAULT_FRESHNESS_WINDOW_MS = 120_000;
+
+/**
+ * Connections overall. 10 000 is well inside what one Node process holds (memory per
+ * idle connection is tens of KiB) and stops file-descriptor exhaustion.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+
+/**
+ * Connections per identity. One device per name today; 4 allows reconnect overlap and
+ * a second terminal while stopping one credential from exhausting the server.
+ */
+export const DEFAULT_MAX_CONNECTIONS_PER_IDENTITY = 4;
+
+/**
+ * Undelivered messages per recipient. 10 000 is weeks of heavy chat while capping the
+ * disk one sender can make the relay hold for a recipient who never comes back.
+ */
+export const DEFAULT_MAX_MAILBOX_PER_RECIPIENT = 10_000;
+
+/** Undelivered mail expires after 30 days, like mainstream messengers' server queues. */
+export const DEFAULT_MAILBOX_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** How often expired mail is removed. Once a minute keeps the sweep small. */
+export const DEFAULT_EXPIRY_SWEEP_MS = 60_000;
+
+/**
+ * Owners are told to upload more one-time prekeys when fewer than this many remain.
+ * 10 covers a burst of new contacts before the device is back online.
+ */
+export const DEFAULT_LOW_PREKEY_THRESHOLD = 10;
+
+/** One-time prekeys held per device; bounds what one device may store on the relay. */
+export const MAX_ONE_TIME_PREKEYS_PER_DEVICE = 1_000;
+
+/**
+ * Rate-limit window. The seed (M7) counts "more than 10 messages in 5 s"; we keep the
+ * 5 s window but count blocks, which is what actually costs the relay.
+ */
+export const DEFAULT_RATE_WINDOW_MS = 5_000;
+
+/**
+ * Blocks per connection per window. A person typing sends a few blocks a second; one
+ * pasted maximal message is 64 blocks plus its receipts and acks. 400 lets such a paste
+ * go through twice in one window, while a flooding script hits the limit in well under
+ * a second.
+ */
+export const DEFAULT_MAX_BLOCKS_PER_CONNECTION = 400;
+
+/**
+ * Blocks per identity (all its connections) per window: a little over two connections'
+ * worth, so reconnect overlap never trips it but many connections cannot multiply a flood.
+ */
+export const DEFAULT_MAX_BLOCKS_PER_IDENTITY = 1_000;
+
+/**
+ * Application messages (send and session frames) per connection per window. 100 in 5 s
+ * is far above typing speed (seed default was 10, which trips on a fast typist with
+ * receipts and acks on top) and still ends a message flood quickly.
+ */
+export const DEFAULT_MAX_MESSAGES_PER_CONNECTION = 100;
+
+/** Mailbox items delivered per database read while draining a backlog. */
+export const MAILBOX_BATCH = 64;
+
+/**
+ * Bytes queued in a WebSocket's send buffer before the relay stops draining the
+ * mailbox to it; bounds memory per slow reader (256 blocks of 4 KiB).
+ */
+export const MAX_SEND_BUFFER_BYTES = 1024 * 1024;
+
+/** Pending (not yet fetched) receipts kept per sender, oldest dropped first. */
+export const MAX_PENDING_RECEIPTS_PER_SENDER = 10_000;
+
+/** WebSocket close codes the relay uses (RFC 6455 §7.4). */
+export const CLOSE_POLICY = 1008;
+export const CLOSE_TOO_BIG = 1009;
+export const CLOSE_UNSUPPORTED = 1003;
+export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_TRY_AGAIN = 1013;

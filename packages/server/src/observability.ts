@@ -1,0 +1,126 @@
+/**
+ * Structured logging (pino) and metrics (prom-client), plus the admin listener that
+ * serves `/healthz` and `/metrics` on 127.0.0.1 only: operators scrape it locally;
+ * it is never reachable on the relay's public address.
+ *
+ * Log lines name events, identities and codes; never payloads, keys or tokens.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type { Logger };
+
+/** A pino logger writing JSON lines to stderr (stdout is the command's own output). */
+export function createLogger(level: string): Logger {
+  return pino(
+    { name: 'parley-relay', level, base: { service: 'parley-relay' } },
+    pino.destination(2),
+  );
+}
+
+/** The relay's metrics, each in one registry per relay instance. */
+export class RelayMetrics {
+  readonly registry = new Registry();
+  readonly connections = new Gauge({
+    name: 'parley_connections',
+    help: 'Open WebSocket connections (authenticated or not)',
+    registers: [this.registry],
+  });
+  readonly authenticated = new Gauge({
+    name: 'parley_authenticated_connections',
+    help: 'Authenticated connections',
+    registers: [this.registry],
+  });
+  readonly blocksIn = new Counter({
+    name: 'parley_blocks_received_total',
+    help: 'Blocks received from clients',
+    registers: [this.registry],
+  });
+  readonly blocksOut = new Counter({
+    name: 'parley_blocks_sent_total',
+    help: 'Blocks sent to clients',
+    registers: [this.registry],
+  });
+  readonly messages = new Counter({
+    name: 'parley_messages_total',
+    help: 'Relayed items by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly rejections = new Counter({
+    name: 'parley_rejections_total',
+    help: 'Closed connections and dropped frames by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly auditRecords = new Counter({
+    name: 'parley_audit_records_total',
+    help: 'Audit records written',
+    registers: [this.registry],
+  });
+  readonly enqueueSeconds = new Histogram({
+    name: 'parley_mailbox_enqueue_seconds',
+    help: 'Time to store a message durably',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [this.registry],
+  });
+
+  constructor(withProcessMetrics = true) {
+    if (withProcessMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+}
+
+/** A started admin listener. */
+export interface AdminServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the admin listener on 127.0.0.1. `/healthz` answers 200 while `healthy()`
+ * is true and 503 otherwise; `/metrics` is the Prometheus text format.
+ */
+export async function startAdmin(
+  port: number,
+  metrics: RelayMetrics,
+  healthy: () => boolean,
+): Promise<AdminServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET') {
+      res.writeHead(405).end();
+      return;
+    }
+    if (path === '/healthz') {
+      const ok = healthy();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
+      return;
+    }
+    if (path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        () => res.writeHead(500).end(),
+      );
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

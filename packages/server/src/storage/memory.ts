@@ -1,0 +1,180 @@
+/**
+ * In-memory reference implementation of {@link RelayStore}: the executable
+ * specification the contract suite is written against, and a backend for tests that
+ * do not need durability. Not durable, by definition.
+ */
+import type {
+  Address,
+  DeviceRecord,
+  EnqueueResult,
+  MailItem,
+  NewMail,
+  OneTimePrekey,
+  PrekeyBundle,
+  PrekeyUpload,
+  Receipt,
+  RelayStore,
+  SignedPrekey,
+  StoredReceipt,
+} from './types.js';
+
+const key = (a: Address): string => `${a.deviceId}:${a.name}`;
+
+interface KeyState {
+  signed?: SignedPrekey;
+  pqLastResort?: SignedPrekey;
+  oneTime: OneTimePrekey[];
+  oneTimePq: SignedPrekey[];
+}
+
+export class MemoryStore implements RelayStore {
+  readonly #devices = new Map<string, DeviceRecord>();
+  readonly #keys = new Map<string, KeyState>();
+  readonly #mail: MailItem[] = [];
+  readonly #receipts = new Map<string, StoredReceipt[]>();
+  #nextMailId = 1;
+  #nextReceiptId = 1;
+
+  registerDevice(device: DeviceRecord): Promise<{ created: boolean; device: DeviceRecord }> {
+    const existing = this.#devices.get(key(device));
+    if (existing) return Promise.resolve({ created: false, device: existing });
+    this.#devices.set(key(device), copyDevice(device));
+    return Promise.resolve({ created: true, device });
+  }
+
+  upsertDevice(device: DeviceRecord): Promise<void> {
+    this.#devices.set(key(device), copyDevice(device));
+    return Promise.resolve();
+  }
+
+  getDevice(address: Address): Promise<DeviceRecord | undefined> {
+    return Promise.resolve(this.#devices.get(key(address)));
+  }
+
+  listDevices(name: string): Promise<DeviceRecord[]> {
+    return Promise.resolve(
+      [...this.#devices.values()]
+        .filter((d) => d.name === name)
+        .sort((a, b) => a.deviceId - b.deviceId),
+    );
+  }
+
+  putPrekeys(address: Address, upload: PrekeyUpload): Promise<void> {
+    const k = key(address);
+    const state = this.#keys.get(k) ?? { oneTime: [], oneTimePq: [] };
+    if (upload.signedPrekey) state.signed = upload.signedPrekey;
+    if (upload.pqLastResort) state.pqLastResort = upload.pqLastResort;
+    for (const p of upload.oneTime ?? []) {
+      if (!state.oneTime.some((q) => q.id === p.id)) state.oneTime.push(p);
+    }
+    for (const p of upload.oneTimePq ?? []) {
+      if (!state.oneTimePq.some((q) => q.id === p.id)) state.oneTimePq.push(p);
+    }
+    this.#keys.set(k, state);
+    return Promise.resolve();
+  }
+
+  takePrekeyBundle(address: Address): Promise<PrekeyBundle | undefined> {
+    const device = this.#devices.get(key(address));
+    const state = this.#keys.get(key(address));
+    if (!device || !state?.signed || !state.pqLastResort) return Promise.resolve(undefined);
+    const oneTime = state.oneTime.shift();
+    const oneTimePq = state.oneTimePq.shift();
+    return Promise.resolve({
+      device,
+      signedPrekey: state.signed,
+      pqPrekey: oneTimePq ?? state.pqLastResort,
+      pqPrekeyIsLastResort: oneTimePq === undefined,
+      ...(oneTime ? { oneTimePrekey: oneTime } : {}),
+      remainingOneTime: state.oneTime.length,
+      remainingOneTimePq: state.oneTimePq.length,
+    });
+  }
+
+  countPrekeys(address: Address): Promise<{ oneTime: number; oneTimePq: number }> {
+    const s = this.#keys.get(key(address));
+    return Promise.resolve({
+      oneTime: s?.oneTime.length ?? 0,
+      oneTimePq: s?.oneTimePq.length ?? 0,
+    });
+  }
+
+  enqueue(mail: NewMail, maxPerRecipient: number): Promise<EnqueueResult> {
+    const count = this.#mail.filter((m) => key(m.recipient) === key(mail.recipient)).length;
+    if (count >= maxPerRecipient) return Promise.resolve({ ok: false, reason: 'mailbox-full' });
+    const serverMessageId = this.#nextMailId++;
+    this.#mail.push({ ...mail, payload: mail.payload.slice(), serverMessageId });
+    return Promise.resolve({ ok: true, serverMessageId });
+  }
+
+  pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]> {
+    const k = key(recipient);
+    return Promise.resolve(
+      this.#mail
+        .filter((m) => key(m.recipient) === k && m.serverMessageId > afterId)
+        .slice(0, limit),
+    );
+  }
+
+  ack(recipient: Address, serverMessageId: number): Promise<MailItem | undefined> {
+    const k = key(recipient);
+    const i = this.#mail.findIndex(
+      (m) => m.serverMessageId === serverMessageId && key(m.recipient) === k,
+    );
+    if (i < 0) return Promise.resolve(undefined);
+    const [item] = this.#mail.splice(i, 1);
+    return Promise.resolve(item);
+  }
+
+  mailboxCount(recipient: Address): Promise<number> {
+    const k = key(recipient);
+    return Promise.resolve(this.#mail.filter((m) => key(m.recipient) === k).length);
+  }
+
+  expire(now: number): Promise<number> {
+    let removed = 0;
+    for (let i = this.#mail.length - 1; i >= 0; i--) {
+      if ((this.#mail[i] as MailItem).expiresAt <= now) {
+        this.#mail.splice(i, 1);
+        removed++;
+      }
+    }
+    return Promise.resolve(removed);
+  }
+
+  addReceipt(sender: Address, receipt: Receipt, maxPerSender: number): Promise<void> {
+    const list = this.#receipts.get(key(sender)) ?? [];
+    list.push({ ...receipt, receiptId: this.#nextReceiptId++ });
+    while (list.length > maxPerSender) list.shift();
+    this.#receipts.set(key(sender), list);
+    return Promise.resolve();
+  }
+
+  pendingReceipts(sender: Address, limit: number): Promise<StoredReceipt[]> {
+    return Promise.resolve((this.#receipts.get(key(sender)) ?? []).slice(0, limit));
+  }
+
+  deleteReceipts(sender: Address, receiptIds: readonly number[]): Promise<void> {
+    const ids = new Set(receiptIds);
+    const list = this.#receipts.get(key(sender)) ?? [];
+    this.#receipts.set(
+      key(sender),
+      list.filter((r) => !ids.has(r.receiptId)),
+    );
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function copyDevice(d: DeviceRecord): DeviceRecord {
+  return {
+    name: d.name,
+    deviceId: d.deviceId,
+    identityKey: d.identityKey.slice(),
+    ...(d.certificate ? { certificate: d.certificate.slice() } : {}),
+    registeredAt: d.registeredAt,
+  };
+}

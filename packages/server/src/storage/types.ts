@@ -1,0 +1,135 @@
+/**
+ * The relay's storage contract. The relay core talks only to this interface, so the
+ * embedded SQLite backend and a future PostgreSQL backend are interchangeable; one
+ * contract suite (`test/store-contract.ts`) runs against every backend.
+ *
+ * Methods are asynchronous because networked backends are. Everything stored is either
+ * public (names, public keys) or opaque ciphertext: the relay never stores secrets.
+ */
+
+/** A device address: user name plus device id (u32; one device per name today: 1). */
+export interface Address {
+  readonly name: string;
+  readonly deviceId: number;
+}
+
+export interface DeviceRecord extends Address {
+  /** Ed25519 identity public key (32 bytes). */
+  readonly identityKey: Uint8Array;
+  /** DER of the device's client certificate (mtls mode), handed out with its bundle. */
+  readonly certificate?: Uint8Array;
+  readonly registeredAt: number;
+}
+
+/** A signed prekey (X25519 signed prekey or ML-KEM prekey). */
+export interface SignedPrekey {
+  readonly id: number;
+  readonly publicKey: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/** A one-time prekey; post-quantum one-time keys are signed too. */
+export interface OneTimePrekey {
+  readonly id: number;
+  readonly publicKey: Uint8Array;
+  readonly signature?: Uint8Array;
+}
+
+export interface PrekeyUpload {
+  readonly signedPrekey?: SignedPrekey;
+  readonly pqLastResort?: SignedPrekey;
+  readonly oneTime?: readonly OneTimePrekey[];
+  readonly oneTimePq?: readonly SignedPrekey[];
+}
+
+/** What a lookup returns. One-time keys in it have been consumed from the store. */
+export interface PrekeyBundle {
+  readonly device: DeviceRecord;
+  readonly signedPrekey: SignedPrekey;
+  /** A one-time PQ prekey if any is left, else the last-resort PQ prekey. */
+  readonly pqPrekey: SignedPrekey;
+  readonly pqPrekeyIsLastResort: boolean;
+  readonly oneTimePrekey?: OneTimePrekey;
+  /** Stock left after this lookup, so the relay can tell the owner to replenish. */
+  readonly remainingOneTime: number;
+  readonly remainingOneTimePq: number;
+}
+
+/** Kinds of relayed items; all carry opaque payloads. */
+export type MailKind = 'message' | 'session.request' | 'session.accept' | 'session.terminate';
+
+export interface NewMail {
+  readonly recipient: Address;
+  readonly sender: Address;
+  /** Sender's 16-byte message id, echoed in receipts. */
+  readonly clientMessageId: Uint8Array;
+  readonly kind: MailKind;
+  readonly payload: Uint8Array;
+  readonly storedAt: number;
+  readonly expiresAt: number;
+}
+
+export interface MailItem extends NewMail {
+  /** Server message id: strictly increasing in storage order, per relay. */
+  readonly serverMessageId: number;
+}
+
+export interface Receipt {
+  readonly clientMessageId: Uint8Array;
+  readonly status: 'queued' | 'delivered';
+  readonly serverMessageId: number;
+  readonly timestamp: number;
+}
+
+export interface StoredReceipt extends Receipt {
+  /** Storage id of the pending receipt, for `deleteReceipts`. */
+  readonly receiptId: number;
+}
+
+export type EnqueueResult =
+  | { readonly ok: true; readonly serverMessageId: number }
+  | { readonly ok: false; readonly reason: 'mailbox-full' };
+
+/** Storage backend of the relay. */
+export interface RelayStore {
+  /** Registers a device, or returns the existing record. Never replaces a key silently. */
+  registerDevice(device: DeviceRecord): Promise<{ created: boolean; device: DeviceRecord }>;
+  /**
+   * Sets a device's identity key and certificate unconditionally. Only for mtls mode,
+   * where the CA, not first use, decides which key a name has.
+   */
+  upsertDevice(device: DeviceRecord): Promise<void>;
+  getDevice(address: Address): Promise<DeviceRecord | undefined>;
+  /** Devices of a name, in device-id order. */
+  listDevices(name: string): Promise<DeviceRecord[]>;
+
+  /** Replaces signed/last-resort keys given; appends one-time keys (ids already present are ignored). */
+  putPrekeys(address: Address, upload: PrekeyUpload): Promise<void>;
+  /**
+   * Atomically builds a bundle and consumes the one-time keys it contains, so each
+   * one-time key is handed out at most once even under concurrent lookups.
+   */
+  takePrekeyBundle(address: Address): Promise<PrekeyBundle | undefined>;
+  countPrekeys(address: Address): Promise<{ oneTime: number; oneTimePq: number }>;
+
+  /**
+   * Stores a message durably; resolves only once it is on stable storage, which is
+   * what lets the relay tell the sender "queued".
+   */
+  enqueue(mail: NewMail, maxPerRecipient: number): Promise<EnqueueResult>;
+  /** Undelivered mail of a recipient with server id > `afterId`, oldest first. */
+  pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]>;
+  /** Deletes one item after the recipient's ack; returns it (for the receipt) or undefined. */
+  ack(recipient: Address, serverMessageId: number): Promise<MailItem | undefined>;
+  mailboxCount(recipient: Address): Promise<number>;
+  /** Deletes mail whose `expiresAt` <= now; returns how many. */
+  expire(now: number): Promise<number>;
+
+  /** Keeps a receipt for a sender who is offline; beyond `maxPerSender` the oldest go. */
+  addReceipt(sender: Address, receipt: Receipt, maxPerSender: number): Promise<void>;
+  /** Pending receipts of a sender, oldest first. */
+  pendingReceipts(sender: Address, limit: number): Promise<StoredReceipt[]>;
+  deleteReceipts(sender: Address, receiptIds: readonly number[]): Promise<void>;
+
+  close(): Promise<void>;
+}

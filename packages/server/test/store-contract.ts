@@ -1,0 +1,186 @@
+/**
+ * The storage contract every RelayStore backend must pass (memory, SQLite, and later
+ * PostgreSQL: call `runStoreContract('postgres', () => openPg())` from its test file).
+ */
+import { describe, expect, it } from 'vitest';
+import type { Address, NewMail, RelayStore } from '../src/storage/types.js';
+
+const alice: Address = { name: 'alice', deviceId: 1 };
+const bob: Address = { name: 'bob', deviceId: 1 };
+const bytesOf = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill);
+
+function mail(i: number, over: Partial<NewMail> = {}): NewMail {
+  return {
+    recipient: bob,
+    sender: alice,
+    clientMessageId: bytesOf(16, i),
+    kind: 'message',
+    payload: bytesOf(100 + i, i),
+    storedAt: 1000 + i,
+    expiresAt: 10_000 + i,
+    ...over,
+  };
+}
+
+export function runStoreContract(
+  backend: string,
+  open: () => Promise<{ store: RelayStore; reopen?: () => Promise<RelayStore> }>,
+): void {
+  describe(`RelayStore contract: ${backend}`, () => {
+    it('registers a device once and never replaces its key on register', async () => {
+      const { store } = await open();
+      const k1 = bytesOf(32, 1);
+      const r1 = await store.registerDevice({ ...alice, identityKey: k1, registeredAt: 5 });
+      expect(r1.created).toBe(true);
+      const r2 = await store.registerDevice({
+        ...alice,
+        identityKey: bytesOf(32, 2),
+        registeredAt: 6,
+      });
+      expect(r2.created).toBe(false);
+      expect(r2.device.identityKey).toEqual(k1);
+      expect((await store.getDevice(alice))?.identityKey).toEqual(k1);
+      expect(await store.getDevice(bob)).toBeUndefined();
+      await store.upsertDevice({
+        ...alice,
+        identityKey: bytesOf(32, 3),
+        certificate: bytesOf(9, 9),
+        registeredAt: 7,
+      });
+      const d = await store.getDevice(alice);
+      expect(d?.identityKey).toEqual(bytesOf(32, 3));
+      expect(d?.certificate).toEqual(bytesOf(9, 9));
+      expect((await store.listDevices('alice')).map((x) => x.deviceId)).toEqual([1]);
+      await store.close();
+    });
+
+    it('hands out each one-time prekey once, then falls back to the last-resort PQ key', async () => {
+      const { store } = await open();
+      await store.registerDevice({ ...bob, identityKey: bytesOf(32, 7), registeredAt: 1 });
+      expect(await store.takePrekeyBundle(bob)).toBeUndefined();
+      await store.putPrekeys(bob, {
+        signedPrekey: { id: 1, publicKey: bytesOf(32, 1), signature: bytesOf(64, 1) },
+        pqLastResort: { id: 2, publicKey: bytesOf(1184, 2), signature: bytesOf(64, 2) },
+        oneTime: [
+          { id: 10, publicKey: bytesOf(32, 10) },
+          { id: 11, publicKey: bytesOf(32, 11) },
+        ],
+        oneTimePq: [{ id: 20, publicKey: bytesOf(1184, 20), signature: bytesOf(64, 20) }],
+      });
+      // Re-uploading an id already present must not duplicate it.
+      await store.putPrekeys(bob, { oneTime: [{ id: 10, publicKey: bytesOf(32, 10) }] });
+      expect(await store.countPrekeys(bob)).toEqual({ oneTime: 2, oneTimePq: 1 });
+      const seen = new Set<number>();
+      const b1 = await store.takePrekeyBundle(bob);
+      expect(b1?.pqPrekey.id).toBe(20);
+      expect(b1?.pqPrekeyIsLastResort).toBe(false);
+      expect(b1?.remainingOneTime).toBe(1);
+      seen.add(b1?.oneTimePrekey?.id ?? -1);
+      const b2 = await store.takePrekeyBundle(bob);
+      expect(b2?.pqPrekey.id).toBe(2);
+      expect(b2?.pqPrekeyIsLastResort).toBe(true);
+      seen.add(b2?.oneTimePrekey?.id ?? -1);
+      expect(seen).toEqual(new Set([10, 11]));
+      const b3 = await store.takePrekeyBundle(bob);
+      expect(b3?.oneTimePrekey).toBeUndefined();
+      expect(b3?.signedPrekey.publicKey).toEqual(bytesOf(32, 1));
+      expect(b3?.device.identityKey).toEqual(bytesOf(32, 7));
+      expect(await store.countPrekeys(bob)).toEqual({ oneTime: 0, oneTimePq: 0 });
+      await store.close();
+    });
+
+    it('concurrent lookups never share a one-time key', async () => {
+      const { store } = await open();
+      await store.registerDevice({ ...bob, identityKey: bytesOf(32, 7), registeredAt: 1 });
+      await store.putPrekeys(bob, {
+        signedPrekey: { id: 1, publicKey: bytesOf(32, 1), signature: bytesOf(64, 1) },
+        pqLastResort: { id: 2, publicKey: bytesOf(32, 2), signature: bytesOf(64, 2) },
+        oneTime: Array.from({ length: 20 }, (_, i) => ({ id: 100 + i, publicKey: bytesOf(32, i) })),
+      });
+      const bundles = await Promise.all(
+        Array.from({ length: 30 }, () => store.takePrekeyBundle(bob)),
+      );
+      const ids = bundles.map((b) => b?.oneTimePrekey?.id).filter((x) => x !== undefined);
+      expect(ids).toHaveLength(20);
+      expect(new Set(ids).size).toBe(20);
+      await store.close();
+    });
+
+    it('keeps mail in order, deletes only on ack by the recipient, and enforces the cap', async () => {
+      const { store } = await open();
+      const results = await Promise.all([1, 2, 3, 4].map((i) => store.enqueue(mail(i), 3)));
+      expect(results.map((r) => r.ok)).toEqual([true, true, true, false]);
+      const ids = results.flatMap((r) => (r.ok ? [r.serverMessageId] : []));
+      expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+      const pending = await store.pending(bob, 0, 10);
+      expect(pending.map((m) => m.serverMessageId)).toEqual(ids);
+      expect(pending[1]?.payload).toEqual(bytesOf(102, 2));
+      expect(pending[1]?.clientMessageId).toEqual(bytesOf(16, 2));
+      expect(pending[1]?.sender).toEqual(alice);
+      expect(await store.pending(bob, ids[0] as number, 10)).toHaveLength(2);
+      expect(await store.pending(alice, 0, 10)).toHaveLength(0);
+      // Only the recipient can ack.
+      expect(await store.ack(alice, ids[0] as number)).toBeUndefined();
+      const acked = await store.ack(bob, ids[0] as number);
+      expect(acked?.clientMessageId).toEqual(bytesOf(16, 1));
+      expect(await store.ack(bob, ids[0] as number)).toBeUndefined();
+      expect(await store.mailboxCount(bob)).toBe(2);
+      // Server ids are never reused after deletion.
+      const r = await store.enqueue(mail(9), 3);
+      expect(r.ok && r.serverMessageId > (ids[2] as number)).toBe(true);
+      await store.close();
+    });
+
+    it('expires mail at its expiry time', async () => {
+      const { store } = await open();
+      await store.enqueue(mail(1, { expiresAt: 50 }), 10);
+      await store.enqueue(mail(2, { expiresAt: 100 }), 10);
+      expect(await store.expire(49)).toBe(0);
+      expect(await store.expire(50)).toBe(1);
+      expect((await store.pending(bob, 0, 10)).map((m) => m.expiresAt)).toEqual([100]);
+      await store.close();
+    });
+
+    it('keeps receipts for offline senders, bounded, until deleted', async () => {
+      const { store } = await open();
+      for (let i = 0; i < 5; i++) {
+        await store.addReceipt(
+          alice,
+          {
+            clientMessageId: bytesOf(16, i),
+            status: i % 2 ? 'delivered' : 'queued',
+            serverMessageId: i,
+            timestamp: i,
+          },
+          3,
+        );
+      }
+      const got = await store.pendingReceipts(alice, 10);
+      expect(got.map((r) => r.serverMessageId)).toEqual([2, 3, 4]);
+      expect(got[1]?.status).toBe('delivered');
+      expect(await store.pendingReceipts(bob, 10)).toHaveLength(0);
+      await store.deleteReceipts(alice, [got[0]?.receiptId as number]);
+      expect((await store.pendingReceipts(alice, 10)).map((r) => r.serverMessageId)).toEqual([
+        3, 4,
+      ]);
+      await store.close();
+    });
+
+    it('survives reopening (durable backends)', async () => {
+      const { store, reopen } = await open();
+      if (!reopen) {
+        expect(reopen).toBeUndefined();
+        await store.close();
+        return;
+      }
+      await store.registerDevice({ ...bob, identityKey: bytesOf(32, 7), registeredAt: 1 });
+      const r = await store.enqueue(mail(1), 10);
+      expect(r.ok).toBe(true);
+      await store.close();
+      const again = await reopen();
+      expect((await again.pending(bob, 0, 10)).map((m) => m.payload)).toEqual([bytesOf(101, 1)]);
+      expect((await again.getDevice(bob))?.identityKey).toEqual(bytesOf(32, 7));
+      await again.close();
+    });
+  });
+}

@@ -1,0 +1,23 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+import { MemoryStore } from '../src/storage/memory.js';
+import { SqliteStore } from '../src/storage/sqlite.js';
+import { runStoreContract } from './store-contract.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+runStoreContract('memory', () => Promise.resolve({ store: new MemoryStore() }));
+runStoreContract('sqlite', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-store-'));
+  dirs.push(dir);
+  const file = join(dir, 'relay.db');
+  return Promise.resolve({
+    store: new SqliteStore(file),
+    reopen: () => Promise.resolve(new SqliteStore(file)),
+  });
+});
