@@ -1,0 +1,354 @@
+/**
+ * The frame catalogue: every frame type, its one-byte type code, the direction it
+ * travels in, and its field schema. The TypeScript frame types are derived from this
+ * table, so the schema and the types cannot disagree. Byte layouts: docs/wire.md §4.
+ *
+ * Codes 0x01-0x3f travel client -> server, 0x40-0x6f server -> client, 0x70-0x7f both
+ * ways. Codes and field order are frozen once released: a new field means a new
+ * frame type or a new protocol version, never a silent change.
+ */
+import type { InferStruct, StructShape } from './schema.js';
+import { t } from './schema.js';
+import {
+  CHALLENGE_NONCE_BYTES,
+  CLIENT_MESSAGE_ID_BYTES,
+  IDENTITY_KEY_BYTES,
+  MAX_CERTIFICATE_BYTES,
+  MAX_ONE_TIME_PQ_PREKEYS_PER_UPLOAD,
+  MAX_ONE_TIME_PREKEYS_PER_UPLOAD,
+  MAX_PAYLOAD_BYTES,
+  MAX_PRESENCE_NAMES,
+  MAX_PROTOCOL_VERSIONS,
+  MAX_SERVER_ID_BYTES,
+  MAX_SESSION_TOKEN_BYTES,
+  MLKEM768_PUBLIC_KEY_BYTES,
+  SIGNATURE_BYTES,
+  X25519_PUBLIC_KEY_BYTES,
+} from './limits.js';
+
+/** Which way a frame travels. */
+export type Direction = 'toServer' | 'toClient';
+
+/* ---------- shared structs ---------- */
+
+/** A device address: identity name plus device id (one device per name for now: 1). */
+const address = t.struct({ name: t.name(), deviceId: t.u32() });
+
+/** Medium-term X25519 prekey, signed by the identity key. */
+const signedPrekey = t.struct({
+  id: t.u32(),
+  publicKey: t.bytes(X25519_PUBLIC_KEY_BYTES),
+  signature: t.bytes(SIGNATURE_BYTES),
+});
+
+/** ML-KEM-768 prekey (last-resort or one-time), signed by the identity key. */
+const pqPrekey = t.struct({
+  id: t.u32(),
+  publicKey: t.bytes(MLKEM768_PUBLIC_KEY_BYTES),
+  signature: t.bytes(SIGNATURE_BYTES),
+});
+
+/** One-time X25519 prekey (unsigned, as in X3DH). */
+const oneTimePrekey = t.struct({ id: t.u32(), publicKey: t.bytes(X25519_PUBLIC_KEY_BYTES) });
+
+/** Fields shared by `send` and the session control frames, all relayed alike. */
+const relayed = {
+  clientMessageId: t.bytes(CLIENT_MESSAGE_ID_BYTES),
+  from: address,
+  to: address,
+  payload: t.varbytes(MAX_PAYLOAD_BYTES),
+} as const;
+
+/** What a relayed frame was, so the recipient can tell a session request from a message. */
+export const DELIVER_KINDS = [
+  'message',
+  'session.request',
+  'session.accept',
+  'session.terminate',
+] as const;
+
+/** Receipt states: stored durably for the recipient (M11), or acknowledged by it (M12). */
+export const RECEIPT_STATUSES = ['queued', 'delivered'] as const;
+
+/**
+ * Error codes the server may send. Deliberately coarse (M13): `failed` is the uniform
+ * answer whenever the requester is not entitled to know why (unknown name, no keys,
+ * not allowed). Index order is the wire encoding: append only.
+ */
+export const ERROR_CODES = [
+  'failed',
+  'bad_request',
+  'auth_failed',
+  'rate_limited',
+  'unsupported_version',
+  'too_large',
+  'server_error',
+] as const;
+
+/** Server error code carried by an `error` frame. */
+export type ErrorFrameCode = (typeof ERROR_CODES)[number];
+
+/** One row of the catalogue. */
+export interface FrameSpec {
+  readonly code: number;
+  readonly direction: Direction | 'both';
+  readonly fields: StructShape;
+}
+
+/**
+ * The catalogue. Read each entry as "type: code, direction, fields in wire order".
+ */
+export const FRAME_SPECS = {
+  /* ----- client -> server ----- */
+
+  /** First frame on a connection. Live-only. Its layout is frozen across versions. */
+  hello: {
+    code: 0x01,
+    direction: 'toServer',
+    fields: {
+      protocolVersions: t.list(MAX_PROTOCOL_VERSIONS, t.u16()),
+      timestamp: t.u64(),
+    },
+  },
+  /** Open mode: claim a name with an identity key, signing the challenge (`authSignedData`). Live-only. */
+  register: {
+    code: 0x02,
+    direction: 'toServer',
+    fields: {
+      name: t.name(),
+      deviceId: t.u32(),
+      identityKey: t.bytes(IDENTITY_KEY_BYTES),
+      timestamp: t.u64(),
+      signature: t.bytes(SIGNATURE_BYTES),
+    },
+  },
+  /** Open mode: prove possession of a registered identity key (also re-authentication). Live-only. */
+  login: {
+    code: 0x03,
+    direction: 'toServer',
+    fields: {
+      name: t.name(),
+      deviceId: t.u32(),
+      timestamp: t.u64(),
+      signature: t.bytes(SIGNATURE_BYTES),
+    },
+  },
+  /** Publish or replenish prekeys. Omitted signed/last-resort keys keep the current ones. */
+  'prekeys.upload': {
+    code: 0x04,
+    direction: 'toServer',
+    fields: {
+      signedPrekey: t.optional(signedPrekey),
+      pqLastResort: t.optional(pqPrekey),
+      oneTime: t.list(MAX_ONE_TIME_PREKEYS_PER_UPLOAD, oneTimePrekey),
+      oneTimePq: t.list(MAX_ONE_TIME_PQ_PREKEYS_PER_UPLOAD, pqPrekey),
+    },
+  },
+  /** Ask for a device's prekey bundle; answered by `keys.bundle` or `error` with the same id. */
+  'keys.lookup': {
+    code: 0x05,
+    direction: 'toServer',
+    fields: { requestId: t.u32(), name: t.name(), deviceId: t.optional(t.u32()) },
+  },
+  /** Relay an opaque E2EE payload. Answered by `receipt` (queued, later delivered). */
+  send: { code: 0x06, direction: 'toServer', fields: relayed },
+  /** Relayed like `send`; delivered with kind `session.request`. */
+  'session.request': { code: 0x07, direction: 'toServer', fields: relayed },
+  /** Relayed like `send`; delivered with kind `session.accept`. */
+  'session.accept': { code: 0x08, direction: 'toServer', fields: relayed },
+  /** Relayed like `send` (payload may be empty); delivered with kind `session.terminate`. */
+  'session.terminate': { code: 0x09, direction: 'toServer', fields: relayed },
+  /** The recipient has durably stored a delivered frame; the relay may delete it. */
+  ack: { code: 0x0a, direction: 'toServer', fields: { serverMessageId: t.u64() } },
+  /** Ask for the stored backlog; answered by `deliver` frames then `mailbox.empty`. */
+  'mailbox.fetch': { code: 0x0b, direction: 'toServer', fields: {} },
+  /** Ask who is online; answered by `presence.list.result` with the same id. */
+  'presence.list': { code: 0x0c, direction: 'toServer', fields: { requestId: t.u32() } },
+
+  /* ----- server -> client ----- */
+
+  /** Sent after `hello` in open mode, and again to demand re-authentication. Live-only. */
+  challenge: {
+    code: 0x41,
+    direction: 'toClient',
+    fields: {
+      version: t.u16(),
+      nonce: t.bytes(CHALLENGE_NONCE_BYTES),
+      timestamp: t.u64(),
+      serverId: t.utf8(MAX_SERVER_ID_BYTES),
+    },
+  },
+  /** Authentication succeeded (mtls: directly after hello). Carries the limits the client must respect. */
+  welcome: {
+    code: 0x42,
+    direction: 'toClient',
+    fields: {
+      version: t.u16(),
+      name: t.name(),
+      deviceId: t.u32(),
+      sessionToken: t.varbytes(MAX_SESSION_TOKEN_BYTES),
+      expiresAt: t.u64(),
+      limits: t.struct({
+        blockBytes: t.u32(),
+        maxFrameBytes: t.u32(),
+        maxPayloadBytes: t.u32(),
+        rateLimitMessages: t.u32(),
+        rateLimitWindowMs: t.u32(),
+      }),
+    },
+  },
+  /** The owner's stock of one-time prekeys is running low: upload more. */
+  'prekeys.low': {
+    code: 0x43,
+    direction: 'toClient',
+    fields: { remainingOneTime: t.u32(), remainingOneTimePq: t.u32() },
+  },
+  /**
+   * Answer to `keys.lookup`. `pqPrekey` is a one-time key if any is left, else the
+   * last-resort key; `certificate` (DER) lets the client check the identity key against
+   * the CA in mtls mode, so the relay cannot substitute keys.
+   */
+  'keys.bundle': {
+    code: 0x44,
+    direction: 'toClient',
+    fields: {
+      requestId: t.u32(),
+      name: t.name(),
+      deviceId: t.u32(),
+      identityKey: t.bytes(IDENTITY_KEY_BYTES),
+      certificate: t.optional(t.varbytes(MAX_CERTIFICATE_BYTES)),
+      signedPrekey,
+      pqPrekey,
+      oneTimePrekey: t.optional(oneTimePrekey),
+    },
+  },
+  /** Delivery state of a frame this client sent (also delivered later from the mailbox). */
+  receipt: {
+    code: 0x45,
+    direction: 'toClient',
+    fields: {
+      clientMessageId: t.bytes(CLIENT_MESSAGE_ID_BYTES),
+      status: t.enum(RECEIPT_STATUSES),
+      serverMessageId: t.u64(),
+      timestamp: t.u64(),
+    },
+  },
+  /** A relayed frame for this client. Not live-only: stored frames keep their timestamp. */
+  deliver: {
+    code: 0x46,
+    direction: 'toClient',
+    fields: {
+      serverMessageId: t.u64(),
+      kind: t.enum(DELIVER_KINDS),
+      from: address,
+      timestamp: t.u64(),
+      payload: t.varbytes(MAX_PAYLOAD_BYTES),
+    },
+  },
+  /** The stored backlog has been sent in full (Signal-Desktop's "queue empty"). */
+  'mailbox.empty': { code: 0x47, direction: 'toClient', fields: {} },
+  /** Someone came online or went offline. */
+  presence: {
+    code: 0x48,
+    direction: 'toClient',
+    fields: { event: t.enum(['join', 'leave']), name: t.name() },
+  },
+  /** Answer to `presence.list`; `truncated` when more than `MAX_PRESENCE_NAMES` are online. */
+  'presence.list.result': {
+    code: 0x49,
+    direction: 'toClient',
+    fields: {
+      requestId: t.u32(),
+      names: t.list(MAX_PRESENCE_NAMES, t.name()),
+      truncated: t.bool(),
+    },
+  },
+  /** A request failed. Correlates by `requestId` or `clientMessageId` when it has one. */
+  error: {
+    code: 0x4a,
+    direction: 'toClient',
+    fields: {
+      code: t.enum(ERROR_CODES),
+      requestId: t.optional(t.u32()),
+      clientMessageId: t.optional(t.bytes(CLIENT_MESSAGE_ID_BYTES)),
+    },
+  },
+
+  /* ----- both ways ----- */
+
+  /** Liveness check inside blocks (WebSocket pings would break M28's uniform sizes). Live-only. */
+  ping: { code: 0x70, direction: 'both', fields: { timestamp: t.u64() } },
+  /** Answer to `ping`, echoing its timestamp. */
+  pong: { code: 0x71, direction: 'both', fields: { timestamp: t.u64() } },
+} as const satisfies Record<string, FrameSpec>;
+
+/** Every frame type name. */
+export type FrameType = keyof typeof FRAME_SPECS;
+
+/** The frame of type `K`: `{ type: K, ...fields }`. */
+export type FrameOf<K extends FrameType> = K extends FrameType
+  ? Flatten<{ readonly type: K } & InferStruct<(typeof FRAME_SPECS)[K]['fields']>>
+  : never;
+
+type Flatten<T> = { [P in keyof T]: T[P] } & {};
+
+/** Any frame. Switch on `frame.type` to narrow. */
+export type Frame = { [K in FrameType]: FrameOf<K> }[FrameType];
+
+type TypesGoing<D extends Direction> = {
+  [K in FrameType]: (typeof FRAME_SPECS)[K]['direction'] extends D | 'both' ? K : never;
+}[FrameType];
+
+/** Frame types a client may send. */
+export type ClientFrameType = TypesGoing<'toServer'>;
+/** Frame types a server may send. */
+export type ServerFrameType = TypesGoing<'toClient'>;
+/** A frame a client sends and the server decodes. */
+export type ClientFrame = FrameOf<ClientFrameType>;
+/** A frame the server sends and a client decodes. */
+export type ServerFrame = FrameOf<ServerFrameType>;
+
+/** Types whose timestamp must be checked against the freshness window (M26). */
+export const LIVE_ONLY_FRAME_TYPES: ReadonlySet<FrameType> = new Set<FrameType>([
+  'hello',
+  'register',
+  'login',
+  'challenge',
+  'ping',
+]);
+
+/** Frame type by code, for the decoder. @internal */
+export const FRAME_TYPE_BY_CODE: ReadonlyMap<number, FrameType> = new Map(
+  (Object.keys(FRAME_SPECS) as FrameType[]).map((k) => [FRAME_SPECS[k].code, k]),
+);
+
+export type HelloFrame = FrameOf<'hello'>;
+export type RegisterFrame = FrameOf<'register'>;
+export type LoginFrame = FrameOf<'login'>;
+export type PrekeysUploadFrame = FrameOf<'prekeys.upload'>;
+export type KeysLookupFrame = FrameOf<'keys.lookup'>;
+export type SendFrame = FrameOf<'send'>;
+export type SessionRequestFrame = FrameOf<'session.request'>;
+export type SessionAcceptFrame = FrameOf<'session.accept'>;
+export type SessionTerminateFrame = FrameOf<'session.terminate'>;
+export type AckFrame = FrameOf<'ack'>;
+export type MailboxFetchFrame = FrameOf<'mailbox.fetch'>;
+export type PresenceListFrame = FrameOf<'presence.list'>;
+export type ChallengeFrame = FrameOf<'challenge'>;
+export type WelcomeFrame = FrameOf<'welcome'>;
+export type PrekeysLowFrame = FrameOf<'prekeys.low'>;
+export type KeysBundleFrame = FrameOf<'keys.bundle'>;
+export type ReceiptFrame = FrameOf<'receipt'>;
+export type DeliverFrame = FrameOf<'deliver'>;
+export type MailboxEmptyFrame = FrameOf<'mailbox.empty'>;
+export type PresenceFrame = FrameOf<'presence'>;
+export type PresenceListResultFrame = FrameOf<'presence.list.result'>;
+export type ErrorFrame = FrameOf<'error'>;
+export type PingFrame = FrameOf<'ping'>;
+export type PongFrame = FrameOf<'pong'>;
+/** A device address as carried in frames. */
+export type Address = SendFrame['from'];
+/** Kind of a delivered frame. */
+export type DeliverKind = (typeof DELIVER_KINDS)[number];
+/** Receipt status. */
+export type ReceiptStatus = (typeof RECEIPT_STATUSES)[number];
