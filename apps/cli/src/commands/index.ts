@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
+import { registerPki } from './pki.js';
 import { registerServer } from './server.js';
 
 type Register = (program: Command) => void;
 
 /** Command groups, in the order `parley --help` lists them. */
-const groups: readonly Register[] = [registerServer];
+const groups: readonly Register[] = [registerServer, registerPki];
 
 export function registerCommands(program: Command): void {
   for (const register of groups) register(program);
