@@ -20,6 +20,8 @@ const fileSchema = z.strictObject({
   /** Names this relay signs into challenges (open mode) and puts in the server certificate SANs. */
   serverId: z.string().min(1).max(253).optional(),
   serverNames: z.array(z.string().min(1).max(253)).optional(),
+  /** Broadcast join/leave to every connected client (seed 003's user list). */
+  presenceBroadcast: z.boolean().optional(),
   adminPort: port.optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   tls: z
@@ -40,7 +42,8 @@ const fileSchema = z.strictObject({
   limits: z
     .strictObject({
       blockBytes: z.number().int().min(512).max(65536).optional(),
-      maxPayloadBytes: count.optional(),
+      maxPayloadBytes: z.number().int().min(1).max(L.DEFAULT_MAX_PAYLOAD_BYTES).optional(),
+      maxFrameBytes: z.number().int().min(512).max(L.DEFAULT_MAX_FRAME_BYTES).optional(),
       handshakeTimeoutMs: positiveMs.optional(),
       authTimeoutMs: positiveMs.optional(),
       idleTimeoutMs: z.number().int().min(100).optional(),
@@ -74,6 +77,7 @@ export interface RelayConfig {
   readonly auth: 'mtls' | 'open';
   readonly serverId: string;
   readonly serverNames: readonly string[];
+  readonly presenceBroadcast: boolean;
   readonly adminPort: number;
   readonly logLevel: string;
   readonly tls: {
@@ -91,6 +95,7 @@ export interface RelayConfig {
 export interface RelayLimits {
   readonly blockBytes: number;
   readonly maxPayloadBytes: number;
+  readonly maxFrameBytes: number;
   readonly handshakeTimeoutMs: number;
   readonly authTimeoutMs: number;
   readonly idleTimeoutMs: number;
@@ -115,6 +120,7 @@ export interface RateLimitConfig {
 export const DEFAULT_LIMITS: RelayLimits = {
   blockBytes: L.DEFAULT_BLOCK_BYTES,
   maxPayloadBytes: L.DEFAULT_MAX_PAYLOAD_BYTES,
+  maxFrameBytes: L.DEFAULT_MAX_FRAME_BYTES,
   handshakeTimeoutMs: L.DEFAULT_HANDSHAKE_TIMEOUT_MS,
   authTimeoutMs: L.DEFAULT_AUTH_TIMEOUT_MS,
   idleTimeoutMs: L.DEFAULT_IDLE_TIMEOUT_MS,
@@ -246,6 +252,7 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
     auth: pick('auth') ?? 'mtls',
     serverId: pick('serverId') ?? 'parley-relay',
     serverNames: pick('serverNames') ?? [],
+    presenceBroadcast: pick('presenceBroadcast') ?? true,
     adminPort: pick('adminPort') ?? 0,
     logLevel: pick('logLevel') ?? 'info',
     tls: merge({}, 'tls'),

@@ -12,3 +12,32 @@
  * ```
  */
 export { startRelay, type StartRelayOptions, type RunningRelay } from './start.js';
+export { ServerError, type ServerErrorCode } from './errors.js';
+export {
+  DEFAULT_LIMITS,
+  DEFAULT_RATE_LIMIT,
+  readConfigFile,
+  resolveConfig,
+  validateConfigFile,
+  type ConfigOverrides,
+  type RateLimitConfig,
+  type RelayConfig,
+  type RelayConfigFile,
+  type RelayLimits,
+} from './config.js';
+export * from './limits.js';
+export {
+  AUDIT_KEY_BYTES,
+  AuditLog,
+  loadOrCreateAuditKey,
+  verifyAuditLog,
+  type AuditEvent,
+  type AuditEventType,
+  type AuditRecord,
+  type AuditVerification,
+} from './audit.js';
+export { SlidingWindowLimiter } from './rate-limit.js';
+export { MemoryStore, SqliteStore } from './storage/index.js';
+export type * from './storage/types.js';
+export { RelayCore, type RelayCoreDeps } from './relay.js';
+export type { Connection, PeerInfo } from './connection.js';

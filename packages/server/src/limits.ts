@@ -4,6 +4,8 @@
  * the values a fresh install runs with.
  */
 
+import { FRESHNESS_WINDOW_MS, MAX_FRAME_BYTES, MAX_PAYLOAD_BYTES } from '@parley/wire';
+
 /** Default TLS port of the relay. */
 export const DEFAULT_PORT = 8443;
 /** Default bind address: loopback, so a fresh install is not exposed by accident. */
@@ -16,10 +18,14 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_BLOCK_BYTES = 4096;
 
 /**
- * Largest opaque payload of one `send` after reassembly. 256 KiB (64 blocks) covers a
- * long pasted text or a small attachment; larger data belongs in encrypted attachments.
+ * Largest opaque payload of one relayed frame: the wire format's own bound (64 KiB,
+ * 17 blocks), far beyond a typed or pasted message after compression. A relay may
+ * configure less, never more.
  */
-export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
+export const DEFAULT_MAX_PAYLOAD_BYTES = MAX_PAYLOAD_BYTES;
+
+/** Largest reassembled frame: the wire format's bound (see `@parley/wire`). */
+export const DEFAULT_MAX_FRAME_BYTES = MAX_FRAME_BYTES;
 
 /**
  * TLS handshake must complete within this time (slowloris, seed 002 §8.1). 10 s is
@@ -48,10 +54,10 @@ export const DEFAULT_SESSION_TTL_MS = 60 * 60 * 1000;
 
 /**
  * Live-only control frames (hello, login, register, ping) must carry a timestamp within
- * this distance of the server clock. 120 s tolerates ordinary clock drift while
- * making captured control frames useless soon after.
+ * this distance of the server clock: the wire format's window (60 s, as seed 000),
+ * wide enough for unsynchronised phone clocks; logins are also bound to a one-time nonce.
  */
-export const DEFAULT_FRESHNESS_WINDOW_MS = 120_000;
+export const DEFAULT_FRESHNESS_WINDOW_MS = FRESHNESS_WINDOW_MS;
 
 /**
  * Connections overall. 10 000 is well inside what one Node process holds (memory per
@@ -94,8 +100,8 @@ export const DEFAULT_RATE_WINDOW_MS = 5_000;
 
 /**
  * Blocks per connection per window. A person typing sends a few blocks a second; one
- * pasted maximal message is 64 blocks plus its receipts and acks. 400 lets such a paste
- * go through twice in one window, while a flooding script hits the limit in well under
+ * pasted maximal message is 17 blocks plus its receipts and acks. 400 lets many such
+ * pastes through in one window, while a flooding script hits the limit in well under
  * a second.
  */
 export const DEFAULT_MAX_BLOCKS_PER_CONNECTION = 400;

@@ -1,7 +1,29 @@
 /**
- * Relay entry point: wires configuration, PKI, storage, audit log, admin listener and
- * the TLS/WebSocket transport together. (In progress.)
+ * Relay entry point: configuration, PKI, storage, audit log, logging and metrics, the
+ * relay core, the TLS/WebSocket transport, the admin listener, and CRL reloading
+ * (on SIGHUP and when crl.pem changes).
  */
+import { mkdirSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { createNodeCrypto } from '@parley/crypto/node';
+import {
+  createClientVerifier,
+  initPki,
+  readPkiFiles,
+  refreshCrl,
+  type ClientVerifier,
+} from '@parley/pki';
+import { AuditLog, loadOrCreateAuditKey } from './audit.js';
+import { readConfigFile, resolveConfig, type RelayConfig, type RelayConfigFile } from './config.js';
+import { createLogger, RelayMetrics, startAdmin } from './observability.js';
+import { RelayCore } from './relay.js';
+import { SqliteStore } from './storage/sqlite.js';
+import { startTransport, type TlsMaterial } from './transport.js';
+
+/** How often the CRL file is polled for changes (fs.watchFile; survives atomic renames). */
+const CRL_POLL_MS = 500;
+/** The CRL is re-signed when close to its nextUpdate; checking daily is enough. */
+const CRL_REFRESH_CHECK_MS = 24 * 60 * 60 * 1000;
 
 /** Options of {@link startRelay}. Flags given here override the config file. */
 export interface StartRelayOptions {
@@ -11,11 +33,17 @@ export interface StartRelayOptions {
   /** TLS port; 0 picks a free port. Default 8443. */
   readonly port?: number;
   readonly auth?: 'mtls' | 'open';
-  /** Admin listener port on 127.0.0.1; 0 picks a free port. */
+  /** Admin listener port on 127.0.0.1; 0 (default) picks a free port. */
   readonly adminPort?: number;
   /** JSON configuration file, validated at start. */
   readonly configFile?: string;
+  /** Programmatic configuration (tests, benches); validated like the file, wins over it. */
+  readonly config?: RelayConfigFile;
   readonly logLevel?: string;
+  /** Re-read the CRL on SIGHUP (the `parley server` command sets this). */
+  readonly handleSignals?: boolean;
+  /** Clock in ms since the epoch; default Date.now. */
+  readonly now?: () => number;
 }
 
 /** A started relay. */
@@ -27,16 +55,153 @@ export interface RunningRelay {
   readonly auth: 'mtls' | 'open';
   /** PEM of the private CA that signed the server certificate. */
   readonly caPem: string;
+  readonly config: RelayConfig;
   readonly paths: {
+    readonly dataDir: string;
     readonly caCert: string;
     readonly serverCert: string;
     readonly serverKey: string;
+    readonly crl: string;
+    readonly database: string;
     readonly auditLog: string;
+    readonly auditKey: string;
   };
+  /** Re-reads the CRL now (as SIGHUP does); closes sessions whose certificate is revoked. */
+  reloadCrl(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** Starts the relay. */
-export function startRelay(_opts: StartRelayOptions): Promise<RunningRelay> {
-  return Promise.reject(new Error('startRelay: not implemented yet'));
+const under = (dir: string, p: string | undefined, fallback: string): string =>
+  p === undefined ? join(dir, fallback) : isAbsolute(p) ? p : join(dir, p);
+
+/** Starts the relay. Initialises the PKI in `dataDir` when absent. */
+export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay> {
+  const dataDir = resolve(opts.dataDir);
+  const file = opts.configFile ? readConfigFile(opts.configFile) : {};
+  const config = resolveConfig(file, {
+    ...(opts.host !== undefined ? { host: opts.host } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+    ...(opts.auth !== undefined ? { auth: opts.auth } : {}),
+    ...(opts.adminPort !== undefined ? { adminPort: opts.adminPort } : {}),
+    ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
+    ...(opts.config !== undefined ? { config: opts.config } : {}),
+  });
+  const now = opts.now ?? Date.now;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  await initPki(dataDir, { serverNames: config.serverNames });
+  await refreshCrl(dataDir);
+  await readPkiFiles(dataDir); // fails early, with a PKI error, if the CA is unusable
+  const paths = {
+    dataDir,
+    caCert: under(dataDir, config.tls.caFile, 'pki/ca.crt'),
+    serverCert: under(dataDir, config.tls.certFile, 'pki/server.crt'),
+    serverKey: under(dataDir, config.tls.keyFile, 'pki/server.key'),
+    crl: under(dataDir, config.tls.crlFile, 'pki/crl.pem'),
+    database: under(dataDir, config.storage.file, 'relay.db'),
+    auditLog: under(dataDir, config.auditFile, 'audit.log'),
+    auditKey: join(dataDir, 'audit.key'),
+  };
+  const readTls = (): TlsMaterial => ({
+    key: readFileSync(paths.serverKey, 'utf8'),
+    cert: readFileSync(paths.serverCert, 'utf8'),
+    ca: readFileSync(paths.caCert, 'utf8'),
+    crl: readFileSync(paths.crl, 'utf8'),
+  });
+  let tls = readTls();
+
+  const crypto = createNodeCrypto();
+  const logger = createLogger(config.logLevel);
+  const metrics = new RelayMetrics();
+  const store = new SqliteStore(paths.database);
+  const audit = new AuditLog(
+    paths.auditLog,
+    loadOrCreateAuditKey(paths.auditKey, crypto),
+    crypto,
+    now,
+  );
+  const core = new RelayCore({ config, store, audit, metrics, logger, crypto, now });
+
+  let verifier: ClientVerifier = await createClientVerifier({ caPem: tls.ca, crlPem: tls.crl });
+  const transport = await startTransport(core, {
+    host: config.host,
+    port: config.port,
+    mtls: config.auth === 'mtls',
+    tls,
+    verifyPeer: (der) => verifier.verify({ certDer: der }, new Date(now())),
+  });
+  let closed = false;
+  const admin = await startAdmin(config.adminPort, metrics, () => !closed);
+
+  let reloading: Promise<void> = Promise.resolve();
+  const reloadCrl = (): Promise<void> => {
+    reloading = reloading
+      .then(async () => {
+        if (closed) return;
+        const next = readTls();
+        if (next.crl === tls.crl) return;
+        const nextVerifier = await createClientVerifier({ caPem: next.ca, crlPem: next.crl });
+        tls = next;
+        verifier = nextVerifier;
+        transport.updateTls(tls);
+        // Connections made before the change are re-checked: a revoked device is cut now.
+        const dropped = core.revalidate((der) => {
+          try {
+            nextVerifier.verify({ certDer: der }, new Date(now()));
+            return true;
+          } catch {
+            return false;
+          }
+        });
+        core.audit({ type: 'crl.reloaded', value: dropped });
+      })
+      .catch((err: unknown) => {
+        logger.error(
+          { err: (err as Error).message },
+          'CRL reload failed; keeping the previous CRL',
+        );
+      });
+    return reloading;
+  };
+  watchFile(paths.crl, { interval: CRL_POLL_MS }, () => void reloadCrl());
+  const onHup = (): void => void reloadCrl();
+  if (opts.handleSignals) process.on('SIGHUP', onHup);
+  const refreshTimer = setInterval(() => {
+    refreshCrl(dataDir).then(
+      (rewritten) => (rewritten ? reloadCrl() : undefined),
+      (err: unknown) => logger.error({ err: (err as Error).message }, 'CRL refresh failed'),
+    );
+  }, CRL_REFRESH_CHECK_MS);
+  refreshTimer.unref();
+
+  core.audit({ type: 'relay.start', code: config.auth });
+  logger.info(
+    { port: transport.port, host: config.host, auth: config.auth, adminPort: admin.port },
+    'relay listening',
+  );
+
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return {
+    port: transport.port,
+    adminPort: admin.port,
+    url: `wss://${host}:${transport.port}/ws`,
+    auth: config.auth,
+    caPem: tls.ca,
+    config,
+    paths,
+    reloadCrl,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      unwatchFile(paths.crl);
+      if (opts.handleSignals) process.off('SIGHUP', onHup);
+      clearInterval(refreshTimer);
+      await reloading;
+      core.shutdown();
+      await transport.close();
+      await admin.close();
+      core.audit({ type: 'relay.stop' });
+      await store.close();
+      audit.close();
+    },
+  };
 }

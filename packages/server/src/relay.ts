@@ -1,0 +1,181 @@
+/**
+ * The relay core: everything between "a connection delivered a block" and "these
+ * blocks go to these connections", independent of TLS and WebSockets. It owns the
+ * registry of authenticated sessions (presence), per-identity limits, the periodic
+ * sweep (timeouts, pings, mail expiry) and routing between sessions.
+ *
+ * It must not know: how bytes reach the socket, how certificates are checked (the
+ * transport hands over a verified identity), or anything inside payloads.
+ */
+import type { CryptoProvider } from '@parley/crypto';
+import type { AuditEvent, AuditLog } from './audit.js';
+import type { RelayConfig } from './config.js';
+import type { Connection } from './connection.js';
+import { CLOSE_GOING_AWAY } from './limits.js';
+import type { Logger, RelayMetrics } from './observability.js';
+import { SlidingWindowLimiter } from './rate-limit.js';
+import { Session } from './session.js';
+import type { Address, RelayStore } from './storage/types.js';
+
+/** Dependencies of the core; clock and randomness are parameters (tests use fakes). */
+export interface RelayCoreDeps {
+  readonly config: RelayConfig;
+  readonly store: RelayStore;
+  readonly audit: AuditLog;
+  readonly metrics: RelayMetrics;
+  readonly logger: Logger;
+  readonly crypto: CryptoProvider;
+  readonly now: () => number;
+}
+
+/** Smallest and largest sweep period: timers fire this often to check deadlines. */
+const MIN_SWEEP_MS = 20;
+const MAX_SWEEP_MS = 1_000;
+
+export class RelayCore {
+  readonly deps: RelayCoreDeps;
+  readonly #sessions = new Set<Session>();
+  readonly #byName = new Map<string, Set<Session>>();
+  readonly #identityLimiters = new Map<string, SlidingWindowLimiter>();
+  readonly #sweepTimer: ReturnType<typeof setInterval>;
+  #lastExpiry = 0;
+  #closing = false;
+
+  constructor(deps: RelayCoreDeps) {
+    this.deps = deps;
+    const l = deps.config.limits;
+    const sweepMs = Math.max(
+      MIN_SWEEP_MS,
+      Math.min(MAX_SWEEP_MS, Math.floor(Math.min(l.authTimeoutMs, l.idleTimeoutMs / 3) / 4)),
+    );
+    this.#sweepTimer = setInterval(() => this.#sweep(), sweepMs);
+    this.#sweepTimer.unref();
+  }
+
+  /** Writes an audit record and counts it. Never throws into the caller. */
+  audit(event: AuditEvent): void {
+    try {
+      this.deps.audit.write(event);
+      this.deps.metrics.auditRecords.inc();
+    } catch (err) {
+      this.deps.logger.error({ err: (err as Error).message }, 'audit write failed');
+    }
+    this.deps.logger.info(
+      { audit: event.type, remote: event.remote, identity: event.identity, code: event.code },
+      'security event',
+    );
+  }
+
+  /** A new transport connection: returns the session that will receive its blocks. */
+  accept(conn: Connection): Session {
+    const session = new Session(this, conn);
+    this.#sessions.add(session);
+    this.deps.metrics.connections.set(this.#sessions.size);
+    return session;
+  }
+
+  get connectionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Called by a session once authenticated. Returns false when the identity is at its cap. */
+  register(session: Session, name: string): boolean {
+    const set = this.#byName.get(name) ?? new Set<Session>();
+    if (set.size >= this.deps.config.limits.maxConnectionsPerIdentity) return false;
+    const first = set.size === 0;
+    set.add(session);
+    this.#byName.set(name, set);
+    this.deps.metrics.authenticated.inc();
+    if (first) this.#broadcastPresence('join', name, session);
+    return true;
+  }
+
+  /** Called by a session when its connection is gone. */
+  forget(session: Session): void {
+    this.#sessions.delete(session);
+    this.deps.metrics.connections.set(this.#sessions.size);
+    const name = session.identity?.name;
+    if (name === undefined) return;
+    const set = this.#byName.get(name);
+    if (!set?.delete(session)) return;
+    this.deps.metrics.authenticated.dec();
+    if (set.size === 0) {
+      this.#byName.delete(name);
+      if (!this.#closing) this.#broadcastPresence('leave', name, session);
+    }
+  }
+
+  /** The identity's shared rate limiter (all its connections together). */
+  identityLimiter(name: string): SlidingWindowLimiter {
+    let l = this.#identityLimiters.get(name);
+    if (!l) {
+      const r = this.deps.config.rateLimit;
+      l = new SlidingWindowLimiter(r.maxBlocksPerIdentity, r.windowMs, this.deps.now);
+      this.#identityLimiters.set(name, l);
+    }
+    return l;
+  }
+
+  /** Sessions of one device address that are authenticated now. */
+  sessionsOf(address: Address): Session[] {
+    const set = this.#byName.get(address.name);
+    if (!set) return [];
+    return [...set].filter((s) => s.identity?.deviceId === address.deviceId);
+  }
+
+  /** Names online, sorted. */
+  onlineNames(): string[] {
+    return [...this.#byName.keys()].sort();
+  }
+
+  #broadcastPresence(event: 'join' | 'leave', name: string, except: Session): void {
+    if (!this.deps.config.presenceBroadcast) return;
+    for (const set of this.#byName.values()) {
+      for (const s of set) if (s !== except) s.sendFrame({ type: 'presence', event, name });
+    }
+  }
+
+  /** Runs deadlines: auth, idle and ping, reassembly; drops idle limiters; expires mail. */
+  #sweep(): void {
+    const now = this.deps.now();
+    for (const s of this.#sessions) s.tick(now);
+    for (const [name, l] of this.#identityLimiters) {
+      if (!this.#byName.has(name) && l.count() === 0) this.#identityLimiters.delete(name);
+    }
+    if (now - this.#lastExpiry >= this.deps.config.limits.expirySweepMs) {
+      this.#lastExpiry = now;
+      this.deps.store.expire(now).then(
+        (n) => {
+          if (n > 0) this.deps.logger.info({ expired: n }, 'expired undelivered mail');
+        },
+        (err: unknown) => this.deps.logger.error({ err: (err as Error).message }, 'expiry failed'),
+      );
+    }
+  }
+
+  /** Closes every connection (going away) and stops the sweep. */
+  shutdown(): void {
+    this.#closing = true;
+    clearInterval(this.#sweepTimer);
+    for (const s of [...this.#sessions]) s.close(CLOSE_GOING_AWAY);
+  }
+
+  /** Re-checks mtls sessions after a CRL change; closes those whose certificate no longer verifies. */
+  revalidate(stillValid: (certificateDer: Uint8Array) => boolean): number {
+    let closed = 0;
+    for (const s of [...this.#sessions]) {
+      const der = s.peerCertificate;
+      if (der !== undefined && !stillValid(der)) {
+        this.audit({
+          type: 'tls.rejected',
+          remote: s.remote,
+          code: 'revoked-while-connected',
+          ...(s.identity ? { identity: s.identity.name } : {}),
+        });
+        s.close(CLOSE_GOING_AWAY);
+        closed++;
+      }
+    }
+    return closed;
+  }
+}

@@ -1,0 +1,757 @@
+/**
+ * One client connection's state machine: hello -> (challenge ->) authenticated, then
+ * frame handling with identity binding, limits, the key directory, the mailbox pump
+ * and receipts.
+ *
+ * Rules this file enforces, in the order a block meets them:
+ * 1. size and type of the WebSocket message (exactly one binary block) before decoding;
+ * 2. per-connection and per-identity block rate (flood -> close);
+ * 3. decoding errors of any kind -> close (typed `WireError` only, audited by code);
+ * 4. before authentication only hello/register/login are legal;
+ * 5. a relayed frame whose `from` is not the authenticated device is dropped silently;
+ * 6. answers to failed requests are the generic `failed` error (M13).
+ */
+import {
+  FrameReader,
+  FrameWriter,
+  MAX_PRESENCE_NAMES,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  validateBlockSize,
+  WireError,
+  type ClientFrame,
+  type ServerFrame,
+} from '@parley/wire';
+import {
+  newChallenge,
+  SESSION_TOKEN_BYTES,
+  sameKey,
+  verifyAuthSignature,
+  type IssuedChallenge,
+} from './auth.js';
+import type { AuditEventType } from './audit.js';
+import type { Connection } from './connection.js';
+import {
+  CLOSE_POLICY,
+  CLOSE_TOO_BIG,
+  CLOSE_TRY_AGAIN,
+  CLOSE_UNSUPPORTED,
+  MAILBOX_BATCH,
+  MAX_ONE_TIME_PREKEYS_PER_DEVICE,
+  MAX_PENDING_RECEIPTS_PER_SENDER,
+  MAX_SEND_BUFFER_BYTES,
+} from './limits.js';
+import type { RelayCore } from './relay.js';
+import { SlidingWindowLimiter } from './rate-limit.js';
+import type { Address, MailItem, MailKind } from './storage/types.js';
+
+type State = 'hello' | 'challenged' | 'ready' | 'closed';
+
+/** How long to wait before re-checking a full send buffer while draining mail. */
+const DRAIN_POLL_MS = 5;
+
+type Relayed = Extract<
+  ClientFrame,
+  { type: 'send' | 'session.request' | 'session.accept' | 'session.terminate' }
+>;
+
+const KIND_OF: Record<Relayed['type'], MailKind> = {
+  send: 'message',
+  'session.request': 'session.request',
+  'session.accept': 'session.accept',
+  'session.terminate': 'session.terminate',
+};
+
+export class Session {
+  readonly #core: RelayCore;
+  readonly #conn: Connection;
+  readonly #reader: FrameReader<'toServer'>;
+  readonly #writer: FrameWriter;
+  readonly #blocks: SlidingWindowLimiter;
+  readonly #messages: SlidingWindowLimiter;
+  readonly #connectedAt: number;
+  #state: State = 'hello';
+  #version = 1;
+  #identity: Address | undefined;
+  #challenge: IssuedChallenge | undefined;
+  /** Deadline for (re-)authentication; undefined while none is pending. */
+  #authDeadline: number | undefined;
+  #sessionExpiresAt = 0;
+  #lastActivity: number;
+  #lastPing = 0;
+  /** Mailbox pump: highest server id delivered on this connection. */
+  #cursor = 0;
+  #pumping = false;
+  #pumpAgain = false;
+  #emptyMarkerDue = false;
+  /** Frames are handled one at a time, in arrival order (per-peer queue). */
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(core: RelayCore, conn: Connection) {
+    this.#core = core;
+    this.#conn = conn;
+    const { config, now } = core.deps;
+    this.#connectedAt = now();
+    this.#lastActivity = this.#connectedAt;
+    this.#authDeadline = this.#connectedAt + config.limits.authTimeoutMs;
+    this.#reader = new FrameReader({
+      direction: 'toServer',
+      now,
+      blockBytes: config.limits.blockBytes,
+      maxFrameBytes: config.limits.maxFrameBytes,
+    });
+    this.#writer = new FrameWriter({
+      blockBytes: config.limits.blockBytes,
+      maxFrameBytes: config.limits.maxFrameBytes,
+    });
+    this.#blocks = new SlidingWindowLimiter(
+      config.rateLimit.maxBlocksPerConnection,
+      config.rateLimit.windowMs,
+      now,
+    );
+    this.#messages = new SlidingWindowLimiter(
+      config.rateLimit.maxMessagesPerConnection,
+      config.rateLimit.windowMs,
+      now,
+    );
+  }
+
+  get identity(): Address | undefined {
+    return this.#state === 'ready' || this.#state === 'challenged' ? this.#identity : undefined;
+  }
+  get remote(): string {
+    return this.#conn.peer.remote;
+  }
+  /** DER of the mtls client certificate, if any. */
+  get peerCertificate(): Uint8Array | undefined {
+    return this.#conn.peer.certificate?.der;
+  }
+  get isOpen(): boolean {
+    return this.#state !== 'closed';
+  }
+
+  /* ---------- transport events ---------- */
+
+  /** One WebSocket message. Size and type are checked before anything is decoded. */
+  onMessage(data: unknown, isBinary: boolean): void {
+    if (this.#state === 'closed') return;
+    const m = this.#core.deps.metrics;
+    const checked = validateBlockSize(data, isBinary, this.#core.deps.config.limits.blockBytes);
+    if (!checked.ok) {
+      const code = checked.error.code;
+      const size = byteLength(data);
+      const type: AuditEventType =
+        code === 'BLOCK_NOT_BINARY'
+          ? 'frame.text'
+          : size > this.#core.deps.config.limits.blockBytes
+            ? 'frame.oversize'
+            : 'frame.wrong-size';
+      this.#reject(
+        type,
+        code,
+        code === 'BLOCK_NOT_BINARY' ? CLOSE_UNSUPPORTED : CLOSE_POLICY,
+        size,
+      );
+      return;
+    }
+    m.blocksIn.inc();
+    this.#lastActivity = this.#core.deps.now();
+    if (!this.#blocks.take()) {
+      this.#reject(
+        'rate.flood',
+        'connection-blocks',
+        CLOSE_POLICY,
+        Math.round(this.#blocks.count()),
+      );
+      return;
+    }
+    if (
+      this.#identity &&
+      this.#state === 'ready' &&
+      !this.#core.identityLimiter(this.#identity.name).take()
+    ) {
+      this.#reject('rate.flood', 'identity-blocks', CLOSE_POLICY);
+      return;
+    }
+    let frame: ClientFrame | undefined;
+    try {
+      frame = this.#reader.push(checked.value);
+    } catch (err) {
+      const code = err instanceof WireError ? err.code : 'INTERNAL';
+      this.#reject(
+        code === 'FRAME_TOO_LARGE' ? 'frame.oversize' : 'frame.malformed',
+        code,
+        CLOSE_POLICY,
+      );
+      return;
+    }
+    if (frame === undefined) return;
+    const f = frame;
+    this.#queue = this.#queue
+      .then(
+        () => this.#handle(f),
+        () => undefined,
+      )
+      .catch((err: unknown) => {
+        this.#core.deps.logger.error(
+          { err: (err as Error).message, remote: this.remote },
+          'frame handler failed',
+        );
+        this.#sendError('server_error');
+      });
+  }
+
+  /** An oversized message the transport refused to buffer (ws maxPayload). */
+  onOversize(): void {
+    this.#reject('frame.oversize', 'BLOCK_SIZE', CLOSE_TOO_BIG);
+  }
+
+  /** The transport connection is gone. */
+  onClose(): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#reader.close();
+    this.#core.forget(this);
+  }
+
+  /** Periodic deadline check (called by the core's sweep). */
+  tick(now: number): void {
+    if (this.#state === 'closed') return;
+    const limits = this.#core.deps.config.limits;
+    if (this.#authDeadline !== undefined && now >= this.#authDeadline) {
+      this.#reject('auth.timeout', this.#state === 'hello' ? 'no-hello' : 'no-login', CLOSE_POLICY);
+      return;
+    }
+    if (now - this.#lastActivity >= limits.idleTimeoutMs) {
+      this.#reject('conn.idle', 'idle-timeout', CLOSE_POLICY);
+      return;
+    }
+    try {
+      this.#reader.checkTimeouts();
+    } catch (err) {
+      this.#reject(
+        'frame.malformed',
+        err instanceof WireError ? err.code : 'INTERNAL',
+        CLOSE_POLICY,
+      );
+      return;
+    }
+    if (this.#state === 'ready') {
+      // Liveness: ping (inside a block) when quiet for a third of the idle timeout.
+      const quietFor = now - this.#lastActivity;
+      if (
+        quietFor >= limits.idleTimeoutMs / 3 &&
+        now - this.#lastPing >= limits.idleTimeoutMs / 3
+      ) {
+        this.#lastPing = now;
+        this.sendFrame({ type: 'ping', timestamp: now });
+      }
+      // Re-authentication on long sessions (M6): open mode asks for a fresh signature.
+      if (
+        this.#core.deps.config.auth === 'open' &&
+        now >= this.#sessionExpiresAt &&
+        this.#authDeadline === undefined
+      ) {
+        this.#challenge = newChallenge(
+          this.#core.deps.crypto,
+          this.#core.deps.config.serverId,
+          this.#version,
+          now,
+        );
+        this.#authDeadline = now + limits.authTimeoutMs;
+        this.sendFrame(this.#challenge.frame);
+      }
+    }
+  }
+
+  /* ---------- output ---------- */
+
+  /** Encodes and sends a frame (all of its blocks, in order). */
+  sendFrame(frame: ServerFrame): void {
+    if (this.#state === 'closed') return;
+    const blocks = this.#writer.write(frame);
+    for (const b of blocks) this.#conn.send(b);
+    this.#core.deps.metrics.blocksOut.inc(blocks.length);
+  }
+
+  close(code: number): void {
+    if (this.#state === 'closed') return;
+    this.#conn.close(code);
+    this.onClose();
+  }
+
+  #sendError(
+    code:
+      | 'failed'
+      | 'bad_request'
+      | 'auth_failed'
+      | 'rate_limited'
+      | 'unsupported_version'
+      | 'too_large'
+      | 'server_error',
+    correlation: { requestId?: number; clientMessageId?: Uint8Array } = {},
+  ): void {
+    this.sendFrame({ type: 'error', code, ...correlation });
+  }
+
+  /** Audits, counts and closes. The peer learns nothing beyond the close code. */
+  #reject(type: AuditEventType, code: string, closeCode: number, value?: number): void {
+    this.#core.audit({
+      type,
+      remote: this.remote,
+      code,
+      ...(this.#identity ? { identity: this.#identity.name } : {}),
+      ...(value !== undefined ? { value } : {}),
+    });
+    this.#core.deps.metrics.rejections.inc({ reason: type });
+    this.close(closeCode);
+  }
+
+  /* ---------- frame handling ---------- */
+
+  async #handle(frame: ClientFrame): Promise<void> {
+    if (this.#state === 'closed') return;
+    const now = this.#core.deps.now();
+    if (
+      'timestamp' in frame &&
+      (frame.type === 'hello' ||
+        frame.type === 'register' ||
+        frame.type === 'login' ||
+        frame.type === 'ping')
+    ) {
+      if (Math.abs(now - frame.timestamp) > this.#core.deps.config.limits.freshnessWindowMs) {
+        this.#sendError(frame.type === 'ping' ? 'bad_request' : 'auth_failed');
+        this.#reject('frame.malformed', 'STALE_TIMESTAMP', CLOSE_POLICY);
+        return;
+      }
+    }
+    switch (frame.type) {
+      case 'hello':
+        return this.#onHello(frame);
+      case 'register':
+      case 'login':
+        return this.#onAuth(frame);
+      case 'ping':
+        this.sendFrame({ type: 'pong', timestamp: frame.timestamp });
+        return;
+      case 'pong':
+        return;
+      default:
+        break;
+    }
+    if (this.#state !== 'ready' && !(this.#state === 'challenged' && this.#identity)) {
+      this.#reject('frame.unexpected', frame.type, CLOSE_POLICY);
+      return;
+    }
+    switch (frame.type) {
+      case 'prekeys.upload':
+        return this.#onPrekeys(frame);
+      case 'keys.lookup':
+        return this.#onLookup(frame);
+      case 'send':
+      case 'session.request':
+      case 'session.accept':
+      case 'session.terminate':
+        return this.#onRelay(frame);
+      case 'ack':
+        return this.#onAck(frame.serverMessageId);
+      case 'mailbox.fetch':
+        this.#cursor = 0;
+        this.#emptyMarkerDue = true;
+        this.#pump();
+        return;
+      case 'presence.list': {
+        const names = this.#core.onlineNames();
+        this.sendFrame({
+          type: 'presence.list.result',
+          requestId: frame.requestId,
+          names: names.slice(0, MAX_PRESENCE_NAMES),
+          truncated: names.length > MAX_PRESENCE_NAMES,
+        });
+        return;
+      }
+    }
+  }
+
+  async #onHello(frame: Extract<ClientFrame, { type: 'hello' }>): Promise<void> {
+    if (this.#state !== 'hello') {
+      this.#reject('frame.unexpected', 'hello', CLOSE_POLICY);
+      return;
+    }
+    const common = frame.protocolVersions.filter((v) => SUPPORTED_PROTOCOL_VERSIONS.includes(v));
+    if (common.length === 0) {
+      this.#sendError('unsupported_version');
+      this.#reject('auth.failed', 'VERSION_UNSUPPORTED', CLOSE_POLICY);
+      return;
+    }
+    this.#version = Math.max(...common);
+    const { config, crypto, now } = this.#core.deps;
+    const cert = this.#conn.peer.certificate;
+    if (config.auth === 'mtls') {
+      if (!cert) {
+        // The transport never hands over an mtls connection without a certificate.
+        this.#reject('auth.failed', 'no-certificate', CLOSE_POLICY);
+        return;
+      }
+      await this.#core.deps.store.upsertDevice({
+        name: cert.name,
+        deviceId: 1,
+        identityKey: cert.identityKey,
+        certificate: cert.der,
+        registeredAt: now(),
+      });
+      await this.#authenticated({ name: cert.name, deviceId: 1 });
+      return;
+    }
+    this.#challenge = newChallenge(crypto, config.serverId, this.#version, now());
+    this.#state = 'challenged';
+    this.sendFrame(this.#challenge.frame);
+  }
+
+  async #onAuth(frame: Extract<ClientFrame, { type: 'register' | 'login' }>): Promise<void> {
+    const { config, store, now, crypto } = this.#core.deps;
+    const challenge = this.#challenge;
+    const reauth = this.#state === 'ready' && this.#authDeadline !== undefined;
+    if (config.auth !== 'open' || !challenge || (this.#state !== 'challenged' && !reauth)) {
+      this.#reject('frame.unexpected', frame.type, CLOSE_POLICY);
+      return;
+    }
+    const address = { name: frame.name, deviceId: frame.deviceId };
+    if (
+      reauth &&
+      (frame.type !== 'login' ||
+        frame.name !== this.#identity?.name ||
+        frame.deviceId !== this.#identity.deviceId)
+    ) {
+      this.#failAuth(frame.name, 'reauth-identity-changed');
+      return;
+    }
+    let identityKey: Uint8Array;
+    if (frame.type === 'register') {
+      identityKey = frame.identityKey;
+    } else {
+      const device = await store.getDevice(address);
+      // Unknown name and wrong key take the same path: verify against a dummy key, so
+      // the answer and the work done do not reveal which names exist (M13).
+      identityKey = device?.identityKey ?? new Uint8Array(32);
+    }
+    const ok = verifyAuthSignature(crypto, challenge, {
+      purpose: frame.type,
+      name: frame.name,
+      deviceId: frame.deviceId,
+      identityKey,
+      timestamp: frame.timestamp,
+      signature: frame.signature,
+    });
+    if (!ok) {
+      this.#failAuth(frame.name, 'bad-signature');
+      return;
+    }
+    if (frame.type === 'register') {
+      const result = await store.registerDevice({ ...address, identityKey, registeredAt: now() });
+      if (!result.created && !sameKey(result.device.identityKey, identityKey)) {
+        // The name belongs to another key: same answer as a bad signature.
+        this.#failAuth(frame.name, 'name-taken');
+        return;
+      }
+      if (result.created)
+        this.#core.audit({ type: 'auth.register', remote: this.remote, identity: frame.name });
+    }
+    if (reauth) {
+      this.#authDeadline = undefined;
+      this.#challenge = undefined;
+      this.#sessionExpiresAt = now() + config.limits.sessionTtlMs;
+      this.sendFrame(this.#welcomeFrame(address));
+      return;
+    }
+    await this.#authenticated(address);
+  }
+
+  #failAuth(name: string, code: string): void {
+    this.#sendError('auth_failed');
+    this.#core.audit({ type: 'auth.failed', remote: this.remote, identity: name, code });
+    this.#core.deps.metrics.rejections.inc({ reason: 'auth.failed' });
+    this.close(CLOSE_POLICY);
+  }
+
+  #welcomeFrame(address: Address): ServerFrame {
+    const { config, crypto } = this.#core.deps;
+    return {
+      type: 'welcome',
+      version: this.#version,
+      name: address.name,
+      deviceId: address.deviceId,
+      sessionToken: crypto.randomBytes(SESSION_TOKEN_BYTES),
+      expiresAt: this.#sessionExpiresAt,
+      limits: {
+        blockBytes: config.limits.blockBytes,
+        maxFrameBytes: config.limits.maxFrameBytes,
+        maxPayloadBytes: config.limits.maxPayloadBytes,
+        rateLimitMessages: config.rateLimit.maxMessagesPerConnection,
+        rateLimitWindowMs: config.rateLimit.windowMs,
+      },
+    };
+  }
+
+  async #authenticated(address: Address): Promise<void> {
+    const { config, now, store } = this.#core.deps;
+    this.#identity = address;
+    if (!this.#core.register(this, address.name)) {
+      this.#identity = undefined;
+      this.#sendError('rate_limited');
+      this.#reject('conn.cap', 'per-identity', CLOSE_TRY_AGAIN);
+      return;
+    }
+    this.#state = 'ready';
+    this.#authDeadline = undefined;
+    this.#challenge = undefined;
+    this.#sessionExpiresAt = now() + config.limits.sessionTtlMs;
+    this.#core.audit({ type: 'auth.ok', remote: this.remote, identity: address.name });
+    this.sendFrame(this.#welcomeFrame(address));
+    await this.#flushReceipts();
+    const stock = await store.countPrekeys(address);
+    if (stock.oneTime < config.limits.lowPrekeyThreshold) {
+      this.sendFrame({
+        type: 'prekeys.low',
+        remainingOneTime: stock.oneTime,
+        remainingOneTimePq: stock.oneTimePq,
+      });
+    }
+    this.#emptyMarkerDue = true;
+    this.#pump();
+  }
+
+  async #onPrekeys(frame: Extract<ClientFrame, { type: 'prekeys.upload' }>): Promise<void> {
+    const { store } = this.#core.deps;
+    const me = this.#identity as Address;
+    const stock = await store.countPrekeys(me);
+    if (
+      stock.oneTime + frame.oneTime.length > MAX_ONE_TIME_PREKEYS_PER_DEVICE ||
+      stock.oneTimePq + frame.oneTimePq.length > MAX_ONE_TIME_PREKEYS_PER_DEVICE
+    ) {
+      this.#core.audit({
+        type: 'prekeys.rejected',
+        remote: this.remote,
+        identity: me.name,
+        code: 'too-many',
+      });
+      this.#sendError('too_large');
+      return;
+    }
+    await store.putPrekeys(me, {
+      ...(frame.signedPrekey ? { signedPrekey: frame.signedPrekey } : {}),
+      ...(frame.pqLastResort ? { pqLastResort: frame.pqLastResort } : {}),
+      oneTime: frame.oneTime,
+      oneTimePq: frame.oneTimePq,
+    });
+  }
+
+  async #onLookup(frame: Extract<ClientFrame, { type: 'keys.lookup' }>): Promise<void> {
+    const { store, config } = this.#core.deps;
+    const target = { name: frame.name, deviceId: frame.deviceId ?? 1 };
+    const bundle = await store.takePrekeyBundle(target);
+    if (!bundle) {
+      this.#sendError('failed', { requestId: frame.requestId });
+      return;
+    }
+    this.sendFrame({
+      type: 'keys.bundle',
+      requestId: frame.requestId,
+      name: bundle.device.name,
+      deviceId: bundle.device.deviceId,
+      identityKey: bundle.device.identityKey,
+      ...(bundle.device.certificate ? { certificate: bundle.device.certificate } : {}),
+      signedPrekey: bundle.signedPrekey,
+      pqPrekey: bundle.pqPrekey,
+      ...(bundle.oneTimePrekey
+        ? {
+            oneTimePrekey: {
+              id: bundle.oneTimePrekey.id,
+              publicKey: bundle.oneTimePrekey.publicKey,
+            },
+          }
+        : {}),
+    });
+    if (bundle.remainingOneTime < config.limits.lowPrekeyThreshold) {
+      for (const s of this.#core.sessionsOf(target)) {
+        s.sendFrame({
+          type: 'prekeys.low',
+          remainingOneTime: bundle.remainingOneTime,
+          remainingOneTimePq: bundle.remainingOneTimePq,
+        });
+      }
+    }
+  }
+
+  async #onRelay(frame: Relayed): Promise<void> {
+    const me = this.#identity as Address;
+    const { store, config, now, metrics } = this.#core.deps;
+    if (frame.from.name !== me.name || frame.from.deviceId !== me.deviceId) {
+      // Identity binding (M5): silent drop, so a spoofer learns nothing.
+      this.#core.audit({
+        type: 'sender.spoofed',
+        remote: this.remote,
+        identity: me.name,
+        code: frame.type,
+      });
+      metrics.messages.inc({ outcome: 'spoofed' });
+      return;
+    }
+    if (!this.#messages.take()) {
+      this.#reject('rate.flood', 'connection-messages', CLOSE_POLICY);
+      return;
+    }
+    if (frame.payload.length > config.limits.maxPayloadBytes) {
+      this.#sendError('too_large', { clientMessageId: frame.clientMessageId });
+      return;
+    }
+    const recipient = { name: frame.to.name, deviceId: frame.to.deviceId };
+    const known = await store.getDevice(recipient);
+    if (!known) {
+      metrics.messages.inc({ outcome: 'unknown-recipient' });
+      this.#sendError('failed', { clientMessageId: frame.clientMessageId });
+      return;
+    }
+    const t = now();
+    const end = metrics.enqueueSeconds.startTimer();
+    const result = await store.enqueue(
+      {
+        recipient,
+        sender: me,
+        clientMessageId: frame.clientMessageId,
+        kind: KIND_OF[frame.type],
+        payload: frame.payload,
+        storedAt: t,
+        expiresAt: t + config.limits.mailboxTtlMs,
+      },
+      config.limits.maxMailboxPerRecipient,
+    );
+    end();
+    if (!result.ok) {
+      metrics.messages.inc({ outcome: 'mailbox-full' });
+      this.#sendError('failed', { clientMessageId: frame.clientMessageId });
+      return;
+    }
+    metrics.messages.inc({ outcome: 'queued' });
+    // Stored durably before "queued" (M11).
+    this.sendFrame({
+      type: 'receipt',
+      clientMessageId: frame.clientMessageId,
+      status: 'queued',
+      serverMessageId: result.serverMessageId,
+      timestamp: t,
+    });
+    for (const s of this.#core.sessionsOf(recipient)) s.notifyMail();
+  }
+
+  async #onAck(serverMessageId: number): Promise<void> {
+    const me = this.#identity as Address;
+    const { store, now } = this.#core.deps;
+    const item = await store.ack(me, serverMessageId);
+    if (!item) return;
+    this.#core.deps.metrics.messages.inc({ outcome: 'delivered' });
+    const receipt = {
+      clientMessageId: item.clientMessageId,
+      status: 'delivered' as const,
+      serverMessageId,
+      timestamp: now(),
+    };
+    const senders = this.#core.sessionsOf(item.sender);
+    if (senders.length === 0) {
+      await store.addReceipt(item.sender, receipt, MAX_PENDING_RECEIPTS_PER_SENDER);
+      return;
+    }
+    for (const s of senders) s.sendFrame({ type: 'receipt', ...receipt });
+  }
+
+  async #flushReceipts(): Promise<void> {
+    const { store } = this.#core.deps;
+    const me = this.#identity as Address;
+    for (;;) {
+      const batch = await store.pendingReceipts(me, MAILBOX_BATCH);
+      if (batch.length === 0) return;
+      for (const r of batch) {
+        this.sendFrame({
+          type: 'receipt',
+          clientMessageId: r.clientMessageId,
+          status: r.status,
+          serverMessageId: r.serverMessageId,
+          timestamp: r.timestamp,
+        });
+      }
+      await store.deleteReceipts(
+        me,
+        batch.map((r) => r.receiptId),
+      );
+      if (batch.length < MAILBOX_BATCH || this.#state === 'closed') return;
+    }
+  }
+
+  /** New mail for this device was stored: deliver it (in order, after any backlog). */
+  notifyMail(): void {
+    if (this.#state !== 'ready') return;
+    this.#pump();
+  }
+
+  /**
+   * Delivers stored mail with server id above the cursor, oldest first. One pump runs
+   * at a time per connection; a notification during a run makes it loop once more, so
+   * nothing is skipped and nothing overtakes the backlog.
+   */
+  #pump(): void {
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    this.#runPump().then(
+      () => {
+        this.#pumping = false;
+      },
+      (err: unknown) => {
+        this.#pumping = false;
+        this.#core.deps.logger.error({ err: (err as Error).message }, 'mailbox pump failed');
+      },
+    );
+  }
+
+  async #runPump(): Promise<void> {
+    const { store } = this.#core.deps;
+    const me = this.#identity as Address;
+    do {
+      this.#pumpAgain = false;
+      for (;;) {
+        if (!this.isOpen) return;
+        const items: MailItem[] = await store.pending(me, this.#cursor, MAILBOX_BATCH);
+        for (const item of items) {
+          if (!this.isOpen) return;
+          while (this.#conn.bufferedAmount > MAX_SEND_BUFFER_BYTES && this.isOpen) {
+            await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+          }
+          this.sendFrame({
+            type: 'deliver',
+            serverMessageId: item.serverMessageId,
+            kind: item.kind,
+            from: item.sender,
+            timestamp: item.storedAt,
+            payload: item.payload,
+          });
+          this.#cursor = item.serverMessageId;
+        }
+        if (items.length < MAILBOX_BATCH) break;
+      }
+    } while (this.#pumpAgain);
+    if (this.#emptyMarkerDue) {
+      this.#emptyMarkerDue = false;
+      this.sendFrame({ type: 'mailbox.empty' });
+    }
+  }
+}
+
+function byteLength(data: unknown): number {
+  if (data instanceof Uint8Array) return data.length;
+  if (data instanceof ArrayBuffer) return data.byteLength;
+  if (Array.isArray(data))
+    return data.reduce((n: number, d: unknown) => n + (d instanceof Uint8Array ? d.length : 0), 0);
+  if (typeof data === 'string') return data.length;
+  return 0;
+}

@@ -1,0 +1,184 @@
+/**
+ * The TLS/WebSocket adapter (M2, M3, M4, M8): node:https + ws.
+ *
+ * - TLS 1.3 only (min and max version), so every connection gets a modern AEAD suite.
+ * - mtls: the handshake itself requires a certificate from the private CA, checked
+ *   against the CRL; anything else fails before any application byte. The relay then
+ *   reads the verified certificate once more to bind the connection to its CN and key.
+ * - TLS handshakes that do not finish in time are cut (slowloris); the HTTP upgrade
+ *   must come quickly too.
+ * - ws refuses any message above one block before buffering it (`maxPayload`), and
+ *   compression is off (it would make sizes depend on content: M28).
+ * Every refusal is audited; the peer learns nothing beyond a closed connection.
+ */
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { VerifiedClientCertificate } from '@parley/pki';
+import type { PeerInfo } from './connection.js';
+import type { RelayCore } from './relay.js';
+
+/** TLS material; PEM strings. */
+export interface TlsMaterial {
+  readonly key: string;
+  readonly cert: string;
+  readonly ca: string;
+  readonly crl: string;
+}
+
+export interface TransportOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly mtls: boolean;
+  readonly tls: TlsMaterial;
+  /** Checks a peer certificate (DER) that TLS already accepted; throws if it does not verify. */
+  readonly verifyPeer: (der: Uint8Array) => VerifiedClientCertificate;
+}
+
+export interface Transport {
+  readonly port: number;
+  /** Installs new TLS material (a re-read CRL) for new handshakes. */
+  updateTls(tls: TlsMaterial): void;
+  close(): Promise<void>;
+}
+
+const remoteOf = (s: {
+  remoteAddress?: string | undefined;
+  remotePort?: number | undefined;
+}): string => `${s.remoteAddress ?? '?'}:${s.remotePort ?? 0}`;
+
+function secureOptions(tls: TlsMaterial, mtls: boolean) {
+  return {
+    key: tls.key,
+    cert: tls.cert,
+    minVersion: 'TLSv1.3' as const,
+    maxVersion: 'TLSv1.3' as const,
+    ...(mtls ? { ca: tls.ca, crl: tls.crl, requestCert: true, rejectUnauthorized: true } : {}),
+  };
+}
+
+/** Starts listening; resolves once bound. */
+export async function startTransport(core: RelayCore, opts: TransportOptions): Promise<Transport> {
+  const { limits } = core.deps.config;
+  const server: Server = createServer({
+    ...secureOptions(opts.tls, opts.mtls),
+    handshakeTimeout: limits.handshakeTimeoutMs,
+    // The upgrade request must arrive within the authentication budget.
+    headersTimeout: limits.authTimeoutMs,
+    requestTimeout: limits.authTimeoutMs,
+  });
+  server.maxConnections = limits.maxConnections;
+  // Every TCP socket, so that close() also ends those still in the TLS handshake.
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+    const timeout = err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT';
+    core.audit({
+      type: timeout ? 'tls.timeout' : 'tls.rejected',
+      remote: remoteOf(socket),
+      code: err.code ?? 'tls-error',
+    });
+    core.deps.metrics.rejections.inc({ reason: timeout ? 'tls.timeout' : 'tls.rejected' });
+    socket.destroy();
+  });
+  server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
+    core.audit({ type: 'conn.cap', remote: remoteOf(data ?? {}), code: 'max-connections' });
+    core.deps.metrics.rejections.inc({ reason: 'conn.cap' });
+  });
+  // Plain HTTPS requests get nothing useful (the web app, when served, hooks in here).
+  server.on('request', (_req, res) => {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  });
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.blockBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+
+  server.on('upgrade', (req, socket: Socket, head: Buffer) => {
+    const tlsSocket = socket as TLSSocket;
+    const remote = remoteOf(tlsSocket);
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/ws') {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
+      return;
+    }
+    let peer: PeerInfo = { remote };
+    if (opts.mtls) {
+      try {
+        const x509 = tlsSocket.getPeerX509Certificate();
+        if (!x509) throw new Error('no certificate');
+        const der = new Uint8Array(x509.raw);
+        const v = opts.verifyPeer(der);
+        peer = {
+          remote,
+          certificate: { name: v.name, identityKey: v.identityKey, der, serial: v.serial },
+        };
+      } catch (err) {
+        core.audit({
+          type: 'tls.rejected',
+          remote,
+          code: (err as { code?: string }).code ?? 'certificate',
+        });
+        socket.destroy();
+        return;
+      }
+    }
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => attach(core, ws, peer));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+
+  return {
+    port: (server.address() as AddressInfo).port,
+    updateTls: (tls) => server.setSecureContext(secureOptions(tls, opts.mtls)),
+    close: () =>
+      new Promise<void>((resolve) => {
+        wss.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
+
+/** Wires one WebSocket to a core session. */
+function attach(core: RelayCore, ws: WebSocket, peer: PeerInfo): void {
+  const session = core.accept({
+    peer,
+    send: (block) => ws.send(block, { binary: true }),
+    get bufferedAmount() {
+      return ws.bufferedAmount;
+    },
+    close: (code) => {
+      ws.close(code);
+      // A peer that ignores the closing handshake is cut after a short grace period.
+      setTimeout(() => ws.terminate(), 1_000).unref();
+    },
+  });
+  ws.on('message', (data, isBinary) => session.onMessage(data, isBinary));
+  ws.on('error', (err: Error & { code?: string }) => {
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      session.onOversize();
+      return;
+    }
+    if (session.isOpen) {
+      core.audit({ type: 'frame.malformed', remote: peer.remote, code: err.code ?? 'ws-error' });
+      session.close(1002);
+    }
+  });
+  ws.on('close', () => session.onClose());
+}
