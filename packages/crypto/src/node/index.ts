@@ -60,10 +60,15 @@ function nodeRandomBytes(length: number): Uint8Array {
 /** A plain, unshared Uint8Array copy of an OpenSSL output buffer. */
 const plain = (b: Uint8Array): Uint8Array => new Uint8Array(b);
 
-/** The raw 32-byte public key of an OKP key object (the last 32 bytes of its SPKI). */
+/**
+ * The raw 32-byte public key of an OKP key object. Exported as JWK (RFC 8037 `x`),
+ * which costs ~7 µs where SPKI DER export costs ~60-100 µs; only the public half is
+ * exported, so no secret ever becomes a string.
+ */
 function rawPublicKey(key: KeyObject): Uint8Array {
-  const spki = createPublicKey(key).export({ format: 'der', type: 'spki' });
-  return new Uint8Array(spki.subarray(spki.length - 32));
+  const { x } = createPublicKey(key).export({ format: 'jwk' });
+  if (typeof x !== 'string') throw new CryptoError('INVALID_KEY', 'publicKey: export failed');
+  return new Uint8Array(Buffer.from(x, 'base64url'));
 }
 
 function lowOrder(): CryptoError {
