@@ -32,3 +32,38 @@ export {
   STORE_KEY_BYTES,
 } from './passphrase.js';
 export type { KdfParams } from './passphrase.js';
+export {
+  Account,
+  META_ACCOUNT,
+  META_IDENTITY_SECRET,
+  META_NEXT_PREKEY_ID,
+  META_PREKEYS_PUBLISHED,
+} from './account.js';
+export type { AccountInfo } from './account.js';
+export {
+  ParleyClient,
+  REQUEST_TIMEOUT_MS,
+  ONE_TIME_PREKEYS_TARGET,
+  ONE_TIME_PQ_PREKEYS_TARGET,
+} from './client.js';
+export type { ClientEvent, ClientListener, ClientOptions, ClientTransport } from './client.js';
+export type {
+  DecryptResult,
+  E2ee,
+  EncryptResult,
+  Identity,
+  PrekeyBatch,
+  PrekeyRequest,
+  SafetyNumber,
+} from './e2ee.js';
+export {
+  decodeEnvelope,
+  encodeEnvelope,
+  ENVELOPE_VERSION,
+  MAX_MESSAGE_TEXT_BYTES,
+} from './envelope.js';
+export type { Envelope, EnvelopeKind } from './envelope.js';
+export { KeyedQueue } from './queue.js';
+export { describeTrust, markVerified, observeIdentityKey } from './trust.js';
+export type { AuthMode, TrustOutcome } from './trust.js';
+export { createProtocolE2ee } from './protocol-adapter.js';

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
+import { registerClient } from './client.js';
 import { registerPki } from './pki.js';
 import { registerServer } from './server.js';
 
 type Register = (program: Command) => void;
 
 /** Command groups, in the order `parley --help` lists them. */
-const groups: readonly Register[] = [registerServer, registerPki];
+const groups: readonly Register[] = [registerServer, registerPki, registerClient];
 
 export function registerCommands(program: Command): void {
   for (const register of groups) register(program);

@@ -12,3 +12,21 @@ export {
   PROFILE_HEADER_FILE,
 } from './profile.js';
 export type { ProfileOptions } from './profile.js';
+export {
+  NodeTransport,
+  describeConnectError,
+  RECONNECT_INITIAL_MS,
+  RECONNECT_MAX_MS,
+  CONNECT_TIMEOUT_MS,
+} from './transport.js';
+export type { NodeTransportOptions } from './transport.js';
+export {
+  initProfile,
+  openNodeClient,
+  readPemFile,
+  CONNECT_WAIT_MS,
+  META_TLS_CA,
+  META_TLS_CERT,
+  META_TLS_KEY,
+} from './app.js';
+export type { InitOptions, NodeClient, OpenClientOptions } from './app.js';

@@ -1,0 +1,275 @@
+/**
+ * The client commands of `parley` (issue 5's command-line contract):
+ *   init, send, read [--follow] [--json], contacts, verify [--mark-verified], chat.
+ * Every command opens the encrypted profile with the passphrase (PARLEY_PASSPHRASE or
+ * asked without echo); a wrong passphrase fails before anything is touched. Failures
+ * throw and `main()` prints `parley: ...` with exit status 1.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import QRCode from 'qrcode';
+import { ClientError, describeTrust } from '@parley/client';
+import type { StoredMessage } from '@parley/client';
+import { initProfile, openNodeClient, readPemFile } from '@parley/client/node';
+import type { NodeClient } from '@parley/client/node';
+import { askNewPassphrase, askPassphrase } from '../tui/passphrase.js';
+import { formatSafetyNumber } from '../tui/format.js';
+
+/** How long `send` waits for the relay's `queued` receipt. */
+const SEND_QUEUED_TIMEOUT_MS = 30_000;
+/** How long `read` waits for the mailbox backlog before printing what it has. */
+const READ_DRAIN_TIMEOUT_MS = 20_000;
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+function warn(line: string): void {
+  process.stderr.write(`parley: ${line}\n`);
+}
+
+async function open(profile: string, reconnect = false): Promise<NodeClient> {
+  const passphrase = await askPassphrase();
+  return openNodeClient({ profile: resolve(profile), passphrase, reconnect });
+}
+
+function waitDrained(c: NodeClient, timeoutMs: number): Promise<void> {
+  if (c.client.mailboxDrained) return Promise.resolve();
+  return new Promise((res) => {
+    const t = setTimeout(() => {
+      off();
+      res();
+    }, timeoutMs);
+    const off = c.client.on((e) => {
+      if (e.type === 'mailbox-drained') {
+        clearTimeout(t);
+        off();
+        res();
+      }
+    });
+  });
+}
+
+function messageLine(m: StoredMessage, json: boolean): string {
+  if (json) {
+    return JSON.stringify({
+      id: m.id,
+      from: m.peer,
+      text: m.text,
+      sentAt: m.sentAt,
+      receivedAt: m.storedAt,
+    });
+  }
+  const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
+  return `[${when}] ${m.peer}: ${m.text}`;
+}
+
+/** Prints unshown incoming messages in order and marks them shown, in one pass per peer. */
+async function printNew(c: NodeClient, json: boolean): Promise<void> {
+  const fresh = await c.client.messages(undefined, { unshownOnly: true });
+  for (const m of fresh) out(messageLine(m, json));
+  const upto = new Map<string, number>();
+  for (const m of fresh) upto.set(m.peer, Math.max(upto.get(m.peer) ?? 0, m.seq ?? 0));
+  for (const [peer, seq] of upto) await c.client.markShown(peer, seq);
+}
+
+export function registerClient(program: Command): void {
+  program
+    .command('init')
+    .description(
+      'create an encrypted client profile (mtls: --cert --key --ca; open: --name [--ca])',
+    )
+    .requiredOption('--profile <DIR>', 'profile directory')
+    .requiredOption('--server <URL>', 'relay URL, wss://HOST:PORT')
+    .option('--cert <FILE>', 'device certificate from `parley pki issue` (mtls)')
+    .option('--key <FILE>', 'device private key (mtls)')
+    .option('--ca <FILE>', 'organisation CA certificate')
+    .option('--name <NAME>', 'user name to register (open mode)')
+    .action(
+      async (o: {
+        profile: string;
+        server: string;
+        cert?: string;
+        key?: string;
+        ca?: string;
+        name?: string;
+      }) => {
+        const profile = resolve(o.profile);
+        let created;
+        let passphrase = '';
+        if (o.cert !== undefined || o.key !== undefined) {
+          if (o.cert === undefined || o.key === undefined || o.ca === undefined) {
+            throw new ClientError(
+              'INVALID_ARGUMENT',
+              'mtls init needs --cert, --key and --ca together',
+            );
+          }
+          const certPem = readPemFile(o.cert, '--cert');
+          const keyPem = readPemFile(o.key, '--key');
+          const caPem = readPemFile(o.ca, '--ca');
+          passphrase = await askNewPassphrase();
+          created = await initProfile({
+            profile,
+            passphrase,
+            server: o.server,
+            mode: 'mtls',
+            certPem,
+            keyPem,
+            caPem,
+          });
+        } else {
+          if (o.name === undefined)
+            throw new ClientError(
+              'INVALID_ARGUMENT',
+              'give --name (open) or --cert/--key/--ca (mtls)',
+            );
+          const caPem = o.ca !== undefined ? readPemFile(o.ca, '--ca') : undefined;
+          passphrase = await askNewPassphrase();
+          created = await initProfile({
+            profile,
+            passphrase,
+            server: o.server,
+            mode: 'open',
+            name: o.name,
+            ...(caPem !== undefined ? { caPem } : {}),
+          });
+        }
+        out(`profile created for ${created.name} (${created.mode}) in ${profile}`);
+        // Register (open) and publish prekeys now, so others can write before our first chat.
+        const c = await openNodeClient({ profile, passphrase, reconnect: false });
+        try {
+          await c.connect();
+          await c.client.requestPresence(); // a round trip: the relay has processed the upload
+          out(`registered with ${c.account.info.server}`);
+        } catch (err) {
+          warn(`profile saved, but the relay is not reachable yet: ${(err as Error).message}`);
+          throw err;
+        } finally {
+          await c.close();
+        }
+      },
+    );
+
+  program
+    .command('send')
+    .description('send a message; exits 0 once the relay has queued it, printing its id')
+    .requiredOption('--profile <DIR>', 'profile directory')
+    .argument('<NAME>', 'recipient')
+    .argument('<TEXT>', 'message text')
+    .action(async (name: string, text: string, o: { profile: string }) => {
+      const c = await open(o.profile);
+      try {
+        await c.connect();
+        const m = await c.client.send(name, text);
+        await c.client.waitForStatus(name, m.id, 'queued', SEND_QUEUED_TIMEOUT_MS);
+        out(m.id);
+      } finally {
+        await c.close();
+      }
+    });
+
+  program
+    .command('read')
+    .description('print new messages (--follow: keep waiting; --json: one object per line)')
+    .requiredOption('--profile <DIR>', 'profile directory')
+    .option('--follow', 'keep running and print messages as they arrive')
+    .option('--json', 'one JSON object per line')
+    .action(async (o: { profile: string; follow?: boolean; json?: boolean }) => {
+      const json = o.json === true;
+      const c = await open(o.profile, o.follow === true);
+      try {
+        try {
+          await c.connect();
+          await waitDrained(c, READ_DRAIN_TIMEOUT_MS);
+        } catch (err) {
+          if (!o.follow) warn(`offline (${(err as Error).message}); showing stored messages`);
+          else throw err;
+        }
+        await printNew(c, json);
+        if (!o.follow) return;
+        c.client.on((e) => {
+          if (e.type === 'message' && e.message.direction === 'in') {
+            out(messageLine(e.message, json));
+            void c.client.markShown(e.message.peer, e.message.seq ?? 0);
+          }
+          if (e.type === 'key-changed')
+            warn(`${e.contact.name}: ${describeTrust('key-changed', c.account.info.mode)}`);
+        });
+        await new Promise<void>((res) => {
+          process.once('SIGINT', res);
+          process.once('SIGTERM', res);
+        });
+      } finally {
+        await c.close();
+      }
+    });
+
+  program
+    .command('contacts')
+    .description('list contacts with their trust state')
+    .requiredOption('--profile <DIR>', 'profile directory')
+    .action(async (o: { profile: string }) => {
+      const c = await open(o.profile);
+      try {
+        const contacts = await c.client.contacts();
+        if (contacts.length === 0) out('no contacts yet');
+        for (const k of contacts) {
+          out(
+            `${k.name.padEnd(24)} ${k.trust.padEnd(12)} ${describeTrust(k.trust, c.account.info.mode)}`,
+          );
+        }
+      } finally {
+        await c.close();
+      }
+    });
+
+  program
+    .command('verify')
+    .description('show the safety number (digits and QR code) to compare with NAME')
+    .requiredOption('--profile <DIR>', 'profile directory')
+    .argument('<NAME>', 'contact')
+    .option('--mark-verified', 'record that you compared the numbers and they match')
+    .action(async (name: string, o: { profile: string; markVerified?: boolean }) => {
+      const c = await open(o.profile);
+      try {
+        if (!(await c.store.getContact(name))) {
+          await c.connect();
+          await c.client.fetchContact(name);
+        }
+        const { contact, number } = await c.client.safetyNumber(name);
+        out(`Safety number with ${name} (${describeTrust(contact.trust, c.account.info.mode)}):`);
+        out('');
+        out(formatSafetyNumber(number.digits));
+        out('');
+        out(
+          await QRCode.toString(Buffer.from(number.scannable).toString('base64'), {
+            type: 'terminal',
+            small: true,
+          }),
+        );
+        if (o.markVerified) {
+          await c.client.markVerified(name);
+          out(`${name} marked as verified.`);
+        } else {
+          out(
+            'Compare these digits with your contact (in person or by a trusted call); if they match, run again with --mark-verified.',
+          );
+        }
+      } finally {
+        await c.close();
+      }
+    });
+
+  program
+    .command('chat')
+    .description('the interactive terminal chat')
+    .requiredOption('--profile <DIR>', 'profile directory')
+    .action(async (o: { profile: string }) => {
+      const c = await open(o.profile, true);
+      const { runChat } = await import('../tui/chat.js');
+      try {
+        await runChat(c);
+      } finally {
+        await c.close();
+      }
+    });
+}

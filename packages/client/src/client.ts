@@ -1,0 +1,757 @@
+/**
+ * The client core: frames in, frames out. It owns the conversation logic (account
+ * authentication, prekey publication and replenishment, sessions, a persistent outbox
+ * retried until `queued`, an inbox that shows each message once, receipts, presence,
+ * contacts and trust, session termination) and does no I/O of its own: storage is a
+ * `ClientStore`, the network a `ClientTransport`, time a clock function.
+ *
+ * Ordering: all work touching one peer's session (sending, receiving, terminating) runs
+ * in that peer's serial queue; a decrypted message, the advanced session and the seen
+ * marks are committed in one batch before the relay is acknowledged, so a crash at any
+ * point either redelivers the message (not yet committed) or drops a duplicate (seen).
+ */
+import { toHex } from '@parley/crypto';
+import type { CryptoProvider } from '@parley/crypto';
+import type {
+  ClientFrame,
+  DeliverFrame,
+  KeysBundleFrame,
+  ReceiptFrame,
+  ServerFrame,
+} from '@parley/wire';
+import { SUPPORTED_PROTOCOL_VERSIONS, authSignedData } from '@parley/wire';
+import type { Account } from './account.js';
+import { META_NEXT_PREKEY_ID, META_PREKEYS_PUBLISHED } from './account.js';
+import type { E2ee, SafetyNumber } from './e2ee.js';
+import { decodeEnvelope, encodeEnvelope } from './envelope.js';
+import type { Envelope } from './envelope.js';
+import { ClientError } from './errors.js';
+import { checkUserName } from './names.js';
+import { KeyedQueue } from './queue.js';
+import type {
+  ClientStore,
+  Contact,
+  MessageStatus,
+  StoreWrite,
+  StoredMessage,
+} from './store/types.js';
+import { markVerified, observeIdentityKey } from './trust.js';
+
+/** How long a key lookup or presence query may wait for the relay. */
+export const REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * One-time prekeys published at registration and topped up to on `prekeys.low`: the
+ * wire's per-frame maximum, so one upload frame carries a full batch.
+ */
+export const ONE_TIME_PREKEYS_TARGET = 100;
+/** One-time ML-KEM prekeys per batch (each ~1.2 KB; the last-resort key covers exhaustion). */
+export const ONE_TIME_PQ_PREKEYS_TARGET = 20;
+/** Client message ids are 128 random bits (wire CLIENT_MESSAGE_ID_BYTES). */
+const CLIENT_MESSAGE_ID_BYTES = 16;
+/** Largest prekey id before wrapping (u32). */
+const MAX_PREKEY_ID = 0xffffffff;
+
+/** The network as the core sees it. */
+export interface ClientTransport {
+  /** Queues one frame for the relay; returns false if there is no connection now. */
+  send(frame: ClientFrame): boolean;
+}
+
+/** Everything the UI and scripts can observe. */
+export type ClientEvent =
+  | { readonly type: 'ready' }
+  | { readonly type: 'disconnected' }
+  | { readonly type: 'mailbox-drained' }
+  | { readonly type: 'message'; readonly message: StoredMessage }
+  | {
+      readonly type: 'status';
+      readonly peer: string;
+      readonly id: string;
+      readonly status: MessageStatus;
+    }
+  | { readonly type: 'presence'; readonly name: string; readonly online: boolean }
+  | { readonly type: 'key-changed'; readonly contact: Contact }
+  | { readonly type: 'session-ended'; readonly peer: string }
+  | { readonly type: 'auth-rejected'; readonly reason: string }
+  | { readonly type: 'error'; readonly error: ClientError };
+
+export type ClientListener = (event: ClientEvent) => void;
+
+export interface ClientOptions {
+  readonly store: ClientStore;
+  readonly crypto: CryptoProvider;
+  readonly e2ee: E2ee;
+  readonly account: Account;
+  /** Milliseconds since the epoch. */
+  readonly clock?: () => number;
+  /**
+   * mtls mode: checks a peer's certificate (DER) against our organisation's CA and
+   * returns the Ed25519 key it certifies for `name`, or throws. Absent in open mode.
+   */
+  readonly verifyPeerCertificate?: (certificate: Uint8Array, name: string) => Promise<Uint8Array>;
+}
+
+interface Pending<T> {
+  resolve(value: T): void;
+  reject(err: Error): void;
+  timer: unknown;
+}
+
+type Phase = 'offline' | 'authenticating' | 'ready';
+
+export class ParleyClient {
+  private readonly store: ClientStore;
+  private readonly crypto: CryptoProvider;
+  private readonly e2ee: E2ee;
+  private account: Account;
+  private readonly clock: () => number;
+  private readonly verifyPeerCertificate: ClientOptions['verifyPeerCertificate'];
+  private readonly queue = new KeyedQueue();
+  private readonly listeners = new Set<ClientListener>();
+  private readonly pending = new Map<number, Pending<KeysBundleFrame | readonly string[]>>();
+  private transport: ClientTransport | undefined;
+  private phase: Phase = 'offline';
+  private nextRequestId = 1;
+  private closed = false;
+  private drained = false;
+  /** Names the relay reports online. */
+  readonly online = new Set<string>();
+
+  constructor(options: ClientOptions) {
+    this.store = options.store;
+    this.crypto = options.crypto;
+    this.e2ee = options.e2ee;
+    this.account = options.account;
+    this.clock = options.clock ?? (() => Date.now());
+    this.verifyPeerCertificate = options.verifyPeerCertificate;
+  }
+
+  get name(): string {
+    return this.account.name;
+  }
+  get identityKey(): Uint8Array {
+    return this.account.keyPair.publicKey;
+  }
+  get mode(): 'mtls' | 'open' {
+    return this.account.info.mode;
+  }
+  get isReady(): boolean {
+    return this.phase === 'ready';
+  }
+  /** True once the relay said the stored backlog has been sent in full (this connection). */
+  get mailboxDrained(): boolean {
+    return this.drained;
+  }
+
+  on(listener: ClientListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: ClientEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch {
+        // A faulty UI listener must not break message processing.
+      }
+    }
+  }
+
+  /* ---------------- connection lifecycle ---------------- */
+
+  /** The transport connected: start authenticating. */
+  connectionOpened(transport: ClientTransport): void {
+    if (this.closed) return;
+    this.transport = transport;
+    this.phase = 'authenticating';
+    this.drained = false;
+    this.sendFrame({
+      type: 'hello',
+      protocolVersions: [...SUPPORTED_PROTOCOL_VERSIONS],
+      timestamp: this.clock(),
+    });
+  }
+
+  /** The transport lost its connection; pending requests fail, the outbox stays. */
+  connectionClosed(): void {
+    const wasUp = this.phase !== 'offline';
+    this.phase = 'offline';
+    this.transport = undefined;
+    this.online.clear();
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new ClientError('TRANSPORT', 'connection lost'));
+      this.pending.delete(id);
+    }
+    if (wasUp) this.emit({ type: 'disconnected' });
+  }
+
+  private sendFrame(frame: ClientFrame): boolean {
+    return this.transport?.send(frame) ?? false;
+  }
+
+  /** Processes one frame from the relay. Never throws: failures become `error` events. */
+  async handleFrame(frame: ServerFrame): Promise<void> {
+    try {
+      await this.dispatch(frame);
+    } catch (err) {
+      this.emit({
+        type: 'error',
+        error:
+          err instanceof ClientError
+            ? err
+            : new ClientError('PROTOCOL', 'frame handling failed', { cause: err }),
+      });
+    }
+  }
+
+  private async dispatch(frame: ServerFrame): Promise<void> {
+    switch (frame.type) {
+      case 'challenge':
+        return this.answerChallenge(frame.nonce, frame.timestamp, frame.serverId);
+      case 'welcome':
+        return this.onWelcome();
+      case 'deliver':
+        return this.queue.run(frame.from.name, () => this.onDeliver(frame));
+      case 'receipt':
+        // Serialised so `queued` and `delivered` for one message apply in arrival order.
+        return this.queue.run('\u0000receipts', () => this.onReceipt(frame));
+      case 'mailbox.empty':
+        // Wait for the backlog's jobs so "drained" means "committed", not just "arrived".
+        await this.queue.idle();
+        this.drained = true;
+        this.emit({ type: 'mailbox-drained' });
+        return;
+      case 'keys.bundle':
+        return this.settle(frame.requestId, frame);
+      case 'presence.list.result':
+        this.online.clear();
+        for (const n of frame.names) this.online.add(n);
+        for (const n of frame.names) this.emit({ type: 'presence', name: n, online: true });
+        return this.settle(frame.requestId, frame.names);
+      case 'presence':
+        if (frame.event === 'join') this.online.add(frame.name);
+        else this.online.delete(frame.name);
+        this.emit({ type: 'presence', name: frame.name, online: frame.event === 'join' });
+        return;
+      case 'prekeys.low':
+        return this.replenishPrekeys(frame.remainingOneTime, frame.remainingOneTimePq);
+      case 'error':
+        return this.onErrorFrame(frame.code, frame.requestId, frame.clientMessageId);
+      case 'ping':
+        this.sendFrame({ type: 'pong', timestamp: frame.timestamp });
+        return;
+      case 'pong':
+        return;
+    }
+  }
+
+  private answerChallenge(nonce: Uint8Array, timestamp: number, serverId: string): void {
+    const a = this.account;
+    const now = this.clock();
+    const base = { name: a.name, deviceId: a.deviceId, timestamp: now };
+    const register = !a.info.registered;
+    const signed = authSignedData({
+      purpose: register ? 'register' : 'login',
+      challenge: { nonce, timestamp, serverId },
+      name: a.name,
+      deviceId: a.deviceId,
+      timestamp: now,
+      ...(register ? { identityKey: a.keyPair.publicKey } : {}),
+    });
+    const signature = this.crypto.ed25519.sign(a.keyPair.secretKey, signed);
+    if (register)
+      this.sendFrame({ type: 'register', ...base, identityKey: a.keyPair.publicKey, signature });
+    else this.sendFrame({ type: 'login', ...base, signature });
+  }
+
+  private async onWelcome(): Promise<void> {
+    if (this.account.info.mode === 'open' && !this.account.info.registered) {
+      const { account, write } = this.account.withInfo({ registered: true });
+      await this.store.commit([write]);
+      this.account = account;
+    }
+    this.phase = 'ready';
+    this.emit({ type: 'ready' });
+    this.sendFrame({ type: 'mailbox.fetch' });
+    if (!(await this.store.getMeta(META_PREKEYS_PUBLISHED))) await this.publishPrekeys();
+    void this.requestPresence().catch(() => undefined);
+    await this.flushOutbox();
+  }
+
+  private onErrorFrame(
+    code: string,
+    requestId: number | undefined,
+    clientMessageId: Uint8Array | undefined,
+  ): void {
+    if (this.phase === 'authenticating' && code === 'auth_failed') {
+      this.emit({ type: 'auth-rejected', reason: code });
+    }
+    if (requestId !== undefined && this.pending.has(requestId)) {
+      const p = this.pending.get(requestId) as Pending<unknown>;
+      this.pending.delete(requestId);
+      clearTimeout(p.timer);
+      p.reject(new ClientError('RELAY_ERROR', `relay refused the request (${code})`));
+      return;
+    }
+    const about = clientMessageId ? ` for message ${toHex(clientMessageId)}` : '';
+    this.emit({
+      type: 'error',
+      error: new ClientError('RELAY_ERROR', `relay error ${code}${about}`),
+    });
+  }
+
+  /* ---------------- requests ---------------- */
+
+  private request<T extends KeysBundleFrame | readonly string[]>(
+    frame: (id: number) => ClientFrame,
+  ): Promise<T> {
+    if (this.phase !== 'ready')
+      return Promise.reject(new ClientError('TRANSPORT', 'not connected to the relay'));
+    const id = this.nextRequestId++;
+    if (this.nextRequestId > 0xffffffff) this.nextRequestId = 1;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new ClientError('TIMEOUT', 'relay did not answer in time'));
+      }, REQUEST_TIMEOUT_MS);
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      if (!this.sendFrame(frame(id))) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(new ClientError('TRANSPORT', 'not connected to the relay'));
+      }
+    });
+  }
+
+  private settle(requestId: number, value: KeysBundleFrame | readonly string[]): void {
+    const p = this.pending.get(requestId);
+    if (!p) return;
+    this.pending.delete(requestId);
+    clearTimeout(p.timer);
+    p.resolve(value);
+  }
+
+  /** Asks the relay who is online; also refreshes `online`. */
+  requestPresence(): Promise<readonly string[]> {
+    return this.request<readonly string[]>((requestId) => ({ type: 'presence.list', requestId }));
+  }
+
+  /* ---------------- prekeys ---------------- */
+
+  private async allocateIds(count: number, writes: StoreWrite[]): Promise<number[]> {
+    const raw = await this.store.getMeta(META_NEXT_PREKEY_ID);
+    let next = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength).getUint32(0) : 1;
+    const ids: number[] = [];
+    for (let i = 0; i < count; i++) {
+      ids.push(next);
+      next = next >= MAX_PREKEY_ID ? 1 : next + 1;
+    }
+    const out = new Uint8Array(4);
+    new DataView(out.buffer).setUint32(0, next);
+    writes.push({ op: 'meta.put', key: META_NEXT_PREKEY_ID, value: out });
+    return ids;
+  }
+
+  /** Generates and uploads the full initial prekey set (signed, last resort, one-time). */
+  private async publishPrekeys(): Promise<void> {
+    const writes: StoreWrite[] = [];
+    const ids = await this.allocateIds(
+      2 + ONE_TIME_PREKEYS_TARGET + ONE_TIME_PQ_PREKEYS_TARGET,
+      writes,
+    );
+    const batch = this.e2ee.generatePrekeys(this.account, {
+      signedPrekeyId: ids[0] as number,
+      lastResortId: ids[1] as number,
+      oneTimeIds: ids.slice(2, 2 + ONE_TIME_PREKEYS_TARGET),
+      oneTimePqIds: ids.slice(2 + ONE_TIME_PREKEYS_TARGET),
+    });
+    // Secrets first: an upload the relay accepted must never name keys we lost.
+    await this.store.commit([...writes, ...batch.writes]);
+    if (this.sendFrame({ type: 'prekeys.upload', ...batch.upload })) {
+      await this.store.commit([
+        { op: 'meta.put', key: META_PREKEYS_PUBLISHED, value: new Uint8Array([1]) },
+      ]);
+    }
+  }
+
+  private async replenishPrekeys(remaining: number, remainingPq: number): Promise<void> {
+    const wantOt = Math.max(0, ONE_TIME_PREKEYS_TARGET - remaining);
+    const wantPq = Math.max(0, ONE_TIME_PQ_PREKEYS_TARGET - remainingPq);
+    if (wantOt + wantPq === 0) return;
+    const writes: StoreWrite[] = [];
+    const ids = await this.allocateIds(wantOt + wantPq, writes);
+    const batch = this.e2ee.generatePrekeys(this.account, {
+      oneTimeIds: ids.slice(0, wantOt),
+      oneTimePqIds: ids.slice(wantOt),
+    });
+    await this.store.commit([...writes, ...batch.writes]);
+    this.sendFrame({ type: 'prekeys.upload', ...batch.upload });
+  }
+
+  /* ---------------- contacts and trust ---------------- */
+
+  /** Applies trust rules to a key presented for `name`; mtls refuses keys not certified by our CA. */
+  private async trustKey(
+    name: string,
+    deviceId: number,
+    identityKey: Uint8Array,
+    certificate: Uint8Array | undefined,
+    writes: StoreWrite[],
+  ): Promise<Contact> {
+    let attested = false;
+    if (this.account.info.mode === 'mtls') {
+      if (!certificate || !this.verifyPeerCertificate) {
+        throw new ClientError(
+          'UNTRUSTED_KEY',
+          `${name}: the relay returned no certificate for this key`,
+        );
+      }
+      let certified: Uint8Array;
+      try {
+        certified = await this.verifyPeerCertificate(certificate, name);
+      } catch (err) {
+        throw new ClientError(
+          'UNTRUSTED_KEY',
+          `${name}: certificate does not verify against the organisation CA`,
+          {
+            cause: err,
+          },
+        );
+      }
+      if (toHex(certified) !== toHex(identityKey)) {
+        throw new ClientError(
+          'UNTRUSTED_KEY',
+          `${name}: key differs from the one the certificate binds`,
+        );
+      }
+      attested = true;
+    }
+    const outcome = observeIdentityKey(
+      await this.store.getContact(name),
+      name,
+      deviceId,
+      identityKey,
+      attested,
+      this.clock(),
+    );
+    if (outcome.changed) writes.push({ op: 'contact.put', contact: outcome.contact });
+    if (outcome.keyChanged) this.emit({ type: 'key-changed', contact: outcome.contact });
+    return outcome.contact;
+  }
+
+  private lookup(name: string): Promise<KeysBundleFrame> {
+    return this.request<KeysBundleFrame>((requestId) => ({ type: 'keys.lookup', requestId, name }));
+  }
+
+  /** Fetches and checks a peer's key from the relay (used by `verify` before any message). */
+  async fetchContact(name: string): Promise<Contact> {
+    checkUserName(name);
+    return this.queue.run(name, async () => {
+      const bundle = await this.lookup(name);
+      const writes: StoreWrite[] = [];
+      const contact = await this.trustKey(
+        name,
+        bundle.deviceId,
+        bundle.identityKey,
+        bundle.certificate,
+        writes,
+      );
+      await this.store.commit(writes);
+      return contact;
+    });
+  }
+
+  contacts(): Promise<Contact[]> {
+    return this.store.listContacts();
+  }
+
+  async safetyNumber(name: string): Promise<{ contact: Contact; number: SafetyNumber }> {
+    const contact = await this.store.getContact(name);
+    if (!contact) throw new ClientError('NOT_FOUND', `no contact named ${name}`);
+    const number = this.e2ee.safetyNumber(
+      { name: this.account.name, identityKey: this.account.keyPair.publicKey },
+      { name: contact.name, identityKey: contact.identityKey },
+    );
+    return { contact, number };
+  }
+
+  /** The user compared the safety number out of band and accepts the key. */
+  async markVerified(name: string): Promise<Contact> {
+    const contact = await this.store.getContact(name);
+    if (!contact) throw new ClientError('NOT_FOUND', `no contact named ${name}`);
+    const updated = markVerified(contact, this.clock());
+    await this.store.commit([{ op: 'contact.put', contact: updated }]);
+    return updated;
+  }
+
+  /* ---------------- sending ---------------- */
+
+  /**
+   * Encrypts and stores a message (status `sending`) and hands it to the relay if
+   * connected. The message is durable when this resolves; `waitForStatus` follows it.
+   */
+  async send(peer: string, text: string): Promise<StoredMessage> {
+    checkUserName(peer, 'recipient');
+    if (this.closed) throw new ClientError('CLOSED', 'client is closed');
+    const message = await this.queue.run(peer, () => this.encryptAndStore(peer, 'msg', text));
+    await this.flushOutbox();
+    return message;
+  }
+
+  private async encryptAndStore(
+    peer: string,
+    kind: Envelope['kind'],
+    text: string,
+  ): Promise<StoredMessage> {
+    const now = this.clock();
+    const id = toHex(this.crypto.randomBytes(CLIENT_MESSAGE_ID_BYTES));
+    const plaintext = encodeEnvelope({ kind, id, sentAt: now, body: text });
+    const writes: StoreWrite[] = [];
+    let state = await this.store.getSession(peer, 1);
+    let result;
+    let deviceId = 1;
+    if (state) {
+      result = this.e2ee.encrypt(this.account, state, plaintext);
+    } else {
+      if (kind === 'end') throw new ClientError('NOT_FOUND', `no session with ${peer}`);
+      const bundle = await this.lookup(peer);
+      deviceId = bundle.deviceId;
+      await this.trustKey(peer, bundle.deviceId, bundle.identityKey, bundle.certificate, writes);
+      result = this.e2ee.initiate(this.account, bundle, plaintext);
+    }
+    state = undefined;
+    const message: StoredMessage = {
+      id,
+      peer,
+      direction: 'out',
+      text,
+      sentAt: now,
+      storedAt: now,
+      status: 'sending',
+      shown: true,
+    };
+    if (kind === 'end') writes.push({ op: 'session.delete', peer, deviceId });
+    else writes.push({ op: 'session.put', peer, deviceId, state: result.state });
+    writes.push({
+      op: 'outbox.put',
+      entry: { id, peer, deviceId, payload: result.payload, createdAt: now, attempts: 0 },
+    });
+    if (kind === 'msg') writes.push({ op: 'message.put', message });
+    // The ratchet step, the ciphertext to (re)send and the history entry land together.
+    await this.store.commit(writes);
+    const stored =
+      kind === 'msg' ? ((await this.store.getMessage(peer, 'out', id)) ?? message) : message;
+    if (kind === 'msg') this.emit({ type: 'message', message: stored });
+    return stored;
+  }
+
+  /** Sends every pending outbox entry (again). Safe to call at any time: the relay dedupes by id. */
+  async flushOutbox(): Promise<void> {
+    if (this.phase !== 'ready') return;
+    for (const entry of await this.store.listOutbox()) {
+      const bytes = fromHexId(entry.id);
+      const isEnd = (await this.store.getMessage(entry.peer, 'out', entry.id)) === undefined;
+      const frame: ClientFrame = {
+        type: isEnd ? 'session.terminate' : 'send',
+        clientMessageId: bytes,
+        from: { name: this.account.name, deviceId: this.account.deviceId },
+        to: { name: entry.peer, deviceId: entry.deviceId },
+        payload: entry.payload,
+      };
+      if (!this.sendFrame(frame)) return;
+    }
+  }
+
+  private async onReceipt(frame: ReceiptFrame): Promise<void> {
+    const id = toHex(frame.clientMessageId);
+    const entry = (await this.store.listOutbox()).find((e) => e.id === id);
+    const peer = entry?.peer ?? (await this.findOutgoingPeer(id));
+    const writes: StoreWrite[] = [];
+    if (entry) writes.push({ op: 'outbox.delete', id });
+    if (peer !== undefined) {
+      const m = await this.store.getMessage(peer, 'out', id);
+      // Receipts may arrive out of order (delivered before queued after a reconnect): never downgrade.
+      if (m && !(m.status === 'delivered' && frame.status === 'queued')) {
+        writes.push({ op: 'message.status', peer, id, status: frame.status });
+      }
+    }
+    if (writes.length === 0) return;
+    await this.store.commit(writes);
+    if (peer !== undefined) this.emit({ type: 'status', peer, id, status: frame.status });
+  }
+
+  private async findOutgoingPeer(id: string): Promise<string | undefined> {
+    for (const c of await this.store.listConversations()) {
+      if (await this.store.getMessage(c.peer, 'out', id)) return c.peer;
+    }
+    return undefined;
+  }
+
+  /** Resolves when an outgoing message reaches `status` (or a later one). */
+  waitForStatus(
+    peer: string,
+    id: string,
+    status: 'queued' | 'delivered',
+    timeoutMs: number,
+  ): Promise<void> {
+    const rank = (s: MessageStatus): number =>
+      ({ sending: 0, queued: 1, delivered: 2, received: 2 })[s];
+    return new Promise((resolve, reject) => {
+      let off: () => void = () => undefined;
+      const timer = setTimeout(() => {
+        off();
+        reject(new ClientError('TIMEOUT', `message ${id} did not become ${status} in time`));
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        off();
+        resolve();
+      };
+      off = this.on((e) => {
+        if (e.type === 'status' && e.peer === peer && e.id === id && rank(e.status) >= rank(status))
+          done();
+      });
+      void this.store.getMessage(peer, 'out', id).then((m) => {
+        if (m && rank(m.status) >= rank(status)) done();
+      });
+    });
+  }
+
+  /* ---------------- receiving ---------------- */
+
+  private ack(serverMessageId: number): void {
+    this.sendFrame({ type: 'ack', serverMessageId });
+  }
+
+  private async onDeliver(frame: DeliverFrame): Promise<void> {
+    const from = frame.from.name;
+    const serverKey = `srv:${frame.serverMessageId}`;
+    if (await this.store.hasSeen(serverKey)) return this.ack(frame.serverMessageId);
+    const session = await this.store.getSession(from, frame.from.deviceId);
+    let result;
+    try {
+      result = await this.e2ee.decrypt(
+        this.account,
+        frame.from,
+        session,
+        frame.payload,
+        this.store,
+        this.clock(),
+      );
+    } catch (err) {
+      // Tampered, replayed or undecryptable: nothing was changed. Acknowledge so the
+      // relay stops redelivering it, and report it.
+      this.ack(frame.serverMessageId);
+      this.emit({
+        type: 'error',
+        error: new ClientError('PROTOCOL', `could not decrypt a message from ${from}`, {
+          cause: err,
+        }),
+      });
+      return;
+    }
+    const writes: StoreWrite[] = [...result.writes];
+    try {
+      if (result.newSession || !session) {
+        const bundleCert =
+          this.account.info.mode === 'mtls' ? await this.certificateOf(from) : undefined;
+        await this.trustKey(from, frame.from.deviceId, result.peerIdentityKey, bundleCert, writes);
+      }
+    } catch (err) {
+      // Only a definite verdict drops the message; a lost connection during the
+      // certificate lookup leaves it on the relay for redelivery.
+      if (!(err instanceof ClientError) || err.code !== 'UNTRUSTED_KEY') throw err;
+      this.ack(frame.serverMessageId);
+      this.emit({ type: 'error', error: err });
+      return;
+    }
+    const envelope = decodeEnvelope(result.plaintext);
+    const messageKey = `msg:${from}:${envelope.id}`;
+    writes.push({
+      op: 'session.put',
+      peer: from,
+      deviceId: frame.from.deviceId,
+      state: result.state,
+    });
+    writes.push({ op: 'seen.add', key: serverKey });
+    let shown: StoredMessage | undefined;
+    if (envelope.kind === 'end') {
+      writes.push({ op: 'session.delete', peer: from, deviceId: frame.from.deviceId });
+    } else if (!(await this.store.hasSeen(messageKey))) {
+      shown = {
+        id: envelope.id,
+        peer: from,
+        direction: 'in',
+        text: envelope.body,
+        sentAt: envelope.sentAt,
+        storedAt: this.clock(),
+        status: 'received',
+        shown: false,
+      };
+      writes.push({ op: 'seen.add', key: messageKey });
+      writes.push({ op: 'message.put', message: shown });
+    }
+    // One transaction: the message, the session it advanced and the seen marks.
+    await this.store.commit(writes);
+    this.ack(frame.serverMessageId);
+    if (envelope.kind === 'end') this.emit({ type: 'session-ended', peer: from });
+    if (shown)
+      this.emit({
+        type: 'message',
+        message: (await this.store.getMessage(from, 'in', envelope.id)) ?? shown,
+      });
+  }
+
+  /** mtls: the certificate the relay holds for `name`, to check a key that arrived in a handshake. */
+  private async certificateOf(name: string): Promise<Uint8Array | undefined> {
+    const bundle = await this.lookup(name);
+    return bundle.certificate;
+  }
+
+  /* ---------------- history ---------------- */
+
+  messages(
+    peer?: string,
+    options?: Parameters<ClientStore['listMessages']>[1],
+  ): Promise<StoredMessage[]> {
+    return this.store.listMessages(peer, options);
+  }
+
+  conversations(): ReturnType<ClientStore['listConversations']> {
+    return this.store.listConversations();
+  }
+
+  /** Marks a conversation's incoming messages up to `uptoSeq` as shown (read). */
+  async markShown(peer: string, uptoSeq: number): Promise<void> {
+    await this.store.commit([{ op: 'message.shown', peer, uptoSeq }]);
+  }
+
+  /* ---------------- termination ---------------- */
+
+  /**
+   * Ends the session with `peer` (M31): tells the peer (encrypted under the session, so
+   * nobody else can end it) and deletes our session state in the same commit.
+   */
+  async terminate(peer: string): Promise<void> {
+    checkUserName(peer, 'peer');
+    await this.queue.run(peer, () => this.encryptAndStore(peer, 'end', ''));
+    this.emit({ type: 'session-ended', peer });
+    await this.flushOutbox();
+  }
+
+  /** Waits for in-flight work, then stops; the store is the caller's to close. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue.idle();
+    this.connectionClosed();
+    this.listeners.clear();
+  }
+}
+
+function fromHexId(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}

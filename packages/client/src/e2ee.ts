@@ -1,0 +1,78 @@
+/**
+ * What the client core needs from the end-to-end protocol, as one narrow interface.
+ * `protocol-adapter.ts` implements it with `@parley/protocol`; keeping the seam here
+ * means the core's outbox/inbox/trust logic does not depend on the protocol's record
+ * layouts, and the protocol can evolve behind it.
+ *
+ * Every method is pure with respect to storage: it returns the new session state and
+ * the store writes it implies, and the core commits them together with the message.
+ */
+import type { Ed25519KeyPair } from '@parley/crypto';
+import type { KeysBundleFrame, PrekeysUploadFrame } from '@parley/wire';
+import type { ClientStore, StoreWrite } from './store/types.js';
+
+/** Which prekeys to generate in one batch (ids allocated by the caller). */
+export interface PrekeyRequest {
+  readonly signedPrekeyId?: number;
+  readonly lastResortId?: number;
+  readonly oneTimeIds: readonly number[];
+  readonly oneTimePqIds: readonly number[];
+}
+
+export interface PrekeyBatch {
+  /** Body of the `prekeys.upload` frame. */
+  readonly upload: Omit<PrekeysUploadFrame, 'type'>;
+  /** `secret.put` writes for the matching secret keys. */
+  readonly writes: readonly StoreWrite[];
+}
+
+export interface EncryptResult {
+  readonly state: Uint8Array;
+  readonly payload: Uint8Array;
+}
+
+export interface DecryptResult {
+  readonly state: Uint8Array;
+  readonly plaintext: Uint8Array;
+  /** The sender's identity key as authenticated by the handshake/session. */
+  readonly peerIdentityKey: Uint8Array;
+  /** Secret deletions (consumed one-time prekeys) to commit with the message. */
+  readonly writes: readonly StoreWrite[];
+  /** True if this message created a new session (initial/prekey message). */
+  readonly newSession: boolean;
+}
+
+/** A safety number as digits (to read aloud) and as bytes (to scan as a QR code). */
+export interface SafetyNumber {
+  readonly digits: string;
+  readonly scannable: Uint8Array;
+}
+
+export interface Identity {
+  readonly name: string;
+  readonly deviceId: number;
+  readonly keyPair: Ed25519KeyPair;
+}
+
+export interface E2ee {
+  generatePrekeys(identity: Identity, request: PrekeyRequest): PrekeyBatch;
+  /** Starts a session from a fetched bundle and encrypts the first plaintext. */
+  initiate(identity: Identity, bundle: KeysBundleFrame, plaintext: Uint8Array): EncryptResult;
+  encrypt(identity: Identity, state: Uint8Array, plaintext: Uint8Array): EncryptResult;
+  /**
+   * Decrypts on a copy of `state` (or, for an initial message, against our prekeys in
+   * `store`); throws on any failure without side effects.
+   */
+  decrypt(
+    identity: Identity,
+    peer: { readonly name: string; readonly deviceId: number },
+    state: Uint8Array | undefined,
+    payload: Uint8Array,
+    store: ClientStore,
+    now: number,
+  ): Promise<DecryptResult>;
+  safetyNumber(
+    ours: { readonly name: string; readonly identityKey: Uint8Array },
+    theirs: { readonly name: string; readonly identityKey: Uint8Array },
+  ): SafetyNumber;
+}
