@@ -53,19 +53,22 @@ function raw(cipherName: (key: Uint8Array) => NodeAeadName): RawAead {
       });
       if (sealed.length < AEAD_TAG_BYTES) throw authFailed();
       const split = sealed.length - AEAD_TAG_BYTES;
+      // OpenSSL hands out plaintext before it checks the tag; that unauthenticated
+      // copy is wiped on every path and only a checked copy leaves this function.
+      let body: Uint8Array | undefined;
       try {
         d.setAuthTag(sealed.subarray(split));
         d.setAAD(aad);
-        const body = d.update(sealed.subarray(0, split));
+        body = d.update(sealed.subarray(0, split));
         const last = d.final(); // throws on a tag mismatch
         const out = new Uint8Array(body.length + last.length);
         out.set(body, 0);
         out.set(last, body.length);
-        // OpenSSL returns plaintext before checking the tag; it never leaves here unchecked.
-        body.fill(0);
         return out;
       } catch {
         throw authFailed();
+      } finally {
+        body?.fill(0);
       }
     },
   };
