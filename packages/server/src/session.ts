@@ -115,8 +115,9 @@ export class Session {
     );
   }
 
+  /** The authenticated device (kept after close, so the core can unregister it). */
   get identity(): Address | undefined {
-    return this.#state === 'ready' || this.#state === 'challenged' ? this.#identity : undefined;
+    return this.#identity;
   }
   get remote(): string {
     return this.#conn.peer.remote;
@@ -631,7 +632,7 @@ export class Session {
       this.#sendError('failed', { clientMessageId: frame.clientMessageId });
       return;
     }
-    metrics.messages.inc({ outcome: 'queued' });
+    metrics.messages.inc({ outcome: result.duplicate ? 'duplicate' : 'queued' });
     // Stored durably before "queued" (M11).
     this.sendFrame({
       type: 'receipt',

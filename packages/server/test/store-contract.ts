@@ -131,6 +131,21 @@ export function runStoreContract(
       await store.close();
     });
 
+    it('stores a retried client message id once and returns the original server id', async () => {
+      const { store } = await open();
+      const [a, b] = await Promise.all([store.enqueue(mail(1), 10), store.enqueue(mail(1), 10)]);
+      const c = await store.enqueue(mail(1), 10);
+      expect(a).toMatchObject({ ok: true, duplicate: false });
+      const id = a.ok ? a.serverMessageId : -1;
+      expect(b).toEqual({ ok: true, serverMessageId: id, duplicate: true });
+      expect(c).toEqual({ ok: true, serverMessageId: id, duplicate: true });
+      // Another sender may use the same id.
+      const d = await store.enqueue(mail(1, { sender: { name: 'carol', deviceId: 1 } }), 10);
+      expect(d).toMatchObject({ ok: true, duplicate: false });
+      expect(await store.mailboxCount(bob)).toBe(2);
+      await store.close();
+    });
+
     it('expires mail at its expiry time', async () => {
       const { store } = await open();
       await store.enqueue(mail(1, { expiresAt: 50 }), 10);

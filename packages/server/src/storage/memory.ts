@@ -100,11 +100,19 @@ export class MemoryStore implements RelayStore {
   }
 
   enqueue(mail: NewMail, maxPerRecipient: number): Promise<EnqueueResult> {
+    const dup = this.#mail.find(
+      (m) =>
+        key(m.sender) === key(mail.sender) &&
+        m.clientMessageId.length === mail.clientMessageId.length &&
+        m.clientMessageId.every((b, i) => b === mail.clientMessageId[i]),
+    );
+    if (dup)
+      return Promise.resolve({ ok: true, serverMessageId: dup.serverMessageId, duplicate: true });
     const count = this.#mail.filter((m) => key(m.recipient) === key(mail.recipient)).length;
     if (count >= maxPerRecipient) return Promise.resolve({ ok: false, reason: 'mailbox-full' });
     const serverMessageId = this.#nextMailId++;
     this.#mail.push({ ...mail, payload: mail.payload.slice(), serverMessageId });
-    return Promise.resolve({ ok: true, serverMessageId });
+    return Promise.resolve({ ok: true, serverMessageId, duplicate: false });
   }
 
   pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]> {

@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS mailbox (
 );
 CREATE INDEX IF NOT EXISTS mailbox_recipient ON mailbox (r_name, r_device, id);
 CREATE INDEX IF NOT EXISTS mailbox_expiry ON mailbox (expires_at);
+CREATE UNIQUE INDEX IF NOT EXISTS mailbox_dedup ON mailbox (s_name, s_device, client_id);
 CREATE TABLE IF NOT EXISTS receipts (
   id INTEGER PRIMARY KEY AUTOINCREMENT, s_name TEXT NOT NULL, s_device INTEGER NOT NULL,
   client_id BLOB NOT NULL, status TEXT NOT NULL, server_id INTEGER NOT NULL, ts INTEGER NOT NULL
@@ -193,6 +194,9 @@ export class SqliteStore implements RelayStore {
       insertMail: db.prepare(
         `INSERT INTO mailbox (r_name, r_device, s_name, s_device, client_id, kind, payload, stored_at, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      findMail: db.prepare<[string, number, Uint8Array], { id: number }>(
+        'SELECT id FROM mailbox WHERE s_name = ? AND s_device = ? AND client_id = ?',
       ),
       countMail: db.prepare<[string, number], { n: number }>(
         'SELECT COUNT(*) AS n FROM mailbox WHERE r_name = ? AND r_device = ?',
@@ -352,6 +356,11 @@ export class SqliteStore implements RelayStore {
       this.#db.transaction(() => {
         const counts = new Map<string, number>();
         for (const { mail: m, max } of batch) {
+          const dup = this.#s.findMail.get(m.sender.name, m.sender.deviceId, m.clientMessageId);
+          if (dup) {
+            results.push({ ok: true, serverMessageId: dup.id, duplicate: true });
+            continue;
+          }
           const k = `${m.recipient.deviceId}:${m.recipient.name}`;
           const n =
             counts.get(k) ??
@@ -373,7 +382,11 @@ export class SqliteStore implements RelayStore {
             m.expiresAt,
           );
           counts.set(k, n + 1);
-          results.push({ ok: true, serverMessageId: Number(info.lastInsertRowid) });
+          results.push({
+            ok: true,
+            serverMessageId: Number(info.lastInsertRowid),
+            duplicate: false,
+          });
         }
       })();
     } catch (err) {

@@ -87,7 +87,12 @@ export interface StoredReceipt extends Receipt {
 }
 
 export type EnqueueResult =
-  | { readonly ok: true; readonly serverMessageId: number }
+  | {
+      readonly ok: true;
+      readonly serverMessageId: number;
+      /** The sender already stored this client message id: nothing new was stored. */
+      readonly duplicate: boolean;
+    }
   | { readonly ok: false; readonly reason: 'mailbox-full' };
 
 /** Storage backend of the relay. */
@@ -114,7 +119,9 @@ export interface RelayStore {
 
   /**
    * Stores a message durably; resolves only once it is on stable storage, which is
-   * what lets the relay tell the sender "queued".
+   * what lets the relay tell the sender "queued". A retry of a stored message (same
+   * sender and client message id, e.g. after a relay crash lost the receipt) stores
+   * nothing and returns the original server id, so the recipient gets it once.
    */
   enqueue(mail: NewMail, maxPerRecipient: number): Promise<EnqueueResult>;
   /** Undelivered mail of a recipient with server id > `afterId`, oldest first. */
