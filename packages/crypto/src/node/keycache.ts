@@ -14,7 +14,7 @@
  * @internal
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { constantTimeEqual, onZeroize } from '../bytes.js';
+import { constantTimeEqual, fromHex, onZeroize } from '../bytes.js';
 
 interface Entry {
   readonly bytes: Uint8Array;
@@ -29,18 +29,14 @@ export type KeyKind = 'ed25519-secret' | 'ed25519-public' | 'x25519-secret' | 'x
  * OIDs: 1.3.101.112 = Ed25519, 1.3.101.110 = X25519.
  */
 const PKCS8_PREFIX: Readonly<Record<'ed25519-secret' | 'x25519-secret', Uint8Array>> = {
-  'ed25519-secret': hex('302e020100300506032b657004220420'),
-  'x25519-secret': hex('302e020100300506032b656e04220420'),
+  'ed25519-secret': fromHex('302e020100300506032b657004220420'),
+  'x25519-secret': fromHex('302e020100300506032b656e04220420'),
 };
 
 const JWK_CURVE: Readonly<Record<'ed25519-public' | 'x25519-public', string>> = {
   'ed25519-public': 'Ed25519',
   'x25519-public': 'X25519',
 };
-
-function hex(s: string): Uint8Array {
-  return Uint8Array.from(s.match(/../g) ?? [], (h) => parseInt(h, 16));
-}
 
 const caches: Readonly<Record<KeyKind, WeakMap<Uint8Array, Entry>>> = {
   'ed25519-secret': new WeakMap(),
