@@ -57,7 +57,6 @@ export interface PreKeyMessageInfo {
   /** Absent when the bundle had no one-time prekey left. */
   readonly oneTimePreKeyId: number | undefined;
   readonly kemPreKeyId: number;
-  readonly kemPreKeyIsOneTime: boolean;
   readonly kemCiphertext: MlKem768Ciphertext;
 }
 
@@ -65,7 +64,7 @@ export function encodePreKeyPart(info: PreKeyMessageInfo): Uint8Array {
   const w = new ByteWriter(PREKEY_PART_BYTES);
   writePublicIdentity(w, info.initiatorIdentity);
   w.bytes(info.baseKey).u32(info.signedPreKeyId);
-  w.u8((info.oneTimePreKeyId !== undefined ? 1 : 0) | (info.kemPreKeyIsOneTime ? 2 : 0));
+  w.u8(info.oneTimePreKeyId !== undefined ? 1 : 0);
   w.u32(info.oneTimePreKeyId ?? 0)
     .u32(info.kemPreKeyId)
     .bytes(info.kemCiphertext);
@@ -77,7 +76,7 @@ export function readPreKeyPart(r: ByteReader): PreKeyMessageInfo {
   const baseKey = asX25519PublicKey(r.bytes(32));
   const signedPreKeyId = r.u32();
   const flags = r.u8();
-  if (flags > 3) throw invalidMessage();
+  if (flags > 1) throw invalidMessage();
   const otk = r.u32();
   const kemPreKeyId = r.u32();
   const kemCiphertext = asMlKem768Ciphertext(r.bytes(1088));
@@ -87,7 +86,6 @@ export function readPreKeyPart(r: ByteReader): PreKeyMessageInfo {
     signedPreKeyId,
     oneTimePreKeyId: flags & 1 ? otk : undefined,
     kemPreKeyId,
-    kemPreKeyIsOneTime: (flags & 2) !== 0,
     kemCiphertext,
   };
 }
@@ -147,7 +145,7 @@ export function initiatorState(
   ];
   if (bundle.oneTimePreKey)
     dhs.push(crypto.x25519.dh(ek.secretKey, bundle.oneTimePreKey.publicKey));
-  const kemKey = bundle.oneTimeKemPreKey ?? bundle.lastResortKemPreKey;
+  const kemKey = bundle.kemPreKey;
   const enc = crypto.mlkem768.encapsulate(kemKey.publicKey);
   const ad = sessionAd(identity.publicIdentity, bundle.identity);
   const { sk, hka, nhkb } = deriveHandshake(crypto, dhs, enc.sharedSecret, ad);
@@ -157,7 +155,6 @@ export function initiatorState(
     signedPreKeyId: bundle.signedPreKey.id,
     oneTimePreKeyId: bundle.oneTimePreKey?.id,
     kemPreKeyId: kemKey.id,
-    kemPreKeyIsOneTime: kemKey.kind === 'one-time',
     kemCiphertext: enc.ciphertext,
   });
   zeroize(ek.secretKey);
@@ -208,7 +205,6 @@ export function responderState(
   if (
     keys.signedPreKey.id !== info.signedPreKeyId ||
     keys.kemPreKey.id !== info.kemPreKeyId ||
-    (keys.kemPreKey.kind === 'one-time') !== info.kemPreKeyIsOneTime ||
     (info.oneTimePreKeyId !== undefined) !== (keys.oneTimePreKey !== undefined) ||
     (keys.oneTimePreKey !== undefined && keys.oneTimePreKey.id !== info.oneTimePreKeyId)
   ) {

@@ -47,21 +47,27 @@ export interface OneTimePreKey {
 }
 /** Kind of a signed ML-KEM prekey. */
 export type KemPreKeyKind = 'last-resort' | 'one-time';
-/** Signed ML-KEM-768 prekey as published (last-resort or one-time). */
+/**
+ * Signed ML-KEM-768 prekey as published. Whether it is a one-time or the last-resort
+ * key is the owner's private knowledge (by id) and is not signed: the initiator uses
+ * whichever key the relay hands out, and either kind gives it the same guarantees.
+ */
 export interface KemPreKey {
   readonly id: number;
-  readonly kind: KemPreKeyKind;
   readonly publicKey: MlKem768PublicKey;
   readonly signature: Ed25519Signature;
 }
 
-/** A peer's bundle, as assembled from the relay's parts. Verify before use. */
+/**
+ * A peer's bundle, as assembled from the relay's parts: the relay hands out a one-time
+ * KEM prekey while any is left, else the last-resort one, and a one-time X25519 prekey
+ * while any is left. Verify before use.
+ */
 export interface PreKeyBundle {
   readonly identity: PublicIdentity;
   readonly signedPreKey: SignedPreKey;
-  readonly lastResortKemPreKey: KemPreKey;
+  readonly kemPreKey: KemPreKey;
   readonly oneTimePreKey?: OneTimePreKey;
-  readonly oneTimeKemPreKey?: KemPreKey;
 }
 
 declare const verifiedBrand: unique symbol;
@@ -89,8 +95,8 @@ export interface KemPreKeyRecord {
   readonly createdAtMs: number;
 }
 
-const KIND_BYTE: Record<KemPreKeyKind, number> = { 'last-resort': 0, 'one-time': 1 };
 const SIGNED_PREKEY_KIND = 2;
+const KEM_PREKEY_KIND = 3;
 
 function signedPreKeyMessage(id: number, pk: X25519PublicKey): Uint8Array {
   return concatBytes(
@@ -99,10 +105,10 @@ function signedPreKeyMessage(id: number, pk: X25519PublicKey): Uint8Array {
     pk,
   );
 }
-function kemPreKeyMessage(id: number, kind: KemPreKeyKind, pk: MlKem768PublicKey): Uint8Array {
+function kemPreKeyMessage(id: number, pk: MlKem768PublicKey): Uint8Array {
   return concatBytes(
     utf8Encode(LABEL.kemPreKeySignature),
-    new ByteWriter(5).u8(KIND_BYTE[kind]).u32(id).finish(),
+    new ByteWriter(5).u8(KEM_PREKEY_KIND).u32(id).finish(),
     pk,
   );
 }
@@ -130,7 +136,7 @@ export function generateKemPreKey(
 ): KemPreKeyRecord {
   checkU32('id', id);
   const keyPair = crypto.mlkem768.generateKeyPair();
-  const signature = identity.sign(crypto, kemPreKeyMessage(id, kind, keyPair.publicKey));
+  const signature = identity.sign(crypto, kemPreKeyMessage(id, keyPair.publicKey));
   return { id, kind, keyPair, signature, createdAtMs: nowMs };
 }
 
@@ -175,13 +181,12 @@ export function publicOneTimePreKey(r: OneTimePreKeyRecord): OneTimePreKey {
 }
 /** Public part of a KEM prekey record. */
 export function publicKemPreKey(r: KemPreKeyRecord): KemPreKey {
-  return { id: r.id, kind: r.kind, publicKey: r.keyPair.publicKey, signature: r.signature };
+  return { id: r.id, publicKey: r.keyPair.publicKey, signature: r.signature };
 }
 
 /**
  * Checks every signature in a fetched bundle and the kinds of its KEM keys.
- * @throws ProtocolError `INVALID_SIGNATURE` for any bad signature, `INVALID_ARGUMENT`
- * when a KEM key has the wrong kind for its slot.
+ * @throws ProtocolError `INVALID_SIGNATURE` for any bad signature.
  */
 export function verifyPreKeyBundle(
   crypto: CryptoProvider,
@@ -193,16 +198,10 @@ export function verifyPreKeyBundle(
   if (!crypto.ed25519.verify(ik, signedPreKeyMessage(spk.id, spk.publicKey), spk.signature)) {
     throw new ProtocolError('INVALID_SIGNATURE', 'bundle.signedPreKey: signature does not verify');
   }
-  const check = (slot: string, k: KemPreKey, kind: KemPreKeyKind): void => {
-    if (k.kind !== kind) {
-      throw new ProtocolError('INVALID_ARGUMENT', `bundle.${slot}: expected a ${kind} key`);
-    }
-    if (!crypto.ed25519.verify(ik, kemPreKeyMessage(k.id, k.kind, k.publicKey), k.signature)) {
-      throw new ProtocolError('INVALID_SIGNATURE', `bundle.${slot}: signature does not verify`);
-    }
-  };
-  check('lastResortKemPreKey', bundle.lastResortKemPreKey, 'last-resort');
-  if (bundle.oneTimeKemPreKey) check('oneTimeKemPreKey', bundle.oneTimeKemPreKey, 'one-time');
+  const kem = bundle.kemPreKey;
+  if (!crypto.ed25519.verify(ik, kemPreKeyMessage(kem.id, kem.publicKey), kem.signature)) {
+    throw new ProtocolError('INVALID_SIGNATURE', 'bundle.kemPreKey: signature does not verify');
+  }
   return bundle as VerifiedPreKeyBundle;
 }
 
@@ -210,16 +209,14 @@ export function verifyPreKeyBundle(
 export function assemblePreKeyBundle(parts: {
   identity: PublicIdentity;
   signedPreKey: SignedPreKey;
-  lastResortKemPreKey: KemPreKey;
+  kemPreKey: KemPreKey;
   oneTimePreKey?: OneTimePreKey | undefined;
-  oneTimeKemPreKey?: KemPreKey | undefined;
 }): PreKeyBundle {
   return {
     identity: parts.identity,
     signedPreKey: parts.signedPreKey,
-    lastResortKemPreKey: parts.lastResortKemPreKey,
+    kemPreKey: parts.kemPreKey,
     ...(parts.oneTimePreKey ? { oneTimePreKey: parts.oneTimePreKey } : {}),
-    ...(parts.oneTimeKemPreKey ? { oneTimeKemPreKey: parts.oneTimeKemPreKey } : {}),
   };
 }
 
@@ -236,15 +233,11 @@ function readSigned(r: ByteReader): SignedPreKey {
   };
 }
 function writeKem(w: ByteWriter, k: KemPreKey): void {
-  w.u32(k.id).u8(KIND_BYTE[k.kind]).bytes(k.publicKey).bytes(k.signature);
+  w.u32(k.id).bytes(k.publicKey).bytes(k.signature);
 }
 function readKem(r: ByteReader): KemPreKey {
-  const id = r.u32();
-  const kindByte = r.u8();
-  if (kindByte > 1) throw new ProtocolError('INVALID_ARGUMENT', 'kem prekey: unknown kind');
   return {
-    id,
-    kind: kindByte === 0 ? 'last-resort' : 'one-time',
+    id: r.u32(),
     publicKey: asMlKem768PublicKey(r.bytes(1184)),
     signature: asEd25519Signature(r.bytes(64)),
   };
@@ -280,7 +273,7 @@ const oneTimeCodec = codec(writeOneTime, readOneTime);
 export const encodeSignedPreKey = signedCodec.encode;
 /** Inverse of {@link encodeSignedPreKey}; `INVALID_ARGUMENT` on malformed input. */
 export const decodeSignedPreKey = signedCodec.decode;
-/** KEM prekey: id u32 ‖ kind u8 ‖ publicKey 1184 ‖ signature 64 (1253 bytes). */
+/** KEM prekey: id u32 ‖ publicKey 1184 ‖ signature 64 (1252 bytes). */
 export const encodeKemPreKey = kemCodec.encode;
 /** Inverse of {@link encodeKemPreKey}. */
 export const decodeKemPreKey = kemCodec.decode;
@@ -292,18 +285,16 @@ export const decodeOneTimePreKey = oneTimeCodec.decode;
 const BUNDLE_FORMAT = 1;
 
 /**
- * Whole bundle: format u8 (1) ‖ flags u8 (bit0 one-time prekey, bit1 one-time KEM
- * prekey) ‖ identity (128) ‖ signed prekey (100) ‖ last-resort KEM prekey (1253)
- * ‖ [one-time prekey (36)] ‖ [one-time KEM prekey (1253)].
+ * Whole bundle: format u8 (1) ‖ flags u8 (bit0: one-time prekey present) ‖
+ * identity (128) ‖ signed prekey (100) ‖ KEM prekey (1252) ‖ [one-time prekey (36)].
  */
 export function encodePreKeyBundle(b: PreKeyBundle): Uint8Array {
   const w = new ByteWriter(3000);
-  w.u8(BUNDLE_FORMAT).u8((b.oneTimePreKey ? 1 : 0) | (b.oneTimeKemPreKey ? 2 : 0));
+  w.u8(BUNDLE_FORMAT).u8(b.oneTimePreKey ? 1 : 0);
   writePublicIdentity(w, b.identity);
   writeSigned(w, b.signedPreKey);
-  writeKem(w, b.lastResortKemPreKey);
+  writeKem(w, b.kemPreKey);
   if (b.oneTimePreKey) writeOneTime(w, b.oneTimePreKey);
-  if (b.oneTimeKemPreKey) writeKem(w, b.oneTimeKemPreKey);
   return w.finish();
 }
 
@@ -314,18 +305,11 @@ export function decodePreKeyBundle(bytes: Uint8Array): PreKeyBundle {
     throw new ProtocolError('UNSUPPORTED_VERSION', 'bundle: unknown format');
   }
   const flags = r.u8();
-  if (flags > 3) throw new ProtocolError('INVALID_ARGUMENT', 'bundle: unknown flags');
+  if (flags > 1) throw new ProtocolError('INVALID_ARGUMENT', 'bundle: unknown flags');
   const identity = readPublicIdentity(r);
   const signedPreKey = readSigned(r);
-  const lastResortKemPreKey = readKem(r);
+  const kemPreKey = readKem(r);
   const oneTimePreKey = flags & 1 ? readOneTime(r) : undefined;
-  const oneTimeKemPreKey = flags & 2 ? readKem(r) : undefined;
   r.end();
-  return assemblePreKeyBundle({
-    identity,
-    signedPreKey,
-    lastResortKemPreKey,
-    oneTimePreKey,
-    oneTimeKemPreKey,
-  });
+  return assemblePreKeyBundle({ identity, signedPreKey, kemPreKey, oneTimePreKey });
 }

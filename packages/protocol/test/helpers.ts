@@ -78,15 +78,14 @@ export function makeDevice(
 export function bundleOf(d: Device): PreKeyBundle {
   const otk = [...d.store.oneTime.values()][0];
   const kems = [...d.store.kem.values()];
-  const lastResort = kems.find((k) => k.kind === 'last-resort');
-  const oneTimeKem = kems.find((k) => k.kind === 'one-time');
-  if (!lastResort) throw new Error('fixture: no last-resort key');
+  const kem = kems.find((k) => k.kind === 'one-time') ?? kems.find((k) => k.kind === 'last-resort');
+  const spk = d.store.signed.get(1);
+  if (!kem || !spk) throw new Error('fixture: no last-resort or signed prekey');
   return assemblePreKeyBundle({
     identity: d.identity.publicIdentity,
-    signedPreKey: publicSignedPreKey(d.store.signed.get(1)!),
-    lastResortKemPreKey: publicKemPreKey(lastResort),
+    signedPreKey: publicSignedPreKey(spk),
+    kemPreKey: publicKemPreKey(kem),
     oneTimePreKey: otk ? publicOneTimePreKey(otk) : undefined,
-    oneTimeKemPreKey: oneTimeKem ? publicKemPreKey(oneTimeKem) : undefined,
   });
 }
 
