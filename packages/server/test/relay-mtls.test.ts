@@ -3,14 +3,7 @@
  * binding, key directory, mailbox, receipts, presence, admin endpoints.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  clientId,
-  prekeyUpload,
-  startHarness,
-  TestClient,
-  until,
-  type Harness,
-} from './helpers.js';
+import { clientId, prekeyUpload, startHarness, TestClient, type Harness } from './helpers.js';
 
 let h: Harness;
 beforeAll(async () => {
