@@ -135,6 +135,17 @@ describe.each(providers)('$name provider: argument errors', (c) => {
     expect((caught as CryptoError).message).toBe(message);
   });
 
+  it('draws from the platform CSPRNG by default', () => {
+    const a = c.randomBytes(32);
+    const b2 = c.randomBytes(32);
+    expect(a).toBeInstanceOf(Uint8Array);
+    expect(a.length).toBe(32);
+    // 2^-256 chance of a false failure; a constant or zero source fails at once.
+    expect(Buffer.from(a).equals(Buffer.from(b2))).toBe(false);
+    expect(c.randomBytes(0).length).toBe(0);
+    expect(c.randomBytes(70_000).length).toBe(70_000);
+  });
+
   it('an AEAD failure says only that authentication failed', () => {
     const key = asAeadKey(c.randomBytes(32));
     const sealed = c.aes256gcm.encrypt(key, b(12), b(10));

@@ -57,8 +57,15 @@ function nodeRandomBytes(length: number): Uint8Array {
   return randomFillSync(new Uint8Array(length));
 }
 
-/** A plain, unshared Uint8Array copy of an OpenSSL output buffer. */
-const plain = (b: Uint8Array): Uint8Array => new Uint8Array(b);
+/**
+ * A plain, unshared Uint8Array copy of an OpenSSL output buffer; the Buffer itself is
+ * wiped, since digests, MACs and DH outputs are often key material (M34).
+ */
+function plain(b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(b);
+  b.fill(0);
+  return out;
+}
 
 /**
  * The raw 32-byte public key of an OKP key object. Exported as JWK (RFC 8037 `x`),
@@ -142,7 +149,6 @@ export function createNodeCrypto(options: ProviderOptions = {}): CryptoProvider 
           throw lowOrder();
         }
         const out = plain(shared);
-        shared.fill(0);
         if (isAllZero(out)) throw lowOrder();
         return out as SharedSecret;
       },
