@@ -509,17 +509,18 @@ export class ParleyClient {
     const id = toHex(this.crypto.randomBytes(CLIENT_MESSAGE_ID_BYTES));
     const plaintext = encodeEnvelope({ kind, id, sentAt: now, body: text });
     const writes: StoreWrite[] = [];
+    const meta = { kind: kind === 'end' ? ('session.terminate' as const) : ('message' as const) };
     let state = await this.store.getSession(peer, 1);
     let result;
     let deviceId = 1;
     if (state) {
-      result = this.e2ee.encrypt(this.account, state, plaintext);
+      result = this.e2ee.encrypt(this.account, state, plaintext, meta);
     } else {
       if (kind === 'end') throw new ClientError('NOT_FOUND', `no session with ${peer}`);
       const bundle = await this.lookup(peer);
       deviceId = bundle.deviceId;
       await this.trustKey(peer, bundle.deviceId, bundle.identityKey, bundle.certificate, writes);
-      result = this.e2ee.initiate(this.account, bundle, plaintext);
+      result = this.e2ee.initiate(this.account, bundle, plaintext, meta);
     }
     state = undefined;
     const message: StoredMessage = {
@@ -637,6 +638,7 @@ export class ParleyClient {
         frame.from,
         session,
         frame.payload,
+        { kind: frame.kind === 'session.terminate' ? 'session.terminate' : 'message' },
         this.store,
         this.clock(),
       );

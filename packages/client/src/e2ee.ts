@@ -42,10 +42,20 @@ export interface DecryptResult {
   readonly newSession: boolean;
 }
 
-/** A safety number as digits (to read aloud) and as bytes (to scan as a QR code). */
+/** A safety number as digits (to read aloud) and as a QR payload (to scan). */
 export interface SafetyNumber {
+  /** 60 decimal digits, identical on both sides. */
   readonly digits: string;
-  readonly scannable: Uint8Array;
+  /** The string to render as a QR code. */
+  readonly qrPayload: string;
+}
+
+/**
+ * What both ends know about a payload besides its bytes, bound into its associated
+ * data: the relayed frame's kind (a message cannot be replayed as a terminate).
+ */
+export interface PayloadMeta {
+  readonly kind: 'message' | 'session.terminate';
 }
 
 export interface Identity {
@@ -57,8 +67,18 @@ export interface Identity {
 export interface E2ee {
   generatePrekeys(identity: Identity, request: PrekeyRequest): PrekeyBatch;
   /** Starts a session from a fetched bundle and encrypts the first plaintext. */
-  initiate(identity: Identity, bundle: KeysBundleFrame, plaintext: Uint8Array): EncryptResult;
-  encrypt(identity: Identity, state: Uint8Array, plaintext: Uint8Array): EncryptResult;
+  initiate(
+    identity: Identity,
+    bundle: KeysBundleFrame,
+    plaintext: Uint8Array,
+    meta: PayloadMeta,
+  ): EncryptResult;
+  encrypt(
+    identity: Identity,
+    state: Uint8Array,
+    plaintext: Uint8Array,
+    meta: PayloadMeta,
+  ): EncryptResult;
   /**
    * Decrypts on a copy of `state` (or, for an initial message, against our prekeys in
    * `store`); throws on any failure without side effects.
@@ -68,6 +88,7 @@ export interface E2ee {
     peer: { readonly name: string; readonly deviceId: number },
     state: Uint8Array | undefined,
     payload: Uint8Array,
+    meta: PayloadMeta,
     store: ClientStore,
     now: number,
   ): Promise<DecryptResult>;

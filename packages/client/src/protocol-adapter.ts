@@ -1,21 +1,463 @@
 /**
  * `E2ee` implemented with `@parley/protocol` (PQXDH-style handshake, Double Ratchet
- * with a post-quantum layer and header encryption). In progress: waits for the
- * protocol's session API.
+ * with a post-quantum layer and header encryption). This module translates between the
+ * wire's frames and the protocol's records, and stores the private prekey records in
+ * the client store under these secret kinds:
+ *   spk (signed X25519 prekey), kem (ML-KEM prekey, last-resort or one-time),
+ *   otk (one-time X25519 prekey).
+ * Record layouts (big-endian) are private to this client:
+ *   spk: id u32 ‖ secret 32 ‖ public 32 ‖ signature 64 ‖ createdAt u64
+ *   kem: id u32 ‖ kind u8 (1 last-resort, 2 one-time) ‖ secret 2400 ‖ public 1184 ‖ signature 64 ‖ createdAt u64
+ *   otk: id u32 ‖ secret 32 ‖ public 32
  */
-import type { CryptoProvider } from '@parley/crypto';
+import {
+  asEd25519Signature,
+  asMlKem768PublicKey,
+  asMlKem768SecretKey,
+  asX25519PublicKey,
+  asX25519SecretKey,
+  concatBytes,
+  type CryptoProvider,
+  type Ed25519PublicKey,
+} from '@parley/crypto';
+import {
+  IdentityKeyPair,
+  ProtocolError,
+  decrypt as protocolDecrypt,
+  deserializeSession,
+  encrypt as protocolEncrypt,
+  envelopeKind,
+  generateKemPreKey,
+  generateOneTimePreKeys,
+  generateSignedPreKey,
+  initiateSession,
+  parsePreKeyMessage,
+  preKeyMessageId,
+  publicKemPreKey,
+  publicSignedPreKey,
+  respondToPreKeyMessage,
+  safetyNumber,
+  serializeSession,
+  sessionMatchesPreKeyMessage,
+  terminateSession,
+  verifyPreKeyBundle,
+  type KemPreKey,
+  type KemPreKeyKind,
+  type KemPreKeyRecord,
+  type MessageMeta,
+  type OneTimePreKeyRecord,
+  type PreKeyBundle,
+  type SignedPreKeyRecord,
+} from '@parley/protocol';
+import type { KeysBundleFrame } from '@parley/wire';
 import { ClientError } from './errors.js';
-import type { E2ee } from './e2ee.js';
+import type {
+  DecryptResult,
+  E2ee,
+  EncryptResult,
+  Identity,
+  PayloadMeta,
+  PrekeyBatch,
+  PrekeyRequest,
+} from './e2ee.js';
+import type { StoreWrite } from './store/types.js';
 
-export function createProtocolE2ee(_crypto: CryptoProvider): E2ee {
-  const missing = (): never => {
-    throw new ClientError('PROTOCOL', 'protocol integration pending');
-  };
+export const SECRET_SIGNED_PREKEY = 'spk';
+export const SECRET_KEM_PREKEY = 'kem';
+export const SECRET_ONE_TIME_PREKEY = 'otk';
+
+/** Application message types bound into the protocol's associated data. */
+const MESSAGE_TYPE = { message: 1, 'session.terminate': 2 } as const;
+
+/** The identity's X25519 part as the wire carries it (pending in `@parley/wire`). */
+interface IdentityDh {
+  readonly publicKey: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+class W {
+  private parts: Uint8Array[] = [];
+  u8(v: number): this {
+    this.parts.push(Uint8Array.of(v));
+    return this;
+  }
+  u32(v: number): this {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v);
+    this.parts.push(b);
+    return this;
+  }
+  u64(v: number): this {
+    const b = new Uint8Array(8);
+    const d = new DataView(b.buffer);
+    d.setUint32(0, Math.floor(v / 0x100000000));
+    d.setUint32(4, v >>> 0);
+    this.parts.push(b);
+    return this;
+  }
+  bytes(b: Uint8Array): this {
+    this.parts.push(b);
+    return this;
+  }
+  finish(): Uint8Array {
+    return concatBytes(...this.parts);
+  }
+}
+
+class R {
+  private pos = 0;
+  private readonly view: DataView;
+  constructor(private readonly b: Uint8Array) {
+    this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+  private need(n: number): void {
+    if (this.pos + n > this.b.length)
+      throw new ClientError('PROFILE_CORRUPT', 'stored prekey record is truncated');
+  }
+  u8(): number {
+    this.need(1);
+    return this.b[this.pos++] as number;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  u64(): number {
+    this.need(8);
+    const v = this.view.getUint32(this.pos) * 0x100000000 + this.view.getUint32(this.pos + 4);
+    this.pos += 8;
+    return v;
+  }
+  bytes(n: number): Uint8Array {
+    this.need(n);
+    const out = this.b.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+}
+
+const KIND_BYTE: Record<KemPreKeyKind, number> = { 'last-resort': 1, 'one-time': 2 };
+
+export function encodeSignedRecord(r: SignedPreKeyRecord): Uint8Array {
+  return new W()
+    .u32(r.id)
+    .bytes(r.keyPair.secretKey)
+    .bytes(r.keyPair.publicKey)
+    .bytes(r.signature)
+    .u64(r.createdAtMs)
+    .finish();
+}
+export function decodeSignedRecord(b: Uint8Array): SignedPreKeyRecord {
+  const r = new R(b);
+  const id = r.u32();
+  const secretKey = asX25519SecretKey(r.bytes(32));
+  const publicKey = asX25519PublicKey(r.bytes(32));
   return {
-    generatePrekeys: missing,
-    initiate: missing,
-    encrypt: missing,
-    decrypt: missing,
-    safetyNumber: missing,
+    id,
+    keyPair: { secretKey, publicKey },
+    signature: asEd25519Signature(r.bytes(64)),
+    createdAtMs: r.u64(),
+  };
+}
+export function encodeKemRecord(r: KemPreKeyRecord): Uint8Array {
+  return new W()
+    .u32(r.id)
+    .u8(KIND_BYTE[r.kind])
+    .bytes(r.keyPair.secretKey)
+    .bytes(r.keyPair.publicKey)
+    .bytes(r.signature)
+    .u64(r.createdAtMs)
+    .finish();
+}
+export function decodeKemRecord(b: Uint8Array): KemPreKeyRecord {
+  const r = new R(b);
+  const id = r.u32();
+  const kind: KemPreKeyKind = r.u8() === 1 ? 'last-resort' : 'one-time';
+  const secretKey = asMlKem768SecretKey(r.bytes(2400));
+  const publicKey = asMlKem768PublicKey(r.bytes(1184));
+  return {
+    id,
+    kind,
+    keyPair: { secretKey, publicKey },
+    signature: asEd25519Signature(r.bytes(64)),
+    createdAtMs: r.u64(),
+  };
+}
+export function encodeOneTimeRecord(r: OneTimePreKeyRecord): Uint8Array {
+  return new W().u32(r.id).bytes(r.keyPair.secretKey).bytes(r.keyPair.publicKey).finish();
+}
+export function decodeOneTimeRecord(b: Uint8Array): OneTimePreKeyRecord {
+  const r = new R(b);
+  const id = r.u32();
+  return {
+    id,
+    keyPair: {
+      secretKey: asX25519SecretKey(r.bytes(32)),
+      publicKey: asX25519PublicKey(r.bytes(32)),
+    },
+  };
+}
+
+function translate(err: unknown): never {
+  if (err instanceof ClientError) throw err;
+  if (err instanceof ProtocolError) {
+    throw new ClientError('PROTOCOL', `protocol: ${err.code}`, { cause: err });
+  }
+  throw new ClientError('PROTOCOL', 'protocol failure', { cause: err });
+}
+
+/** Builds the protocol's bundle from a wire `keys.bundle`, accepting the KEM key under its signed kind. */
+function bundleFromFrame(crypto: CryptoProvider, frame: KeysBundleFrame) {
+  const extra = frame as KeysBundleFrame & { identityDh?: IdentityDh };
+  if (!extra.identityDh) {
+    throw new ClientError(
+      'PROTOCOL',
+      `${frame.name}: the relay's bundle lacks the identity DH key`,
+    );
+  }
+  const identity = {
+    signingKey: frame.identityKey as Ed25519PublicKey,
+    dhKey: asX25519PublicKey(extra.identityDh.publicKey),
+    dhSignature: asEd25519Signature(extra.identityDh.signature),
+  };
+  const signedPreKey = {
+    id: frame.signedPrekey.id,
+    publicKey: asX25519PublicKey(frame.signedPrekey.publicKey),
+    signature: asEd25519Signature(frame.signedPrekey.signature),
+  };
+  const kemPreKey: KemPreKey = {
+    id: frame.pqPrekey.id,
+    publicKey: asMlKem768PublicKey(frame.pqPrekey.publicKey),
+    signature: asEd25519Signature(frame.pqPrekey.signature),
+  };
+  const bundle: PreKeyBundle = {
+    identity,
+    signedPreKey,
+    kemPreKey,
+    ...(frame.oneTimePrekey
+      ? {
+          oneTimePreKey: {
+            id: frame.oneTimePrekey.id,
+            publicKey: asX25519PublicKey(frame.oneTimePrekey.publicKey),
+          },
+        }
+      : {}),
+  };
+  try {
+    return verifyPreKeyBundle(crypto, bundle);
+  } catch (err) {
+    throw new ClientError('PROTOCOL', `${frame.name}: prekey bundle signatures do not verify`, {
+      cause: err,
+    });
+  }
+}
+
+export function createProtocolE2ee(crypto: CryptoProvider): E2ee {
+  const identities = new WeakMap<Identity, IdentityKeyPair>();
+  const idOf = (identity: Identity): IdentityKeyPair => {
+    let id = identities.get(identity);
+    if (!id) {
+      id = IdentityKeyPair.fromSeed(crypto, identity.keyPair.secretKey);
+      identities.set(identity, id);
+    }
+    return id;
+  };
+  const ctx = (now: number) => ({ crypto, now: () => now });
+  const metaOf = (
+    from: { name: string; deviceId: number },
+    to: { name: string; deviceId: number },
+    m: PayloadMeta,
+  ): MessageMeta => ({
+    sender: { userId: from.name, deviceId: from.deviceId },
+    recipient: { userId: to.name, deviceId: to.deviceId },
+    messageType: MESSAGE_TYPE[m.kind],
+    // The relay's timestamp is its own; the sender's clock travels inside the ciphertext.
+    timestampMs: 0,
+  });
+
+  return {
+    generatePrekeys(identity: Identity, req: PrekeyRequest): PrekeyBatch {
+      const id = idOf(identity);
+      const now = Date.now();
+      const writes: StoreWrite[] = [];
+      let signedPrekey;
+      let pqLastResort;
+      if (req.signedPrekeyId !== undefined) {
+        const r = generateSignedPreKey(crypto, id, req.signedPrekeyId, now);
+        writes.push({
+          op: 'secret.put',
+          kind: SECRET_SIGNED_PREKEY,
+          id: r.id,
+          value: encodeSignedRecord(r),
+        });
+        signedPrekey = publicSignedPreKey(r);
+      }
+      if (req.lastResortId !== undefined) {
+        const r = generateKemPreKey(crypto, id, req.lastResortId, 'last-resort', now);
+        writes.push({
+          op: 'secret.put',
+          kind: SECRET_KEM_PREKEY,
+          id: r.id,
+          value: encodeKemRecord(r),
+        });
+        const p = publicKemPreKey(r);
+        pqLastResort = { id: p.id, publicKey: p.publicKey, signature: p.signature };
+      }
+      const oneTime = req.oneTimeIds.map((otkId) => {
+        const [r] = generateOneTimePreKeys(crypto, otkId, 1);
+        const rec = r as OneTimePreKeyRecord;
+        writes.push({
+          op: 'secret.put',
+          kind: SECRET_ONE_TIME_PREKEY,
+          id: rec.id,
+          value: encodeOneTimeRecord(rec),
+        });
+        return { id: rec.id, publicKey: rec.keyPair.publicKey };
+      });
+      const oneTimePq = req.oneTimePqIds.map((kemId) => {
+        const r = generateKemPreKey(crypto, id, kemId, 'one-time', now);
+        writes.push({
+          op: 'secret.put',
+          kind: SECRET_KEM_PREKEY,
+          id: r.id,
+          value: encodeKemRecord(r),
+        });
+        return { id: r.id, publicKey: r.keyPair.publicKey, signature: r.signature };
+      });
+      const pub = id.publicIdentity;
+      const upload = {
+        ...(signedPrekey ? { signedPrekey } : {}),
+        ...(pqLastResort ? { pqLastResort } : {}),
+        oneTime,
+        oneTimePq,
+        // Carried once the wire has the field; ignored by encoders that do not.
+        identityDh: { publicKey: pub.dhKey, signature: pub.dhSignature },
+      };
+      return { upload, writes };
+    },
+
+    initiate(
+      identity: Identity,
+      frame: KeysBundleFrame,
+      plaintext: Uint8Array,
+      m: PayloadMeta,
+    ): EncryptResult {
+      try {
+        const bundle = bundleFromFrame(crypto, frame);
+        const meta = metaOf(identity, { name: frame.name, deviceId: frame.deviceId }, m);
+        const { session, envelope } = initiateSession(
+          ctx(Date.now()),
+          { identity: idOf(identity), bundle },
+          plaintext,
+          meta,
+        );
+        const state = serializeSession(session);
+        terminateSession(session);
+        return { state, payload: envelope };
+      } catch (err) {
+        return translate(err);
+      }
+    },
+
+    encrypt(
+      identity: Identity,
+      stateBytes: Uint8Array,
+      plaintext: Uint8Array,
+      m: PayloadMeta,
+    ): EncryptResult {
+      try {
+        const session = deserializeSession(stateBytes);
+        const peer = session.remoteAddress;
+        const meta = metaOf(identity, { name: peer.userId, deviceId: peer.deviceId }, m);
+        const { session: next, envelope } = protocolEncrypt(
+          ctx(Date.now()),
+          session,
+          plaintext,
+          meta,
+        );
+        const state = serializeSession(next);
+        terminateSession(next);
+        return { state, payload: envelope };
+      } catch (err) {
+        return translate(err);
+      }
+    },
+
+    async decrypt(identity, peer, stateBytes, payload, m, store, now): Promise<DecryptResult> {
+      try {
+        const meta = metaOf(peer, identity, m);
+        const session = stateBytes ? deserializeSession(stateBytes) : undefined;
+        const kind = envelopeKind(payload);
+        if (kind === 'message' || (session && sessionMatchesPreKeyMessage(session, payload))) {
+          if (!session) throw new ClientError('PROTOCOL', `no session with ${peer.name}`);
+          const { session: next, plaintext } = protocolDecrypt(ctx(now), session, payload, meta);
+          const state = serializeSession(next);
+          const peerIdentityKey = next.remoteIdentityKey.slice();
+          terminateSession(next);
+          return { state, plaintext, peerIdentityKey, writes: [], newSession: false };
+        }
+        // An initial message starting a new session.
+        const info = parsePreKeyMessage(payload);
+        const seenKey = `pk:${preKeyMessageId(info)}`;
+        if (await store.hasSeen(seenKey))
+          throw new ClientError('PROTOCOL', 'initial message already received');
+        const spkBytes = await store.getSecret(SECRET_SIGNED_PREKEY, info.signedPreKeyId);
+        const kemBytes = await store.getSecret(SECRET_KEM_PREKEY, info.kemPreKeyId);
+        const otkBytes =
+          info.oneTimePreKeyId === undefined
+            ? undefined
+            : await store.getSecret(SECRET_ONE_TIME_PREKEY, info.oneTimePreKeyId);
+        if (!spkBytes || !kemBytes || (info.oneTimePreKeyId !== undefined && !otkBytes)) {
+          throw new ClientError('PROTOCOL', 'initial message names a prekey we do not hold');
+        }
+        const kemPreKey = decodeKemRecord(kemBytes);
+        const { session: next, plaintext } = respondToPreKeyMessage(
+          ctx(now),
+          {
+            identity: idOf(identity),
+            keys: {
+              signedPreKey: decodeSignedRecord(spkBytes),
+              kemPreKey,
+              oneTimePreKey: otkBytes ? decodeOneTimeRecord(otkBytes) : undefined,
+            },
+          },
+          payload,
+          meta,
+        );
+        const writes: StoreWrite[] = [{ op: 'seen.add', key: seenKey }];
+        if (info.oneTimePreKeyId !== undefined) {
+          writes.push({
+            op: 'secret.delete',
+            kind: SECRET_ONE_TIME_PREKEY,
+            id: info.oneTimePreKeyId,
+          });
+        }
+        if (kemPreKey.kind === 'one-time')
+          writes.push({ op: 'secret.delete', kind: SECRET_KEM_PREKEY, id: kemPreKey.id });
+        const state = serializeSession(next);
+        terminateSession(next);
+        if (session) terminateSession(session);
+        return {
+          state,
+          plaintext,
+          peerIdentityKey: info.initiatorIdentity.signingKey.slice(),
+          writes,
+          newSession: true,
+        };
+      } catch (err) {
+        return translate(err);
+      }
+    },
+
+    safetyNumber(ours, theirs) {
+      const sn = safetyNumber(
+        crypto,
+        { userId: ours.name, identityKey: ours.identityKey as Ed25519PublicKey },
+        { userId: theirs.name, identityKey: theirs.identityKey as Ed25519PublicKey },
+      );
+      return { digits: sn.digits, qrPayload: sn.qrPayload };
+    },
   };
 }

@@ -1,0 +1,302 @@
+/**
+ * Client core against the in-process relay, with the real protocol package and real
+ * stores (memory, and the SQLCipher profile for restarts). Covers the issue's core
+ * behaviours: offline recipient with queued -> delivered, order, retries, duplicates
+ * shown once, restart without a new handshake, tampering, key change, termination,
+ * and atomic commit of message + session.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPortableCrypto, toHex, utf8Encode } from '@parley/crypto';
+import {
+  Account,
+  MemoryStore,
+  MIN_KDF_MEMORY_KIB,
+  ParleyClient,
+  createProtocolE2ee,
+} from '@parley/client';
+import type { ClientEvent, ClientStore, StoreWrite } from '@parley/client';
+import { createProfile, openProfile } from '@parley/client/node';
+import { FakeRelay } from './fake-relay.js';
+
+const crypto = createPortableCrypto();
+const e2ee = createProtocolE2ee(crypto);
+const root = mkdtempSync(join(tmpdir(), 'parley-core-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const cheap = { crypto, kdf: { memoryKiB: MIN_KDF_MEMORY_KIB, iterations: 1 } };
+
+/** Polls `cond` (bounded: about 10 s) while the in-process relay and clients run. */
+async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+interface Device {
+  name: string;
+  store: ClientStore;
+  client: ParleyClient;
+  events: ClientEvent[];
+}
+
+async function makeAccount(
+  store: ClientStore,
+  name: string,
+  seed = crypto.randomBytes(32),
+): Promise<void> {
+  await store.commit(
+    Account.creationWrites(
+      {
+        name,
+        deviceId: 1,
+        server: 'wss://relay.test/ws',
+        mode: 'open',
+        registered: true,
+        createdAt: 1,
+      },
+      seed,
+    ),
+  );
+}
+
+async function device(relay: FakeRelay, name: string, store: ClientStore): Promise<Device> {
+  const account = await Account.load(store, crypto);
+  if (!relay.users.has(name)) relay.provision(name, account.keyPair.publicKey);
+  else relay.users.get(name)!.identityKey = account.keyPair.publicKey;
+  const client = new ParleyClient({ store, crypto, e2ee, account });
+  const events: ClientEvent[] = [];
+  client.on((e) => events.push(e));
+  return { name, store, client, events };
+}
+
+async function online(relay: FakeRelay, d: Device): Promise<void> {
+  relay.connect(d.name, d.client);
+  await until(() => d.client.isReady && d.client.mailboxDrained, `${d.name} ready and drained`);
+}
+
+async function pair(): Promise<{ relay: FakeRelay; alice: Device; bob: Device }> {
+  const relay = new FakeRelay();
+  const as = new MemoryStore();
+  const bs = new MemoryStore();
+  await makeAccount(as, 'alice');
+  await makeAccount(bs, 'bob');
+  const alice = await device(relay, 'alice', as);
+  const bob = await device(relay, 'bob', bs);
+  // Bob publishes prekeys once, then goes offline.
+  await online(relay, bob);
+  await until(() => (relay.users.get('bob')?.oneTime.length ?? 0) > 0, 'bob prekeys');
+  relay.users.get('bob')?.conn?.close();
+  await online(relay, alice);
+  return { relay, alice, bob };
+}
+
+const texts = async (d: Device, peer: string): Promise<string[]> =>
+  (await d.client.messages(peer)).map((m) => `${m.direction}:${m.text}`);
+
+describe('client core with the in-process relay', () => {
+  it('offline recipient: three messages queued, delivered in order, sender sees delivered', async () => {
+    const { relay, alice, bob } = await pair();
+    const sent = [];
+    for (const t of ['one', 'two', 'three']) {
+      const m = await alice.client.send('bob', t);
+      await alice.client.waitForStatus('bob', m.id, 'queued', 5000);
+      sent.push(m);
+    }
+    expect((await alice.client.messages('bob')).map((m) => m.status)).toEqual([
+      'queued',
+      'queued',
+      'queued',
+    ]);
+    await online(relay, bob);
+    expect(await texts(bob, 'alice')).toEqual(['in:one', 'in:two', 'in:three']);
+    for (const m of sent) await alice.client.waitForStatus('bob', m.id, 'delivered', 5000);
+    expect((await alice.client.messages('bob')).map((m) => m.status)).toEqual([
+      'delivered',
+      'delivered',
+      'delivered',
+    ]);
+    // The relay only ever held ciphertext.
+    for (const p of relay.seenPayloads) {
+      for (const t of ['one', 'two', 'three'])
+        expect(Buffer.from(p).includes(Buffer.from(utf8Encode(t)))).toBe(false);
+    }
+    // Reply goes back over the same session, and the conversation continues.
+    const r = await bob.client.send('alice', 'hi alice');
+    await bob.client.waitForStatus('alice', r.id, 'delivered', 5000);
+    expect(await texts(alice, 'bob')).toEqual(['out:one', 'out:two', 'out:three', 'in:hi alice']);
+    expect((await alice.client.contacts()).map((c) => [c.name, c.trust])).toEqual([
+      ['bob', 'unverified'],
+    ]);
+  });
+
+  it('shows a message once when the relay redelivers it (lost ack, replay)', async () => {
+    const { relay, alice, bob } = await pair();
+    relay.dropAcks = true;
+    await online(relay, bob);
+    const m = await alice.client.send('bob', 'only once');
+    await until(async () => (await bob.client.messages('alice')).length === 1, 'first delivery');
+    relay.redeliver('bob');
+    relay.redeliver('bob');
+    bob.client.connectionClosed();
+    await online(relay, bob); // reconnect: mailbox.fetch delivers it again
+    relay.dropAcks = false;
+    relay.redeliver('bob');
+    await until(() => relay.users.get('bob')?.mailbox.length === 0, 'acked');
+    expect(await texts(bob, 'alice')).toEqual(['in:only once']);
+    expect(bob.events.filter((e) => e.type === 'message').length).toBe(1);
+    await alice.client.waitForStatus('bob', m.id, 'delivered', 5000);
+  });
+
+  it('retries the outbox until the relay says queued, with the same ciphertext', async () => {
+    const { relay, alice, bob } = await pair();
+    relay.dropSends = true;
+    const m = await alice.client.send('bob', 'eventually');
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await alice.client.messages('bob'))[0]?.status).toBe('sending');
+    const [entry] = await alice.store.listOutbox();
+    relay.dropSends = false;
+    alice.client.connectionClosed();
+    await online(relay, alice);
+    await alice.client.waitForStatus('bob', m.id, 'queued', 5000);
+    expect(relay.seenPayloads.map(toHex)).toEqual([toHex(entry!.payload)]);
+    expect(await alice.store.listOutbox()).toEqual([]);
+    await online(relay, bob);
+    expect(await texts(bob, 'alice')).toEqual(['in:eventually']);
+  });
+
+  it('drops a tampered message without touching the session', async () => {
+    const { relay, alice, bob } = await pair();
+    await online(relay, bob);
+    await alice.client.send('bob', 'first');
+    await until(async () => (await bob.client.messages('alice')).length === 1, 'first');
+    const before = await bob.store.getSession('alice', 1);
+    // A relay flips a byte in the next payload.
+    const origHandle = bob.client.handleFrame.bind(bob.client);
+    bob.client.handleFrame = async (f) => {
+      if (f.type === 'deliver') {
+        const p = f.payload.slice();
+        p[p.length - 5] = (p[p.length - 5] as number) ^ 1;
+        return origHandle({ ...f, payload: p });
+      }
+      return origHandle(f);
+    };
+    await alice.client.send('bob', 'tampered');
+    await until(() => bob.events.some((e) => e.type === 'error'), 'decrypt error');
+    expect(toHex((await bob.store.getSession('alice', 1))!)).toBe(toHex(before!));
+    bob.client.handleFrame = origHandle;
+    await alice.client.send('bob', 'third');
+    await until(async () => (await bob.client.messages('alice')).length === 2, 'third');
+    expect(await texts(bob, 'alice')).toEqual(['in:first', 'in:third']);
+  });
+
+  it('commits message and session together: a failed commit leaves both out, redelivery succeeds', async () => {
+    const { relay, alice, bob } = await pair();
+    // Make Bob's store fail the first commit that carries a message.
+    const real = bob.store.commit.bind(bob.store);
+    let fail = true;
+    bob.store.commit = async (writes: readonly StoreWrite[]) => {
+      if (fail && writes.some((w) => w.op === 'message.put')) {
+        fail = false;
+        throw new Error('disk full');
+      }
+      return real(writes);
+    };
+    await online(relay, bob);
+    await alice.client.send('bob', 'atomic');
+    await until(() => !fail, 'failed commit');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await bob.store.getSession('alice', 1)).toBeUndefined();
+    expect(await bob.client.messages('alice')).toEqual([]);
+    expect(relay.users.get('bob')?.mailbox.length).toBe(1); // not acknowledged
+    relay.redeliver('bob');
+    await until(async () => (await bob.client.messages('alice')).length === 1, 'redelivered');
+    expect(await texts(bob, 'alice')).toEqual(['in:atomic']);
+    expect(await bob.store.getSession('alice', 1)).toBeDefined();
+  });
+
+  it('warns loudly when a contact key changes', async () => {
+    const { relay, alice, bob } = await pair();
+    await online(relay, bob);
+    const m = await alice.client.send('bob', 'before');
+    await alice.client.waitForStatus('bob', m.id, 'delivered', 5000);
+    // Bob reinstalls: new identity, new prekeys; Alice's old session is ended by Bob's new one.
+    const bs2 = new MemoryStore();
+    await makeAccount(bs2, 'bob');
+    relay.users.get('bob')?.conn?.close();
+    relay.users.delete('bob');
+    const bob2 = await device(relay, 'bob', bs2);
+    await online(relay, bob2);
+    await until(() => (relay.users.get('bob')?.oneTime.length ?? 0) > 0, 'bob2 prekeys');
+    await bob2.client.send('alice', 'new phone');
+    await until(() => alice.events.some((e) => e.type === 'key-changed'), 'key-changed event');
+    const c = (await alice.client.contacts())[0];
+    expect(c?.trust).toBe('key-changed');
+    expect(c?.previousIdentityKey).toBeDefined();
+    const v = await alice.client.markVerified('bob');
+    expect(v.trust).toBe('verified');
+  });
+
+  it('terminates a session: keys discarded on both sides, the next message starts afresh', async () => {
+    const { relay, alice, bob } = await pair();
+    await online(relay, bob);
+    const m = await alice.client.send('bob', 'hello');
+    await alice.client.waitForStatus('bob', m.id, 'delivered', 5000);
+    await alice.client.terminate('bob');
+    expect(await alice.store.getSession('bob', 1)).toBeUndefined();
+    await until(() => bob.events.some((e) => e.type === 'session-ended'), 'bob sees end');
+    expect(await bob.store.getSession('alice', 1)).toBeUndefined();
+    await alice.client.send('bob', 'again');
+    await until(async () => (await bob.client.messages('alice')).length === 2, 'again');
+    expect(await texts(bob, 'alice')).toEqual(['in:hello', 'in:again']);
+  });
+
+  it('survives a restart of both clients: history kept, no new handshake, nothing shown twice', async () => {
+    const relay = new FakeRelay();
+    const adir = join(root, 'alice');
+    const bdir = join(root, 'bob');
+    let as = await createProfile(adir, 'pa', cheap);
+    let bs = await createProfile(bdir, 'pb', cheap);
+    await makeAccount(as, 'alice');
+    await makeAccount(bs, 'bob');
+    let alice = await device(relay, 'alice', as);
+    let bob = await device(relay, 'bob', bs);
+    await online(relay, bob);
+    await online(relay, alice);
+    const m1 = await alice.client.send('bob', 'before restart');
+    await alice.client.waitForStatus('bob', m1.id, 'delivered', 5000);
+    const r1 = await bob.client.send('alice', 'ack before restart');
+    await bob.client.waitForStatus('alice', r1.id, 'delivered', 5000);
+    for (const d of [alice, bob]) {
+      relay.users.get(d.name)?.conn?.close();
+      await d.client.close();
+      await d.store.close();
+    }
+    as = await openProfile(adir, 'pa', cheap);
+    bs = await openProfile(bdir, 'pb', cheap);
+    alice = await device(relay, 'alice', as);
+    bob = await device(relay, 'bob', bs);
+    await online(relay, alice);
+    await online(relay, bob);
+    const before = relay.seenPayloads.length;
+    const m2 = await alice.client.send('bob', 'after restart');
+    await alice.client.waitForStatus('bob', m2.id, 'delivered', 5000);
+    // Envelope type 2 = ordinary ratchet message: the session continued, no handshake.
+    expect(relay.seenPayloads[before]?.[0]).toBe(2);
+    expect(await texts(bob, 'alice')).toEqual([
+      'in:before restart',
+      'out:ack before restart',
+      'in:after restart',
+    ]);
+    expect(
+      bob.events.filter((e) => e.type === 'message' && e.message.direction === 'in').length,
+    ).toBe(1);
+    await alice.client.close();
+    await bob.client.close();
+    await as.close();
+    await bs.close();
+  });
+});

@@ -1,0 +1,251 @@
+/**
+ * An in-process relay for client-core tests: the frame semantics of the real relay
+ * (authenticate, key directory, store-and-forward mailbox, queued/delivered receipts,
+ * presence) without sockets or TLS, so core behaviour (ordering, retries, dedupe,
+ * restarts) can be exercised quickly and deterministically. The real relay is covered
+ * by the end-to-end tests in apps/cli/test and packages/client/test/e2e*.test.ts.
+ */
+import { toHex } from '@parley/crypto';
+import type { ClientFrame, KeysBundleFrame, ServerFrame } from '@parley/wire';
+import type { ClientTransport, ParleyClient } from '@parley/client';
+
+interface Stored {
+  readonly serverMessageId: number;
+  readonly frame: ServerFrame & { type: 'deliver' };
+  readonly sender: string;
+  readonly clientMessageId: Uint8Array;
+}
+
+interface UserRecord {
+  identityKey: Uint8Array;
+  signedPrekey?: KeysBundleFrame['signedPrekey'];
+  pqLastResort?: KeysBundleFrame['pqPrekey'];
+  oneTime: NonNullable<KeysBundleFrame['oneTimePrekey']>[];
+  oneTimePq: KeysBundleFrame['pqPrekey'][];
+  mailbox: Stored[];
+  pendingReceipts: (ServerFrame & { type: 'receipt' })[];
+  conn?: FakeConnection;
+  certificate?: Uint8Array;
+  /** The identity's signed X25519 key, carried with the first upload. */
+  identityDh?: unknown;
+}
+
+export class FakeConnection {
+  open = true;
+  constructor(
+    readonly relay: FakeRelay,
+    readonly name: string,
+    readonly client: ParleyClient,
+  ) {}
+  /** Frames delivered to the client asynchronously, in order, like a socket. */
+  private chain: Promise<void> = Promise.resolve();
+  toClient(frame: ServerFrame): void {
+    if (!this.open) return;
+    this.chain = this.chain.then(async () => {
+      await new Promise((r) => setTimeout(r, 0));
+      if (this.open) void this.client.handleFrame(frame);
+    });
+  }
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.relay.disconnected(this);
+    this.client.connectionClosed();
+  }
+}
+
+export class FakeRelay {
+  readonly users = new Map<string, UserRecord>();
+  private nextServerId = 1;
+  /** Every payload the relay saw, to check it never holds plaintext. */
+  readonly seenPayloads: Uint8Array[] = [];
+  /** When set, `send` frames are dropped (no receipt): exercises the outbox retry. */
+  dropSends = false;
+  /** When set, `ack` frames are ignored: the relay redelivers on the next fetch. */
+  dropAcks = false;
+
+  /** Provision a user as `parley pki issue` + mtls would: identity known by certificate. */
+  provision(name: string, identityKey: Uint8Array, certificate?: Uint8Array): void {
+    this.users.set(name, {
+      identityKey,
+      oneTime: [],
+      oneTimePq: [],
+      mailbox: [],
+      pendingReceipts: [],
+      ...(certificate ? { certificate } : {}),
+    });
+  }
+
+  connect(name: string, client: ParleyClient): FakeConnection {
+    const user = this.users.get(name);
+    if (!user) throw new Error(`unknown user ${name}`);
+    user.conn?.close();
+    const conn = new FakeConnection(this, name, client);
+    user.conn = conn;
+    const transport: ClientTransport = {
+      send: (frame) => {
+        if (!conn.open) return false;
+        queueMicrotask(() => this.handle(conn, frame));
+        return true;
+      },
+    };
+    client.connectionOpened(transport);
+    return conn;
+  }
+
+  disconnected(conn: FakeConnection): void {
+    const user = this.users.get(conn.name);
+    if (user?.conn === conn) delete user.conn;
+    for (const [n, u] of this.users) {
+      if (n !== conn.name) u.conn?.toClient({ type: 'presence', event: 'leave', name: conn.name });
+    }
+  }
+
+  private handle(conn: FakeConnection, frame: ClientFrame): void {
+    const me = this.users.get(conn.name) as UserRecord;
+    switch (frame.type) {
+      case 'hello':
+        conn.toClient({
+          type: 'welcome',
+          version: 1,
+          name: conn.name,
+          deviceId: 1,
+          sessionToken: new Uint8Array(16),
+          expiresAt: Date.now() + 3_600_000,
+          limits: {
+            blockBytes: 4096,
+            maxFrameBytes: 131072,
+            maxPayloadBytes: 65536,
+            rateLimitMessages: 1000,
+            rateLimitWindowMs: 1000,
+          },
+        });
+        for (const [n, u] of this.users) {
+          if (n !== conn.name)
+            u.conn?.toClient({ type: 'presence', event: 'join', name: conn.name });
+        }
+        for (const r of me.pendingReceipts.splice(0)) conn.toClient(r);
+        return;
+      case 'prekeys.upload':
+        if (frame.signedPrekey) me.signedPrekey = frame.signedPrekey;
+        if ('identityDh' in frame) me.identityDh = (frame as { identityDh?: unknown }).identityDh;
+        if (frame.pqLastResort) me.pqLastResort = frame.pqLastResort;
+        me.oneTime.push(...frame.oneTime);
+        me.oneTimePq.push(...frame.oneTimePq);
+        return;
+      case 'keys.lookup': {
+        const u = this.users.get(frame.name);
+        if (!u || !u.signedPrekey || !u.pqLastResort) {
+          conn.toClient({ type: 'error', code: 'failed', requestId: frame.requestId });
+          return;
+        }
+        const ot = u.oneTime.shift();
+        const pq = u.oneTimePq.shift() ?? u.pqLastResort;
+        conn.toClient({
+          ...(u.identityDh ? { identityDh: u.identityDh } : {}),
+          type: 'keys.bundle',
+          requestId: frame.requestId,
+          name: frame.name,
+          deviceId: 1,
+          identityKey: u.identityKey,
+          ...(u.certificate ? { certificate: u.certificate } : {}),
+          signedPrekey: u.signedPrekey,
+          pqPrekey: pq,
+          ...(ot ? { oneTimePrekey: ot } : {}),
+        });
+        if (u.oneTime.length < 10)
+          u.conn?.toClient({
+            type: 'prekeys.low',
+            remainingOneTime: u.oneTime.length,
+            remainingOneTimePq: u.oneTimePq.length,
+          });
+        return;
+      }
+      case 'send':
+      case 'session.terminate':
+      case 'session.request':
+      case 'session.accept': {
+        if (this.dropSends) return;
+        this.seenPayloads.push(frame.payload);
+        const to = this.users.get(frame.to.name);
+        if (!to) {
+          conn.toClient({ type: 'error', code: 'failed', clientMessageId: frame.clientMessageId });
+          return;
+        }
+        // Dedupe retries by (sender, client message id), as the real relay does.
+        const dup = to.mailbox.find(
+          (s) =>
+            s.sender === conn.name && toHex(s.clientMessageId) === toHex(frame.clientMessageId),
+        );
+        const id = dup?.serverMessageId ?? this.nextServerId++;
+        conn.toClient({
+          type: 'receipt',
+          clientMessageId: frame.clientMessageId,
+          status: 'queued',
+          serverMessageId: id,
+          timestamp: Date.now(),
+        });
+        if (dup) return;
+        const stored: Stored = {
+          serverMessageId: id,
+          sender: conn.name,
+          clientMessageId: frame.clientMessageId,
+          frame: {
+            type: 'deliver',
+            serverMessageId: id,
+            kind: frame.type === 'send' ? 'message' : frame.type,
+            from: { name: conn.name, deviceId: 1 },
+            timestamp: Date.now(),
+            payload: frame.payload,
+          },
+        };
+        to.mailbox.push(stored);
+        to.conn?.toClient(stored.frame);
+        return;
+      }
+      case 'ack': {
+        if (this.dropAcks) return;
+        const i = me.mailbox.findIndex((s) => s.serverMessageId === frame.serverMessageId);
+        if (i < 0) return;
+        const [s] = me.mailbox.splice(i, 1);
+        if (!s) return;
+        const receipt = {
+          type: 'receipt' as const,
+          clientMessageId: s.clientMessageId,
+          status: 'delivered' as const,
+          serverMessageId: s.serverMessageId,
+          timestamp: Date.now(),
+        };
+        const sender = this.users.get(s.sender);
+        if (sender?.conn) sender.conn.toClient(receipt);
+        else sender?.pendingReceipts.push(receipt);
+        return;
+      }
+      case 'mailbox.fetch':
+        for (const s of me.mailbox) conn.toClient(s.frame);
+        conn.toClient({ type: 'mailbox.empty' });
+        return;
+      case 'presence.list':
+        conn.toClient({
+          type: 'presence.list.result',
+          requestId: frame.requestId,
+          names: [...this.users.entries()].filter(([, u]) => u.conn).map(([n]) => n),
+          truncated: false,
+        });
+        return;
+      case 'ping':
+        conn.toClient({ type: 'pong', timestamp: frame.timestamp });
+        return;
+      case 'register':
+      case 'login':
+      case 'pong':
+        return;
+    }
+  }
+
+  /** Redelivers everything still in a user's mailbox (a relay that lost acks). */
+  redeliver(name: string): void {
+    const u = this.users.get(name);
+    for (const s of u?.mailbox ?? []) u?.conn?.toClient(s.frame);
+  }
+}
