@@ -1,0 +1,89 @@
+/**
+ * Shared pieces of the relay benchmark: the IPC messages between the orchestrator
+ * (run.ts), the server process (raw-server.ts or parley-server.ts) and the load
+ * generator (loadgen.ts), the block payload layout, and statistics helpers.
+ */
+
+/** Every WebSocket message in both targets is exactly one block of this size. */
+export const BLOCK_BYTES = 4096;
+
+/** Payload header written by the load generator: f64 send time (ms), u32 pair index. */
+export const STAMP_BYTES = 12;
+
+/** Which server the load generator is driving. */
+export type Target = 'raw' | 'parley';
+
+/** Orchestrator -> server process. */
+export type ServerCommand = { readonly cmd: 'mem' } | { readonly cmd: 'stop' };
+
+/** Server process -> orchestrator. */
+export type ServerReply =
+  | { readonly type: 'ready'; readonly port: number; readonly url: string }
+  | {
+      readonly type: 'mem';
+      readonly rss: number;
+      readonly heapUsed: number;
+      readonly external: number;
+    }
+  | { readonly type: 'failed'; readonly message: string };
+
+/** Orchestrator -> load generator. */
+export type LoadCommand =
+  | {
+      readonly cmd: 'init';
+      readonly target: Target;
+      readonly url: string;
+      readonly caPem: string;
+      readonly clientsDir: string;
+      readonly names: readonly string[];
+    }
+  | { readonly cmd: 'connect'; readonly total: number }
+  | {
+      readonly cmd: 'throughput';
+      readonly pairs: number;
+      readonly window: number;
+      readonly warmupMs: number;
+      readonly durationMs: number;
+    }
+  | {
+      readonly cmd: 'latency';
+      readonly pairs: number;
+      readonly ratePerSec: number;
+      readonly warmupMs: number;
+      readonly durationMs: number;
+    }
+  | { readonly cmd: 'close' };
+
+/** Load generator -> orchestrator. */
+export type LoadReply =
+  | { readonly type: 'ok' }
+  | { readonly type: 'connected'; readonly total: number }
+  | { readonly type: 'throughput'; readonly blocks: number; readonly seconds: number }
+  | {
+      readonly type: 'latency';
+      readonly sent: number;
+      readonly received: number;
+      readonly p50Ms: number;
+      readonly p99Ms: number;
+    }
+  | { readonly type: 'failed'; readonly message: string };
+
+/** Value at quantile q (0..1) of an ascending-sorted array (nearest rank). */
+export function quantile(sorted: ArrayLike<number>, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[idx] ?? Number.NaN;
+}
+
+/** Median of a list (not necessarily sorted). */
+export function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] ?? Number.NaN) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+/** Reads the whole message type-safely from a `process.on('message')` handler. */
+export function send<T>(msg: T): void {
+  process.send?.(msg);
+}

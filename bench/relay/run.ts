@@ -1,0 +1,318 @@
+/**
+ * `npm run bench:relay`: Parley's relay against a raw mutual-TLS WebSocket forwarder,
+ * under one load generator, in one run.
+ *
+ * Three processes per measurement: this orchestrator, the server (raw-server.ts or
+ * parley-server.ts, started with --expose-gc so memory is read after a full GC), and
+ * the load generator (loadgen.ts). Both servers use the same CA, server certificate
+ * and client certificates (Ed25519, from @parley/pki), TLS 1.3, 4096-byte blocks.
+ *
+ * Measured, per target, as medians over RUNS runs (targets interleaved to spread drift):
+ * - memory per idle authenticated connection: server RSS growth / N at each N
+ *   (raw: WebSocket open; Parley: `welcome` received), read after GC;
+ * - forwarded blocks/s with PAIRS sender -> receiver pairs, closed loop;
+ * - latency p50/p99 at fixed offered loads (open loop, same rates for both).
+ *
+ * The last line compares them: throughput = parley/raw (higher is better), memory/conn
+ * = parley/raw at the largest N, p99 = parley/raw at the highest fixed load (lower is
+ * better). Loopback only; every wait is bounded.
+ */
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initPki, issueClient, refreshCrl } from '@parley/pki';
+import {
+  median,
+  type LoadCommand,
+  type LoadReply,
+  type ServerCommand,
+  type ServerReply,
+  type Target,
+} from './common.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, '..', '..');
+const tsconfig = join(repoRoot, 'tsconfig.test.json');
+
+// Resolve @parley/* to their TypeScript sources (as the tests do), so the benchmark
+// measures the working tree without a build step. tsx reads this at start, hence the
+// one re-exec when it is not set.
+if (process.env['TSX_TSCONFIG_PATH'] === undefined) {
+  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig },
+  });
+  process.exit(r.status ?? 1);
+}
+
+/** Connection counts for the memory curve; the largest also carries the pairs. */
+const MEMORY_N = (process.env['PARLEY_BENCH_N'] ?? '250,500,1000').split(',').map(Number);
+/** Sender-receiver pairs for throughput and latency (issue 4: 500). */
+const PAIRS = Number(process.env['PARLEY_BENCH_PAIRS'] ?? 500);
+/** Runs per target; the report shows medians. */
+const RUNS = Number(process.env['PARLEY_BENCH_RUNS'] ?? 3);
+/** Blocks each pair keeps in flight in the closed-loop throughput phase. */
+const WINDOW = 4;
+/** Fixed offered loads (blocks/s, all pairs together) for the latency phase. */
+const LOADS = (process.env['PARLEY_BENCH_LOADS'] ?? '1000,4000').split(',').map(Number);
+const THROUGHPUT_WARMUP_MS = 1000;
+const THROUGHPUT_MS = 3000;
+const LATENCY_WARMUP_MS = 500;
+const LATENCY_MS = 2500;
+/** Upper bound on any single step (start, connect, phase) before the run is abandoned. */
+const STEP_TIMEOUT_MS = 90_000;
+/** Client certificates are cached across runs: issuing 1000 takes ~10 s. Bump on format change. */
+const CACHE_DIR = join(tmpdir(), 'parley-bench-relay-pki-v1');
+
+const TSX_EXEC_ARGV = ['--expose-gc', '--import', 'tsx'];
+const childEnv = { ...process.env, TSX_TSCONFIG_PATH: tsconfig };
+
+function names(): string[] {
+  const n = Math.max(...MEMORY_N, PAIRS * 2);
+  return Array.from({ length: n }, (_, i) => `bench${String(i).padStart(5, '0')}`);
+}
+
+async function preparePki(all: readonly string[]): Promise<void> {
+  await initPki(CACHE_DIR);
+  await refreshCrl(CACHE_DIR);
+  const clients = join(CACHE_DIR, 'clients');
+  const missing = all.filter((n) => !existsSync(join(clients, `${n}.key`)));
+  if (missing.length > 0)
+    process.stdout.write(`issuing ${missing.length} client certificates...\n`);
+  for (let i = 0; i < missing.length; i += 16) {
+    await Promise.all(missing.slice(i, i + 16).map((n) => issueClient(CACHE_DIR, n, clients)));
+  }
+}
+
+/** Sends a command to a child and waits for the next reply, bounded. */
+function request<C, R>(child: ChildProcess, cmd: C | undefined, what: string): Promise<R> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`${what}: no answer within ${STEP_TIMEOUT_MS} ms`));
+    }, STEP_TIMEOUT_MS);
+    const onMessage = (m: R): void => {
+      cleanup();
+      resolve(m);
+    };
+    const onExit = (code: number | null): void => {
+      cleanup();
+      reject(new Error(`${what}: process exited (${String(code)})`));
+    };
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+    if (cmd !== undefined) child.send(cmd as object);
+  });
+}
+
+interface RunResult {
+  readonly perConnBytes: Map<number, number>;
+  readonly blocksPerSec: number;
+  readonly latency: Map<number, { p50: number; p99: number; lost: number }>;
+}
+
+async function runOnce(target: Target, all: readonly string[]): Promise<RunResult> {
+  const dataDir = mkdtempSync(join(tmpdir(), `parley-bench-${target}-`));
+  cpSync(join(CACHE_DIR, 'pki'), join(dataDir, 'pki'), { recursive: true });
+  const configFile = join(dataDir, 'relay.json');
+  // The relay's defaults protect people from floods; a benchmark is one on purpose,
+  // so the limits that would cut it off are raised. Everything else stays default.
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      logLevel: 'silent',
+      limits: { maxConnections: 100_000, maxConnectionsPerIdentity: 4 },
+      rateLimit: {
+        maxBlocksPerConnection: 1_000_000_000,
+        maxBlocksPerIdentity: 1_000_000_000,
+        maxMessagesPerConnection: 1_000_000_000,
+      },
+    }),
+  );
+  const script = target === 'raw' ? 'raw-server.ts' : 'parley-server.ts';
+  const args = target === 'raw' ? [dataDir] : [dataDir, configFile];
+  const server = fork(join(here, script), args, {
+    execArgv: TSX_EXEC_ARGV,
+    env: childEnv,
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  let loadgen: ChildProcess | undefined;
+  try {
+    const ready = await request<ServerCommand, ServerReply>(server, undefined, `${target} start`);
+    if (ready.type !== 'ready')
+      throw new Error(ready.type === 'failed' ? ready.message : 'unexpected reply');
+    const mem = async (): Promise<number> => {
+      const r = await request<ServerCommand, ServerReply>(server, { cmd: 'mem' }, 'mem');
+      if (r.type !== 'mem') throw new Error('unexpected reply');
+      return r.rss;
+    };
+    loadgen = fork(join(here, 'loadgen.ts'), [], {
+      execArgv: TSX_EXEC_ARGV,
+      env: childEnv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const lg = loadgen;
+    const ask = async (cmd: LoadCommand): Promise<LoadReply> => {
+      const r = await request<LoadCommand, LoadReply>(lg, cmd, `loadgen ${cmd.cmd}`);
+      if (r.type === 'failed') throw new Error(`loadgen ${cmd.cmd}: ${r.message}`);
+      return r;
+    };
+    await ask({
+      cmd: 'init',
+      target,
+      url: ready.url,
+      caPem: readFileSync(join(CACHE_DIR, 'pki', 'ca.crt'), 'utf8'),
+      clientsDir: join(CACHE_DIR, 'clients'),
+      names: all,
+    });
+    const rss0 = await mem();
+    const perConnBytes = new Map<number, number>();
+    for (const n of [...MEMORY_N].sort((a, b) => a - b)) {
+      await ask({ cmd: 'connect', total: n });
+      perConnBytes.set(n, ((await mem()) - rss0) / n);
+    }
+    await ask({ cmd: 'connect', total: PAIRS * 2 });
+    const tp = await ask({
+      cmd: 'throughput',
+      pairs: PAIRS,
+      window: WINDOW,
+      warmupMs: THROUGHPUT_WARMUP_MS,
+      durationMs: THROUGHPUT_MS,
+    });
+    if (tp.type !== 'throughput') throw new Error('unexpected reply');
+    const latency = new Map<number, { p50: number; p99: number; lost: number }>();
+    for (const rate of LOADS) {
+      const l = await ask({
+        cmd: 'latency',
+        pairs: PAIRS,
+        ratePerSec: rate,
+        warmupMs: LATENCY_WARMUP_MS,
+        durationMs: LATENCY_MS,
+      });
+      if (l.type !== 'latency') throw new Error('unexpected reply');
+      latency.set(rate, { p50: l.p50Ms, p99: l.p99Ms, lost: l.sent - l.received });
+    }
+    return { perConnBytes, blocksPerSec: tp.blocks / tp.seconds, latency };
+  } finally {
+    if (loadgen) {
+      await request<LoadCommand, LoadReply>(loadgen, { cmd: 'close' }, 'loadgen close').catch(
+        () => undefined,
+      );
+      loadgen.kill();
+    }
+    server.send({ cmd: 'stop' } satisfies ServerCommand);
+    await new Promise<void>((r) => {
+      const t = setTimeout(() => {
+        server.kill('SIGKILL');
+        r();
+      }, 5000);
+      server.once('exit', () => {
+        clearTimeout(t);
+        r();
+      });
+    });
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const fmt = (n: number, digits = 0): string =>
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : 'n/a';
+
+function summarize(results: readonly RunResult[]): {
+  mem: Map<number, number>;
+  tput: number;
+  lat: Map<number, { p50: number; p99: number; lost: number }>;
+} {
+  const mem = new Map<number, number>();
+  for (const n of MEMORY_N)
+    mem.set(n, median(results.map((r) => r.perConnBytes.get(n) ?? Number.NaN)));
+  const lat = new Map<number, { p50: number; p99: number; lost: number }>();
+  for (const rate of LOADS) {
+    const xs = results.map((r) => r.latency.get(rate));
+    lat.set(rate, {
+      p50: median(xs.map((x) => x?.p50 ?? Number.NaN)),
+      p99: median(xs.map((x) => x?.p99 ?? Number.NaN)),
+      lost: median(xs.map((x) => x?.lost ?? Number.NaN)),
+    });
+  }
+  return { mem, tput: median(results.map((r) => r.blocksPerSec)), lat };
+}
+
+async function main(): Promise<void> {
+  const all = names();
+  const t0 = performance.now();
+  await preparePki(all);
+  process.stdout.write(
+    `relay benchmark: ${RUNS} runs per target, ${PAIRS} pairs, window ${WINDOW}, memory at N=${MEMORY_N.join('/')}, loads ${LOADS.join('/')} blocks/s, 4096-byte blocks, TLS 1.3 mutual auth, loopback\n`,
+  );
+  const results: Record<Target, RunResult[]> = { raw: [], parley: [] };
+  let parleyError: string | undefined;
+  for (let run = 1; run <= RUNS; run++) {
+    for (const target of ['raw', 'parley'] as const) {
+      if (target === 'parley' && parleyError !== undefined) continue;
+      try {
+        const r = await runOnce(target, all);
+        results[target].push(r);
+        process.stdout.write(
+          `run ${run} ${target.padEnd(6)}: ${fmt(r.blocksPerSec)} blocks/s, ${fmt((r.perConnBytes.get(Math.max(...MEMORY_N)) ?? 0) / 1024, 1)} KiB/conn, p99 ${LOADS.map((l) => `${fmt(r.latency.get(l)?.p99 ?? Number.NaN, 2)} ms@${l}`).join(' ')}\n`,
+        );
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        if (target === 'raw') throw e;
+        parleyError = msg;
+        process.stdout.write(`run ${run} parley: FAILED: ${msg}\n`);
+      }
+    }
+  }
+  const raw = summarize(results.raw);
+  const rows: [string, ReturnType<typeof summarize> | undefined][] = [
+    ['raw', raw],
+    ['parley', results.parley.length > 0 ? summarize(results.parley) : undefined],
+  ];
+  process.stdout.write('\nmedians\n');
+  for (const [label, s] of rows) {
+    if (!s) {
+      process.stdout.write(`${label.padEnd(6)}: not measured (${parleyError ?? 'no result'})\n`);
+      continue;
+    }
+    process.stdout.write(
+      `${label.padEnd(6)}: throughput ${fmt(s.tput)} blocks/s (${PAIRS} pairs)\n`,
+    );
+    process.stdout.write(
+      `${''.padEnd(6)}  memory/conn ${MEMORY_N.map((n) => `N=${n}: ${fmt((s.mem.get(n) ?? 0) / 1024, 1)} KiB`).join(', ')}\n`,
+    );
+    for (const rate of LOADS) {
+      const l = s.lat.get(rate);
+      process.stdout.write(
+        `${''.padEnd(6)}  latency @${rate} blocks/s: p50 ${fmt(l?.p50 ?? Number.NaN, 2)} ms, p99 ${fmt(l?.p99 ?? Number.NaN, 2)} ms, lost ${fmt(l?.lost ?? Number.NaN)}\n`,
+      );
+    }
+  }
+  process.stdout.write(`elapsed ${fmt((performance.now() - t0) / 1000, 1)} s\n`);
+  const parley = rows[1]?.[1];
+  const nMax = Math.max(...MEMORY_N);
+  const loadMax = Math.max(...LOADS);
+  if (!parley) {
+    process.stdout.write(
+      `relay vs raw: throughput n/a, memory/conn n/a, p99 n/a (relay not measured: ${parleyError ?? 'unknown'})\n`,
+    );
+    process.exitCode = 1;
+    return;
+  }
+  const ratio = (a: number, b: number): string =>
+    Number.isFinite(a / b) ? (a / b).toFixed(2) : 'n/a';
+  process.stdout.write(
+    `relay vs raw: throughput ${ratio(parley.tput, raw.tput)}, memory/conn ${ratio(parley.mem.get(nMax) ?? Number.NaN, raw.mem.get(nMax) ?? Number.NaN)}, p99 ${ratio(parley.lat.get(loadMax)?.p99 ?? Number.NaN, raw.lat.get(loadMax)?.p99 ?? Number.NaN)}\n`,
+  );
+}
+
+await main();
