@@ -1,8 +1,10 @@
 /**
  * Loading of the shared vector folder (`../shared/vectors` from the repository root).
- * The folder lives outside the repository; a missing folder fails the run loudly
- * instead of letting every known-answer test pass vacuously.
+ * The folder lives outside the repository; a missing folder or a file whose SHA-256
+ * differs from the folder's `SHA256SUMS` fails the run loudly instead of letting the
+ * known-answer tests pass vacuously.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -19,12 +21,37 @@ if (!existsSync(`${VECTORS_DIR}README.md`)) {
   );
 }
 
+/** `SHA256SUMS` of the vector folder: relative path -> hex digest. */
+const SUMS = new Map(
+  readFileSync(`${VECTORS_DIR}SHA256SUMS`, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const [digest, path] = line.split(/\s+\*?/, 2);
+      return [path ?? '', digest ?? ''] as const;
+    }),
+);
+
+/**
+ * A vector file's bytes, checked against `SHA256SUMS` first, so that a truncated or
+ * edited vector file fails the run instead of quietly testing less.
+ */
+function readVerified(relative: string): Buffer {
+  const raw = readFileSync(VECTORS_DIR + relative);
+  const expected = SUMS.get(relative);
+  if (expected === undefined) throw new Error(`${relative} is not listed in SHA256SUMS`);
+  const actual = createHash('sha256').update(raw).digest('hex');
+  if (actual !== expected)
+    throw new Error(`${relative}: SHA-256 ${actual}, SHA256SUMS says ${expected}`);
+  return raw;
+}
+
 export function readJson<T>(relative: string): T {
-  return JSON.parse(readFileSync(VECTORS_DIR + relative, 'utf8')) as T;
+  return JSON.parse(readVerified(relative).toString('utf8')) as T;
 }
 
 export function readText(relative: string): string {
-  const raw = readFileSync(VECTORS_DIR + relative);
+  const raw = readVerified(relative);
   return relative.endsWith('.gz') ? gunzipSync(raw).toString('utf8') : raw.toString('utf8');
 }
 
