@@ -55,7 +55,7 @@ onZeroize((buffer) => {
   }
 });
 
-/** Counters for the benchmark and the cache tests; cheap enough to keep always on. */
+/** Hit and miss counters, read by the cache tests; cheap enough to keep always on. */
 export const keyCacheStats = { hits: 0, misses: 0 };
 
 /**
@@ -90,6 +90,7 @@ export function keyObject(kind: KeyKind, raw: Uint8Array): KeyObject {
     return hit.key;
   }
   keyCacheStats.misses++;
+  hit?.bytes.fill(0); // an entry for bytes the array no longer holds: wipe its copy
   const key = parse(kind, raw);
   cache.set(raw, { bytes: raw.slice(), key });
   return key;
