@@ -48,6 +48,16 @@ const pqPrekey = t.struct({
   signature: t.bytes(SIGNATURE_BYTES),
 });
 
+/**
+ * The device's X25519 identity DH key, signed by its Ed25519 identity key. It is
+ * derived from the identity seed, so it never changes for a device; the relay stores
+ * it from the first upload and serves it in every bundle (docs/protocol.md).
+ */
+const identityDh = t.struct({
+  publicKey: t.bytes(X25519_PUBLIC_KEY_BYTES),
+  signature: t.bytes(SIGNATURE_BYTES),
+});
+
 /** One-time X25519 prekey (unsigned, as in X3DH). */
 const oneTimePrekey = t.struct({ id: t.u32(), publicKey: t.bytes(X25519_PUBLIC_KEY_BYTES) });
 
@@ -133,11 +143,15 @@ export const FRAME_SPECS = {
       signature: t.bytes(SIGNATURE_BYTES),
     },
   },
-  /** Publish or replenish prekeys. Omitted signed/last-resort keys keep the current ones. */
+  /**
+   * Publish or replenish prekeys. Omitted identityDh/signed/last-resort keys keep the
+   * stored ones (the first upload must carry all three).
+   */
   'prekeys.upload': {
     code: 0x04,
     direction: 'toServer',
     fields: {
+      identityDh: t.optional(identityDh),
       signedPrekey: t.optional(signedPrekey),
       pqLastResort: t.optional(pqPrekey),
       oneTime: t.list(MAX_ONE_TIME_PREKEYS_PER_UPLOAD, oneTimePrekey),
@@ -216,6 +230,7 @@ export const FRAME_SPECS = {
       name: t.name(),
       deviceId: t.u32(),
       identityKey: t.bytes(IDENTITY_KEY_BYTES),
+      identityDh,
       certificate: t.optional(t.varbytes(MAX_CERTIFICATE_BYTES)),
       signedPrekey,
       pqPrekey,
@@ -348,6 +363,8 @@ export type PingFrame = FrameOf<'ping'>;
 export type PongFrame = FrameOf<'pong'>;
 /** A device address as carried in frames. */
 export type Address = SendFrame['from'];
+/** The signed X25519 identity DH key as carried in upload and bundle frames. */
+export type IdentityDh = KeysBundleFrame['identityDh'];
 /** Kind of a delivered frame. */
 export type DeliverKind = (typeof DELIVER_KINDS)[number];
 /** Receipt status. */

@@ -41,6 +41,7 @@ export {
   type FrameSpec,
   type FrameType,
   type HelloFrame,
+  type IdentityDh,
   type KeysBundleFrame,
   type KeysLookupFrame,
   type LoginFrame,

@@ -5,7 +5,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { FRAME_SPECS, maxStructBytes, type FrameType } from '@parley/wire';
+// Relative import so `tsx` reads the sources, not a possibly stale dist/.
+import { FRAME_SPECS, maxStructBytes, type FrameType } from '../src/index.js';
 
 type Field = { kind: string; [k: string]: unknown };
 
