@@ -94,7 +94,7 @@ export interface ClientOptions {
 interface Pending<T> {
   resolve(value: T): void;
   reject(err: Error): void;
-  timer: unknown;
+  timer: ReturnType<typeof setTimeout>;
 }
 
 type Phase = 'offline' | 'authenticating' | 'ready';

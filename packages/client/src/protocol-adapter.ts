@@ -69,12 +69,6 @@ export const SECRET_ONE_TIME_PREKEY = 'otk';
 /** Application message types bound into the protocol's associated data. */
 const MESSAGE_TYPE = { message: 1, 'session.terminate': 2 } as const;
 
-/** The identity's X25519 part as the wire carries it (pending in `@parley/wire`). */
-interface IdentityDh {
-  readonly publicKey: Uint8Array;
-  readonly signature: Uint8Array;
-}
-
 class W {
   private parts: Uint8Array[] = [];
   u8(v: number): this {
@@ -208,19 +202,12 @@ function translate(err: unknown): never {
   throw new ClientError('PROTOCOL', 'protocol failure', { cause: err });
 }
 
-/** Builds the protocol's bundle from a wire `keys.bundle`, accepting the KEM key under its signed kind. */
+/** Builds and verifies the protocol's bundle from a wire `keys.bundle`. */
 function bundleFromFrame(crypto: CryptoProvider, frame: KeysBundleFrame) {
-  const extra = frame as KeysBundleFrame & { identityDh?: IdentityDh };
-  if (!extra.identityDh) {
-    throw new ClientError(
-      'PROTOCOL',
-      `${frame.name}: the relay's bundle lacks the identity DH key`,
-    );
-  }
   const identity = {
     signingKey: frame.identityKey as Ed25519PublicKey,
-    dhKey: asX25519PublicKey(extra.identityDh.publicKey),
-    dhSignature: asEd25519Signature(extra.identityDh.signature),
+    dhKey: asX25519PublicKey(frame.identityDh.publicKey),
+    dhSignature: asEd25519Signature(frame.identityDh.signature),
   };
   const signedPreKey = {
     id: frame.signedPrekey.id,
@@ -332,7 +319,7 @@ export function createProtocolE2ee(crypto: CryptoProvider): E2ee {
         ...(pqLastResort ? { pqLastResort } : {}),
         oneTime,
         oneTimePq,
-        // Carried once the wire has the field; ignored by encoders that do not.
+        // Every upload carries it; the relay keeps the first and serves it in bundles.
         identityDh: { publicKey: pub.dhKey, signature: pub.dhSignature },
       };
       return { upload, writes };

@@ -27,7 +27,7 @@ interface UserRecord {
   conn?: FakeConnection;
   certificate?: Uint8Array;
   /** The identity's signed X25519 key, carried with the first upload. */
-  identityDh?: unknown;
+  identityDh?: KeysBundleFrame['identityDh'];
 }
 
 export class FakeConnection {
@@ -128,22 +128,22 @@ export class FakeRelay {
         return;
       case 'prekeys.upload':
         if (frame.signedPrekey) me.signedPrekey = frame.signedPrekey;
-        if ('identityDh' in frame) me.identityDh = (frame as { identityDh?: unknown }).identityDh;
+        if (frame.identityDh) me.identityDh = frame.identityDh;
         if (frame.pqLastResort) me.pqLastResort = frame.pqLastResort;
         me.oneTime.push(...frame.oneTime);
         me.oneTimePq.push(...frame.oneTimePq);
         return;
       case 'keys.lookup': {
         const u = this.users.get(frame.name);
-        if (!u || !u.signedPrekey || !u.pqLastResort) {
+        if (!u || !u.signedPrekey || !u.pqLastResort || !u.identityDh) {
           conn.toClient({ type: 'error', code: 'failed', requestId: frame.requestId });
           return;
         }
         const ot = u.oneTime.shift();
         const pq = u.oneTimePq.shift() ?? u.pqLastResort;
         conn.toClient({
-          ...(u.identityDh ? { identityDh: u.identityDh } : {}),
           type: 'keys.bundle',
+          identityDh: u.identityDh,
           requestId: frame.requestId,
           name: frame.name,
           deviceId: 1,

@@ -241,7 +241,7 @@ export function registerClient(program: Command): void {
         out(formatSafetyNumber(number.digits));
         out('');
         out(
-          await QRCode.toString(Buffer.from(number.scannable).toString('base64'), {
+          await QRCode.toString(number.qrPayload, {
             type: 'terminal',
             small: true,
           }),

@@ -133,7 +133,7 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
       try {
         if (!(await c.store.getContact(peer))) await c.client.fetchContact(peer);
         const { contact, number } = await c.client.safetyNumber(peer);
-        const qr = await QRCode.toString(Buffer.from(number.scannable).toString('base64'), {
+        const qr = await QRCode.toString(number.qrPayload, {
           type: 'terminal',
           small: true,
         });
