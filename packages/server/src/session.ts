@@ -539,6 +539,7 @@ export class Session {
       return;
     }
     await store.putPrekeys(me, {
+      ...(frame.identityDh ? { identityDh: frame.identityDh } : {}),
       ...(frame.signedPrekey ? { signedPrekey: frame.signedPrekey } : {}),
       ...(frame.pqLastResort ? { pqLastResort: frame.pqLastResort } : {}),
       oneTime: frame.oneTime,
@@ -560,6 +561,7 @@ export class Session {
       name: bundle.device.name,
       deviceId: bundle.device.deviceId,
       identityKey: bundle.device.identityKey,
+      identityDh: bundle.identityDh,
       ...(bundle.device.certificate ? { certificate: bundle.device.certificate } : {}),
       signedPrekey: bundle.signedPrekey,
       pqPrekey: bundle.pqPrekey,

@@ -290,9 +290,11 @@ describe('connection cap', () => {
       await a.hello();
       const b = await TestClient.connect(small, await small.credentials('cap-b'));
       await b.hello();
+      const capC = await small.credentials('cap-c');
       const c = new TestClient(small.relay.url, {
         ca: small.relay.caPem,
-        ...(await small.credentials('cap-c')),
+        cert: capC.cert,
+        key: capC.key,
       });
       await until(() => c.closed, 'refusal');
       expect(c.opened).toBe(false);

@@ -63,7 +63,9 @@ describe('durability under SIGKILL', () => {
     const alice = await creds('alice');
     const bob = await creds('bob');
 
-    let { child, port } = await startChild(0);
+    const first = await startChild(0);
+    let child = first.child;
+    const port = first.port;
     const url = `wss://127.0.0.1:${port}/ws`;
     const connect = async (tls: typeof alice): Promise<TestClient> => {
       const c = new TestClient(url, tls);
@@ -79,7 +81,7 @@ describe('durability under SIGKILL', () => {
     const queued = new Set<number>();
     const sends = new Map<number, number>();
     let kills = 0;
-    while (queued.size < MESSAGES) {
+    while (queued.size < MESSAGES || kills < KILLS) {
       const sender = await connect(alice);
       const killAfterMs = kills < KILLS ? randomInt(0, 120) : undefined;
       const killer =
@@ -119,7 +121,9 @@ describe('durability under SIGKILL', () => {
     }
     expect(kills).toBe(KILLS);
     const resent = [...sends.values()].filter((n) => n > 1).length;
-    console.log(`durability: ${kills} kills, ${resent} of ${MESSAGES} messages re-sent after a crash`);
+    console.log(
+      `durability: ${kills} kills, ${resent} of ${MESSAGES} messages re-sent after a crash`,
+    );
 
     // One more crash with everything queued, then the recipient comes online.
     await kill(child);

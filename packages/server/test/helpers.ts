@@ -235,6 +235,7 @@ export const clientId = (n: number): Uint8Array => {
 export function prekeyUpload(oneTime: number): Extract<ClientFrame, { type: 'prekeys.upload' }> {
   return {
     type: 'prekeys.upload',
+    identityDh: { publicKey: crypto.randomBytes(32), signature: crypto.randomBytes(64) },
     signedPrekey: { id: 1, publicKey: crypto.randomBytes(32), signature: crypto.randomBytes(64) },
     pqLastResort: { id: 2, publicKey: crypto.randomBytes(1184), signature: crypto.randomBytes(64) },
     oneTime: Array.from({ length: oneTime }, (_, i) => ({

@@ -61,6 +61,11 @@ export function runStoreContract(
       await store.putPrekeys(bob, {
         signedPrekey: { id: 1, publicKey: bytesOf(32, 1), signature: bytesOf(64, 1) },
         pqLastResort: { id: 2, publicKey: bytesOf(1184, 2), signature: bytesOf(64, 2) },
+      });
+      // No bundle until the identity DH key is there too.
+      expect(await store.takePrekeyBundle(bob)).toBeUndefined();
+      await store.putPrekeys(bob, {
+        identityDh: { publicKey: bytesOf(32, 5), signature: bytesOf(64, 5) },
         oneTime: [
           { id: 10, publicKey: bytesOf(32, 10) },
           { id: 11, publicKey: bytesOf(32, 11) },
@@ -85,6 +90,7 @@ export function runStoreContract(
       expect(b3?.oneTimePrekey).toBeUndefined();
       expect(b3?.signedPrekey.publicKey).toEqual(bytesOf(32, 1));
       expect(b3?.device.identityKey).toEqual(bytesOf(32, 7));
+      expect(b3?.identityDh).toEqual({ publicKey: bytesOf(32, 5), signature: bytesOf(64, 5) });
       expect(await store.countPrekeys(bob)).toEqual({ oneTime: 0, oneTimePq: 0 });
       await store.close();
     });
@@ -93,6 +99,7 @@ export function runStoreContract(
       const { store } = await open();
       await store.registerDevice({ ...bob, identityKey: bytesOf(32, 7), registeredAt: 1 });
       await store.putPrekeys(bob, {
+        identityDh: { publicKey: bytesOf(32, 5), signature: bytesOf(64, 5) },
         signedPrekey: { id: 1, publicKey: bytesOf(32, 1), signature: bytesOf(64, 1) },
         pqLastResort: { id: 2, publicKey: bytesOf(32, 2), signature: bytesOf(64, 2) },
         oneTime: Array.from({ length: 20 }, (_, i) => ({ id: 100 + i, publicKey: bytesOf(32, i) })),

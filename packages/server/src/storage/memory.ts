@@ -7,6 +7,7 @@ import type {
   Address,
   DeviceRecord,
   EnqueueResult,
+  IdentityDhKey,
   MailItem,
   NewMail,
   OneTimePrekey,
@@ -21,6 +22,7 @@ import type {
 const key = (a: Address): string => `${a.deviceId}:${a.name}`;
 
 interface KeyState {
+  identityDh?: IdentityDhKey;
   signed?: SignedPrekey;
   pqLastResort?: SignedPrekey;
   oneTime: OneTimePrekey[];
@@ -62,6 +64,7 @@ export class MemoryStore implements RelayStore {
   putPrekeys(address: Address, upload: PrekeyUpload): Promise<void> {
     const k = key(address);
     const state = this.#keys.get(k) ?? { oneTime: [], oneTimePq: [] };
+    if (upload.identityDh) state.identityDh = upload.identityDh;
     if (upload.signedPrekey) state.signed = upload.signedPrekey;
     if (upload.pqLastResort) state.pqLastResort = upload.pqLastResort;
     for (const p of upload.oneTime ?? []) {
@@ -77,11 +80,14 @@ export class MemoryStore implements RelayStore {
   takePrekeyBundle(address: Address): Promise<PrekeyBundle | undefined> {
     const device = this.#devices.get(key(address));
     const state = this.#keys.get(key(address));
-    if (!device || !state?.signed || !state.pqLastResort) return Promise.resolve(undefined);
+    if (!device || !state?.identityDh || !state.signed || !state.pqLastResort) {
+      return Promise.resolve(undefined);
+    }
     const oneTime = state.oneTime.shift();
     const oneTimePq = state.oneTimePq.shift();
     return Promise.resolve({
       device,
+      identityDh: state.identityDh,
       signedPrekey: state.signed,
       pqPrekey: oneTimePq ?? state.pqLastResort,
       pqPrekeyIsLastResort: oneTimePq === undefined,

@@ -280,6 +280,11 @@ export class SqliteStore implements RelayStore {
     return this.#run(() =>
       this.#db.transaction(() => {
         const s = this.#s;
+        if (upload.identityDh) {
+          // Stored beside the signed prekeys (kind 'idh', id 0): one per device.
+          const k = upload.identityDh;
+          s.putSigned.run(name, deviceId, 'idh', 0, k.publicKey, k.signature);
+        }
         if (upload.signedPrekey) {
           const k = upload.signedPrekey;
           s.putSigned.run(name, deviceId, 'ec', k.id, k.publicKey, k.signature);
@@ -305,15 +310,18 @@ export class SqliteStore implements RelayStore {
         .transaction((): PrekeyBundle | undefined => {
           const s = this.#s;
           const dev = s.getDevice.get(name, deviceId);
+          const idh = s.getSigned.get(name, deviceId, 'idh');
           const signed = s.getSigned.get(name, deviceId, 'ec');
           const lastResort = s.getSigned.get(name, deviceId, 'pq');
-          if (!dev || !signed || !lastResort) return undefined;
+          if (!dev || !idh || !signed || !lastResort) return undefined;
           const ot = s.firstOneTime.get(name, deviceId, 'ec');
           const otPq = s.firstOneTime.get(name, deviceId, 'pq');
           if (ot) s.deleteOneTime.run(name, deviceId, 'ec', ot.id);
           if (otPq) s.deleteOneTime.run(name, deviceId, 'pq', otPq.id);
+          const identityDh = toSigned(idh);
           return {
             device: toDevice(dev),
+            identityDh: { publicKey: identityDh.publicKey, signature: identityDh.signature },
             signedPrekey: toSigned(signed),
             pqPrekey: toSigned(otPq ?? lastResort),
             pqPrekeyIsLastResort: otPq === undefined,

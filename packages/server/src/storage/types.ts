@@ -35,7 +35,14 @@ export interface OneTimePrekey {
   readonly signature?: Uint8Array;
 }
 
+/** The device's X25519 identity DH key, signed by its identity key (never changes). */
+export interface IdentityDhKey {
+  readonly publicKey: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
 export interface PrekeyUpload {
+  readonly identityDh?: IdentityDhKey;
   readonly signedPrekey?: SignedPrekey;
   readonly pqLastResort?: SignedPrekey;
   readonly oneTime?: readonly OneTimePrekey[];
@@ -45,6 +52,7 @@ export interface PrekeyUpload {
 /** What a lookup returns. One-time keys in it have been consumed from the store. */
 export interface PrekeyBundle {
   readonly device: DeviceRecord;
+  readonly identityDh: IdentityDhKey;
   readonly signedPrekey: SignedPrekey;
   /** A one-time PQ prekey if any is left, else the last-resort PQ prekey. */
   readonly pqPrekey: SignedPrekey;
@@ -108,10 +116,14 @@ export interface RelayStore {
   /** Devices of a name, in device-id order. */
   listDevices(name: string): Promise<DeviceRecord[]>;
 
-  /** Replaces signed/last-resort keys given; appends one-time keys (ids already present are ignored). */
+  /**
+   * Replaces the identity DH, signed and last-resort keys given; appends one-time keys
+   * (ids already present are ignored).
+   */
   putPrekeys(address: Address, upload: PrekeyUpload): Promise<void>;
   /**
-   * Atomically builds a bundle and consumes the one-time keys it contains, so each
+   * Atomically builds a bundle (undefined until identity DH, signed and last-resort
+   * keys have all been uploaded) and consumes the one-time keys it contains, so each
    * one-time key is handed out at most once even under concurrent lookups.
    */
   takePrekeyBundle(address: Address): Promise<PrekeyBundle | undefined>;
