@@ -6,6 +6,9 @@
  *
  * Owns sockets and timers; knows nothing of sessions or storage.
  */
+import { connect as tlsConnect } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
+import type { ClientRequestArgs } from 'node:http';
 import WebSocket from 'ws';
 import { FrameReader, FrameWriter } from '@parley/wire';
 import type { ClientFrame } from '@parley/wire';
@@ -120,7 +123,17 @@ export class NodeTransport {
   private connect(): void {
     if (this.stopped) return;
     const o = this.options;
+    // Whether TLS completed: with TLS 1.3 a relay that refuses our certificate (revoked,
+    // expired, unknown) can only hang up after the handshake, before the HTTP upgrade.
+    let tlsUp = false;
     const ws = new WebSocket(o.url, {
+      createConnection: ((opts: ConnectionOptions) => {
+        const socket = tlsConnect(opts);
+        socket.once('secureConnect', () => {
+          tlsUp = true;
+        });
+        return socket;
+      }) as unknown as ClientRequestArgs['createConnection'],
       ...(o.caPem !== undefined ? { ca: o.caPem } : {}),
       ...(o.certPem !== undefined ? { cert: o.certPem } : {}),
       ...(o.keyPem !== undefined ? { key: o.keyPem } : {}),
@@ -156,7 +169,25 @@ export class NodeTransport {
       this.fail(describeConnectError({ message: `Unexpected server response: ${res.statusCode}` }));
       ws.terminate();
     });
-    ws.on('error', (err) => this.fail(describeConnectError(err)));
+    let opened = false;
+    ws.on('open', () => {
+      opened = true;
+    });
+    ws.on('error', (err) => {
+      const hungUp =
+        (err as { code?: string }).code === 'ECONNRESET' || /socket hang up/.test(err.message);
+      if (tlsUp && !opened && hungUp && o.certPem !== undefined) {
+        this.fail(
+          new ClientError(
+            'AUTH_REJECTED',
+            'the relay refused our certificate (revoked, expired or not from its CA)',
+            {
+              cause: err,
+            },
+          ),
+        );
+      } else this.fail(describeConnectError(err));
+    });
     ws.on('close', () => {
       reader.close();
       if (this.ws === ws) this.ws = undefined;
