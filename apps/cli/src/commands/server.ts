@@ -42,6 +42,7 @@ export function registerServer(program: Command): void {
       const adminPort = parsePort('--admin-port', flags.adminPort);
       const opts: StartRelayOptions = {
         dataDir: flags.data,
+        handleSignals: true,
         ...(flags.host !== undefined ? { host: flags.host } : {}),
         ...(port !== undefined ? { port } : {}),
         ...(flags.auth !== undefined ? { auth: flags.auth } : {}),
@@ -56,7 +57,8 @@ export function registerServer(program: Command): void {
           `admin: http://127.0.0.1:${relay.adminPort}/healthz and /metrics`,
           `CA certificate: ${relay.paths.caCert}`,
           `server credentials: ${relay.paths.serverCert}, ${relay.paths.serverKey}`,
-          `audit log: ${relay.paths.auditLog}`,
+          `audit log: ${relay.paths.auditLog} (encrypted; key ${relay.paths.auditKey})`,
+          `client credentials: parley pki issue NAME --data ${relay.paths.dataDir} --out OUTDIR`,
           '',
         ].join('\n'),
       );
