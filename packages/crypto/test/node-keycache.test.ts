@@ -67,4 +67,38 @@ describe('node key cache', () => {
       toHex(portable.x25519.keyPairFromSecret(x.secretKey).publicKey),
     );
   });
+
+  it('native key generation (default random) gives sound pairs whose first use is a hit', () => {
+    for (let i = 0; i < 20; i++) {
+      const ed = node.ed25519.generateKeyPair();
+      const x = node.x25519.generateKeyPair();
+      expect(toHex(portable.ed25519.keyPairFromSecret(ed.secretKey).publicKey)).toBe(
+        toHex(ed.publicKey),
+      );
+      expect(toHex(portable.x25519.keyPairFromSecret(x.secretKey).publicKey)).toBe(
+        toHex(x.publicKey),
+      );
+      const before = stats();
+      const sig = node.ed25519.sign(ed.secretKey, msg);
+      const peer = portable.x25519.generateKeyPair();
+      const shared = node.x25519.dh(x.secretKey, peer.publicKey);
+      // Two secret-key lookups, both hits; the peer's public key is the only miss.
+      expect(keyCacheStats.hits - before.hits).toBe(2);
+      expect(keyCacheStats.misses - before.misses).toBe(1);
+      expect(portable.ed25519.verify(ed.publicKey, msg, sig)).toBe(true);
+      expect(toHex(shared)).toBe(toHex(portable.x25519.dh(peer.secretKey, x.publicKey)));
+    }
+  });
+
+  it('a native pair forgets its key object when zeroized', () => {
+    const x = node.x25519.generateKeyPair();
+    const peer = portable.x25519.generateKeyPair();
+    node.x25519.dh(x.secretKey, peer.publicKey);
+    zeroize(x.secretKey);
+    const before = stats();
+    expect(toHex(node.x25519.dh(x.secretKey, peer.publicKey))).toBe(
+      toHex(portable.x25519.dh(x.secretKey, peer.publicKey)),
+    );
+    expect(keyCacheStats.misses - before.misses).toBeGreaterThanOrEqual(1);
+  });
 });

@@ -81,6 +81,31 @@ function parse(kind: KeyKind, raw: Uint8Array): KeyObject {
   }
 }
 
+/**
+ * Records a `KeyObject` that was made some other way (native key generation) for the
+ * raw key it holds, so the first use of a fresh key pair is already a cache hit.
+ */
+export function rememberKeyObject(kind: KeyKind, raw: Uint8Array, key: KeyObject): void {
+  caches[kind].set(raw, { bytes: raw.slice(), key });
+}
+
+/**
+ * The raw 32-byte secret of a native OKP private key, read from its PKCS#8 DER (the
+ * export buffer is wiped). Returns undefined if OpenSSL's encoding is not the plain
+ * RFC 8410 layout, so callers fall back to importing a seed.
+ */
+export function rawSecretOf(kind: 'ed25519-secret' | 'x25519-secret', key: KeyObject) {
+  const der = key.export({ format: 'der', type: 'pkcs8' });
+  try {
+    const prefix = PKCS8_PREFIX[kind];
+    if (der.length !== prefix.length + 32) return undefined;
+    if (!constantTimeEqual(der.subarray(0, prefix.length), prefix)) return undefined;
+    return new Uint8Array(der.subarray(prefix.length));
+  } finally {
+    der.fill(0);
+  }
+}
+
 /** The `KeyObject` for `raw` (a 32-byte key of the given kind), parsed at most once. */
 export function keyObject(kind: KeyKind, raw: Uint8Array): KeyObject {
   const cache = caches[kind];
