@@ -65,22 +65,17 @@ export function authSignedData(input: AuthSignedDataInput): Uint8Array {
   if ((input.purpose === 'register') !== (input.identityKey !== undefined)) {
     throw new WireError('INVALID_ARGUMENT', 'identityKey: required for register, absent for login');
   }
-  const w = new ByteWriter();
+  const w = new ByteWriter('auth');
   w.raw(AUTH_LABEL);
   w.u8(input.purpose === 'register' ? 1 : 2);
-  writeStruct(
-    w,
-    authShape,
-    {
-      nonce: input.challenge.nonce,
-      challengeTimestamp: input.challenge.timestamp,
-      serverId: input.challenge.serverId,
-      name: input.name,
-      deviceId: input.deviceId,
-      timestamp: input.timestamp,
-      identityKey: input.identityKey,
-    },
-    'auth',
-  );
+  writeStruct(w, authShape, {
+    nonce: input.challenge.nonce,
+    challengeTimestamp: input.challenge.timestamp,
+    serverId: input.challenge.serverId,
+    name: input.name,
+    deviceId: input.deviceId,
+    timestamp: input.timestamp,
+    identityKey: input.identityKey,
+  });
   return w.finish();
 }

@@ -33,9 +33,9 @@ export function encodeFrame(frame: Frame, maxFrameBytes: number = MAX_FRAME_BYTE
   if (spec === undefined || !Object.hasOwn(FRAME_SPECS, type as string)) {
     throw new WireError('INVALID_ARGUMENT', `frame.type: unknown frame type`);
   }
-  const w = new ByteWriter();
+  const w = new ByteWriter(String(type));
   w.u8(spec.code);
-  writeStruct(w, spec.fields, frame, String(type));
+  writeStruct(w, spec.fields, frame);
   const bytes = w.finish();
   if (bytes.length > maxFrameBytes) {
     throw new WireError(
@@ -66,8 +66,8 @@ export function decodeFrame(bytes: Uint8Array, direction?: Direction): Frame {
       `frame: ${bytes.length} bytes exceeds ${MAX_FRAME_BYTES}`,
     );
   }
-  const r = new ByteReader(bytes);
-  const code = r.u8('frame.type');
+  const r = new ByteReader(bytes, 'frame.type');
+  const code = r.u8();
   const type = FRAME_TYPE_BY_CODE.get(code);
   if (type === undefined) {
     throw new WireError('FRAME_UNKNOWN_TYPE', `frame.type: code 0x${code.toString(16)} unassigned`);
@@ -76,9 +76,13 @@ export function decodeFrame(bytes: Uint8Array, direction?: Direction): Frame {
   if (direction !== undefined && spec.direction !== 'both' && spec.direction !== direction) {
     throw new WireError('FRAME_WRONG_DIRECTION', `${type}: never sent ${direction}`);
   }
-  const frame = readStruct(r, spec.fields, type, { type });
-  if (r.remaining !== 0) {
-    throw new WireError('FRAME_TRAILING_BYTES', `${type}: ${r.remaining} bytes after last field`);
+  const fields = new ByteReader(bytes.subarray(1), type);
+  const frame = readStruct(fields, spec.fields, { type });
+  if (fields.remaining !== 0) {
+    throw new WireError(
+      'FRAME_TRAILING_BYTES',
+      `${type}: ${fields.remaining} bytes after last field`,
+    );
   }
   return frame as Frame;
 }

@@ -15,7 +15,7 @@
  *
  * This module knows nothing about frame types or blocks.
  */
-import { WireError } from './errors.js';
+import { WireError, type WireErrorCode } from './errors.js';
 import { MAX_NAME_BYTES } from './limits.js';
 
 /* ---------- field types ---------- */
@@ -137,7 +137,11 @@ export type Infer<F> = F extends U8Field | U16Field | U32Field | U64Field
                 ? Infer<I> | undefined
                 : never;
 
-/** Object type of a struct: optional fields become optional properties. */
+/**
+ * Object type of a struct: optional fields become optional properties. They also
+ * accept an explicit `undefined` (encoded as absent), so callers can pass through a
+ * maybe-value under `exactOptionalPropertyTypes`; decoded frames omit absent keys.
+ */
 export type InferStruct<S extends StructShape> = Simplify<
   {
     readonly [K in keyof S as S[K] extends OptionalField ? never : K]: Infer<S[K]>;
@@ -145,7 +149,7 @@ export type InferStruct<S extends StructShape> = Simplify<
     readonly [K in keyof S as S[K] extends OptionalField ? K : never]?: S[K] extends OptionalField<
       infer I
     >
-      ? Infer<I>
+      ? Infer<I> | undefined
       : never;
   }
 >;
@@ -176,6 +180,40 @@ export function isValidName(name: unknown): name is string {
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/* ---------- field paths ---------- */
+
+/**
+ * The path of the field being read or written ("send.to.deviceId"), kept as a stack
+ * of keys and rendered only when an error is raised, so the hot path builds no strings.
+ */
+class Trail {
+  private readonly keys: (string | number)[] = [];
+  constructor(private readonly root: string) {}
+  push(key: string | number): void {
+    this.keys.push(key);
+  }
+  pop(): void {
+    this.keys.pop();
+  }
+  toString(): string {
+    let s = this.root;
+    for (const k of this.keys) s += typeof k === 'number' ? `[${k}]` : `.${k}`;
+    return s;
+  }
+}
+
+const entriesCache = new WeakMap<StructShape, readonly (readonly [string, FieldSchema])[]>();
+
+/** A struct's fields in declaration order, computed once per shape. */
+function entriesOf(shape: StructShape): readonly (readonly [string, FieldSchema])[] {
+  let entries = entriesCache.get(shape);
+  if (entries === undefined) {
+    entries = Object.keys(shape).map((k) => [k, shape[k] as FieldSchema] as const);
+    entriesCache.set(shape, entries);
+  }
+  return entries;
+}
+
 /* ---------- writer ---------- */
 
 /** Growable big-endian byte writer. @internal */
@@ -183,8 +221,11 @@ export class ByteWriter {
   private buf: Uint8Array;
   private view: DataView;
   private pos = 0;
+  /** Path of the field being written, for error messages. */
+  readonly trail: Trail;
 
-  constructor(initialBytes = 256) {
+  constructor(root = '', initialBytes = 512) {
+    this.trail = new Trail(root);
     this.buf = new Uint8Array(initialBytes);
     this.view = new DataView(this.buf.buffer);
   }
@@ -235,13 +276,13 @@ export class ByteWriter {
   }
 }
 
-function invalid(path: string, what: string): WireError {
-  return new WireError('INVALID_ARGUMENT', `${path}: ${what}`);
+function invalid(w: ByteWriter, what: string): WireError {
+  return new WireError('INVALID_ARGUMENT', `${w.trail.toString()}: ${what}`);
 }
 
-function checkInt(path: string, v: unknown, max: number): number {
+function checkInt(w: ByteWriter, v: unknown, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
-    throw invalid(path, `expected an integer in 0..${max}`);
+    throw invalid(w, `expected an integer in 0..${max}`);
   }
   return v;
 }
@@ -251,43 +292,43 @@ function checkInt(path: string, v: unknown, max: number): number {
  * `INVALID_ARGUMENT` naming the field path for any value the decoder would reject,
  * so an encoder can never produce bytes its own decoder refuses.
  */
-export function writeField(w: ByteWriter, field: FieldSchema, value: unknown, path: string): void {
+export function writeField(w: ByteWriter, field: FieldSchema, value: unknown): void {
   switch (field.kind) {
     case 'u8':
-      return w.u8(checkInt(path, value, 0xff));
+      return w.u8(checkInt(w, value, 0xff));
     case 'u16':
-      return w.u16(checkInt(path, value, 0xffff));
+      return w.u16(checkInt(w, value, 0xffff));
     case 'u32':
-      return w.u32(checkInt(path, value, 0xffffffff));
+      return w.u32(checkInt(w, value, 0xffffffff));
     case 'u64':
-      return w.u64(checkInt(path, value, Number.MAX_SAFE_INTEGER));
+      return w.u64(checkInt(w, value, Number.MAX_SAFE_INTEGER));
     case 'bool':
-      if (typeof value !== 'boolean') throw invalid(path, 'expected a boolean');
+      if (typeof value !== 'boolean') throw invalid(w, 'expected a boolean');
       return w.u8(value ? 1 : 0);
     case 'bytes':
       if (!(value instanceof Uint8Array) || value.length !== field.length) {
-        throw invalid(path, `expected Uint8Array of ${field.length} bytes`);
+        throw invalid(w, `expected Uint8Array of ${field.length} bytes`);
       }
       return w.raw(value);
     case 'varbytes':
       if (!(value instanceof Uint8Array) || value.length > field.max) {
-        throw invalid(path, `expected Uint8Array of at most ${field.max} bytes`);
+        throw invalid(w, `expected Uint8Array of at most ${field.max} bytes`);
       }
       w.prefix(prefixBytes(field.max), value.length);
       return w.raw(value);
     case 'utf8': {
-      if (typeof value !== 'string') throw invalid(path, 'expected a string');
+      if (typeof value !== 'string') throw invalid(w, 'expected a string');
       const bytes = utf8Encoder.encode(value);
       // A lone surrogate would be replaced by U+FFFD and not round-trip.
       if (bytes.length > field.max || utf8Decoder.decode(bytes) !== value) {
-        throw invalid(path, `expected well-formed text of at most ${field.max} UTF-8 bytes`);
+        throw invalid(w, `expected well-formed text of at most ${field.max} UTF-8 bytes`);
       }
       w.prefix(prefixBytes(field.max), bytes.length);
       return w.raw(bytes);
     }
     case 'name': {
       if (!isValidName(value)) {
-        throw invalid(path, 'expected a name of 1..64 characters [a-z0-9._-], starting [a-z0-9]');
+        throw invalid(w, 'expected a name of 1..64 characters [a-z0-9._-], starting [a-z0-9]');
       }
       w.u8(value.length);
       for (let i = 0; i < value.length; i++) w.u8(value.charCodeAt(i));
@@ -295,32 +336,38 @@ export function writeField(w: ByteWriter, field: FieldSchema, value: unknown, pa
     }
     case 'enum': {
       const index = typeof value === 'string' ? field.values.indexOf(value) : -1;
-      if (index < 0) throw invalid(path, `expected one of ${field.values.join(', ')}`);
+      if (index < 0) throw invalid(w, `expected one of ${field.values.join(', ')}`);
       return w.u8(index);
     }
     case 'optional':
       if (value === undefined) return w.u8(0);
       w.u8(1);
-      return writeField(w, field.inner, value, path);
+      return writeField(w, field.inner, value);
     case 'list': {
       if (!Array.isArray(value) || value.length > field.max) {
-        throw invalid(path, `expected an array of at most ${field.max} items`);
+        throw invalid(w, `expected an array of at most ${field.max} items`);
       }
       w.prefix(prefixBytes(field.max), value.length);
-      for (let i = 0; i < value.length; i++) writeField(w, field.item, value[i], `${path}[${i}]`);
+      for (let i = 0; i < value.length; i++) {
+        w.trail.push(i);
+        writeField(w, field.item, value[i]);
+        w.trail.pop();
+      }
       return;
     }
     case 'struct':
-      return writeStruct(w, field.fields, value, path);
+      return writeStruct(w, field.fields, value);
   }
 }
 
 /** Appends the fields of `shape`, in declaration order, taken from `value`. */
-export function writeStruct(w: ByteWriter, shape: StructShape, value: unknown, path: string): void {
-  if (typeof value !== 'object' || value === null) throw invalid(path, 'expected an object');
+export function writeStruct(w: ByteWriter, shape: StructShape, value: unknown): void {
+  if (typeof value !== 'object' || value === null) throw invalid(w, 'expected an object');
   const record = value as Record<string, unknown>;
-  for (const key of Object.keys(shape)) {
-    writeField(w, shape[key] as FieldSchema, record[key], `${path}.${key}`);
+  for (const [key, field] of entriesOf(shape)) {
+    w.trail.push(key);
+    writeField(w, field, record[key]);
+    w.trail.pop();
   }
 }
 
@@ -330,149 +377,158 @@ export function writeStruct(w: ByteWriter, shape: StructShape, value: unknown, p
 export class ByteReader {
   private pos = 0;
   private readonly view: DataView;
+  /** Path of the field being read, for error messages. */
+  readonly trail: Trail;
 
-  constructor(private readonly bytes: Uint8Array) {
+  constructor(
+    private readonly bytes: Uint8Array,
+    root = '',
+  ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.trail = new Trail(root);
   }
 
   get remaining(): number {
     return this.bytes.length - this.pos;
   }
 
-  private need(n: number, path: string): void {
-    if (this.bytes.length - this.pos < n) {
-      throw new WireError('FRAME_TRUNCATED', `${path}: needs ${n} more bytes`);
-    }
+  /** A `WireError` whose message starts with the current field path. */
+  error(code: WireErrorCode, what: string): WireError {
+    return new WireError(code, `${this.trail.toString()}: ${what}`);
   }
-  u8(path: string): number {
-    this.need(1, path);
+
+  private need(n: number): void {
+    if (this.bytes.length - this.pos < n)
+      throw this.error('FRAME_TRUNCATED', `needs ${n} more bytes`);
+  }
+  u8(): number {
+    this.need(1);
     return this.bytes[this.pos++] as number;
   }
-  u16(path: string): number {
-    this.need(2, path);
+  u16(): number {
+    this.need(2);
     const v = this.view.getUint16(this.pos);
     this.pos += 2;
     return v;
   }
-  u32(path: string): number {
-    this.need(4, path);
+  u32(): number {
+    this.need(4);
     const v = this.view.getUint32(this.pos);
     this.pos += 4;
     return v;
   }
-  u64(path: string): number {
-    this.need(8, path);
+  u64(): number {
+    this.need(8);
     const high = this.view.getUint32(this.pos);
     const low = this.view.getUint32(this.pos + 4);
-    if (high > MAX_U64_HIGH) throw new WireError('FIELD_INVALID', `${path}: u64 above 2^53-1`);
+    if (high > MAX_U64_HIGH) throw this.error('FIELD_INVALID', 'u64 above 2^53-1');
     this.pos += 8;
     return high * 0x100000000 + low;
   }
   /** A copy, so decoded values never alias the (possibly pooled) input buffer. */
-  raw(n: number, path: string): Uint8Array {
-    this.need(n, path);
+  raw(n: number): Uint8Array {
+    this.need(n);
     const out = this.bytes.slice(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
   /** A view, for callers that only inspect the bytes before copying what they keep. */
-  borrow(n: number, path: string): Uint8Array {
-    this.need(n, path);
+  borrow(n: number): Uint8Array {
+    this.need(n);
     const out = this.bytes.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
-  prefix(width: 1 | 2 | 4, path: string): number {
-    return width === 1 ? this.u8(path) : width === 2 ? this.u16(path) : this.u32(path);
+  prefix(width: 1 | 2 | 4): number {
+    return width === 1 ? this.u8() : width === 2 ? this.u16() : this.u32();
+  }
+  /** Reads a length or count prefix and checks it against `max` before anything is allocated. */
+  length(max: number): number {
+    const n = this.prefix(prefixBytes(max));
+    if (n > max) throw this.error('FIELD_TOO_LONG', `length ${n} exceeds ${max}`);
+    return n;
   }
 }
 
-function tooLong(path: string, length: number, max: number): WireError {
-  return new WireError('FIELD_TOO_LONG', `${path}: length ${length} exceeds ${max}`);
-}
-
 /** Reads one value of `field`, enforcing every bound before allocating. */
-export function readField(r: ByteReader, field: FieldSchema, path: string): unknown {
+export function readField(r: ByteReader, field: FieldSchema): unknown {
   switch (field.kind) {
     case 'u8':
-      return r.u8(path);
+      return r.u8();
     case 'u16':
-      return r.u16(path);
+      return r.u16();
     case 'u32':
-      return r.u32(path);
+      return r.u32();
     case 'u64':
-      return r.u64(path);
+      return r.u64();
     case 'bool': {
-      const b = r.u8(path);
-      if (b > 1) throw new WireError('FIELD_INVALID', `${path}: bool byte ${b}`);
+      const b = r.u8();
+      if (b > 1) throw r.error('FIELD_INVALID', `bool byte ${b}`);
       return b === 1;
     }
     case 'bytes':
-      return r.raw(field.length, path);
-    case 'varbytes': {
-      const n = r.prefix(prefixBytes(field.max), path);
-      if (n > field.max) throw tooLong(path, n, field.max);
-      return r.raw(n, path);
-    }
+      return r.raw(field.length);
+    case 'varbytes':
+      return r.raw(r.length(field.max));
     case 'utf8': {
-      const n = r.prefix(prefixBytes(field.max), path);
-      if (n > field.max) throw tooLong(path, n, field.max);
-      const bytes = r.borrow(n, path);
+      const bytes = r.borrow(r.length(field.max));
       try {
         return utf8Decoder.decode(bytes);
       } catch {
-        throw new WireError('FIELD_INVALID', `${path}: invalid UTF-8`);
+        throw r.error('FIELD_INVALID', 'invalid UTF-8');
       }
     }
     case 'name': {
-      const n = r.u8(path);
-      if (n < 1 || n > MAX_NAME_BYTES) {
-        throw new WireError('FIELD_INVALID', `${path}: name length ${n} outside 1..64`);
-      }
-      const bytes = r.borrow(n, path);
+      const n = r.u8();
+      if (n < 1 || n > MAX_NAME_BYTES)
+        throw r.error('FIELD_INVALID', `name length ${n} outside 1..64`);
+      const bytes = r.borrow(n);
       let s = '';
       for (let i = 0; i < n; i++) {
         const b = bytes[i] as number;
-        if (!isNameByte(b, i === 0)) {
-          throw new WireError('FIELD_INVALID', `${path}: byte ${i} not allowed in a name`);
-        }
+        if (!isNameByte(b, i === 0))
+          throw r.error('FIELD_INVALID', `byte ${i} not allowed in a name`);
         s += String.fromCharCode(b);
       }
       return s;
     }
     case 'enum': {
-      const i = r.u8(path);
+      const i = r.u8();
       const v = field.values[i];
-      if (v === undefined) throw new WireError('FIELD_INVALID', `${path}: enum index ${i}`);
+      if (v === undefined) throw r.error('FIELD_INVALID', `enum index ${i}`);
       return v;
     }
     case 'optional': {
-      const tag = r.u8(path);
+      const tag = r.u8();
       if (tag === 0) return undefined;
-      if (tag !== 1) throw new WireError('FIELD_INVALID', `${path}: presence byte ${tag}`);
-      return readField(r, field.inner, path);
+      if (tag !== 1) throw r.error('FIELD_INVALID', `presence byte ${tag}`);
+      return readField(r, field.inner);
     }
     case 'list': {
-      const n = r.prefix(prefixBytes(field.max), path);
-      if (n > field.max) throw tooLong(path, n, field.max);
+      const n = r.length(field.max);
       const out: unknown[] = [];
-      for (let i = 0; i < n; i++) out.push(readField(r, field.item, `${path}[${i}]`));
+      for (let i = 0; i < n; i++) {
+        r.trail.push(i);
+        out.push(readField(r, field.item));
+        r.trail.pop();
+      }
       return out;
     }
     case 'struct':
-      return readStruct(r, field.fields, path);
+      return readStruct(r, field.fields);
   }
 }
 
-/** Reads the fields of `shape` into a fresh object; absent optionals are omitted. */
+/** Reads the fields of `shape` into `into` (a fresh object by default); absent optionals are omitted. */
 export function readStruct(
   r: ByteReader,
   shape: StructShape,
-  path: string,
   into: Record<string, unknown> = {},
 ): Record<string, unknown> {
-  for (const key of Object.keys(shape)) {
-    const v = readField(r, shape[key] as FieldSchema, `${path}.${key}`);
+  for (const [key, field] of entriesOf(shape)) {
+    r.trail.push(key);
+    const v = readField(r, field);
+    r.trail.pop();
     if (v !== undefined) into[key] = v;
   }
   return into;
@@ -510,6 +566,6 @@ export function maxEncodedBytes(field: FieldSchema): number {
 /** Largest encoding of a struct with fields `shape`. */
 export function maxStructBytes(shape: StructShape): number {
   let total = 0;
-  for (const key of Object.keys(shape)) total += maxEncodedBytes(shape[key] as FieldSchema);
+  for (const [, field] of entriesOf(shape)) total += maxEncodedBytes(field);
   return total;
 }
