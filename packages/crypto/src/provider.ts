@@ -6,9 +6,11 @@
  *  - `createNodeCrypto()` (`@parley/crypto/node`): node:crypto (OpenSSL) where Node 20
  *    has the primitive, noble where it does not (ML-KEM, XChaCha20).
  *
- * All randomness, including key generation and KEM encapsulation, is drawn from
- * `randomBytes`, so a provider built with a seeded generator is fully deterministic
- * (simulators, fuzzers and published protocol vectors depend on that).
+ * When a random source is given, all randomness, including key generation and KEM
+ * encapsulation, is drawn from it, so a provider built with a seeded generator is fully
+ * deterministic (simulators, fuzzers and published protocol vectors depend on that).
+ * Without one, the platform CSPRNG is used, and the Node provider may generate curve
+ * key pairs inside OpenSSL from that same CSPRNG (faster than importing a seed).
  */
 import type {
   AeadKey,
@@ -98,6 +100,9 @@ export interface CryptoProvider {
 }
 
 export interface ProviderOptions {
-  /** Defaults to the platform CSPRNG (`crypto.getRandomValues`). */
+  /**
+   * Source of every random draw, key generation included. Defaults to the platform
+   * CSPRNG (`crypto.getRandomValues` in the portable provider, OpenSSL's in the Node one).
+   */
   readonly random?: RandomSource;
 }
