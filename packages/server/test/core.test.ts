@@ -1,0 +1,196 @@
+/**
+ * The relay core without TLS, through a fake connection: arbitrary input never makes
+ * anything escape (no exception, no unhandled rejection), and every refused input
+ * closes the connection with an audit record. Also ordering of live mail behind a
+ * backlog.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  encodeFrame,
+  frameToBlocks,
+  FrameReader,
+  FrameWriter,
+  type ServerFrame,
+} from '@parley/wire';
+import { AuditLog, loadOrCreateAuditKey, verifyAuditLog } from '../src/audit.js';
+import { resolveConfig } from '../src/config.js';
+import type { Connection } from '../src/connection.js';
+import { RelayMetrics } from '../src/observability.js';
+import { RelayCore } from '../src/relay.js';
+import { MemoryStore } from '../src/storage/memory.js';
+import { clientId, crypto, until } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'parley-core-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Inputs per property run; the wire package fuzzes the decoder itself far harder. */
+const RUNS = 300;
+
+function makeCore(name: string): { core: RelayCore; audit: () => number; stop: () => void } {
+  const key = loadOrCreateAuditKey(join(dir, `${name}.key`), crypto);
+  const file = join(dir, `${name}.log`);
+  const audit = new AuditLog(file, key, crypto);
+  const core = new RelayCore({
+    config: resolveConfig(
+      {},
+      {
+        config: {
+          rateLimit: {
+            maxBlocksPerConnection: 1_000_000,
+            maxBlocksPerIdentity: 1_000_000,
+            maxMessagesPerConnection: 1_000_000,
+          },
+        },
+      },
+    ),
+    store: new MemoryStore(),
+    audit,
+    metrics: new RelayMetrics(false),
+    logger: pino({ level: 'silent' }),
+    crypto,
+    now: Date.now,
+  });
+  return {
+    core,
+    audit: () => {
+      const v = verifyAuditLog(readFileSync(file, 'utf8'), key, crypto);
+      expect(v.ok).toBe(true);
+      return v.records.length;
+    },
+    stop: () => {
+      core.shutdown();
+      audit.close();
+    },
+  };
+}
+
+class FakeConnection implements Connection {
+  readonly sent: Uint8Array[] = [];
+  closedWith: number | undefined;
+  readonly reader = new FrameReader({ direction: 'toClient', now: Date.now });
+  readonly frames: ServerFrame[] = [];
+  constructor(readonly peer: Connection['peer']) {}
+  get bufferedAmount(): number {
+    return 0;
+  }
+  send(block: Uint8Array): void {
+    expect(block.length).toBe(4096);
+    this.sent.push(block);
+    const f = this.reader.push(block);
+    if (f) this.frames.push(f);
+  }
+  close(code: number): void {
+    this.closedWith = code;
+  }
+}
+
+const cert = (name: string) => ({
+  name,
+  identityKey: crypto.randomBytes(32),
+  der: new Uint8Array([0x30, 0]),
+  serial: '01',
+});
+
+describe('relay core under arbitrary input', () => {
+  it('closes and audits on every malformed block; nothing escapes', async () => {
+    const { core, audit, stop } = makeCore('fuzz');
+    const writer = new FrameWriter();
+    const hello = writer.write({
+      type: 'hello',
+      protocolVersions: [1],
+      timestamp: Date.now(),
+    })[0] as Uint8Array;
+    const anyBlock = fc.oneof(
+      fc.uint8Array({ minLength: 4096, maxLength: 4096 }),
+      fc.uint8Array({ minLength: 0, maxLength: 5000 }),
+      // A valid block header in front of arbitrary frame bytes.
+      fc
+        .uint8Array({ minLength: 1, maxLength: 200 })
+        .map((b) => frameToBlocks(b, { streamId: 1 })[0] as Uint8Array),
+      // A valid block with one byte flipped.
+      fc.tuple(fc.nat(4095), fc.integer({ min: 1, max: 255 })).map(([i, x]) => {
+        const b = hello.slice();
+        b[i] = (b[i] as number) ^ x;
+        return b;
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(anyBlock, { minLength: 1, maxLength: 4 }),
+        fc.boolean(),
+        async (blocks, authFirst) => {
+          const conn = new FakeConnection({ remote: '127.0.0.1:1', certificate: cert('fuzzer') });
+          const session = core.accept(conn);
+          if (authFirst) session.onMessage(hello, true);
+          const before = audit();
+          for (const b of blocks) session.onMessage(b, true);
+          // Let queued frame handlers run.
+          await new Promise((r) => setImmediate(r));
+          await new Promise((r) => setImmediate(r));
+          if (conn.closedWith !== undefined) expect(audit()).toBeGreaterThan(before);
+          session.onClose();
+        },
+      ),
+      { numRuns: RUNS },
+    );
+    stop();
+  });
+
+  it('delivers live mail after the backlog, in server order, with no gaps or repeats', async () => {
+    const { core, stop } = makeCore('order');
+    const w = new FrameWriter();
+    const send = (s: ReturnType<RelayCore['accept']>, f: Parameters<FrameWriter['write']>[0]) => {
+      for (const b of w.write(f)) s.onMessage(b, true);
+    };
+    const aliceConn = new FakeConnection({ remote: 'a', certificate: cert('alice') });
+    const alice = core.accept(aliceConn);
+    send(alice, { type: 'hello', protocolVersions: [1], timestamp: Date.now() });
+    const bobConn0 = new FakeConnection({ remote: 'b', certificate: cert('bob') });
+    const bob0 = core.accept(bobConn0);
+    send(bob0, { type: 'hello', protocolVersions: [1], timestamp: Date.now() });
+    await until(() => bobConn0.frames.some((f) => f.type === 'welcome'), 'welcome');
+    bob0.close(1000);
+    const total = 300;
+    for (let i = 0; i < 200; i++) {
+      send(alice, {
+        type: 'send',
+        clientMessageId: clientId(i),
+        from: { name: 'alice', deviceId: 1 },
+        to: { name: 'bob', deviceId: 1 },
+        payload: new Uint8Array([i & 255, i >> 8]),
+      });
+    }
+    await until(
+      () => aliceConn.frames.filter((f) => f.type === 'receipt').length === 200,
+      'queued',
+    );
+    const bobConn = new FakeConnection({ remote: 'b', certificate: cert('bob') });
+    const bob = core.accept(bobConn);
+    send(bob, { type: 'hello', protocolVersions: [1], timestamp: Date.now() });
+    // More mail while the backlog drains.
+    for (let i = 200; i < total; i++) {
+      send(alice, {
+        type: 'send',
+        clientMessageId: clientId(i),
+        from: { name: 'alice', deviceId: 1 },
+        to: { name: 'bob', deviceId: 1 },
+        payload: new Uint8Array([i & 255, i >> 8]),
+      });
+    }
+    await until(
+      () => bobConn.frames.filter((f) => f.type === 'deliver').length >= total,
+      'deliveries',
+    );
+    const got = bobConn.frames.flatMap((f) =>
+      f.type === 'deliver' ? [(f.payload[0] as number) + 256 * (f.payload[1] as number)] : [],
+    );
+    expect(got).toEqual(Array.from({ length: total }, (_, i) => i));
+    expect(bobConn.frames.some((f) => f.type === 'mailbox.empty')).toBe(true);
+    stop();
+  });
+});
