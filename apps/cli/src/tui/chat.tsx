@@ -8,7 +8,7 @@
  * Everything it shows comes from the client core's store and events; it never talks to
  * the relay or the store directly.
  */
-import React, { useCallback, useEffect, useMemo, useState } from 'react';
+import React, { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Box, Text, render, useApp, useInput, useStdout } from 'ink';
 import QRCode from 'qrcode';
 import { checkUserName, describeTrust } from '@parley/client';
@@ -51,16 +51,24 @@ const HELP = [
 function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
   const { exit } = useApp();
   const { stdout } = useStdout();
-  const rowsAvail = Math.max(10, (stdout.rows || 24) - 6);
   const [connected, setConnected] = useState(c.client.isReady);
   const [conversations, setConversations] = useState<ConversationSummary[]>([]);
   const [contacts, setContacts] = useState<Contact[]>([]);
   const [extraPeers, setExtraPeers] = useState<string[]>([]);
   const [selected, setSelected] = useState<string | undefined>(undefined);
   const [messages, setMessages] = useState<StoredMessage[]>([]);
-  const [input, setInput] = useState('');
+  const [input, setInputState] = useState('');
+  // The authoritative input buffer: one terminal read may carry several keys (pasted
+  // text, or text plus Enter from tmux send-keys), so edits apply synchronously here.
+  const inputRef = useRef('');
+  const setInput = useCallback((next: string | ((s: string) => string)) => {
+    inputRef.current = typeof next === 'function' ? next(inputRef.current) : next;
+    setInputState(inputRef.current);
+  }, []);
   const [notice, setNotice] = useState<string>('Type /help for commands.');
   const [warnings, setWarnings] = useState<string[]>([]);
+  // Header, notice and input lines, one spare for ink's trailing newline, and the banners.
+  const rowsAvail = Math.max(8, (stdout.rows || 24) - 4 - warnings.length);
   const [screen, setScreen] = useState<Screen>({ kind: 'main' });
   const [tick, setTick] = useState(0);
   const refresh = useCallback(() => setTick((t) => t + 1), []);
@@ -223,14 +231,22 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
       return;
     }
     if (key.return) {
-      const line = input;
+      const line = inputRef.current;
       setInput('');
       void submit(line);
       return;
     }
     if (key.backspace || key.delete) return setInput((s) => s.slice(0, -1));
     if (key.escape) return setInput('');
-    if (ch && !key.ctrl && !key.meta) setInput((s) => s + ch);
+    if (!ch || key.ctrl || key.meta) return;
+    for (const c of ch) {
+      if (c === '\r' || c === '\n') {
+        const line = inputRef.current;
+        setInput('');
+        void submit(line);
+      } else if (c === '\u007f' || c === '\b') setInput((s) => s.slice(0, -1));
+      else if (c >= ' ') setInput((s) => s + c);
+    }
   });
 
   const header = (
@@ -260,14 +276,25 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
     );
   }
   if (screen.kind === 'verify') {
+    // QR (about 35x18) beside the digits, so the whole screen fits 80x24.
     return (
       <Box flexDirection="column">
         {header}
-        <Text bold>Safety number with {screen.peer}</Text>
-        <Text>{screen.trust}</Text>
-        <Text>{screen.digits}</Text>
-        <Text>{screen.qr}</Text>
-        <Text dimColor>Compare with {screen.peer}; if equal, type /verified. Esc: back</Text>
+        <Box flexDirection="row">
+          <Text>{screen.qr.replace(/\n+$/, '')}</Text>
+          <Box flexDirection="column" paddingLeft={2} width={40}>
+            <Text bold>Safety number with {screen.peer}</Text>
+            <Text>{screen.trust}</Text>
+            <Text> </Text>
+            <Text>{screen.digits}</Text>
+            <Text> </Text>
+            <Text wrap="wrap">
+              Compare these digits (or scan the code) with {screen.peer} in person or on a trusted
+              call. If they match, type /verified.
+            </Text>
+            <Text dimColor>Esc: back</Text>
+          </Box>
+        </Box>
       </Box>
     );
   }
