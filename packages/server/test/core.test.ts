@@ -10,13 +10,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  encodeFrame,
-  frameToBlocks,
-  FrameReader,
-  FrameWriter,
-  type ServerFrame,
-} from '@parley/wire';
+import { frameToBlocks, FrameReader, FrameWriter, type ServerFrame } from '@parley/wire';
 import { AuditLog, loadOrCreateAuditKey, verifyAuditLog } from '../src/audit.js';
 import { resolveConfig } from '../src/config.js';
 import type { Connection } from '../src/connection.js';
