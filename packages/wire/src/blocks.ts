@@ -222,23 +222,46 @@ export function frameToBlocks(
       Math.min(frameBytes.length, (index + 1) * capacity),
     );
     const block = new Uint8Array(blockBytes);
-    const view = new DataView(block.buffer);
-    view.setUint8(0, WIRE_VERSION);
-    view.setUint16(2, chunk.length);
-    view.setUint32(4, streamId);
-    view.setUint16(8, index);
-    view.setUint16(10, count);
-    view.setUint32(12, frameBytes.length);
     block.set(chunk, BLOCK_HEADER_BYTES);
-    const padStart = BLOCK_HEADER_BYTES + chunk.length;
-    if (padding !== 'zero' && padStart < blockBytes) {
-      const pad = padding(blockBytes - padStart);
-      if (!(pad instanceof Uint8Array) || pad.length !== blockBytes - padStart) {
-        throw new WireError('INVALID_ARGUMENT', 'padding: random source returned wrong length');
-      }
-      block.set(pad, padStart);
-    }
+    writeBlockHeader(block, chunk.length, streamId, index, count, frameBytes.length);
+    fillPadding(block, BLOCK_HEADER_BYTES + chunk.length, padding);
     blocks.push(block);
   }
   return blocks;
+}
+
+/** Writes the 16-byte header of §2.2 at the start of `block`. @internal */
+export function writeBlockHeader(
+  block: Uint8Array,
+  chunkLength: number,
+  streamId: number,
+  index: number,
+  count: number,
+  totalLength: number,
+): void {
+  const view = new DataView(block.buffer, block.byteOffset, BLOCK_HEADER_BYTES);
+  view.setUint8(0, WIRE_VERSION);
+  view.setUint8(1, 0);
+  view.setUint16(2, chunkLength);
+  view.setUint32(4, streamId);
+  view.setUint16(8, index);
+  view.setUint16(10, count);
+  view.setUint32(12, totalLength);
+}
+
+/**
+ * Fills `block` from `from` to its end: zeros, or bytes drawn from a random source.
+ * @internal
+ */
+export function fillPadding(block: Uint8Array, from: number, padding: Padding): void {
+  if (from >= block.length) return;
+  if (padding === 'zero') {
+    block.fill(0, from);
+    return;
+  }
+  const pad = padding(block.length - from);
+  if (!(pad instanceof Uint8Array) || pad.length !== block.length - from) {
+    throw new WireError('INVALID_ARGUMENT', 'padding: random source returned wrong length');
+  }
+  block.set(pad, from);
 }

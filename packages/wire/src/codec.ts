@@ -28,22 +28,29 @@ import { ByteReader, ByteWriter, readStruct, writeStruct } from './schema.js';
  * ```
  */
 export function encodeFrame(frame: Frame, maxFrameBytes: number = MAX_FRAME_BYTES): Uint8Array {
+  return encodeFrameInto(new ByteWriter(), frame, maxFrameBytes).finish();
+}
+
+/**
+ * Encodes `frame` into `w` (after whatever `w` reserved). Shared by `encodeFrame` and
+ * `FrameWriter`, which encodes straight into a block. @internal
+ */
+export function encodeFrameInto(w: ByteWriter, frame: Frame, maxFrameBytes: number): ByteWriter {
   const type = (frame as { type?: unknown } | null)?.type;
   const spec = typeof type === 'string' ? FRAME_SPECS[type as FrameType] : undefined;
   if (spec === undefined || !Object.hasOwn(FRAME_SPECS, type as string)) {
     throw new WireError('INVALID_ARGUMENT', `frame.type: unknown frame type`);
   }
-  const w = new ByteWriter(String(type));
+  w.trail.root = type as string;
   w.u8(spec.code);
   writeStruct(w, spec.fields, frame);
-  const bytes = w.finish();
-  if (bytes.length > maxFrameBytes) {
+  if (w.length > maxFrameBytes) {
     throw new WireError(
       'FRAME_TOO_LARGE',
-      `${String(type)}: ${bytes.length} bytes exceeds ${maxFrameBytes}`,
+      `${String(type)}: ${w.length} bytes exceeds ${maxFrameBytes}`,
     );
   }
-  return bytes;
+  return w;
 }
 
 /**

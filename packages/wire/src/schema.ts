@@ -188,7 +188,7 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  */
 class Trail {
   private readonly keys: (string | number)[] = [];
-  constructor(private readonly root: string) {}
+  constructor(public root: string) {}
   push(key: string | number): void {
     this.keys.push(key);
   }
@@ -224,10 +224,29 @@ export class ByteWriter {
   /** Path of the field being written, for error messages. */
   readonly trail: Trail;
 
-  constructor(root = '', initialBytes = 512) {
+  /**
+   * @param start bytes reserved (left zero) at the front of the buffer, so a caller can
+   * encode straight into a block behind its header without another copy.
+   */
+  constructor(
+    root = '',
+    initialBytes = 512,
+    private readonly start = 0,
+  ) {
     this.trail = new Trail(root);
-    this.buf = new Uint8Array(initialBytes);
+    this.buf = new Uint8Array(Math.max(initialBytes, start));
     this.view = new DataView(this.buf.buffer);
+    this.pos = start;
+  }
+
+  /** Bytes written after the reserved start. */
+  get length(): number {
+    return this.pos - this.start;
+  }
+
+  /** The underlying buffer (reserved start, written bytes, then unused space). */
+  get buffer(): Uint8Array {
+    return this.buf;
   }
 
   private reserve(n: number): void {
@@ -270,9 +289,9 @@ export class ByteWriter {
     else if (width === 2) this.u16(n);
     else this.u32(n);
   }
-  /** The written bytes (a copy sized exactly). */
+  /** The written bytes, without the reserved start (a copy sized exactly). */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.pos);
+    return this.buf.slice(this.start, this.pos);
   }
 }
 

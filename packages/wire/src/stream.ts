@@ -3,11 +3,19 @@
  * turns blocks into frames. They compose the codec, the block layer and the
  * reassembler, and are what a relay connection or a client transport holds.
  */
-import { checkBlockBytes, frameToBlocks, validateBlockSize, type Padding } from './blocks.js';
-import { decodeFrame, encodeFrame } from './codec.js';
+import {
+  checkBlockBytes,
+  fillPadding,
+  frameToBlocks,
+  validateBlockSize,
+  writeBlockHeader,
+  type Padding,
+} from './blocks.js';
+import { decodeFrame, encodeFrameInto } from './codec.js';
 import { WireError } from './errors.js';
 import type { ClientFrame, Direction, Frame, ServerFrame } from './frames.js';
-import { BLOCK_BYTES, MAX_FRAME_BYTES } from './limits.js';
+import { BLOCK_BYTES, BLOCK_HEADER_BYTES, MAX_FRAME_BYTES } from './limits.js';
+import { ByteWriter } from './schema.js';
 import { Reassembler, type ReassemblerOptions } from './reassembler.js';
 
 /** Options of a `FrameWriter`. */
@@ -42,8 +50,19 @@ export class FrameWriter {
    * @throws WireError `INVALID_ARGUMENT` or `FRAME_TOO_LARGE`.
    */
   write(frame: Frame): Uint8Array[] {
-    const bytes = encodeFrame(frame, this.maxFrameBytes);
-    const blocks = frameToBlocks(bytes, {
+    // Encode straight into a block behind the header; most frames fit and need no copy.
+    const w = encodeFrameInto(
+      new ByteWriter('', this.blockBytes, BLOCK_HEADER_BYTES),
+      frame,
+      this.maxFrameBytes,
+    );
+    const block = w.buffer;
+    if (w.length <= this.blockBytes - BLOCK_HEADER_BYTES && block.length === this.blockBytes) {
+      writeBlockHeader(block, w.length, 0, 0, 1, w.length);
+      fillPadding(block, BLOCK_HEADER_BYTES + w.length, this.padding);
+      return [block];
+    }
+    const blocks = frameToBlocks(w.finish(), {
       streamId: this.nextStreamId,
       blockBytes: this.blockBytes,
       padding: this.padding,

@@ -17,6 +17,7 @@ import {
   WireError,
   type WireErrorCode,
 } from '@parley/wire';
+import { anyFrameArb } from './arbitraries.js';
 
 function codeOf(fn: () => unknown): WireErrorCode | 'no error' {
   try {
@@ -177,6 +178,30 @@ describe('frameToBlocks / parseBlock', () => {
     it('unmodified blocks parse', () => {
       for (const b of blocks) expect(tryParseBlock(b).ok).toBe(true);
     });
+  });
+
+  it('FrameWriter (encodes into the block) emits exactly what frameToBlocks(encodeFrame) does', () => {
+    fc.assert(
+      fc.property(anyFrameArb, fc.constantFrom(512, 1024, BLOCK_BYTES), (frame, blockBytes) => {
+        const viaWriter = new FrameWriter({ blockBytes }).write(frame);
+        const direct = frameToBlocks(encodeFrame(frame), { streamId: 1, blockBytes });
+        expect(viaWriter).toEqual(direct);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('FrameWriter random padding fills the rest of a single block from the source', () => {
+    const draws: number[] = [];
+    const source = (n: number) => {
+      draws.push(n);
+      return new Uint8Array(n).fill(0xa5);
+    };
+    const [block] = new FrameWriter({ padding: source }).write({ type: 'ping', timestamp: 1 });
+    expect(draws).toEqual([BLOCK_BYTES - BLOCK_HEADER_BYTES - 9]);
+    expect((block as Uint8Array)[BLOCK_HEADER_BYTES + 9]).toBe(0xa5);
+    expect((block as Uint8Array)[BLOCK_BYTES - 1]).toBe(0xa5);
+    expect(parseBlock(block as Uint8Array).chunk.length).toBe(9);
   });
 
   it('FrameWriter allocates a fresh stream id per fragmented frame only', () => {

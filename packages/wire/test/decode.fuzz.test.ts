@@ -16,6 +16,7 @@ import {
   FrameReader,
   FrameWriter,
   parseBlock,
+  validateBlockSize,
   WireError,
   type Frame,
   type WireErrorCode,
@@ -212,6 +213,17 @@ describe(`wire decoder fuzz (${RUNS} runs per property)`, () => {
         },
       ),
       { numRuns: Math.max(1, Math.floor(RUNS / 10)), seed: SEED + 2 },
+    );
+  });
+
+  it('admission check on arbitrary values (whatever a transport might hand over)', () => {
+    fc.assert(
+      fc.property(fc.anything({ withTypedArray: true }), fc.boolean(), (data, isBinary) => {
+        const r = validateBlockSize(data, isBinary);
+        if (r.ok) expect(r.value.length).toBe(BLOCK_BYTES);
+        else expect(['BLOCK_NOT_BINARY', 'BLOCK_SIZE']).toContain(r.error.code);
+      }),
+      { numRuns: Math.max(1, Math.floor(RUNS / 10)), seed: SEED + 3 },
     );
   });
 
