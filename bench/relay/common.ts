@@ -58,13 +58,20 @@ export type LoadCommand =
 export type LoadReply =
   | { readonly type: 'ok' }
   | { readonly type: 'connected'; readonly total: number }
-  | { readonly type: 'throughput'; readonly blocks: number; readonly seconds: number }
+  | {
+      readonly type: 'throughput';
+      readonly blocks: number;
+      readonly seconds: number;
+      /** Connections lost and error frames seen so far (empty-ish when all is well). */
+      readonly health: string;
+    }
   | {
       readonly type: 'latency';
       readonly sent: number;
       readonly received: number;
       readonly p50Ms: number;
       readonly p99Ms: number;
+      readonly health: string;
     }
   | { readonly type: 'failed'; readonly message: string };
 

@@ -51,6 +51,18 @@ const conns: Conn[] = [];
 let parleyPayloadBytes = 0;
 let messageCounter = 0;
 let errors = 0;
+/** Connections that closed after authenticating, and error frames by code: a run that
+ * lost connections or got errors is reported as such, not silently averaged in. */
+let closedAfterReady = 0;
+const errorFrames = new Map<string, number>();
+const closeCodes = new Map<string, number>();
+
+function health(): string {
+  const parts = [`closed ${closedAfterReady}`];
+  for (const [k, v] of closeCodes) parts.push(`close ${k} x${v}`);
+  for (const [k, v] of errorFrames) parts.push(`error ${k} x${v}`);
+  return parts.join(', ');
+}
 
 /** Called for every block that reached its receiver: pair index and its send time. */
 let onReceive: (pair: number, sentAt: number) => void = () => undefined;
@@ -153,6 +165,11 @@ function connect(index: number): Promise<Conn> {
       }
     });
     ws.on('close', (code, reason) => {
+      if (ready) {
+        closedAfterReady++;
+        const key = `${code}${reason.length > 0 ? ` ${String(reason)}` : ''}`;
+        closeCodes.set(key, (closeCodes.get(key) ?? 0) + 1);
+      }
       if (!ready) {
         clearTimeout(timer);
         reject(new Error(`connect ${name}: closed ${code} ${String(reason)}`));
@@ -196,6 +213,7 @@ function connect(index: number): Promise<Conn> {
           break;
         case 'error':
           errors++;
+          errorFrames.set(frame.code, (errorFrames.get(frame.code) ?? 0) + 1);
           break;
         default:
           break;
@@ -256,7 +274,7 @@ async function throughput(
   // Let in-flight blocks drain (bounded) so the next phase starts from quiet.
   for (let i = 0; i < DRAIN_MS / 50 && outstanding.some((n) => n > 0); i++) await sleep(50);
   onReceive = () => undefined;
-  return { type: 'throughput', blocks, seconds };
+  return { type: 'throughput', blocks, seconds, health: health() };
 }
 
 async function latency(
@@ -305,6 +323,7 @@ async function latency(
     received: samples.length,
     p50Ms: quantile(samples, 0.5),
     p99Ms: quantile(samples, 0.99),
+    health: health(),
   };
 }
 

@@ -2,6 +2,7 @@
  * Parley's relay under test, started through its public API (`startRelay`) in its own
  * process so its memory can be measured alone. argv: DATA_DIR CONFIG_FILE.
  */
+import { writeFileSync } from 'node:fs';
 import { startRelay, type RunningRelay } from '@parley/server';
 import { send, type ServerCommand, type ServerReply } from './common.js';
 
@@ -18,7 +19,16 @@ process.on('message', (m: ServerCommand) => {
     send<ServerReply>({ type: 'mem', rss: u.rss, heapUsed: u.heapUsed, external: u.external });
   } else {
     const r = relay;
-    void (r ? r.close() : Promise.resolve()).finally(() => process.exit(0));
+    const dump = process.env['PARLEY_BENCH_METRICS_FILE'];
+    // Optional: keep the relay's own /metrics for diagnosis (where does the time go?).
+    const saved =
+      r && dump
+        ? fetch(`http://127.0.0.1:${r.adminPort}/metrics`)
+            .then((res) => res.text())
+            .then((text) => writeFileSync(dump, text))
+            .catch(() => undefined)
+        : Promise.resolve();
+    void saved.then(() => (r ? r.close() : undefined)).finally(() => process.exit(0));
   }
 });
 

@@ -56,13 +56,21 @@ const RUNS = Number(process.env['PARLEY_BENCH_RUNS'] ?? 3);
 /** Blocks each pair keeps in flight in the closed-loop throughput phase. */
 const WINDOW = 4;
 /** Fixed offered loads (blocks/s, all pairs together) for the latency phase. */
-const LOADS = (process.env['PARLEY_BENCH_LOADS'] ?? '1000,4000').split(',').map(Number);
-const THROUGHPUT_WARMUP_MS = 1000;
-const THROUGHPUT_MS = 3000;
+const LOADS = (process.env['PARLEY_BENCH_LOADS'] ?? '250,1000').split(',').map(Number);
+const THROUGHPUT_WARMUP_MS = 500;
+const THROUGHPUT_MS = 2500;
 const LATENCY_WARMUP_MS = 500;
-const LATENCY_MS = 2500;
+const LATENCY_MS = 2000;
+/** Targets to run (both by default; one alone is for profiling). */
+const TARGETS = (process.env['PARLEY_BENCH_TARGETS'] ?? 'raw,parley')
+  .split(',')
+  .filter((x): x is Target => x === 'raw' || x === 'parley');
+/** Whether the relay broadcasts presence (default off; see runOnce). */
+const PRESENCE = process.env['PARLEY_BENCH_PRESENCE'] === '1';
 /** Upper bound on any single step (start, connect, phase) before the run is abandoned. */
 const STEP_TIMEOUT_MS = 90_000;
+/** A server that has not exited this long after `stop` is killed. */
+const STOP_TIMEOUT_MS = 10_000;
 /** Client certificates are cached across runs: issuing 1000 takes ~10 s. Bump on format change. */
 const CACHE_DIR = join(tmpdir(), 'parley-bench-relay-pki-v1');
 
@@ -116,6 +124,8 @@ interface RunResult {
   readonly perConnBytes: Map<number, number>;
   readonly blocksPerSec: number;
   readonly latency: Map<number, { p50: number; p99: number; lost: number }>;
+  /** Wall time of each phase in seconds, to keep the whole run within budget. */
+  readonly phases: string;
 }
 
 async function runOnce(target: Target, all: readonly string[]): Promise<RunResult> {
@@ -128,6 +138,9 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
     configFile,
     JSON.stringify({
       logLevel: 'silent',
+      // Join/leave broadcast to every client is O(N^2) frames while N clients connect;
+      // the raw baseline has no presence, so it is off unless PARLEY_BENCH_PRESENCE=1.
+      presenceBroadcast: PRESENCE,
       limits: { maxConnections: 100_000, maxConnectionsPerIdentity: 4 },
       rateLimit: {
         maxBlocksPerConnection: 1_000_000_000,
@@ -172,6 +185,14 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
       clientsDir: join(CACHE_DIR, 'clients'),
       names: all,
     });
+    const marks: string[] = [];
+    let tMark = performance.now();
+    const mark = (label: string): void => {
+      const now = performance.now();
+      marks.push(`${label} ${((now - tMark) / 1000).toFixed(1)}s`);
+      tMark = now;
+    };
+    mark('start');
     const rss0 = await mem();
     const perConnBytes = new Map<number, number>();
     for (const n of [...MEMORY_N].sort((a, b) => a - b)) {
@@ -179,6 +200,7 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
       perConnBytes.set(n, ((await mem()) - rss0) / n);
     }
     await ask({ cmd: 'connect', total: PAIRS * 2 });
+    mark('connect+mem');
     const tp = await ask({
       cmd: 'throughput',
       pairs: PAIRS,
@@ -187,6 +209,8 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
       durationMs: THROUGHPUT_MS,
     });
     if (tp.type !== 'throughput') throw new Error('unexpected reply');
+    let lastHealth = tp.health;
+    mark('throughput');
     const latency = new Map<number, { p50: number; p99: number; lost: number }>();
     for (const rate of LOADS) {
       const l = await ask({
@@ -197,9 +221,17 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
         durationMs: LATENCY_MS,
       });
       if (l.type !== 'latency') throw new Error('unexpected reply');
+      lastHealth = l.health;
       latency.set(rate, { p50: l.p50Ms, p99: l.p99Ms, lost: l.sent - l.received });
     }
-    return { perConnBytes, blocksPerSec: tp.blocks / tp.seconds, latency };
+    mark('latency');
+    marks.push(`loadgen: ${lastHealth}`);
+    return {
+      perConnBytes,
+      blocksPerSec: tp.blocks / tp.seconds,
+      latency,
+      phases: marks.join(', '),
+    };
   } finally {
     if (loadgen) {
       await request<LoadCommand, LoadReply>(loadgen, { cmd: 'close' }, 'loadgen close').catch(
@@ -210,9 +242,12 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
     server.send({ cmd: 'stop' } satisfies ServerCommand);
     await new Promise<void>((r) => {
       const t = setTimeout(() => {
+        process.stderr.write(
+          `${target} server did not stop within ${STOP_TIMEOUT_MS} ms; killed\n`,
+        );
         server.kill('SIGKILL');
         r();
-      }, 5000);
+      }, STOP_TIMEOUT_MS);
       server.once('exit', () => {
         clearTimeout(t);
         r();
@@ -252,18 +287,18 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   await preparePki(all);
   process.stdout.write(
-    `relay benchmark: ${RUNS} runs per target, ${PAIRS} pairs, window ${WINDOW}, memory at N=${MEMORY_N.join('/')}, loads ${LOADS.join('/')} blocks/s, 4096-byte blocks, TLS 1.3 mutual auth, loopback\n`,
+    `relay benchmark: ${RUNS} runs per target, ${PAIRS} pairs, window ${WINDOW}, memory at N=${MEMORY_N.join('/')}, loads ${LOADS.join('/')} blocks/s, 4096-byte blocks, TLS 1.3 mutual auth, loopback, relay presence broadcast ${PRESENCE ? 'on' : 'off'}\n`,
   );
   const results: Record<Target, RunResult[]> = { raw: [], parley: [] };
   let parleyError: string | undefined;
   for (let run = 1; run <= RUNS; run++) {
-    for (const target of ['raw', 'parley'] as const) {
+    for (const target of TARGETS) {
       if (target === 'parley' && parleyError !== undefined) continue;
       try {
         const r = await runOnce(target, all);
         results[target].push(r);
         process.stdout.write(
-          `run ${run} ${target.padEnd(6)}: ${fmt(r.blocksPerSec)} blocks/s, ${fmt((r.perConnBytes.get(Math.max(...MEMORY_N)) ?? 0) / 1024, 1)} KiB/conn, p99 ${LOADS.map((l) => `${fmt(r.latency.get(l)?.p99 ?? Number.NaN, 2)} ms@${l}`).join(' ')}\n`,
+          `run ${run} ${target.padEnd(6)}: ${fmt(r.blocksPerSec)} blocks/s, ${fmt((r.perConnBytes.get(Math.max(...MEMORY_N)) ?? 0) / 1024, 1)} KiB/conn, p99 ${LOADS.map((l) => `${fmt(r.latency.get(l)?.p99 ?? Number.NaN, 2)} ms@${l}`).join(' ')} [${r.phases}]\n`,
         );
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
