@@ -88,3 +88,4 @@ export {
 export { checkFrameFreshness, checkFreshness, isLiveOnly, negotiateVersion } from './version.js';
 export { authSignedData, type AuthSignedDataInput } from './auth.js';
 export { isValidName, maxStructBytes, NAME_PATTERN } from './schema.js';
+export { summarizeFrame } from './summary.js';

@@ -114,11 +114,12 @@ export class FrameReader<D extends Direction> {
 
   /**
    * Adds one block (already size-checked, or checked here) and returns the frame it
-   * completes, if any.
+   * completes, if any. Takes a `Uint8Array` (Node `ws`) or an `ArrayBuffer` (browser
+   * WebSocket with `binaryType = 'arraybuffer'`).
    *
    * @throws WireError and nothing else.
    */
-  push(block: Uint8Array): FrameFor<D> | undefined {
+  push(block: Uint8Array | ArrayBuffer): FrameFor<D> | undefined {
     if (this.failure) throw this.failure;
     try {
       const checked = validateBlockSize(block, true, this.blockBytes);

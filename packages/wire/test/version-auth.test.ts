@@ -8,6 +8,7 @@ import {
   FRESHNESS_WINDOW_MS,
   isLiveOnly,
   negotiateVersion,
+  summarizeFrame,
   SUPPORTED_PROTOCOL_VERSIONS,
   WireError,
   type AuthSignedDataInput,
@@ -150,5 +151,43 @@ describe('authSignedData', () => {
     expect(codeOf(() => authSignedData({ ...login, purpose: 'other' as 'login' }))).toBe(
       'INVALID_ARGUMENT',
     );
+  });
+});
+
+describe('summarizeFrame', () => {
+  it('shows routing metadata, never bytes or tokens', () => {
+    const payload = new TextEncoder().encode('secret-plaintext-looking-bytes');
+    const s = summarizeFrame({
+      type: 'send',
+      clientMessageId: new Uint8Array(16).fill(0x41),
+      from: { name: 'alice', deviceId: 1 },
+      to: { name: 'bob', deviceId: 1 },
+      payload,
+    });
+    expect(s).toEqual({
+      type: 'send',
+      clientMessageId: '<16 bytes>',
+      from: { name: 'alice', deviceId: 1 },
+      to: { name: 'bob', deviceId: 1 },
+      payload: `<${payload.length} bytes>`,
+    });
+    const token = new Uint8Array(32).fill(0x7a);
+    const welcome = summarizeFrame({
+      type: 'welcome',
+      version: 1,
+      name: 'alice',
+      deviceId: 1,
+      sessionToken: token,
+      expiresAt: 5,
+      limits: {
+        blockBytes: 4096,
+        maxFrameBytes: 1,
+        maxPayloadBytes: 1,
+        rateLimitMessages: 1,
+        rateLimitWindowMs: 1,
+      },
+    });
+    expect(welcome).not.toHaveProperty('sessionToken');
+    expect(welcome['limits']).toMatchObject({ blockBytes: 4096 });
   });
 });
