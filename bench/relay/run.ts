@@ -13,9 +13,11 @@
  * - forwarded blocks/s with PAIRS sender -> receiver pairs, closed loop;
  * - latency p50/p99 at fixed offered loads (open loop, same rates for both).
  *
- * The last line compares them: throughput = parley/raw (higher is better), memory/conn
- * = parley/raw at the largest N, p99 = parley/raw at the highest fixed load (lower is
- * better). Loopback only; every wait is bounded.
+ * The last line compares them: throughput = parley/raw (higher is better); memory/conn
+ * = parley/raw of the marginal cost per connection (RSS growth from the smallest to the
+ * largest N, divided by the connections added; the per-N figures, which include each
+ * process's fixed overhead spread over N, are printed above it); p99 = parley/raw at the
+ * highest fixed load (lower is better). Loopback only; every wait is bounded.
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -264,6 +266,7 @@ const fmt = (n: number, digits = 0): string =>
 
 function summarize(results: readonly RunResult[]): {
   mem: Map<number, number>;
+  marginal: number;
   tput: number;
   lat: Map<number, { p50: number; p99: number; lost: number }>;
 } {
@@ -279,7 +282,22 @@ function summarize(results: readonly RunResult[]): {
       lost: median(xs.map((x) => x?.lost ?? Number.NaN)),
     });
   }
-  return { mem, tput: median(results.map((r) => r.blocksPerSec)), lat };
+  // Marginal cost: RSS growth between the smallest and largest N per added connection,
+  // which leaves out one-off costs (JIT, caches) that inflate the small-N figure.
+  const nMin = Math.min(...MEMORY_N);
+  const nMax = Math.max(...MEMORY_N);
+  const marginal =
+    nMax > nMin
+      ? median(
+          results.map(
+            (r) =>
+              ((r.perConnBytes.get(nMax) ?? Number.NaN) * nMax -
+                (r.perConnBytes.get(nMin) ?? Number.NaN) * nMin) /
+              (nMax - nMin),
+          ),
+        )
+      : Number.NaN;
+  return { mem, marginal, tput: median(results.map((r) => r.blocksPerSec)), lat };
 }
 
 async function main(): Promise<void> {
@@ -323,7 +341,7 @@ async function main(): Promise<void> {
       `${label.padEnd(6)}: throughput ${fmt(s.tput)} blocks/s (${PAIRS} pairs)\n`,
     );
     process.stdout.write(
-      `${''.padEnd(6)}  memory/conn ${MEMORY_N.map((n) => `N=${n}: ${fmt((s.mem.get(n) ?? 0) / 1024, 1)} KiB`).join(', ')}\n`,
+      `${''.padEnd(6)}  memory/conn ${MEMORY_N.map((n) => `N=${n}: ${fmt((s.mem.get(n) ?? 0) / 1024, 1)} KiB`).join(', ')}; marginal ${fmt(s.marginal / 1024, 1)} KiB\n`,
     );
     for (const rate of LOADS) {
       const l = s.lat.get(rate);
@@ -334,7 +352,6 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`elapsed ${fmt((performance.now() - t0) / 1000, 1)} s\n`);
   const parley = rows[1]?.[1];
-  const nMax = Math.max(...MEMORY_N);
   const loadMax = Math.max(...LOADS);
   if (!parley) {
     process.stdout.write(
@@ -346,7 +363,7 @@ async function main(): Promise<void> {
   const ratio = (a: number, b: number): string =>
     Number.isFinite(a / b) ? (a / b).toFixed(2) : 'n/a';
   process.stdout.write(
-    `relay vs raw: throughput ${ratio(parley.tput, raw.tput)}, memory/conn ${ratio(parley.mem.get(nMax) ?? Number.NaN, raw.mem.get(nMax) ?? Number.NaN)}, p99 ${ratio(parley.lat.get(loadMax)?.p99 ?? Number.NaN, raw.lat.get(loadMax)?.p99 ?? Number.NaN)}\n`,
+    `relay vs raw: throughput ${ratio(parley.tput, raw.tput)}, memory/conn ${ratio(parley.marginal, raw.marginal)}, p99 ${ratio(parley.lat.get(loadMax)?.p99 ?? Number.NaN, raw.lat.get(loadMax)?.p99 ?? Number.NaN)}\n`,
   );
 }
 
