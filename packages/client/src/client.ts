@@ -46,6 +46,13 @@ export const REQUEST_TIMEOUT_MS = 15_000;
 export const ONE_TIME_PREKEYS_TARGET = 100;
 /** One-time ML-KEM prekeys per batch (each ~1.2 KB; the last-resort key covers exhaustion). */
 export const ONE_TIME_PQ_PREKEYS_TARGET = 20;
+/**
+ * A sent outbox entry without a receipt after this long is sent again (same id, same
+ * ciphertext; the relay deduplicates). Long enough that a busy relay answers first.
+ */
+export const OUTBOX_RESEND_AFTER_MS = 10_000;
+/** Pause before resending after the relay said `rate_limited` (its window is 5 s). */
+export const RATE_LIMIT_BACKOFF_MS = 1_000;
 /** Client message ids are 128 random bits (wire CLIENT_MESSAGE_ID_BYTES). */
 const CLIENT_MESSAGE_ID_BYTES = 16;
 /** Largest prekey id before wrapping (u32). */
@@ -112,6 +119,10 @@ export class ParleyClient {
   private transport: ClientTransport | undefined;
   private phase: Phase = 'offline';
   private nextRequestId = 1;
+  /** Outbox ids sent on this connection and not yet answered, with when they were sent. */
+  private readonly inflight = new Map<string, number>();
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryAt = 0;
   private closed = false;
   private drained = false;
   /** Names the relay reports online. */
@@ -166,6 +177,7 @@ export class ParleyClient {
     this.transport = transport;
     this.phase = 'authenticating';
     this.drained = false;
+    this.inflight.clear();
     this.sendFrame({
       type: 'hello',
       protocolVersions: [...SUPPORTED_PROTOCOL_VERSIONS],
@@ -179,6 +191,9 @@ export class ParleyClient {
     this.phase = 'offline';
     this.transport = undefined;
     this.online.clear();
+    this.inflight.clear();
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
       p.reject(new ClientError('TRANSPORT', 'connection lost'));
@@ -294,6 +309,15 @@ export class ParleyClient {
       clearTimeout(p.timer);
       p.reject(new ClientError('RELAY_ERROR', `relay refused the request (${code})`));
       return;
+    }
+    if (clientMessageId) {
+      // Not stored by the relay: the entry stays in the outbox for a later attempt.
+      const id = toHex(clientMessageId);
+      this.inflight.set(id, this.clock() - OUTBOX_RESEND_AFTER_MS + RATE_LIMIT_BACKOFF_MS);
+      if (code === 'rate_limited') {
+        this.scheduleRetry(RATE_LIMIT_BACKOFF_MS);
+        return;
+      }
     }
     const about = clientMessageId ? ` for message ${toHex(clientMessageId)}` : '';
     this.emit({
@@ -551,22 +575,44 @@ export class ParleyClient {
   /** Sends every pending outbox entry (again). Safe to call at any time: the relay dedupes by id. */
   async flushOutbox(): Promise<void> {
     if (this.phase !== 'ready') return;
+    const now = this.clock();
     for (const entry of await this.store.listOutbox()) {
-      const bytes = fromHexId(entry.id);
+      const sentAt = this.inflight.get(entry.id);
+      // Each entry goes out once per connection, and again only if unanswered for long.
+      if (sentAt !== undefined && now - sentAt < OUTBOX_RESEND_AFTER_MS) continue;
       const isEnd = (await this.store.getMessage(entry.peer, 'out', entry.id)) === undefined;
       const frame: ClientFrame = {
         type: isEnd ? 'session.terminate' : 'send',
-        clientMessageId: bytes,
+        clientMessageId: fromHexId(entry.id),
         from: { name: this.account.name, deviceId: this.account.deviceId },
         to: { name: entry.peer, deviceId: entry.deviceId },
         payload: entry.payload,
       };
       if (!this.sendFrame(frame)) return;
+      this.inflight.set(entry.id, now);
     }
+    if (this.inflight.size > 0) this.scheduleRetry(OUTBOX_RESEND_AFTER_MS);
+  }
+
+  private scheduleRetry(delayMs: number): void {
+    if (this.closed) return;
+    const at = this.clock() + delayMs;
+    if (this.retryTimer !== undefined) {
+      if (this.retryAt <= at) return;
+      clearTimeout(this.retryTimer);
+    }
+    this.retryAt = at;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.flushOutbox().catch(() => undefined);
+    }, delayMs);
+    // Node: a pending retry must not keep a finished command alive.
+    (this.retryTimer as { unref?: () => void }).unref?.();
   }
 
   private async onReceipt(frame: ReceiptFrame): Promise<void> {
     const id = toHex(frame.clientMessageId);
+    this.inflight.delete(id);
     const entry = (await this.store.listOutbox()).find((e) => e.id === id);
     const peer = entry?.peer ?? (await this.findOutgoingPeer(id));
     const writes: StoreWrite[] = [];
