@@ -130,7 +130,6 @@ function connect(index: number): Promise<Conn> {
     ca: caPem,
     cert: readFileSync(join(clientsDir, `${name}.crt`)),
     key: readFileSync(join(clientsDir, `${name}.key`)),
-    servername: 'localhost',
     minVersion: 'TLSv1.3',
     perMessageDeflate: false,
   });
