@@ -12,7 +12,7 @@
  * The clock is a parameter so tests and simulators control time.
  */
 import { WireError } from './errors.js';
-import { parseBlock } from './blocks.js';
+import { checkBlockBytes, parseBlock } from './blocks.js';
 import {
   BLOCK_BYTES,
   MAX_FRAME_BYTES,
@@ -20,7 +20,6 @@ import {
   MAX_REASSEMBLY_BYTES,
   REASSEMBLY_TIMEOUT_MS,
 } from './limits.js';
-import { checkBlockBytes } from './blocks.js';
 
 /** Bounds and clock for a `Reassembler`; omitted bounds take the package defaults. */
 export interface ReassemblerOptions {
@@ -33,7 +32,8 @@ export interface ReassemblerOptions {
   readonly timeoutMs?: number;
 }
 
-interface Partial {
+/** One frame whose fragments are still arriving. */
+interface PartialFrame {
   readonly totalLength: number;
   readonly count: number;
   readonly startedAt: number;
@@ -43,7 +43,7 @@ interface Partial {
 
 /** Turns a sequence of blocks back into frame bytes. One instance per connection. */
 export class Reassembler {
-  private readonly partials = new Map<number, Partial>();
+  private readonly partials = new Map<number, PartialFrame>();
   private buffered = 0;
   private failure: WireError | undefined;
   private readonly blockBytes: number;
