@@ -3,8 +3,9 @@
  * certifies device identity keys (Ed25519) as client certificates, revokes them through
  * a CRL, and lists what it issued. State lives in DATA/pki (see store.ts).
  *
- * Single writer: the CA is operated by one `parley pki` command or one relay at a time;
- * files are replaced atomically but concurrent issuers are not serialised.
+ * Concurrency: init, revoke and CRL refresh run under the CA lock (store.ts `withCaLock`),
+ * so a relay refreshing the CRL and `parley pki revoke` in another process cannot lose a
+ * revocation. Issuing needs no lock: each certificate is a new file named by its serial.
  */
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -31,6 +32,7 @@ import {
   readRevoked,
   readSmallText,
   writeFileAtomic,
+  withCaLock,
   writeRevoked,
   type PkiPaths,
   type RevocationReason,
@@ -234,12 +236,15 @@ export async function initPki(dataDir: string, opts: InitPkiOptions = {}): Promi
   const paths = pkiPaths(dataDir);
   await ensureDir(paths.dir);
   await ensureDir(paths.issuedDir);
-  const hasCa = (await exists(paths.caCert)) && (await exists(paths.caKey));
-  if (!hasCa) await createCa(paths, opts);
-  const hasServer = (await exists(paths.serverCert)) && (await exists(paths.serverKey));
-  if (!hasServer) await createServerCert(paths, opts);
-  if (!(await exists(paths.crl))) await writeCrl(paths, opts);
-  return { paths, createdCa: !hasCa, createdServer: !hasServer };
+  // Under the lock, two relays starting on one fresh directory cannot both create a CA.
+  return withCaLock(paths, async () => {
+    const hasCa = (await exists(paths.caCert)) && (await exists(paths.caKey));
+    if (!hasCa) await createCa(paths, opts);
+    const hasServer = (await exists(paths.serverCert)) && (await exists(paths.serverKey));
+    if (!hasServer) await createServerCert(paths, opts);
+    if (!(await exists(paths.crl))) await writeCrl(paths, opts);
+    return { paths, createdCa: !hasCa, createdServer: !hasServer };
+  });
 }
 
 /** Reads what a relay needs to serve mutual TLS (`not_initialized` if absent). */
@@ -397,17 +402,20 @@ export async function revoke(
 ): Promise<string[]> {
   assertValidName(name);
   const paths = pkiPaths(dataDir);
-  const live = (await listCertificates(dataDir)).filter((c) => c.name === name && !c.revoked);
-  if (live.length === 0) {
-    throw new PkiError('not_found', `no unrevoked certificate for ${name}`);
-  }
-  const at = clock(opts).toISOString();
-  const list = await readRevoked(paths);
-  const reason = opts.reason ?? 'cessationOfOperation';
-  for (const c of live) list.push({ serial: c.serial, name, revokedAt: at, reason });
-  await writeRevoked(paths, list);
-  await writeCrl(paths, opts);
-  return live.map((c) => c.serial);
+  await loadCa(paths);
+  return withCaLock(paths, async () => {
+    const live = (await listCertificates(dataDir)).filter((c) => c.name === name && !c.revoked);
+    if (live.length === 0) {
+      throw new PkiError('not_found', `no unrevoked certificate for ${name}`);
+    }
+    const at = clock(opts).toISOString();
+    const list = await readRevoked(paths);
+    const reason = opts.reason ?? 'cessationOfOperation';
+    for (const c of live) list.push({ serial: c.serial, name, revokedAt: at, reason });
+    await writeRevoked(paths, list);
+    await writeCrl(paths, opts);
+    return live.map((c) => c.serial);
+  });
 }
 
 /**
@@ -420,13 +428,16 @@ export async function refreshCrl(
   opts: PkiContext & { readonly force?: boolean } = {},
 ): Promise<boolean> {
   const paths = pkiPaths(dataDir);
-  if (!opts.force && (await exists(paths.crl))) {
-    const crl = new x509.X509Crl(await readSmallText(paths.crl));
-    const next = crl.nextUpdate;
-    if (next && next.getTime() - clock(opts).getTime() > daysMs(CRL_REFRESH_BEFORE_DAYS)) {
-      return false;
+  await loadCa(paths);
+  return withCaLock(paths, async () => {
+    if (!opts.force && (await exists(paths.crl))) {
+      const crl = new x509.X509Crl(await readSmallText(paths.crl));
+      const next = crl.nextUpdate;
+      if (next && next.getTime() - clock(opts).getTime() > daysMs(CRL_REFRESH_BEFORE_DAYS)) {
+        return false;
+      }
     }
-  }
-  await writeCrl(paths, opts);
-  return true;
+    await writeCrl(paths, opts);
+    return true;
+  });
 }

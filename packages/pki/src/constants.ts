@@ -37,6 +37,15 @@ export const NAME_MAX_BYTES = 64;
 /** Upper bound on a PEM/DER input we parse, so a hostile file cannot exhaust memory. */
 export const MAX_INPUT_BYTES = 64 * 1024;
 
+/** A CA operation takes well under a second; waiting longer means something is stuck. */
+export const CA_LOCK_TIMEOUT_MS = 10_000;
+
+/** A lock this old was left by a crashed writer (no operation runs this long). */
+export const CA_LOCK_STALE_MS = 30_000;
+
+/** Retry interval while another writer holds the lock. */
+export const CA_LOCK_POLL_MS = 10;
+
 const DAY_MS = 86_400_000;
 
 /** Days to milliseconds. */

@@ -25,7 +25,9 @@ export type PkiErrorCode =
   /** Wrong key usage, extended key usage, key type, or it is a CA certificate. */
   | 'bad_usage'
   /** The CRL is not signed by the CA, or is past its nextUpdate. */
-  | 'crl_invalid';
+  | 'crl_invalid'
+  /** Another writer held the CA lock for too long. */
+  | 'locked';
 
 /** Error thrown by every function of `@parley/pki`. */
 export class PkiError extends Error {

@@ -3,9 +3,14 @@
  * created with mode 0600, and every file is written to a temporary name and renamed so
  * a crash never leaves a half-written key or CRL behind.
  */
-import { chmod, mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MAX_INPUT_BYTES } from './constants.js';
+import {
+  CA_LOCK_STALE_MS,
+  CA_LOCK_TIMEOUT_MS,
+  CA_LOCK_POLL_MS,
+  MAX_INPUT_BYTES,
+} from './constants.js';
 import { PkiError } from './errors.js';
 
 /** Paths of the CA's files inside a data directory. */
@@ -20,6 +25,8 @@ export interface PkiPaths {
   readonly issuedDir: string;
   /** JSON list of revoked serials; crl.pem is regenerated from it. */
   readonly revoked: string;
+  /** Directory whose existence means "a writer holds the CA" (mkdir is atomic). */
+  readonly lock: string;
 }
 
 /** Where the CA files of `dataDir` live (DIR/pki/...). Pure; touches no file. */
@@ -34,6 +41,7 @@ export function pkiPaths(dataDir: string): PkiPaths {
     crl: join(dir, 'crl.pem'),
     issuedDir: join(dir, 'issued'),
     revoked: join(dir, 'revoked.json'),
+    lock: join(dir, '.lock'),
   };
 }
 
@@ -122,4 +130,39 @@ export async function readRevoked(paths: PkiPaths): Promise<RevokedRecord[]> {
 
 export async function writeRevoked(paths: PkiPaths, list: readonly RevokedRecord[]): Promise<void> {
   await writeFileAtomic(paths.revoked, `${JSON.stringify(list, null, 2)}\n`, PUBLIC_FILE_MODE);
+}
+
+/**
+ * Runs `fn` while holding the CA's lock, so a relay re-signing the CRL and a `parley pki
+ * revoke` in another process cannot interleave (the later CRL write would otherwise drop
+ * a revocation the earlier one added). A lock left by a crashed writer is broken after
+ * CA_LOCK_STALE_MS.
+ */
+export async function withCaLock<T>(paths: PkiPaths, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + CA_LOCK_TIMEOUT_MS;
+  for (;;) {
+    try {
+      await mkdir(paths.lock);
+      break;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+      const age = await stat(paths.lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age > CA_LOCK_STALE_MS) {
+        await rm(paths.lock, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new PkiError('locked', `CA in ${paths.dir} is busy (lock ${paths.lock})`);
+      }
+      await new Promise((r) => setTimeout(r, CA_LOCK_POLL_MS));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(paths.lock, { recursive: true, force: true });
+  }
 }

@@ -1,5 +1,5 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { asEd25519SecretKey, createPortableCrypto } from '@parley/crypto';
 import {
@@ -306,5 +306,33 @@ describe('private CA', () => {
     const revokedCount = (await listCertificates(data)).filter((r) => r.revoked).length;
     expect(revokedCount).toBeGreaterThan(0);
     expect((text.match(/Serial Number:/g) ?? []).length).toBe(revokedCount);
+  });
+
+  it('concurrent revocations and CRL refreshes lose no revocation (CA lock)', async () => {
+    const who = ['kim', 'lee', 'max', 'ned', 'oli', 'pat'];
+    const issued = await Promise.all(who.map((n) => issueClient(data, n, join(t.dir, 'many'))));
+    await Promise.all([
+      ...who.map((n) => revoke(data, n)),
+      refreshCrl(data, { force: true }),
+      refreshCrl(data, { force: true }),
+    ]);
+    const { caPem, crlPem } = await readPkiFiles(data);
+    const verifier = await createClientVerifier({ caPem, crlPem });
+    for (const c of issued) {
+      expect(await codeOf(() => verifier.verify({ certPem: c.certPem }, new Date()))).toBe(
+        'revoked',
+      );
+    }
+    const rows = await listCertificates(data);
+    for (const c of issued) expect(rows.find((r) => r.serial === c.serial)?.revoked).toBe(true);
+  });
+
+  it('a lock left by a crashed writer is broken once stale', async () => {
+    const q = await issueClient(data, 'quinn', join(t.dir, 'quinn'));
+    const lock = join(data, 'pki', '.lock');
+    mkdirSync(lock);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lock, old, old);
+    expect(await revoke(data, 'quinn')).toEqual([q.serial]);
   });
 });
