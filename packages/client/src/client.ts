@@ -55,6 +55,8 @@ export const OUTBOX_RESEND_AFTER_MS = 10_000;
 export const RATE_LIMIT_BACKOFF_MS = 1_000;
 /** Client message ids are 128 random bits (wire CLIENT_MESSAGE_ID_BYTES). */
 const CLIENT_MESSAGE_ID_BYTES = 16;
+/** Queue key serialising prekey generation (ids come from one counter). */
+const PREKEY_QUEUE = '\u0000prekeys';
 /** Largest prekey id before wrapping (u32). */
 const MAX_PREKEY_ID = 0xffffffff;
 
@@ -251,7 +253,9 @@ export class ParleyClient {
         this.emit({ type: 'presence', name: frame.name, online: frame.event === 'join' });
         return;
       case 'prekeys.low':
-        return this.replenishPrekeys(frame.remainingOneTime, frame.remainingOneTimePq);
+        return this.queue.run(PREKEY_QUEUE, () =>
+          this.replenishPrekeys(frame.remainingOneTime, frame.remainingOneTimePq),
+        );
       case 'error':
         return this.onErrorFrame(frame.code, frame.requestId, frame.clientMessageId);
       case 'ping':
@@ -288,9 +292,14 @@ export class ParleyClient {
       this.account = account;
     }
     this.phase = 'ready';
+    // Prekeys before anything else, in the prekey queue: a `prekeys.low` racing the first
+    // upload must not allocate the same ids twice.
+    await this.queue.run(PREKEY_QUEUE, async () => {
+      if (!(await this.store.getMeta(META_PREKEYS_PUBLISHED))) await this.publishPrekeys();
+    });
+    if (this.phase !== 'ready') return;
     this.emit({ type: 'ready' });
     this.sendFrame({ type: 'mailbox.fetch' });
-    if (!(await this.store.getMeta(META_PREKEYS_PUBLISHED))) await this.publishPrekeys();
     void this.requestPresence().catch(() => undefined);
     await this.flushOutbox();
   }
@@ -401,6 +410,8 @@ export class ParleyClient {
   }
 
   private async replenishPrekeys(remaining: number, remainingPq: number): Promise<void> {
+    // Before the first upload the relay reports zero; the initial set covers that.
+    if (!(await this.store.getMeta(META_PREKEYS_PUBLISHED))) return;
     const wantOt = Math.max(0, ONE_TIME_PREKEYS_TARGET - remaining);
     const wantPq = Math.max(0, ONE_TIME_PQ_PREKEYS_TARGET - remainingPq);
     if (wantOt + wantPq === 0) return;

@@ -125,6 +125,15 @@ export class FakeRelay {
             u.conn?.toClient({ type: 'presence', event: 'join', name: conn.name });
         }
         for (const r of me.pendingReceipts.splice(0)) conn.toClient(r);
+        // Like the real relay: a device short of one-time prekeys hears so at once, which
+        // races its own first upload (the client must not allocate prekey ids twice).
+        if (me.oneTime.length < 10) {
+          conn.toClient({
+            type: 'prekeys.low',
+            remainingOneTime: me.oneTime.length,
+            remainingOneTimePq: me.oneTimePq.length,
+          });
+        }
         return;
       case 'prekeys.upload':
         if (frame.signedPrekey) me.signedPrekey = frame.signedPrekey;
