@@ -36,6 +36,8 @@ const fileSchema = z.strictObject({
     .strictObject({
       kind: z.literal('sqlite').optional(),
       file: z.string().min(1).optional(),
+      /** full: fsync per commit (power-loss safe); normal: survives process crashes only. */
+      synchronous: z.enum(['full', 'normal']).optional(),
     })
     .optional(),
   auditFile: z.string().min(1).optional(),
@@ -86,7 +88,11 @@ export interface RelayConfig {
     readonly caFile?: string;
     readonly crlFile?: string;
   };
-  readonly storage: { readonly kind: 'sqlite'; readonly file?: string };
+  readonly storage: {
+    readonly kind: 'sqlite';
+    readonly file?: string;
+    readonly synchronous: 'full' | 'normal';
+  };
   readonly auditFile?: string;
   readonly limits: RelayLimits;
   readonly rateLimit: RateLimitConfig;
@@ -256,7 +262,11 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
     adminPort: pick('adminPort') ?? 0,
     logLevel: pick('logLevel') ?? 'info',
     tls: merge({}, 'tls'),
-    storage: storageFile !== undefined ? { kind: 'sqlite', file: storageFile } : { kind: 'sqlite' },
+    storage: {
+      kind: 'sqlite',
+      synchronous: pick('storage')?.synchronous ?? 'full',
+      ...(storageFile !== undefined ? { file: storageFile } : {}),
+    },
     ...(auditFile !== undefined ? { auditFile } : {}),
     limits,
     rateLimit,

@@ -42,7 +42,7 @@ import {
 } from './limits.js';
 import type { RelayCore } from './relay.js';
 import { SlidingWindowLimiter } from './rate-limit.js';
-import type { Address, MailItem, MailKind } from './storage/types.js';
+import type { Address, EnqueueResult, MailItem, MailKind } from './storage/types.js';
 
 type State = 'hello' | 'challenged' | 'ready' | 'closed';
 
@@ -85,6 +85,9 @@ export class Session {
   #emptyMarkerDue = false;
   /** Frames are handled one at a time, in arrival order (per-peer queue). */
   #queue: Promise<void> = Promise.resolve();
+  readonly #acksInFlight = new Set<Promise<void>>();
+  /** Relayed frames are submitted to storage in arrival order. */
+  #relayChain: Promise<void> = Promise.resolve();
 
   constructor(core: RelayCore, conn: Connection) {
     this.#core = core;
@@ -352,10 +355,20 @@ export class Session {
       case 'session.request':
       case 'session.accept':
       case 'session.terminate':
-        return this.#onRelay(frame);
-      case 'ack':
-        return this.#onAck(frame.serverMessageId);
+        this.#onRelay(frame);
+        return;
+      case 'ack': {
+        // Not awaited: acks of one connection commit together in the next group commit.
+        const done = this.#onAck(frame.serverMessageId).catch((err: unknown) => {
+          this.#core.deps.logger.error({ err: (err as Error).message }, 'ack failed');
+        });
+        this.#acksInFlight.add(done);
+        void done.finally(() => this.#acksInFlight.delete(done));
+        return;
+      }
       case 'mailbox.fetch':
+        // Acks sent before the fetch take effect first, so acked mail is not resent.
+        await Promise.all(this.#acksInFlight);
         this.#cursor = 0;
         this.#emptyMarkerDue = true;
         this.#pump();
@@ -585,9 +598,15 @@ export class Session {
     }
   }
 
-  async #onRelay(frame: Relayed): Promise<void> {
+  /**
+   * Checks a relayed frame synchronously, then submits it to storage in arrival order
+   * without waiting for the commit: a sender's next frames are handled while the group
+   * commit is in flight (one fsync serves many frames), and receipts still come back in
+   * order because commits resolve in submission order.
+   */
+  #onRelay(frame: Relayed): void {
     const me = this.#identity as Address;
-    const { store, config, now, metrics } = this.#core.deps;
+    const { config, metrics } = this.#core.deps;
     if (frame.from.name !== me.name || frame.from.deviceId !== me.deviceId) {
       // Identity binding (M5): silent drop, so a spoofer learns nothing.
       this.#core.audit({
@@ -607,6 +626,17 @@ export class Session {
       this.#sendError('too_large', { clientMessageId: frame.clientMessageId });
       return;
     }
+    this.#relayChain = this.#relayChain
+      .then(() => this.#submit(frame, me))
+      .catch((err: unknown) => {
+        this.#core.deps.logger.error({ err: (err as Error).message }, 'relay failed');
+        this.#sendError('server_error', { clientMessageId: frame.clientMessageId });
+      });
+  }
+
+  /** Submits one relayed frame; resolves once it is queued for commit (not committed). */
+  async #submit(frame: Relayed, me: Address): Promise<void> {
+    const { store, config, now, metrics } = this.#core.deps;
     const recipient = { name: frame.to.name, deviceId: frame.to.deviceId };
     const known = await store.getDevice(recipient);
     if (!known) {
@@ -616,7 +646,7 @@ export class Session {
     }
     const t = now();
     const end = metrics.enqueueSeconds.startTimer();
-    const result = await store.enqueue(
+    const stored = store.enqueue(
       {
         recipient,
         sender: me,
@@ -628,7 +658,20 @@ export class Session {
       },
       config.limits.maxMailboxPerRecipient,
     );
-    end();
+    stored.then(
+      (result) => {
+        end();
+        this.#afterStore(frame, recipient, result, t);
+      },
+      (err: unknown) => {
+        this.#core.deps.logger.error({ err: (err as Error).message }, 'enqueue failed');
+        this.#sendError('server_error', { clientMessageId: frame.clientMessageId });
+      },
+    );
+  }
+
+  #afterStore(frame: Relayed, recipient: Address, result: EnqueueResult, t: number): void {
+    const { metrics } = this.#core.deps;
     if (!result.ok) {
       metrics.messages.inc({ outcome: 'mailbox-full' });
       this.#sendError('failed', { clientMessageId: frame.clientMessageId });

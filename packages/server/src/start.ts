@@ -6,13 +6,7 @@
 import { mkdirSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { createNodeCrypto } from '@parley/crypto/node';
-import {
-  createClientVerifier,
-  initPki,
-  readPkiFiles,
-  refreshCrl,
-  type ClientVerifier,
-} from '@parley/pki';
+import { createClientVerifier, initPki, readPkiFiles, refreshCrl } from '@parley/pki';
 import { AuditLog, loadOrCreateAuditKey } from './audit.js';
 import { readConfigFile, resolveConfig, type RelayConfig, type RelayConfigFile } from './config.js';
 import { createLogger, RelayMetrics, startAdmin } from './observability.js';
@@ -112,7 +106,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
   const crypto = createNodeCrypto();
   const logger = createLogger(config.logLevel);
   const metrics = new RelayMetrics();
-  const store = new SqliteStore(paths.database);
+  const store = new SqliteStore(paths.database, config.storage.synchronous);
   const audit = new AuditLog(
     paths.auditLog,
     loadOrCreateAuditKey(paths.auditKey, crypto),
@@ -121,13 +115,13 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
   );
   const core = new RelayCore({ config, store, audit, metrics, logger, crypto, now });
 
-  let verifier: ClientVerifier = await createClientVerifier({ caPem: tls.ca, crlPem: tls.crl });
+  // Fails early, with a PKI error, if the CA or CRL is unusable.
+  await createClientVerifier({ caPem: tls.ca, crlPem: tls.crl });
   const transport = await startTransport(core, {
     host: config.host,
     port: config.port,
     mtls: config.auth === 'mtls',
     tls,
-    verifyPeer: (der) => verifier.verify({ certDer: der }, new Date(now())),
   });
   let closed = false;
   const admin = await startAdmin(config.adminPort, metrics, () => !closed);
@@ -141,7 +135,6 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
         if (next.crl === tls.crl) return;
         const nextVerifier = await createClientVerifier({ caPem: next.ca, crlPem: next.crl });
         tls = next;
-        verifier = nextVerifier;
         transport.updateTls(tls);
         // Connections made before the change are re-checked: a revoked device is cut now.
         const dropped = core.revalidate((der) => {

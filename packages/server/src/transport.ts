@@ -12,10 +12,11 @@
  * Every refusal is audited; the peer learns nothing beyond a closed connection.
  */
 import { createServer, type Server } from 'node:https';
+import type { X509Certificate } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { VerifiedClientCertificate } from '@parley/pki';
+import { isValidName, type VerifiedClientCertificate } from '@parley/pki';
 import type { PeerInfo } from './connection.js';
 import type { RelayCore } from './relay.js';
 
@@ -32,8 +33,11 @@ export interface TransportOptions {
   readonly port: number;
   readonly mtls: boolean;
   readonly tls: TlsMaterial;
-  /** Checks a peer certificate (DER) that TLS already accepted; throws if it does not verify. */
-  readonly verifyPeer: (der: Uint8Array) => VerifiedClientCertificate;
+  /**
+   * Optional full re-check of a peer certificate that TLS already accepted (the relay
+   * passes none on the hot path; see {@link peerIdentity}).
+   */
+  readonly verifyPeer?: (der: Uint8Array) => VerifiedClientCertificate;
 }
 
 export interface Transport {
@@ -116,7 +120,7 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
         const x509 = tlsSocket.getPeerX509Certificate();
         if (!x509) throw new Error('no certificate');
         const der = new Uint8Array(x509.raw);
-        const v = opts.verifyPeer(der);
+        const v = opts.verifyPeer ? opts.verifyPeer(der) : peerIdentity(x509);
         peer = {
           remote,
           certificate: { name: v.name, identityKey: v.identityKey, der, serial: v.serial },
@@ -152,6 +156,34 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
         server.closeAllConnections();
         for (const s of sockets) s.destroy();
       }),
+  };
+}
+
+/**
+ * The identity of a client certificate that OpenSSL has just verified in the handshake
+ * (chain to our CA, validity period, CRL). What TLS does not check is checked here: the
+ * key is Ed25519 (the device's E2EE identity key; this also rules out the relay's own
+ * P-256 certificate) and the subject is exactly CN=<valid name>. Reading the already
+ * parsed certificate keeps connection setup cheap (no second ASN.1 parse per connect).
+ */
+export function peerIdentity(cert: X509Certificate): VerifiedClientCertificate {
+  if (cert.publicKey.asymmetricKeyType !== 'ed25519') {
+    throw Object.assign(new Error('client key must be Ed25519'), { code: 'bad_usage' });
+  }
+  const name = /^CN=(.*)$/.exec(cert.subject.trim())?.[1];
+  if (name === undefined || !isValidName(name)) {
+    throw Object.assign(new Error('subject must be CN=<name>'), { code: 'bad_usage' });
+  }
+  const jwk = cert.publicKey.export({ format: 'jwk' });
+  const identityKey = new Uint8Array(Buffer.from(jwk.x ?? '', 'base64url'));
+  if (identityKey.length !== 32) {
+    throw Object.assign(new Error('bad Ed25519 key'), { code: 'bad_usage' });
+  }
+  return {
+    name,
+    identityKey,
+    notAfter: new Date(cert.validTo),
+    serial: cert.serialNumber.toLowerCase(),
   };
 }
 

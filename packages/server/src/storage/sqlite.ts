@@ -2,9 +2,12 @@
  * SQLite backend of {@link RelayStore} (better-sqlite3), the embedded default.
  *
  * Durability (M11): WAL journal with `synchronous = FULL`, so a committed transaction
- * is on disk before `enqueue` resolves and before the sender hears "queued". Enqueues
- * arriving in the same event-loop turn share one transaction (group commit): one fsync
- * for many messages, without ever answering before the data is durable.
+ * is on disk before `enqueue` resolves and before the sender hears "queued". Every
+ * write arriving in the same event-loop turn (enqueues, acks, receipts, key uploads)
+ * shares one transaction (group commit): one fsync for many operations, without ever
+ * answering before the data is durable. better-sqlite3 is synchronous, so an fsync per
+ * operation would stall the whole relay; per turn it is paid once. Each operation runs
+ * in its own savepoint, so one failing operation does not undo the others.
  */
 import Database from 'better-sqlite3';
 import { ServerError } from '../errors.js';
@@ -126,10 +129,9 @@ function toMail(r: MailRow): MailItem {
   };
 }
 
-interface PendingEnqueue {
-  mail: NewMail;
-  max: number;
-  resolve: (r: EnqueueResult) => void;
+interface PendingWrite {
+  op: () => unknown;
+  resolve: (r: unknown) => void;
   reject: (e: unknown) => void;
 }
 
@@ -137,15 +139,20 @@ interface PendingEnqueue {
 export class SqliteStore implements RelayStore {
   readonly #db: Database.Database;
   readonly #s;
-  #batch: PendingEnqueue[] = [];
+  #batch: PendingWrite[] = [];
   #flushScheduled = false;
   #closed = false;
 
-  constructor(file: string) {
+  /**
+   * @param synchronous `full` (default): every commit is fsynced before it is reported,
+   * surviving power loss. `normal`: WAL without fsync per commit; survives a crash of the
+   * relay process (the OS still has the data) but not of the machine.
+   */
+  constructor(file: string, synchronous: 'full' | 'normal' = 'full') {
     try {
       this.#db = new Database(file);
       this.#db.pragma('journal_mode = WAL');
-      this.#db.pragma('synchronous = FULL');
+      this.#db.pragma(synchronous === 'full' ? 'synchronous = FULL' : 'synchronous = NORMAL');
       this.#db.pragma('foreign_keys = ON');
       this.#db.pragma('busy_timeout = 5000');
       const version = this.#db.pragma('user_version', { simple: true }) as number;
@@ -236,8 +243,20 @@ export class SqliteStore implements RelayStore {
     }
   }
 
+  /** Queues a write for this turn's transaction; resolves after the commit. */
+  #write<T>(op: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(new ServerError('STORAGE', 'store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.#batch.push({ op, resolve: resolve as (r: unknown) => void, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
   registerDevice(device: DeviceRecord): Promise<{ created: boolean; device: DeviceRecord }> {
-    return this.#run(() => {
+    return this.#write(() => {
       const info = this.#s.insertDevice.run(
         device.name,
         device.deviceId,
@@ -253,7 +272,19 @@ export class SqliteStore implements RelayStore {
   }
 
   upsertDevice(device: DeviceRecord): Promise<void> {
-    return this.#run(() => {
+    const current = this.#s.getDevice.get(device.name, device.deviceId);
+    if (
+      current &&
+      Buffer.compare(current.identity_key, device.identityKey) === 0 &&
+      (current.certificate === null
+        ? device.certificate === undefined
+        : device.certificate !== undefined &&
+          Buffer.compare(current.certificate, device.certificate) === 0)
+    ) {
+      // Unchanged (the usual reconnect): no write, no fsync.
+      return Promise.resolve();
+    }
+    return this.#write(() => {
       this.#s.upsertDevice.run(
         device.name,
         device.deviceId,
@@ -277,7 +308,7 @@ export class SqliteStore implements RelayStore {
 
   putPrekeys(address: Address, upload: PrekeyUpload): Promise<void> {
     const { name, deviceId } = address;
-    return this.#run(() =>
+    return this.#write(() =>
       this.#db.transaction(() => {
         const s = this.#s;
         if (upload.identityDh) {
@@ -305,32 +336,30 @@ export class SqliteStore implements RelayStore {
 
   takePrekeyBundle(address: Address): Promise<PrekeyBundle | undefined> {
     const { name, deviceId } = address;
-    return this.#run(() =>
-      this.#db
-        .transaction((): PrekeyBundle | undefined => {
-          const s = this.#s;
-          const dev = s.getDevice.get(name, deviceId);
-          const idh = s.getSigned.get(name, deviceId, 'idh');
-          const signed = s.getSigned.get(name, deviceId, 'ec');
-          const lastResort = s.getSigned.get(name, deviceId, 'pq');
-          if (!dev || !idh || !signed || !lastResort) return undefined;
-          const ot = s.firstOneTime.get(name, deviceId, 'ec');
-          const otPq = s.firstOneTime.get(name, deviceId, 'pq');
-          if (ot) s.deleteOneTime.run(name, deviceId, 'ec', ot.id);
-          if (otPq) s.deleteOneTime.run(name, deviceId, 'pq', otPq.id);
-          const identityDh = toSigned(idh);
-          return {
-            device: toDevice(dev),
-            identityDh: { publicKey: identityDh.publicKey, signature: identityDh.signature },
-            signedPrekey: toSigned(signed),
-            pqPrekey: toSigned(otPq ?? lastResort),
-            pqPrekeyIsLastResort: otPq === undefined,
-            ...(ot ? { oneTimePrekey: toOneTime(ot) } : {}),
-            remainingOneTime: (s.countOneTime.get(name, deviceId, 'ec') as { n: number }).n,
-            remainingOneTimePq: (s.countOneTime.get(name, deviceId, 'pq') as { n: number }).n,
-          };
-        })
-        .immediate(),
+    return this.#write(() =>
+      this.#db.transaction((): PrekeyBundle | undefined => {
+        const s = this.#s;
+        const dev = s.getDevice.get(name, deviceId);
+        const idh = s.getSigned.get(name, deviceId, 'idh');
+        const signed = s.getSigned.get(name, deviceId, 'ec');
+        const lastResort = s.getSigned.get(name, deviceId, 'pq');
+        if (!dev || !idh || !signed || !lastResort) return undefined;
+        const ot = s.firstOneTime.get(name, deviceId, 'ec');
+        const otPq = s.firstOneTime.get(name, deviceId, 'pq');
+        if (ot) s.deleteOneTime.run(name, deviceId, 'ec', ot.id);
+        if (otPq) s.deleteOneTime.run(name, deviceId, 'pq', otPq.id);
+        const identityDh = toSigned(idh);
+        return {
+          device: toDevice(dev),
+          identityDh: { publicKey: identityDh.publicKey, signature: identityDh.signature },
+          signedPrekey: toSigned(signed),
+          pqPrekey: toSigned(otPq ?? lastResort),
+          pqPrekeyIsLastResort: otPq === undefined,
+          ...(ot ? { oneTimePrekey: toOneTime(ot) } : {}),
+          remainingOneTime: (s.countOneTime.get(name, deviceId, 'ec') as { n: number }).n,
+          remainingOneTimePq: (s.countOneTime.get(name, deviceId, 'pq') as { n: number }).n,
+        };
+      })(),
     );
   }
 
@@ -343,66 +372,62 @@ export class SqliteStore implements RelayStore {
   }
 
   enqueue(mail: NewMail, maxPerRecipient: number): Promise<EnqueueResult> {
-    if (this.#closed) return Promise.reject(new ServerError('STORAGE', 'store is closed'));
-    return new Promise((resolve, reject) => {
-      this.#batch.push({ mail, max: maxPerRecipient, resolve, reject });
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        setImmediate(() => this.#flush());
-      }
+    const m = mail;
+    return this.#write((): EnqueueResult => {
+      const dup = this.#s.findMail.get(m.sender.name, m.sender.deviceId, m.clientMessageId);
+      if (dup) return { ok: true, serverMessageId: dup.id, duplicate: true };
+      const n = (this.#s.countMail.get(m.recipient.name, m.recipient.deviceId) as { n: number }).n;
+      if (n >= maxPerRecipient) return { ok: false, reason: 'mailbox-full' };
+      const info = this.#s.insertMail.run(
+        m.recipient.name,
+        m.recipient.deviceId,
+        m.sender.name,
+        m.sender.deviceId,
+        m.clientMessageId,
+        m.kind,
+        m.payload,
+        m.storedAt,
+        m.expiresAt,
+      );
+      return { ok: true, serverMessageId: Number(info.lastInsertRowid), duplicate: false };
     });
   }
 
-  /** Writes every enqueue of this turn in one transaction (one fsync), then answers them. */
+  /** Commits every write of this turn in one transaction (one fsync), then answers them. */
   #flush(): void {
     this.#flushScheduled = false;
     const batch = this.#batch;
     this.#batch = [];
     if (batch.length === 0) return;
-    const results: EnqueueResult[] = [];
+    const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
       this.#db.transaction(() => {
-        const counts = new Map<string, number>();
-        for (const { mail: m, max } of batch) {
-          const dup = this.#s.findMail.get(m.sender.name, m.sender.deviceId, m.clientMessageId);
-          if (dup) {
-            results.push({ ok: true, serverMessageId: dup.id, duplicate: true });
-            continue;
+        for (const w of batch) {
+          try {
+            // A nested transaction is a savepoint: a failing op rolls back alone.
+            results.push({ ok: true, value: this.#db.transaction(w.op)() });
+          } catch (error) {
+            results.push({ ok: false, error });
           }
-          const k = `${m.recipient.deviceId}:${m.recipient.name}`;
-          const n =
-            counts.get(k) ??
-            (this.#s.countMail.get(m.recipient.name, m.recipient.deviceId) as { n: number }).n;
-          if (n >= max) {
-            results.push({ ok: false, reason: 'mailbox-full' });
-            counts.set(k, n);
-            continue;
-          }
-          const info = this.#s.insertMail.run(
-            m.recipient.name,
-            m.recipient.deviceId,
-            m.sender.name,
-            m.sender.deviceId,
-            m.clientMessageId,
-            m.kind,
-            m.payload,
-            m.storedAt,
-            m.expiresAt,
-          );
-          counts.set(k, n + 1);
-          results.push({
-            ok: true,
-            serverMessageId: Number(info.lastInsertRowid),
-            duplicate: false,
-          });
         }
       })();
     } catch (err) {
       const e = new ServerError('STORAGE', (err as Error).message);
-      for (const p of batch) p.reject(e);
+      for (const w of batch) w.reject(e);
       return;
     }
-    batch.forEach((p, i) => p.resolve(results[i] as EnqueueResult));
+    batch.forEach((w, i) => {
+      const r = results[i];
+      if (r?.ok) w.resolve(r.value);
+      else {
+        const error = r?.error;
+        w.reject(
+          error instanceof ServerError
+            ? error
+            : new ServerError('STORAGE', (error as Error).message),
+        );
+      }
+    });
   }
 
   pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]> {
@@ -412,14 +437,12 @@ export class SqliteStore implements RelayStore {
   }
 
   ack(recipient: Address, serverMessageId: number): Promise<MailItem | undefined> {
-    return this.#run(() =>
-      this.#db.transaction(() => {
-        const row = this.#s.getMail.get(serverMessageId, recipient.name, recipient.deviceId);
-        if (!row) return undefined;
-        this.#s.deleteMail.run(serverMessageId);
-        return toMail(row);
-      })(),
-    );
+    return this.#write(() => {
+      const row = this.#s.getMail.get(serverMessageId, recipient.name, recipient.deviceId);
+      if (!row) return undefined;
+      this.#s.deleteMail.run(serverMessageId);
+      return toMail(row);
+    });
   }
 
   mailboxCount(recipient: Address): Promise<number> {
@@ -429,12 +452,12 @@ export class SqliteStore implements RelayStore {
   }
 
   expire(now: number): Promise<number> {
-    return this.#run(() => this.#s.expire.run(now).changes);
+    return this.#write(() => this.#s.expire.run(now).changes);
   }
 
   addReceipt(sender: Address, receipt: Receipt, maxPerSender: number): Promise<void> {
     const { name, deviceId } = sender;
-    return this.#run(() =>
+    return this.#write(() =>
       this.#db.transaction(() => {
         this.#s.addReceipt.run(
           name,
@@ -462,7 +485,7 @@ export class SqliteStore implements RelayStore {
   }
 
   deleteReceipts(sender: Address, receiptIds: readonly number[]): Promise<void> {
-    return this.#run(() =>
+    return this.#write(() =>
       this.#db.transaction(() => {
         for (const id of receiptIds) this.#s.deleteReceipt.run(id, sender.name, sender.deviceId);
       })(),
