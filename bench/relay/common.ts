@@ -62,6 +62,8 @@ export type LoadReply =
       readonly type: 'throughput';
       readonly blocks: number;
       readonly seconds: number;
+      /** CPU the load generator used during the measured window, in cores. */
+      readonly cpuCores: number;
       /** Connections lost and error frames seen so far (empty-ish when all is well). */
       readonly health: string;
     }

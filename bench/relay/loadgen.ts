@@ -266,14 +266,18 @@ async function throughput(
   await sleep(warmupMs);
   counting = true;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await sleep(durationMs);
   counting = false;
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  // Share of one core the load generator used: near 1.0 means it, not the server, limits.
+  const cpuCores = (cpu.user + cpu.system) / 1e6 / seconds;
   running = false;
   // Let in-flight blocks drain (bounded) so the next phase starts from quiet.
   for (let i = 0; i < DRAIN_MS / 50 && outstanding.some((n) => n > 0); i++) await sleep(50);
   onReceive = () => undefined;
-  return { type: 'throughput', blocks, seconds, health: health() };
+  return { type: 'throughput', blocks, seconds, cpuCores, health: health() };
 }
 
 async function latency(

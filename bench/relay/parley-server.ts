@@ -16,7 +16,14 @@ process.on('message', (m: ServerCommand) => {
     gc?.();
     gc?.();
     const u = process.memoryUsage();
-    send<ServerReply>({ type: 'mem', rss: u.rss, heapUsed: u.heapUsed, external: u.external });
+    const c = process.cpuUsage();
+    send<ServerReply>({
+      type: 'mem',
+      rss: u.rss,
+      heapUsed: u.heapUsed,
+      external: u.external,
+      cpuMicros: c.user + c.system,
+    });
   } else {
     const r = relay;
     const dump = process.env['PARLEY_BENCH_METRICS_FILE'];

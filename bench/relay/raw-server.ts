@@ -53,7 +53,14 @@ process.on('message', (m: ServerCommand) => {
     gc?.();
     gc?.();
     const u = process.memoryUsage();
-    send<ServerReply>({ type: 'mem', rss: u.rss, heapUsed: u.heapUsed, external: u.external });
+    const c = process.cpuUsage();
+    send<ServerReply>({
+      type: 'mem',
+      rss: u.rss,
+      heapUsed: u.heapUsed,
+      external: u.external,
+      cpuMicros: c.user + c.system,
+    });
   } else {
     for (const ws of wss.clients) ws.terminate();
     server.close(() => process.exit(0));

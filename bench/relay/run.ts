@@ -163,11 +163,12 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
     const ready = await request<ServerCommand, ServerReply>(server, undefined, `${target} start`);
     if (ready.type !== 'ready')
       throw new Error(ready.type === 'failed' ? ready.message : 'unexpected reply');
-    const mem = async (): Promise<number> => {
+    const stats = async (): Promise<{ rss: number; cpuMicros: number }> => {
       const r = await request<ServerCommand, ServerReply>(server, { cmd: 'mem' }, 'mem');
       if (r.type !== 'mem') throw new Error('unexpected reply');
-      return r.rss;
+      return r;
     };
+    const mem = async (): Promise<number> => (await stats()).rss;
     loadgen = fork(join(here, 'loadgen.ts'), [], {
       execArgv: TSX_EXEC_ARGV,
       env: childEnv,
@@ -203,6 +204,8 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
     }
     await ask({ cmd: 'connect', total: PAIRS * 2 });
     mark('connect+mem');
+    const cpuBefore = await stats();
+    const tBefore = performance.now();
     const tp = await ask({
       cmd: 'throughput',
       pairs: PAIRS,
@@ -211,8 +214,13 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
       durationMs: THROUGHPUT_MS,
     });
     if (tp.type !== 'throughput') throw new Error('unexpected reply');
+    const serverCores =
+      ((await stats()).cpuMicros - cpuBefore.cpuMicros) / 1e3 / (performance.now() - tBefore);
     let lastHealth = tp.health;
     mark('throughput');
+    marks.push(
+      `cpu in throughput: server ${serverCores.toFixed(2)} cores (whole phase), loadgen ${tp.cpuCores.toFixed(2)} cores`,
+    );
     const latency = new Map<number, { p50: number; p99: number; lost: number }>();
     for (const rate of LOADS) {
       const l = await ask({
