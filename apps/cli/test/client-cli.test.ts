@@ -164,4 +164,46 @@ describe('parley client commands', () => {
     // The original is unaffected.
     expect((await parley('pw-alice', 'contacts', '--profile', pa)).code).toBe(0);
   });
+
+  it('open mode: init --name registers by challenge; send, read and TOFU contacts work', async () => {
+    const odata = join(root, 'relay-open');
+    const open = await startRelay({ dataDir: odata, port: 0, auth: 'open', logLevel: 'silent' });
+    try {
+      const caFile = join(root, 'open-ca.crt');
+      writeFileSync(caFile, open.caPem);
+      const pc = join(root, 'carol');
+      const pd = join(root, 'dave');
+      for (const [n, p] of [
+        ['carol', pc],
+        ['dave', pd],
+      ] as const) {
+        const r = await parley(
+          `pw-${n}`,
+          'init',
+          '--profile',
+          p,
+          '--server',
+          open.url,
+          '--name',
+          n,
+          '--ca',
+          caFile,
+        );
+        expect(r.stderr).toBe('');
+        expect(r.stdout).toContain(`profile created for ${n} (open)`);
+      }
+      const s = await parley('pw-carol', 'send', '--profile', pc, 'dave', 'open mode hello');
+      expect(s.code).toBe(0);
+      const r = await parley('pw-dave', 'read', '--profile', pd);
+      expect(r.stdout).toMatch(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] carol: open mode hello\n$/);
+      expect((await parley('pw-dave', 'contacts', '--profile', pd)).stdout).toMatch(
+        /^carol\s+unverified\s+not verified \(trusted on first use\)/m,
+      );
+      const unknown = await parley('pw-carol', 'send', '--profile', pc, 'nobody', 'hi');
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toMatch(/nobody: unknown to the relay, or has not published keys yet/);
+    } finally {
+      await open.close();
+    }
+  });
 });

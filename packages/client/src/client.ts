@@ -476,8 +476,24 @@ export class ParleyClient {
     return outcome.contact;
   }
 
-  private lookup(name: string): Promise<KeysBundleFrame> {
-    return this.request<KeysBundleFrame>((requestId) => ({ type: 'keys.lookup', requestId, name }));
+  private async lookup(name: string): Promise<KeysBundleFrame> {
+    try {
+      return await this.request<KeysBundleFrame>((requestId) => ({
+        type: 'keys.lookup',
+        requestId,
+        name,
+      }));
+    } catch (err) {
+      // The relay answers every refusal with the same generic code (M13); say what it can mean.
+      if (err instanceof ClientError && err.code === 'RELAY_ERROR') {
+        throw new ClientError(
+          'NOT_FOUND',
+          `${name}: unknown to the relay, or has not published keys yet`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
   }
 
   /** Fetches and checks a peer's key from the relay (used by `verify` before any message). */
