@@ -431,6 +431,16 @@ export function decrypt(
   return { session: commit(session, s, state), plaintext };
 }
 
+/** @internal Decrypts against a bare state (tests sweep the responder path with it). */
+export function decryptForTest(
+  ctx: ProtocolContext,
+  s: SessionState,
+  envelope: Uint8Array,
+  meta: MessageMeta,
+): Uint8Array {
+  return decryptState(ctx, s, envelope, meta).plaintext;
+}
+
 /** @internal Identity of the other side as recorded in the session AD. */
 export function sessionAdOf(session: Session): Uint8Array {
   return stateOf(session).sessionAd;
