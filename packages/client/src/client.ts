@@ -10,7 +10,7 @@
  * marks are committed in one batch before the relay is acknowledged, so a crash at any
  * point either redelivers the message (not yet committed) or drops a duplicate (seen).
  */
-import { toHex } from '@parley/crypto';
+import { constantTimeEqual, toHex } from '@parley/crypto';
 import type { CryptoProvider } from '@parley/crypto';
 import type {
   ClientFrame,
@@ -455,7 +455,7 @@ export class ParleyClient {
           },
         );
       }
-      if (toHex(certified) !== toHex(identityKey)) {
+      if (!constantTimeEqual(certified, identityKey)) {
         throw new ClientError(
           'UNTRUSTED_KEY',
           `${name}: key differs from the one the certificate binds`,
@@ -729,7 +729,14 @@ export class ParleyClient {
     }
     const writes: StoreWrite[] = [...result.writes];
     try {
-      if (result.newSession || !session) {
+      const known = await this.store.getContact(from);
+      const alreadyTrusted =
+        known !== undefined &&
+        (known.trust === 'ca-attested' || known.trust === 'verified') &&
+        constantTimeEqual(known.identityKey, result.peerIdentityKey);
+      if ((result.newSession || !session) && !alreadyTrusted) {
+        // mtls: fetch the certificate the relay holds for the sender (a key lookup; it
+        // costs the sender one one-time prekey, once per new key).
         const bundleCert =
           this.account.info.mode === 'mtls' ? await this.certificateOf(from) : undefined;
         await this.trustKey(from, frame.from.deviceId, result.peerIdentityKey, bundleCert, writes);
