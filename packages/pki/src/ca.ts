@@ -272,7 +272,13 @@ async function certifyEd25519(
   const ca = await loadCa(paths);
   const now = clock(opts);
   const notBefore = opts.notBefore ?? new Date(now.getTime() - CLOCK_SKEW_BACKDATE_MS);
-  const notAfter = new Date(now.getTime() + daysMs(opts.validityDays ?? CLIENT_VALIDITY_DAYS));
+  // Never outlive the root: a chain is refused once its root has expired anyway.
+  const notAfter = new Date(
+    Math.min(
+      now.getTime() + daysMs(opts.validityDays ?? CLIENT_VALIDITY_DAYS),
+      ca.cert.notAfter.getTime(),
+    ),
+  );
   const serial = newSerial(rng(opts));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial,

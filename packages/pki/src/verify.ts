@@ -66,6 +66,8 @@ export async function createClientVerifier(opts: {
   } catch (cause) {
     throw new PkiError('malformed', 'CA certificate is not parseable', { cause });
   }
+  const caFrom = Date.parse(ca.validFrom);
+  const caTo = Date.parse(ca.validTo);
   const revoked = new Set<string>();
   let crlNextUpdate: Date | undefined;
   if (opts.crlPem !== undefined) {
@@ -96,6 +98,10 @@ export async function createClientVerifier(opts: {
       }
       if (crlNextUpdate !== undefined && crlNextUpdate.getTime() < now.getTime()) {
         throw new PkiError('crl_invalid', 'CRL is past its nextUpdate');
+      }
+      // The chain is only as good as the root: an expired root fails as in a TLS handshake.
+      if (!(caFrom <= now.getTime() && now.getTime() <= caTo)) {
+        throw new PkiError('expired', 'the CA certificate is outside its validity period');
       }
       const serial = normalizeSerial(cert.serialNumber);
       if (revoked.has(serial)) throw new PkiError('revoked', 'certificate is revoked');

@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { asEd25519SecretKey, createPortableCrypto } from '@parley/crypto';
@@ -259,23 +259,28 @@ describe('private CA', () => {
       ),
     ).toBe('untrusted');
 
+    // A CA made 20 days ago issued henry a one-day certificate 10 days ago.
+    const pastData = join(t.dir, 'past');
+    await initPki(pastData, { now: () => new Date(Date.now() - 20 * DAY_MS) });
+    const past = await readPkiFiles(pastData);
     const start = new Date(Date.now() - 10 * DAY_MS);
-    const old = await issueClient(data, 'henry', join(t.dir, 'henry'), {
+    const old = await issueClient(pastData, 'henry', join(t.dir, 'henry'), {
       now: () => start,
       validityDays: 1,
     });
-    const verifier = await createClientVerifier({ caPem, crlPem });
-    expect(await codeOf(() => verifier.verify({ certPem: old.certPem }, new Date()))).toBe(
+    const pastVerifier = await createClientVerifier({ caPem: past.caPem });
+    expect(await codeOf(() => pastVerifier.verify({ certPem: old.certPem }, new Date()))).toBe(
       'expired',
     );
-    expect(verifier.verify({ certPem: old.certPem }, new Date(start.getTime() + 1000)).name).toBe(
-      'henry',
-    );
+    expect(
+      pastVerifier.verify({ certPem: old.certPem }, new Date(start.getTime() + 1000)).name,
+    ).toBe('henry');
     expect(
       await codeOf(() =>
-        verifier.verify({ certPem: old.certPem }, new Date(start.getTime() - DAY_MS)),
+        pastVerifier.verify({ certPem: old.certPem }, new Date(start.getTime() - DAY_MS)),
       ),
     ).toBe('expired');
+    const verifier = await createClientVerifier({ caPem, crlPem });
 
     expect(await codeOf(() => verifier.verify({ certPem: serverCertPem }, new Date()))).toBe(
       'bad_usage',
@@ -291,6 +296,16 @@ describe('private CA', () => {
     expect(
       await codeOf(() => verifier.verify({ certPem: alice }, new Date(Date.now() + 40 * DAY_MS))),
     ).toBe('crl_invalid');
+    // Past the root's own lifetime nothing it signed is trusted.
+    expect(
+      await codeOf(() => verifier.verify({ certPem: alice }, new Date(Date.now() + 3700 * DAY_MS))),
+    ).not.toBe('no error');
+    // A certificate never outlives its root.
+    const long = await issueClient(data, 'longlived', join(t.dir, 'long'), { validityDays: 3650 });
+    expect(long.notAfter.getTime()).toBeLessThanOrEqual(
+      Date.parse(new X509Certificate(caPem).validTo),
+    );
+    expect(long.notAfter.getTime()).toBeGreaterThan(Date.now() + 3000 * DAY_MS);
     // DER input works as well as PEM.
     const der = new Uint8Array(Buffer.from(alice.replace(/-----[^-]+-----|\s/g, ''), 'base64'));
     expect(verifier.verify({ certDer: der }, new Date()).name).toBe('alice');
