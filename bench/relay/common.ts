@@ -24,6 +24,8 @@ export type ServerReply =
       readonly rss: number;
       readonly heapUsed: number;
       readonly external: number;
+      /** Cumulative CPU time of the server process, microseconds (user + system). */
+      readonly cpuMicros: number;
     }
   | { readonly type: 'failed'; readonly message: string };
 
