@@ -108,4 +108,41 @@ describe('parley chat in tmux', () => {
     expect(verify).toMatch(/\d{5} \d{5} \d{5}/);
     expect(verify).toContain('key certified by your organisation CA');
   }, 90_000);
+
+  it('asks the passphrase without echo and refuses a wrong one', async () => {
+    const profile = join(root, 'alice');
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      'pw',
+      '-x',
+      '80',
+      '-y',
+      '24',
+      `env -u PARLEY_PASSPHRASE node ${BIN} contacts --profile ${profile}; echo EXIT=$?; sleep 30`,
+    );
+    await screenMatching('pw', /Passphrase:/);
+    tmux('send-keys', '-t', 'pw', 'not-the-secret-123', 'Enter');
+    const wrong = await screenMatching('pw', /EXIT=1/);
+    expect(wrong).toContain('parley: wrong passphrase for this profile');
+    expect(wrong).not.toContain('not-the-secret-123');
+    tmux('kill-session', '-t', 'pw');
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      'pw2',
+      '-x',
+      '80',
+      '-y',
+      '24',
+      `env -u PARLEY_PASSPHRASE node ${BIN} contacts --profile ${profile}; echo EXIT=$?; sleep 30`,
+    );
+    await screenMatching('pw2', /Passphrase:/);
+    tmux('send-keys', '-t', 'pw2', 'pw-alice', 'Enter');
+    const ok = await screenMatching('pw2', /EXIT=0/);
+    expect(ok).toMatch(/bob\s+ca-attested/);
+    expect(ok).not.toContain('pw-alice');
+  }, 60_000);
 });
