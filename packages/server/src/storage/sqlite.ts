@@ -6,8 +6,8 @@
  * write arriving in the same event-loop turn (enqueues, acks, receipts, key uploads)
  * shares one transaction (group commit): one fsync for many operations, without ever
  * answering before the data is durable. better-sqlite3 is synchronous, so an fsync per
- * operation would stall the whole relay; per turn it is paid once. Each operation runs
- * in its own savepoint, so one failing operation does not undo the others.
+ * operation would stall the whole relay; per turn it is paid once. A failing operation
+ * does not undo the others (multi-write operations run in their own savepoint).
  */
 import Database from 'better-sqlite3';
 import { ServerError } from '../errors.js';
@@ -26,6 +26,13 @@ import type {
   SignedPrekey,
   StoredReceipt,
 } from './types.js';
+
+/**
+ * Least time between two group commits while writes keep coming. Each commit costs an
+ * fsync that blocks the event loop; 2 ms caps that at 500 fsyncs/s and adds at most
+ * 2 ms to the time before "queued", far below anything a person notices.
+ */
+const MIN_COMMIT_INTERVAL_MS = 2;
 
 /** Schema version stored in `PRAGMA user_version`; bump with a migration. */
 const SCHEMA_VERSION = 1;
@@ -141,6 +148,7 @@ export class SqliteStore implements RelayStore {
   readonly #s;
   #batch: PendingWrite[] = [];
   #flushScheduled = false;
+  #lastCommit = 0;
   #closed = false;
 
   /**
@@ -250,7 +258,12 @@ export class SqliteStore implements RelayStore {
       this.#batch.push({ op, resolve: resolve as (r: unknown) => void, reject });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
-        setImmediate(() => this.#flush());
+        // Under load, commits are spaced at least MIN_COMMIT_INTERVAL_MS apart so each
+        // fsync (which blocks the event loop) serves a larger batch; when idle, the
+        // next turn commits at once.
+        const wait = this.#lastCommit + MIN_COMMIT_INTERVAL_MS - performance.now();
+        if (wait > 0) setTimeout(() => this.#flush(), wait);
+        else setImmediate(() => this.#flush());
       }
     });
   }
@@ -396,6 +409,7 @@ export class SqliteStore implements RelayStore {
   /** Commits every write of this turn in one transaction (one fsync), then answers them. */
   #flush(): void {
     this.#flushScheduled = false;
+    this.#lastCommit = performance.now();
     const batch = this.#batch;
     this.#batch = [];
     if (batch.length === 0) return;
@@ -404,8 +418,10 @@ export class SqliteStore implements RelayStore {
       this.#db.transaction(() => {
         for (const w of batch) {
           try {
-            // A nested transaction is a savepoint: a failing op rolls back alone.
-            results.push({ ok: true, value: this.#db.transaction(w.op)() });
+            // Ops with more than one write wrap themselves in a nested transaction (a
+            // savepoint), so a failing op rolls back alone; single-statement ops are
+            // atomic anyway and skip the savepoint's cost.
+            results.push({ ok: true, value: w.op() });
           } catch (error) {
             results.push({ ok: false, error });
           }
