@@ -19,6 +19,8 @@ export const META_IDENTITY_SECRET = 'identity.secret';
 export const META_NEXT_PREKEY_ID = 'prekeys.next-id';
 /** Set once the initial prekey set has been accepted by the relay. */
 export const META_PREKEYS_PUBLISHED = 'prekeys.published';
+/** JSON list of this device's signed prekeys `[{id, createdAt}]`, newest last. */
+export const META_SIGNED_PREKEYS = 'prekeys.signed';
 
 export interface AccountInfo {
   readonly name: string;

@@ -10,7 +10,7 @@
  * marks are committed in one batch before the relay is acknowledged, so a crash at any
  * point either redelivers the message (not yet committed) or drops a duplicate (seen).
  */
-import { constantTimeEqual, toHex } from '@parley/crypto';
+import { constantTimeEqual, toHex, utf8Decode, utf8Encode } from '@parley/crypto';
 import type { CryptoProvider } from '@parley/crypto';
 import type {
   ClientFrame,
@@ -21,8 +21,8 @@ import type {
 } from '@parley/wire';
 import { SUPPORTED_PROTOCOL_VERSIONS, authSignedData } from '@parley/wire';
 import type { Account } from './account.js';
-import { META_NEXT_PREKEY_ID, META_PREKEYS_PUBLISHED } from './account.js';
-import type { E2ee, SafetyNumber } from './e2ee.js';
+import { META_NEXT_PREKEY_ID, META_PREKEYS_PUBLISHED, META_SIGNED_PREKEYS } from './account.js';
+import type { E2ee, PrekeyBatch, SafetyNumber } from './e2ee.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
 import type { Envelope } from './envelope.js';
 import { ClientError } from './errors.js';
@@ -55,6 +55,18 @@ export const OUTBOX_RESEND_AFTER_MS = 10_000;
 export const RATE_LIMIT_BACKOFF_MS = 1_000;
 /** Client message ids are 128 random bits (wire CLIENT_MESSAGE_ID_BYTES). */
 const CLIENT_MESSAGE_ID_BYTES = 16;
+/**
+ * Signed prekey lifetime before a new one is published (Signal rotates weekly): bounds
+ * how long a compromised signed prekey secret is useful against new sessions.
+ */
+export const SIGNED_PREKEY_ROTATION_MS = 7 * 24 * 60 * 60 * 1000;
+/**
+ * How long a replaced signed prekey's secret is kept: initial messages made from an
+ * older bundle may sit in the relay's mailbox that long (its 30-day retention).
+ */
+export const SIGNED_PREKEY_GRACE_MS = 30 * 24 * 60 * 60 * 1000;
+/** Secret kind of signed prekeys in the store (shared with the protocol adapter). */
+const SECRET_SIGNED_PREKEY = 'spk';
 /** Queue key serialising prekey generation (ids come from one counter). */
 const PREKEY_QUEUE = '\u0000prekeys';
 /** Largest prekey id before wrapping (u32). */
@@ -296,6 +308,7 @@ export class ParleyClient {
     // upload must not allocate the same ids twice.
     await this.queue.run(PREKEY_QUEUE, async () => {
       if (!(await this.store.getMeta(META_PREKEYS_PUBLISHED))) await this.publishPrekeys();
+      else await this.rotateSignedPrekey();
     });
     if (this.phase !== 'ready') return;
     this.emit({ type: 'ready' });
@@ -388,6 +401,21 @@ export class ParleyClient {
   }
 
   /** Generates and uploads the full initial prekey set (signed, last resort, one-time). */
+  private async signedPrekeys(): Promise<{ id: number; createdAt: number }[]> {
+    const raw = await this.store.getMeta(META_SIGNED_PREKEYS);
+    if (!raw) return [];
+    try {
+      return JSON.parse(utf8Decode(raw)) as { id: number; createdAt: number }[];
+    } catch {
+      return [];
+    }
+  }
+
+  private signedPrekeysWrite(list: { id: number; createdAt: number }[]): StoreWrite {
+    return { op: 'meta.put', key: META_SIGNED_PREKEYS, value: utf8Encode(JSON.stringify(list)) };
+  }
+
+  /** Generates and uploads the full initial prekey set (signed, last resort, one-time). */
   private async publishPrekeys(): Promise<void> {
     const writes: StoreWrite[] = [];
     const ids = await this.allocateIds(
@@ -400,6 +428,7 @@ export class ParleyClient {
       oneTimeIds: ids.slice(2, 2 + ONE_TIME_PREKEYS_TARGET),
       oneTimePqIds: ids.slice(2 + ONE_TIME_PREKEYS_TARGET),
     });
+    writes.push(this.signedPrekeysWrite([{ id: ids[0] as number, createdAt: this.clock() }]));
     // Secrets first: an upload the relay accepted must never name keys we lost.
     await this.store.commit([...writes, ...batch.writes]);
     if (this.sendFrame({ type: 'prekeys.upload', ...batch.upload })) {
@@ -407,6 +436,43 @@ export class ParleyClient {
         { op: 'meta.put', key: META_PREKEYS_PUBLISHED, value: new Uint8Array([1]) },
       ]);
     }
+  }
+
+  /**
+   * Publishes a new signed prekey once the current one is older than
+   * `SIGNED_PREKEY_ROTATION_MS`, and deletes replaced ones older than the grace period.
+   */
+  private async rotateSignedPrekey(): Promise<void> {
+    const now = this.clock();
+    const list = await this.signedPrekeys();
+    const current = list[list.length - 1];
+    const writes: StoreWrite[] = [];
+    let next = list;
+    let upload: PrekeyBatch['upload'] | undefined;
+    if (!current || now - current.createdAt >= SIGNED_PREKEY_ROTATION_MS) {
+      const [id] = await this.allocateIds(1, writes);
+      const batch = this.e2ee.generatePrekeys(this.account, {
+        signedPrekeyId: id as number,
+        oneTimeIds: [],
+        oneTimePqIds: [],
+      });
+      writes.push(...batch.writes);
+      next = [...list, { id: id as number, createdAt: now }];
+      upload = batch.upload;
+    }
+    // A replaced key is kept until its successor has been live for the grace period.
+    const keep = next.filter((k, i) => {
+      const successor = next[i + 1];
+      return !successor || now - successor.createdAt < SIGNED_PREKEY_GRACE_MS;
+    });
+    for (const k of next) {
+      if (!keep.includes(k))
+        writes.push({ op: 'secret.delete', kind: SECRET_SIGNED_PREKEY, id: k.id });
+    }
+    if (writes.length === 0) return;
+    writes.push(this.signedPrekeysWrite(keep));
+    await this.store.commit(writes);
+    if (upload) this.sendFrame({ type: 'prekeys.upload', ...upload });
   }
 
   private async replenishPrekeys(remaining: number, remainingPq: number): Promise<void> {

@@ -63,11 +63,16 @@ async function makeAccount(
   );
 }
 
-async function device(relay: FakeRelay, name: string, store: ClientStore): Promise<Device> {
+async function device(
+  relay: FakeRelay,
+  name: string,
+  store: ClientStore,
+  clock?: () => number,
+): Promise<Device> {
   const account = await Account.load(store, crypto);
   if (!relay.users.has(name)) relay.provision(name, account.keyPair.publicKey);
   else relay.users.get(name)!.identityKey = account.keyPair.publicKey;
-  const client = new ParleyClient({ store, crypto, e2ee, account });
+  const client = new ParleyClient({ store, crypto, e2ee, account, ...(clock ? { clock } : {}) });
   const events: ClientEvent[] = [];
   client.on((e) => events.push(e));
   return { name, store, client, events };
@@ -298,5 +303,39 @@ describe('client core with the in-process relay', () => {
     await bob.client.close();
     await as.close();
     await bs.close();
+  });
+
+  it('rotates the signed prekey weekly and keeps the old secret through the grace period', async () => {
+    const relay = new FakeRelay();
+    let now = Date.UTC(2026, 0, 1);
+    const clock = (): number => now;
+    const as = new MemoryStore();
+    const bs = new MemoryStore();
+    await makeAccount(as, 'alice');
+    await makeAccount(bs, 'bob');
+    const alice = await device(relay, 'alice', as, clock);
+    let bob = await device(relay, 'bob', bs, clock);
+    await online(relay, bob);
+    await until(() => relay.users.get('bob')?.signedPrekey !== undefined, 'bob prekeys');
+    const spk1 = relay.users.get('bob')?.signedPrekey?.id as number;
+    relay.users.get('bob')?.conn?.close();
+    await online(relay, alice);
+    // Alice writes from the week-1 bundle while Bob is away for eight days.
+    await alice.client.send('bob', 'sent against the old signed prekey');
+    now += 8 * 24 * 3600 * 1000;
+    await bob.client.close();
+    bob = await device(relay, 'bob', bs, clock);
+    await online(relay, bob);
+    const spk2 = relay.users.get('bob')?.signedPrekey?.id as number;
+    expect(spk2).not.toBe(spk1);
+    expect(await bs.getSecret('spk', spk1)).toBeDefined();
+    expect(await texts(bob, 'alice')).toEqual(['in:sent against the old signed prekey']);
+    // Forty days later the week-1 secret is gone; the week-2 one stays until its successor ages.
+    now += 40 * 24 * 3600 * 1000;
+    relay.users.get('bob')?.conn?.close();
+    await online(relay, bob);
+    expect(await bs.getSecret('spk', spk1)).toBeUndefined();
+    expect(await bs.getSecret('spk', spk2)).toBeDefined();
+    expect(relay.users.get('bob')?.signedPrekey?.id).not.toBe(spk2);
   });
 });
