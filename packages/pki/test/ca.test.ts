@@ -164,6 +164,10 @@ describe('private CA', () => {
       writeFileSync(c, dave.certPem);
       const v = openssl(['verify', '-CAfile', join(data, 'pki', 'ca.crt'), c]);
       expect(v.status).toBe(0);
+      // The seed read from an openssl-made key yields the certified public key.
+      const seed = ed25519SeedFromPkcs8Pem(readFileSync(k, 'utf8'));
+      const pair = createPortableCrypto().ed25519.keyPairFromSecret(asEd25519SecretKey(seed));
+      expect(Buffer.from(pair.publicKey)).toEqual(Buffer.from(rawEd25519Public(dave.certPem)));
       // The certificate's key is the device's own key: it matches dave.key's public half.
       expect(createPublicKey(dave.certPem).export({ format: 'jwk' }).x).toBe(
         createPublicKey(readFileSync(k, 'utf8')).export({ format: 'jwk' }).x,
