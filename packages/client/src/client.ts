@@ -32,6 +32,7 @@ import type {
   ClientStore,
   Contact,
   MessageStatus,
+  OutboxEntry,
   StoreWrite,
   StoredMessage,
 } from './store/types.js';
@@ -335,11 +336,13 @@ export class ParleyClient {
     if (clientMessageId) {
       // Not stored by the relay: the entry stays in the outbox for a later attempt.
       const id = toHex(clientMessageId);
-      this.inflight.set(id, this.clock() - OUTBOX_RESEND_AFTER_MS + RATE_LIMIT_BACKOFF_MS);
       if (code === 'rate_limited') {
+        this.inflight.set(id, this.clock() - OUTBOX_RESEND_AFTER_MS + RATE_LIMIT_BACKOFF_MS);
         this.scheduleRetry(RATE_LIMIT_BACKOFF_MS);
         return;
       }
+      // Any other refusal would repeat: park the entry until the next connection.
+      this.inflight.set(id, Number.POSITIVE_INFINITY);
     }
     const about = clientMessageId ? ` for message ${toHex(clientMessageId)}` : '';
     this.emit({
@@ -613,7 +616,6 @@ export class ParleyClient {
     checkUserName(peer, 'recipient');
     if (this.closed) throw new ClientError('CLOSED', 'client is closed');
     const message = await this.queue.run(peer, () => this.encryptAndStore(peer, 'msg', text));
-    await this.flushOutbox();
     return message;
   }
 
@@ -659,6 +661,12 @@ export class ParleyClient {
     if (kind === 'msg') writes.push({ op: 'message.put', message });
     // The ratchet step, the ciphertext to (re)send and the history entry land together.
     await this.store.commit(writes);
+    // Hand this one entry to the relay now (in conversation order); the full outbox is
+    // only walked on (re)connect and by the retry timer.
+    this.sendOutboxEntry(
+      { id, peer, deviceId, payload: result.payload, createdAt: now, attempts: 0 },
+      kind === 'end',
+    );
     const stored =
       kind === 'msg' ? ((await this.store.getMessage(peer, 'out', id)) ?? message) : message;
     if (kind === 'msg') this.emit({ type: 'message', message: stored });
@@ -674,17 +682,25 @@ export class ParleyClient {
       // Each entry goes out once per connection, and again only if unanswered for long.
       if (sentAt !== undefined && now - sentAt < OUTBOX_RESEND_AFTER_MS) continue;
       const isEnd = (await this.store.getMessage(entry.peer, 'out', entry.id)) === undefined;
-      const frame: ClientFrame = {
-        type: isEnd ? 'session.terminate' : 'send',
-        clientMessageId: fromHexId(entry.id),
-        from: { name: this.account.name, deviceId: this.account.deviceId },
-        to: { name: entry.peer, deviceId: entry.deviceId },
-        payload: entry.payload,
-      };
-      if (!this.sendFrame(frame)) return;
-      this.inflight.set(entry.id, now);
+      if (!this.sendOutboxEntry(entry, isEnd)) return;
     }
     if (this.inflight.size > 0) this.scheduleRetry(OUTBOX_RESEND_AFTER_MS);
+  }
+
+  /** Sends one outbox entry and tracks it as in flight; false if not connected. */
+  private sendOutboxEntry(entry: OutboxEntry, isEnd: boolean): boolean {
+    if (this.phase !== 'ready') return false;
+    const frame: ClientFrame = {
+      type: isEnd ? 'session.terminate' : 'send',
+      clientMessageId: fromHexId(entry.id),
+      from: { name: this.account.name, deviceId: this.account.deviceId },
+      to: { name: entry.peer, deviceId: entry.deviceId },
+      payload: entry.payload,
+    };
+    if (!this.sendFrame(frame)) return false;
+    this.inflight.set(entry.id, this.clock());
+    this.scheduleRetry(OUTBOX_RESEND_AFTER_MS);
+    return true;
   }
 
   private scheduleRetry(delayMs: number): void {
@@ -886,7 +902,6 @@ export class ParleyClient {
     checkUserName(peer, 'peer');
     await this.queue.run(peer, () => this.encryptAndStore(peer, 'end', ''));
     this.emit({ type: 'session-ended', peer });
-    await this.flushOutbox();
   }
 
   /** Waits for in-flight work, then stops; the store is the caller's to close. */

@@ -173,6 +173,20 @@ describe('client core with the in-process relay', () => {
     expect(await texts(bob, 'alice')).toEqual(['in:eventually']);
   });
 
+  it('backs off and resends when the relay says rate_limited', async () => {
+    const { relay, alice, bob } = await pair();
+    relay.rateLimitNext = 1;
+    const m = await alice.client.send('bob', 'slow down');
+    await until(
+      () => alice.events.some((e) => e.type === 'error') || relay.rateLimitNext === 0,
+      'refusal',
+    );
+    expect((await alice.client.messages('bob'))[0]?.status).toBe('sending');
+    await alice.client.waitForStatus('bob', m.id, 'queued', 5000);
+    await online(relay, bob);
+    expect(await texts(bob, 'alice')).toEqual(['in:slow down']);
+  });
+
   it('drops a tampered message without touching the session', async () => {
     const { relay, alice, bob } = await pair();
     await online(relay, bob);

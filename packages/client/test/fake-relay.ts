@@ -63,6 +63,8 @@ export class FakeRelay {
   dropSends = false;
   /** When set, `ack` frames are ignored: the relay redelivers on the next fetch. */
   dropAcks = false;
+  /** This many `send` frames are answered `rate_limited` (and not stored). */
+  rateLimitNext = 0;
 
   /** Provision a user as `parley pki issue` + mtls would: identity known by certificate. */
   provision(name: string, identityKey: Uint8Array, certificate?: Uint8Array): void {
@@ -175,6 +177,15 @@ export class FakeRelay {
       case 'session.request':
       case 'session.accept': {
         if (this.dropSends) return;
+        if (this.rateLimitNext > 0) {
+          this.rateLimitNext--;
+          conn.toClient({
+            type: 'error',
+            code: 'rate_limited',
+            clientMessageId: frame.clientMessageId,
+          });
+          return;
+        }
         this.seenPayloads.push(frame.payload);
         const to = this.users.get(frame.to.name);
         if (!to) {
