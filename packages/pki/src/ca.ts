@@ -17,6 +17,7 @@ import {
   CRL_REFRESH_BEFORE_DAYS,
   CRL_VALIDITY_DAYS,
   MAX_INPUT_BYTES,
+  SERVER_RENEW_BEFORE_DAYS,
   SERVER_VALIDITY_DAYS,
   daysMs,
 } from './constants.js';
@@ -173,6 +174,30 @@ function generalNames(names: readonly string[]): x509.JsonGeneralName[] {
   return out;
 }
 
+/** Canonical text of a SAN value, so `::1` and `0:0:0:0:0:0:0:1` compare equal. */
+function canonicalName(name: string): string {
+  const lower = name.toLowerCase();
+  if (isIP(lower) === 6) return new URL(`http://[${lower}]/`).hostname;
+  return lower;
+}
+
+/**
+ * True if the relay certificate names every requested host and is not close to expiry;
+ * otherwise `initPki` reissues it (same CA), so names added to the config take effect.
+ */
+function serverCertStillFits(pem: string, names: readonly string[], now: Date): boolean {
+  let cert: x509.X509Certificate;
+  try {
+    cert = new x509.X509Certificate(pem);
+  } catch {
+    return false;
+  }
+  if (cert.notAfter.getTime() - now.getTime() < daysMs(SERVER_RENEW_BEFORE_DAYS)) return false;
+  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+  const have = new Set((san?.names.items ?? []).map((n) => canonicalName(n.value)));
+  return names.every((n) => n.length === 0 || have.has(canonicalName(n)));
+}
+
 async function createServerCert(paths: PkiPaths, opts: InitPkiOptions): Promise<void> {
   const ca = await loadCa(paths);
   const now = clock(opts);
@@ -182,7 +207,9 @@ async function createServerCert(paths: PkiPaths, opts: InitPkiOptions): Promise<
     subject: [{ CN: ['localhost'] }, { O: ['Parley'] }],
     issuer: ca.cert.subjectName,
     notBefore: new Date(now.getTime() - CLOCK_SKEW_BACKDATE_MS),
-    notAfter: new Date(now.getTime() + daysMs(SERVER_VALIDITY_DAYS)),
+    notAfter: new Date(
+      Math.min(now.getTime() + daysMs(SERVER_VALIDITY_DAYS), ca.cert.notAfter.getTime()),
+    ),
     publicKey: keys.publicKey,
     signingKey: ca.key,
     signingAlgorithm: ECDSA_SHA256,
@@ -224,7 +251,9 @@ async function writeCrl(paths: PkiPaths, ctx: PkiContext): Promise<void> {
 
 /**
  * Creates DIR/pki/{ca.crt,ca.key,server.crt,server.key,crl.pem}. Idempotent: an existing
- * CA is never overwritten; only missing pieces are created.
+ * CA is never overwritten; only missing pieces are created. The relay certificate is
+ * reissued (new key, same CA) when it lacks a requested server name or has fewer than
+ * {@link SERVER_RENEW_BEFORE_DAYS} days left.
  *
  * @example
  * ```ts
@@ -241,9 +270,16 @@ export async function initPki(dataDir: string, opts: InitPkiOptions = {}): Promi
     const hasCa = (await exists(paths.caCert)) && (await exists(paths.caKey));
     if (!hasCa) await createCa(paths, opts);
     const hasServer = (await exists(paths.serverCert)) && (await exists(paths.serverKey));
-    if (!hasServer) await createServerCert(paths, opts);
+    const renewServer =
+      !hasServer ||
+      !serverCertStillFits(
+        await readSmallText(paths.serverCert),
+        opts.serverNames ?? [],
+        clock(opts),
+      );
+    if (renewServer) await createServerCert(paths, opts);
     if (!(await exists(paths.crl))) await writeCrl(paths, opts);
-    return { paths, createdCa: !hasCa, createdServer: !hasServer };
+    return { paths, createdCa: !hasCa, createdServer: renewServer };
   });
 }
 

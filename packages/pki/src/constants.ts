@@ -6,6 +6,9 @@ export const CA_VALIDITY_DAYS = 3650;
 /** The relay's TLS certificate is reissued on upgrade; two years keeps renewals rare. */
 export const SERVER_VALIDITY_DAYS = 825;
 
+/** `initPki` renews the relay certificate when fewer days than this remain. */
+export const SERVER_RENEW_BEFORE_DAYS = 30;
+
 /**
  * A device certificate is the device's E2EE identity attestation; a year forces an
  * occasional re-issue without making people re-enroll often.

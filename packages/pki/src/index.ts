@@ -23,6 +23,7 @@ export {
   CRL_REFRESH_BEFORE_DAYS,
   CRL_VALIDITY_DAYS,
   NAME_MAX_BYTES,
+  SERVER_RENEW_BEFORE_DAYS,
   SERVER_VALIDITY_DAYS,
 } from './constants.js';
 export { NAME_PATTERN, isValidName, assertValidName } from './names.js';

@@ -69,6 +69,30 @@ describe('private CA', () => {
     expect(readFileSync(join(data, 'pki', 'ca.key'), 'utf8')).toBe(keyBefore);
   });
 
+  it('init reissues the relay certificate for new server names, keeping the CA', async () => {
+    const dir = tempDir('names');
+    try {
+      const d = join(dir.dir, 'data');
+      await initPki(d);
+      const ca = readFileSync(join(d, 'pki', 'ca.crt'), 'utf8');
+      const srv = readFileSync(join(d, 'pki', 'server.crt'), 'utf8');
+      expect((await initPki(d, { serverNames: ['127.0.0.1', '::1'] })).createdServer).toBe(false);
+      const r = await initPki(d, { serverNames: ['new.example.org', '0:0:0:0:0:0:0:1'] });
+      expect(r.createdServer).toBe(true);
+      expect(r.createdCa).toBe(false);
+      expect(readFileSync(join(d, 'pki', 'ca.crt'), 'utf8')).toBe(ca);
+      expect(readFileSync(join(d, 'pki', 'server.crt'), 'utf8')).not.toBe(srv);
+      const text = openssl(['x509', '-in', join(d, 'pki', 'server.crt'), '-noout', '-text']).out;
+      expect(text).toMatch(/DNS:new\.example\.org/);
+      expect((await initPki(d, { serverNames: ['new.example.org'] })).createdServer).toBe(false);
+      // Close to expiry it is renewed as well.
+      const later = new Date(Date.now() + 810 * DAY_MS);
+      expect((await initPki(d, { now: () => later })).createdServer).toBe(true);
+    } finally {
+      dir.cleanup();
+    }
+  });
+
   it('CA and server certificate are what openssl expects', () => {
     const ca = openssl(['x509', '-in', join(data, 'pki', 'ca.crt'), '-noout', '-text']);
     expect(ca.status).toBe(0);
