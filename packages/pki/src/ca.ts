@@ -471,14 +471,16 @@ export async function refreshCrl(
 ): Promise<boolean> {
   const paths = pkiPaths(dataDir);
   await loadCa(paths);
+  const due = async (): Promise<boolean> => {
+    if (opts.force || !(await exists(paths.crl))) return true;
+    const next = new x509.X509Crl(await readSmallText(paths.crl)).nextUpdate;
+    return !next || next.getTime() - clock(opts).getTime() <= daysMs(CRL_REFRESH_BEFORE_DAYS);
+  };
+  // Checked once without the lock so the common case (nothing to do) never takes it,
+  // and again under it because another writer may have re-signed in between.
+  if (!(await due())) return false;
   return withCaLock(paths, async () => {
-    if (!opts.force && (await exists(paths.crl))) {
-      const crl = new x509.X509Crl(await readSmallText(paths.crl));
-      const next = crl.nextUpdate;
-      if (next && next.getTime() - clock(opts).getTime() > daysMs(CRL_REFRESH_BEFORE_DAYS)) {
-        return false;
-      }
-    }
+    if (!(await due())) return false;
     await writeCrl(paths, opts);
     return true;
   });

@@ -132,25 +132,46 @@ export async function writeRevoked(paths: PkiPaths, list: readonly RevokedRecord
   await writeFileAtomic(paths.revoked, `${JSON.stringify(list, null, 2)}\n`, PUBLIC_FILE_MODE);
 }
 
+/** True if a process with this id exists (signal 0 only probes). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}
+
+/** Whether an existing lock may be broken: its owner is gone, or it is older than any operation. */
+async function lockIsStale(paths: PkiPaths): Promise<boolean> {
+  const owner = await readFile(join(paths.lock, 'owner'), 'utf8').catch(() => undefined);
+  const pid = owner === undefined ? Number.NaN : Number.parseInt(owner, 10);
+  if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) return true;
+  const age = await stat(paths.lock).then(
+    (s) => Date.now() - s.mtimeMs,
+    () => 0,
+  );
+  return age > CA_LOCK_STALE_MS;
+}
+
 /**
  * Runs `fn` while holding the CA's lock, so a relay re-signing the CRL and a `parley pki
  * revoke` in another process cannot interleave (the later CRL write would otherwise drop
- * a revocation the earlier one added). A lock left by a crashed writer is broken after
- * CA_LOCK_STALE_MS.
+ * a revocation the earlier one added). The lock records its owner's pid: a lock whose
+ * owner died (a relay killed mid-operation) is broken at once, any other after
+ * CA_LOCK_STALE_MS. Same-host only: the pid means nothing across machines.
  */
 export async function withCaLock<T>(paths: PkiPaths, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + CA_LOCK_TIMEOUT_MS;
   for (;;) {
     try {
       await mkdir(paths.lock);
+      await writeFile(join(paths.lock, 'owner'), String(process.pid));
       break;
     } catch (err) {
       if ((err as { code?: string }).code !== 'EEXIST') throw err;
-      const age = await stat(paths.lock).then(
-        (s) => Date.now() - s.mtimeMs,
-        () => 0,
-      );
-      if (age > CA_LOCK_STALE_MS) {
+      if (await lockIsStale(paths)) {
         await rm(paths.lock, { recursive: true, force: true });
         continue;
       }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { X509Certificate, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -377,5 +378,14 @@ describe('private CA', () => {
     const old = new Date(Date.now() - 60_000);
     utimesSync(lock, old, old);
     expect(await revoke(data, 'quinn')).toEqual([q.serial]);
+  });
+
+  it('a lock whose owner process is gone is broken at once (relay killed mid-operation)', async () => {
+    const r = await issueClient(data, 'rosa', join(t.dir, 'rosa'));
+    const lock = join(data, 'pki', '.lock');
+    mkdirSync(lock);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    writeFileSync(join(lock, 'owner'), String(dead));
+    expect(await revoke(data, 'rosa')).toEqual([r.serial]);
   });
 });
