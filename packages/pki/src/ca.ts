@@ -355,10 +355,8 @@ export async function issueClient(
 ): Promise<IssuedClientFiles> {
   assertValidName(name);
   const paths = pkiPaths(dataDir);
-  const caPem = await (async () => {
-    await loadCa(paths);
-    return readSmallText(paths.caCert);
-  })();
+  await loadCa(paths); // fails with not_initialized before a key is generated
+  const caPem = await readSmallText(paths.caCert);
   const keys = await generateEd25519KeyPair();
   const issued = await certifyEd25519(paths, name, keys.publicKey, opts);
   await ensureDir(outDir);
