@@ -144,6 +144,7 @@ async function scenario(mode: 'mtls' | 'open'): Promise<void> {
   await bob.client.waitForStatus('alice', reply.id, 'delivered', 10_000);
   const sessionBefore = await alice.store.getSession('bob', 1);
   expect(sessionBefore).toBeDefined();
+  const bobOneTimeBefore = (await bob.store.listSecretIds('otk')).length;
 
   // Restart both clients and the relay (new port, same data directory).
   await alice.close();
@@ -173,6 +174,8 @@ async function scenario(mode: 'mtls' | 'open'): Promise<void> {
   ).toEqual([`${mode} after restart`]);
   // No new handshake: Alice's contact is unchanged and Bob saw no key-change.
   expect(bobEvents.some((e) => e.type === 'key-changed')).toBe(false);
+  // A new handshake would have consumed one of Bob's one-time prekeys; none was.
+  expect((await bob.store.listSecretIds('otk')).length).toBe(bobOneTimeBefore);
 
   if (mode === 'mtls') {
     // Revoke Bob: the relay refuses him with a clear error; his profile and history survive.
