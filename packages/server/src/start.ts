@@ -106,7 +106,9 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
   const crypto = createNodeCrypto();
   const logger = createLogger(config.logLevel);
   const metrics = new RelayMetrics();
-  const store = new SqliteStore(paths.database, config.storage.synchronous);
+  const store = await SqliteStore.open(paths.database, {
+    synchronous: config.storage.synchronous,
+  });
   const audit = new AuditLog(
     paths.auditLog,
     loadOrCreateAuditKey(paths.auditKey, crypto),

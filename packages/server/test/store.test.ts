@@ -12,7 +12,16 @@ afterAll(() => {
 });
 
 runStoreContract('memory', () => Promise.resolve({ store: new MemoryStore() }));
-runStoreContract('sqlite', () => {
+runStoreContract('sqlite (writer thread)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-store-'));
+  dirs.push(dir);
+  const file = join(dir, 'relay.db');
+  return {
+    store: await SqliteStore.open(file),
+    reopen: () => SqliteStore.open(file),
+  };
+});
+runStoreContract('sqlite (inline)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'parley-store-'));
   dirs.push(dir);
   const file = join(dir, 'relay.db');

@@ -2,242 +2,156 @@
  * SQLite backend of {@link RelayStore} (better-sqlite3), the embedded default.
  *
  * Durability (M11): WAL journal with `synchronous = FULL`, so a committed transaction
- * is on disk before `enqueue` resolves and before the sender hears "queued". Every
- * write arriving in the same event-loop turn (enqueues, acks, receipts, key uploads)
- * shares one transaction (group commit): one fsync for many operations, without ever
- * answering before the data is durable. better-sqlite3 is synchronous, so an fsync per
- * operation would stall the whole relay; per turn it is paid once. A failing operation
- * does not undo the others (multi-write operations run in their own savepoint).
+ * is on disk before a write resolves and before the sender hears "queued". Every write
+ * that arrives while the previous commit is in flight (enqueues, acks, receipts, key
+ * uploads) joins the next transaction (group commit): one fsync for many operations,
+ * never an answer before the data is durable.
+ *
+ * Two writer modes:
+ * - `thread` (what the relay uses, via {@link SqliteStore.open}): a worker thread owns
+ *   the write connection, so fsyncs never block the event loop; reads run on the main
+ *   thread's own connection (WAL lets them proceed during a commit).
+ * - `inline` (the constructor): writes commit on the calling thread, at most every
+ *   MIN_COMMIT_INTERVAL_MS under load. Simpler; used where blocking does not matter.
  */
-import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
 import { ServerError } from '../errors.js';
+import {
+  bytes,
+  openDatabase,
+  prepareStatements,
+  runBatch,
+  toDevice,
+  toMail,
+  type Statements,
+  type WriteArgs,
+  type WriteOpName,
+  type WriteOutcome,
+  type WriteRequest,
+  type WriteResult,
+} from './sqlite-db.js';
 import type {
   Address,
   DeviceRecord,
   EnqueueResult,
   MailItem,
-  MailKind,
   NewMail,
-  OneTimePrekey,
   PrekeyBundle,
   PrekeyUpload,
   Receipt,
   RelayStore,
-  SignedPrekey,
   StoredReceipt,
 } from './types.js';
 
 /**
- * Least time between two group commits while writes keep coming. Each commit costs an
- * fsync that blocks the event loop; 2 ms caps that at 500 fsyncs/s and adds at most
- * 2 ms to the time before "queued", far below anything a person notices.
+ * Inline mode: least time between two group commits while writes keep coming. Each
+ * commit's fsync blocks the event loop; 2 ms caps that at 500 fsyncs/s and adds at most
+ * 2 ms before "queued", far below anything a person notices.
  */
 const MIN_COMMIT_INTERVAL_MS = 2;
 
-/** Schema version stored in `PRAGMA user_version`; bump with a migration. */
-const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS devices (
-  name TEXT NOT NULL, device_id INTEGER NOT NULL, identity_key BLOB NOT NULL,
-  certificate BLOB, registered_at INTEGER NOT NULL, PRIMARY KEY (name, device_id)
-);
-CREATE TABLE IF NOT EXISTS signed_prekeys (
-  name TEXT NOT NULL, device_id INTEGER NOT NULL, kind TEXT NOT NULL, id INTEGER NOT NULL,
-  public_key BLOB NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (name, device_id, kind)
-);
-CREATE TABLE IF NOT EXISTS one_time_prekeys (
-  name TEXT NOT NULL, device_id INTEGER NOT NULL, kind TEXT NOT NULL, id INTEGER NOT NULL,
-  public_key BLOB NOT NULL, signature BLOB, PRIMARY KEY (name, device_id, kind, id)
-);
-CREATE TABLE IF NOT EXISTS mailbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  r_name TEXT NOT NULL, r_device INTEGER NOT NULL, s_name TEXT NOT NULL, s_device INTEGER NOT NULL,
-  client_id BLOB NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL,
-  stored_at INTEGER NOT NULL, expires_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS mailbox_recipient ON mailbox (r_name, r_device, id);
-CREATE INDEX IF NOT EXISTS mailbox_expiry ON mailbox (expires_at);
-CREATE UNIQUE INDEX IF NOT EXISTS mailbox_dedup ON mailbox (s_name, s_device, client_id);
-CREATE TABLE IF NOT EXISTS receipts (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, s_name TEXT NOT NULL, s_device INTEGER NOT NULL,
-  client_id BLOB NOT NULL, status TEXT NOT NULL, server_id INTEGER NOT NULL, ts INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS receipts_sender ON receipts (s_name, s_device, id);
-`;
-
-interface DeviceRow {
-  name: string;
-  device_id: number;
-  identity_key: Buffer;
-  certificate: Buffer | null;
-  registered_at: number;
-}
-interface KeyRow {
-  id: number;
-  public_key: Buffer;
-  signature: Buffer | null;
-}
-interface MailRow {
-  id: number;
-  r_name: string;
-  r_device: number;
-  s_name: string;
-  s_device: number;
-  client_id: Buffer;
-  kind: string;
-  payload: Buffer;
-  stored_at: number;
-  expires_at: number;
-}
-interface ReceiptRow {
-  id: number;
-  client_id: Buffer;
-  status: string;
-  server_id: number;
-  ts: number;
+/** Options of {@link SqliteStore.open}. */
+export interface SqliteStoreOptions {
+  /**
+   * `full` (default): every commit is fsynced before it is reported, surviving power
+   * loss. `normal`: no fsync per commit; survives a crash of the relay process (the OS
+   * still has the data) but not of the machine.
+   */
+  readonly synchronous?: 'full' | 'normal';
 }
 
-const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-
-function toDevice(r: DeviceRow): DeviceRecord {
-  return {
-    name: r.name,
-    deviceId: r.device_id,
-    identityKey: bytes(r.identity_key),
-    ...(r.certificate ? { certificate: bytes(r.certificate) } : {}),
-    registeredAt: r.registered_at,
-  };
-}
-function toSigned(r: KeyRow): SignedPrekey {
-  return {
-    id: r.id,
-    publicKey: bytes(r.public_key),
-    signature: bytes(r.signature ?? Buffer.alloc(0)),
-  };
-}
-function toOneTime(r: KeyRow): OneTimePrekey {
-  return {
-    id: r.id,
-    publicKey: bytes(r.public_key),
-    ...(r.signature ? { signature: bytes(r.signature) } : {}),
-  };
-}
-function toMail(r: MailRow): MailItem {
-  return {
-    serverMessageId: r.id,
-    recipient: { name: r.r_name, deviceId: r.r_device },
-    sender: { name: r.s_name, deviceId: r.s_device },
-    clientMessageId: bytes(r.client_id),
-    kind: r.kind as MailKind,
-    payload: bytes(r.payload),
-    storedAt: r.stored_at,
-    expiresAt: r.expires_at,
-  };
-}
-
-interface PendingWrite {
-  op: () => unknown;
+interface PendingWrite extends WriteRequest {
   resolve: (r: unknown) => void;
   reject: (e: unknown) => void;
 }
 
-/** Opens (creating if needed) the relay database at `file`. */
+/**
+ * Starts the writer thread. From compiled code it runs `sqlite-writer.js`; from the
+ * TypeScript sources (tests, tsx) it first registers tsx inside the worker, since a
+ * worker does not inherit the parent's module loader.
+ */
+function startWriter(): Worker {
+  const ts = new URL('./sqlite-writer.ts', import.meta.url);
+  if (import.meta.url.endsWith('.ts') && existsSync(fileURLToPath(ts))) {
+    const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
+    const tsxApi = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
+    const code = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(ts.href)}); });`;
+    return new Worker(code, { eval: true });
+  }
+  return new Worker(new URL('./sqlite-writer.js', import.meta.url));
+}
+
+/** The relay database. */
 export class SqliteStore implements RelayStore {
   readonly #db: Database.Database;
-  readonly #s;
+  readonly #s: Statements;
+  #worker: Worker | undefined;
   #batch: PendingWrite[] = [];
-  #flushScheduled = false;
+  #scheduled = false;
+  #inFlight: PendingWrite[] | undefined;
+  #nextBatchId = 1;
   #lastCommit = 0;
   #closed = false;
+  #failure: ServerError | undefined;
 
-  /**
-   * @param synchronous `full` (default): every commit is fsynced before it is reported,
-   * surviving power loss. `normal`: WAL without fsync per commit; survives a crash of the
-   * relay process (the OS still has the data) but not of the machine.
-   */
+  /** Opens (creating if needed) the database at `file`, committing on this thread. */
   constructor(file: string, synchronous: 'full' | 'normal' = 'full') {
+    this.#db = openDatabase(file, synchronous);
+    this.#s = prepareStatements(this.#db);
+  }
+
+  /** Opens the database with a writer thread (the relay's mode). */
+  static async open(file: string, opts: SqliteStoreOptions = {}): Promise<SqliteStore> {
+    const synchronous = opts.synchronous ?? 'full';
+    const store = new SqliteStore(file, synchronous);
+    const worker = startWriter();
     try {
-      this.#db = new Database(file);
-      this.#db.pragma('journal_mode = WAL');
-      this.#db.pragma(synchronous === 'full' ? 'synchronous = FULL' : 'synchronous = NORMAL');
-      this.#db.pragma('foreign_keys = ON');
-      this.#db.pragma('busy_timeout = 5000');
-      const version = this.#db.pragma('user_version', { simple: true }) as number;
-      if (version > SCHEMA_VERSION) {
-        throw new ServerError('STORAGE', `database schema ${version} is newer than this relay`);
-      }
-      this.#db.exec(SCHEMA);
-      this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      await new Promise<void>((resolve, reject) => {
+        const onMessage = (m: { ready?: true; error?: string }): void => {
+          worker.off('error', reject);
+          if (m.ready) resolve();
+          else reject(new ServerError('STORAGE', m.error ?? 'writer failed to open'));
+        };
+        worker.once('message', onMessage);
+        worker.once('error', reject);
+        worker.postMessage({ file, synchronous });
+      });
     } catch (err) {
-      if (err instanceof ServerError) throw err;
-      throw new ServerError('STORAGE', `cannot open database ${file}: ${(err as Error).message}`);
+      await worker.terminate();
+      await store.close();
+      throw err instanceof ServerError ? err : new ServerError('STORAGE', (err as Error).message);
     }
-    const db = this.#db;
-    this.#s = {
-      getDevice: db.prepare<[string, number], DeviceRow>(
-        'SELECT * FROM devices WHERE name = ? AND device_id = ?',
-      ),
-      listDevices: db.prepare<[string], DeviceRow>(
-        'SELECT * FROM devices WHERE name = ? ORDER BY device_id',
-      ),
-      insertDevice: db.prepare(
-        'INSERT OR IGNORE INTO devices (name, device_id, identity_key, certificate, registered_at) VALUES (?, ?, ?, ?, ?)',
-      ),
-      upsertDevice: db.prepare(
-        `INSERT INTO devices (name, device_id, identity_key, certificate, registered_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (name, device_id) DO UPDATE SET identity_key = excluded.identity_key, certificate = excluded.certificate`,
-      ),
-      putSigned: db.prepare(
-        'INSERT OR REPLACE INTO signed_prekeys (name, device_id, kind, id, public_key, signature) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      getSigned: db.prepare<[string, number, string], KeyRow>(
-        'SELECT id, public_key, signature FROM signed_prekeys WHERE name = ? AND device_id = ? AND kind = ?',
-      ),
-      putOneTime: db.prepare(
-        'INSERT OR IGNORE INTO one_time_prekeys (name, device_id, kind, id, public_key, signature) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      firstOneTime: db.prepare<[string, number, string], KeyRow>(
-        'SELECT id, public_key, signature FROM one_time_prekeys WHERE name = ? AND device_id = ? AND kind = ? ORDER BY rowid LIMIT 1',
-      ),
-      deleteOneTime: db.prepare(
-        'DELETE FROM one_time_prekeys WHERE name = ? AND device_id = ? AND kind = ? AND id = ?',
-      ),
-      countOneTime: db.prepare<[string, number, string], { n: number }>(
-        'SELECT COUNT(*) AS n FROM one_time_prekeys WHERE name = ? AND device_id = ? AND kind = ?',
-      ),
-      insertMail: db.prepare(
-        `INSERT INTO mailbox (r_name, r_device, s_name, s_device, client_id, kind, payload, stored_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      findMail: db.prepare<[string, number, Uint8Array], { id: number }>(
-        'SELECT id FROM mailbox WHERE s_name = ? AND s_device = ? AND client_id = ?',
-      ),
-      countMail: db.prepare<[string, number], { n: number }>(
-        'SELECT COUNT(*) AS n FROM mailbox WHERE r_name = ? AND r_device = ?',
-      ),
-      pending: db.prepare<[string, number, number, number], MailRow>(
-        'SELECT * FROM mailbox WHERE r_name = ? AND r_device = ? AND id > ? ORDER BY id LIMIT ?',
-      ),
-      getMail: db.prepare<[number, string, number], MailRow>(
-        'SELECT * FROM mailbox WHERE id = ? AND r_name = ? AND r_device = ?',
-      ),
-      deleteMail: db.prepare('DELETE FROM mailbox WHERE id = ?'),
-      expire: db.prepare('DELETE FROM mailbox WHERE expires_at <= ?'),
-      addReceipt: db.prepare(
-        'INSERT INTO receipts (s_name, s_device, client_id, status, server_id, ts) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      trimReceipts: db.prepare(
-        `DELETE FROM receipts WHERE s_name = ? AND s_device = ? AND id NOT IN
-         (SELECT id FROM receipts WHERE s_name = ? AND s_device = ? ORDER BY id DESC LIMIT ?)`,
-      ),
-      pendingReceipts: db.prepare<[string, number, number], ReceiptRow>(
-        'SELECT id, client_id, status, server_id, ts FROM receipts WHERE s_name = ? AND s_device = ? ORDER BY id LIMIT ?',
-      ),
-      deleteReceipt: db.prepare(
-        'DELETE FROM receipts WHERE id = ? AND s_name = ? AND s_device = ?',
-      ),
-    };
+    store.#attach(worker);
+    return store;
+  }
+
+  #attach(worker: Worker): void {
+    this.#worker = worker;
+    worker.on('message', (m: { id?: number; outcomes?: WriteOutcome[] }) => {
+      if (m.outcomes === undefined) return;
+      const batch = this.#inFlight ?? [];
+      this.#inFlight = undefined;
+      this.#settle(batch, m.outcomes);
+      this.#schedule();
+    });
+    worker.on('error', (err: Error) => this.#fail(new ServerError('STORAGE', err.message)));
+    worker.on('exit', (code) => {
+      if (!this.#closed) this.#fail(new ServerError('STORAGE', `writer thread exited (${code})`));
+    });
+  }
+
+  /** The writer is gone: every pending and future write fails (the relay cannot promise durability). */
+  #fail(err: ServerError): void {
+    this.#failure = err;
+    const pending = [...(this.#inFlight ?? []), ...this.#batch];
+    this.#inFlight = undefined;
+    this.#batch = [];
+    for (const w of pending) w.reject(err);
   }
 
   #run<T>(fn: () => T): Promise<T> {
@@ -251,37 +165,55 @@ export class SqliteStore implements RelayStore {
     }
   }
 
-  /** Queues a write for this turn's transaction; resolves after the commit. */
-  #write<T>(op: () => T): Promise<T> {
+  /** Queues a write for the next group commit; resolves after that commit. */
+  #write<K extends WriteOpName>(op: K, ...args: WriteArgs<K>): Promise<WriteResult<K>> {
     if (this.#closed) return Promise.reject(new ServerError('STORAGE', 'store is closed'));
-    return new Promise<T>((resolve, reject) => {
-      this.#batch.push({ op, resolve: resolve as (r: unknown) => void, reject });
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        // Under load, commits are spaced at least MIN_COMMIT_INTERVAL_MS apart so each
-        // fsync (which blocks the event loop) serves a larger batch; when idle, the
-        // next turn commits at once.
-        const wait = this.#lastCommit + MIN_COMMIT_INTERVAL_MS - performance.now();
-        if (wait > 0) setTimeout(() => this.#flush(), wait);
-        else setImmediate(() => this.#flush());
-      }
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise<WriteResult<K>>((resolve, reject) => {
+      this.#batch.push({ op, args, resolve: resolve as (r: unknown) => void, reject });
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#batch.length === 0 || this.#inFlight) return;
+    this.#scheduled = true;
+    if (this.#worker) {
+      // Collect the rest of this turn's writes, then hand the batch to the writer.
+      setImmediate(() => this.#flush());
+      return;
+    }
+    const wait = this.#lastCommit + MIN_COMMIT_INTERVAL_MS - performance.now();
+    if (wait > 0) setTimeout(() => this.#flush(), wait);
+    else setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    if (this.#batch.length === 0 || this.#inFlight) return;
+    const batch = this.#batch;
+    this.#batch = [];
+    const requests = batch.map(({ op, args }) => ({ op, args }));
+    if (this.#worker) {
+      this.#inFlight = batch;
+      this.#worker.postMessage({ id: this.#nextBatchId++, batch: requests });
+      return;
+    }
+    this.#lastCommit = performance.now();
+    this.#settle(batch, runBatch(this.#db, this.#s, requests));
+    this.#schedule();
+  }
+
+  #settle(batch: readonly PendingWrite[], outcomes: readonly WriteOutcome[]): void {
+    batch.forEach((w, i) => {
+      const o = outcomes[i];
+      if (o?.ok) w.resolve(o.value);
+      else w.reject(new ServerError('STORAGE', o?.message ?? 'write lost'));
     });
   }
 
   registerDevice(device: DeviceRecord): Promise<{ created: boolean; device: DeviceRecord }> {
-    return this.#write(() => {
-      const info = this.#s.insertDevice.run(
-        device.name,
-        device.deviceId,
-        device.identityKey,
-        device.certificate ?? null,
-        device.registeredAt,
-      );
-      if (info.changes === 1) return { created: true, device };
-      const row = this.#s.getDevice.get(device.name, device.deviceId);
-      if (!row) throw new ServerError('STORAGE', 'device vanished during registration');
-      return { created: false, device: toDevice(row) };
-    });
+    return this.#write('registerDevice', device);
   }
 
   upsertDevice(device: DeviceRecord): Promise<void> {
@@ -297,15 +229,7 @@ export class SqliteStore implements RelayStore {
       // Unchanged (the usual reconnect): no write, no fsync.
       return Promise.resolve();
     }
-    return this.#write(() => {
-      this.#s.upsertDevice.run(
-        device.name,
-        device.deviceId,
-        device.identityKey,
-        device.certificate ?? null,
-        device.registeredAt,
-      );
-    });
+    return this.#write('upsertDevice', device);
   }
 
   getDevice(address: Address): Promise<DeviceRecord | undefined> {
@@ -320,60 +244,11 @@ export class SqliteStore implements RelayStore {
   }
 
   putPrekeys(address: Address, upload: PrekeyUpload): Promise<void> {
-    const { name, deviceId } = address;
-    return this.#write(() =>
-      this.#db.transaction(() => {
-        const s = this.#s;
-        if (upload.identityDh) {
-          // Stored beside the signed prekeys (kind 'idh', id 0): one per device.
-          const k = upload.identityDh;
-          s.putSigned.run(name, deviceId, 'idh', 0, k.publicKey, k.signature);
-        }
-        if (upload.signedPrekey) {
-          const k = upload.signedPrekey;
-          s.putSigned.run(name, deviceId, 'ec', k.id, k.publicKey, k.signature);
-        }
-        if (upload.pqLastResort) {
-          const k = upload.pqLastResort;
-          s.putSigned.run(name, deviceId, 'pq', k.id, k.publicKey, k.signature);
-        }
-        for (const k of upload.oneTime ?? []) {
-          s.putOneTime.run(name, deviceId, 'ec', k.id, k.publicKey, k.signature ?? null);
-        }
-        for (const k of upload.oneTimePq ?? []) {
-          s.putOneTime.run(name, deviceId, 'pq', k.id, k.publicKey, k.signature);
-        }
-      })(),
-    );
+    return this.#write('putPrekeys', address, upload);
   }
 
   takePrekeyBundle(address: Address): Promise<PrekeyBundle | undefined> {
-    const { name, deviceId } = address;
-    return this.#write(() =>
-      this.#db.transaction((): PrekeyBundle | undefined => {
-        const s = this.#s;
-        const dev = s.getDevice.get(name, deviceId);
-        const idh = s.getSigned.get(name, deviceId, 'idh');
-        const signed = s.getSigned.get(name, deviceId, 'ec');
-        const lastResort = s.getSigned.get(name, deviceId, 'pq');
-        if (!dev || !idh || !signed || !lastResort) return undefined;
-        const ot = s.firstOneTime.get(name, deviceId, 'ec');
-        const otPq = s.firstOneTime.get(name, deviceId, 'pq');
-        if (ot) s.deleteOneTime.run(name, deviceId, 'ec', ot.id);
-        if (otPq) s.deleteOneTime.run(name, deviceId, 'pq', otPq.id);
-        const identityDh = toSigned(idh);
-        return {
-          device: toDevice(dev),
-          identityDh: { publicKey: identityDh.publicKey, signature: identityDh.signature },
-          signedPrekey: toSigned(signed),
-          pqPrekey: toSigned(otPq ?? lastResort),
-          pqPrekeyIsLastResort: otPq === undefined,
-          ...(ot ? { oneTimePrekey: toOneTime(ot) } : {}),
-          remainingOneTime: (s.countOneTime.get(name, deviceId, 'ec') as { n: number }).n,
-          remainingOneTimePq: (s.countOneTime.get(name, deviceId, 'pq') as { n: number }).n,
-        };
-      })(),
-    );
+    return this.#write('takePrekeyBundle', address);
   }
 
   countPrekeys(address: Address): Promise<{ oneTime: number; oneTimePq: number }> {
@@ -385,65 +260,7 @@ export class SqliteStore implements RelayStore {
   }
 
   enqueue(mail: NewMail, maxPerRecipient: number): Promise<EnqueueResult> {
-    const m = mail;
-    return this.#write((): EnqueueResult => {
-      const dup = this.#s.findMail.get(m.sender.name, m.sender.deviceId, m.clientMessageId);
-      if (dup) return { ok: true, serverMessageId: dup.id, duplicate: true };
-      const n = (this.#s.countMail.get(m.recipient.name, m.recipient.deviceId) as { n: number }).n;
-      if (n >= maxPerRecipient) return { ok: false, reason: 'mailbox-full' };
-      const info = this.#s.insertMail.run(
-        m.recipient.name,
-        m.recipient.deviceId,
-        m.sender.name,
-        m.sender.deviceId,
-        m.clientMessageId,
-        m.kind,
-        m.payload,
-        m.storedAt,
-        m.expiresAt,
-      );
-      return { ok: true, serverMessageId: Number(info.lastInsertRowid), duplicate: false };
-    });
-  }
-
-  /** Commits every write of this turn in one transaction (one fsync), then answers them. */
-  #flush(): void {
-    this.#flushScheduled = false;
-    this.#lastCommit = performance.now();
-    const batch = this.#batch;
-    this.#batch = [];
-    if (batch.length === 0) return;
-    const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
-    try {
-      this.#db.transaction(() => {
-        for (const w of batch) {
-          try {
-            // Ops with more than one write wrap themselves in a nested transaction (a
-            // savepoint), so a failing op rolls back alone; single-statement ops are
-            // atomic anyway and skip the savepoint's cost.
-            results.push({ ok: true, value: w.op() });
-          } catch (error) {
-            results.push({ ok: false, error });
-          }
-        }
-      })();
-    } catch (err) {
-      const e = new ServerError('STORAGE', (err as Error).message);
-      for (const w of batch) w.reject(e);
-      return;
-    }
-    batch.forEach((w, i) => {
-      const r = results[i];
-      if (r?.ok) w.resolve(r.value);
-      else {
-        const error = r?.error;
-        w.reject(
-          error instanceof ServerError
-            ? error
-            : new ServerError('STORAGE', (error as Error).message),
-        );
-      }
-    });
+    return this.#write('enqueue', mail, maxPerRecipient);
   }
 
   pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]> {
@@ -453,12 +270,7 @@ export class SqliteStore implements RelayStore {
   }
 
   ack(recipient: Address, serverMessageId: number): Promise<MailItem | undefined> {
-    return this.#write(() => {
-      const row = this.#s.getMail.get(serverMessageId, recipient.name, recipient.deviceId);
-      if (!row) return undefined;
-      this.#s.deleteMail.run(serverMessageId);
-      return toMail(row);
-    });
+    return this.#write('ack', recipient, serverMessageId);
   }
 
   mailboxCount(recipient: Address): Promise<number> {
@@ -468,24 +280,11 @@ export class SqliteStore implements RelayStore {
   }
 
   expire(now: number): Promise<number> {
-    return this.#write(() => this.#s.expire.run(now).changes);
+    return this.#write('expire', now);
   }
 
   addReceipt(sender: Address, receipt: Receipt, maxPerSender: number): Promise<void> {
-    const { name, deviceId } = sender;
-    return this.#write(() =>
-      this.#db.transaction(() => {
-        this.#s.addReceipt.run(
-          name,
-          deviceId,
-          receipt.clientMessageId,
-          receipt.status,
-          receipt.serverMessageId,
-          receipt.timestamp,
-        );
-        this.#s.trimReceipts.run(name, deviceId, name, deviceId, maxPerSender);
-      })(),
-    );
+    return this.#write('addReceipt', sender, receipt, maxPerSender);
   }
 
   pendingReceipts(sender: Address, limit: number): Promise<StoredReceipt[]> {
@@ -501,18 +300,26 @@ export class SqliteStore implements RelayStore {
   }
 
   deleteReceipts(sender: Address, receiptIds: readonly number[]): Promise<void> {
-    return this.#write(() =>
-      this.#db.transaction(() => {
-        for (const id of receiptIds) this.#s.deleteReceipt.run(id, sender.name, sender.deviceId);
-      })(),
-    );
+    return this.#write('deleteReceipts', sender, receiptIds);
   }
 
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#flush();
+  /** Commits what is queued, stops the writer thread, closes the database. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    // Let queued and in-flight writes finish (bounded by the writer answering).
+    while ((this.#batch.length > 0 || this.#inFlight) && !this.#failure) {
+      if (!this.#inFlight) this.#flush();
+      await new Promise((r) => setTimeout(r, 1));
+    }
     this.#closed = true;
+    const worker = this.#worker;
+    if (worker) {
+      await new Promise<void>((resolve) => {
+        worker.once('exit', () => resolve());
+        worker.postMessage({ close: true });
+        worker.once('message', () => void worker.terminate());
+      });
+    }
     this.#db.close();
-    return Promise.resolve();
   }
 }
