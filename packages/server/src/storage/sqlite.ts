@@ -81,9 +81,10 @@ function startWriter(): Worker {
     const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
     const tsxApi = pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
     const code = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(ts.href)}); });`;
-    return new Worker(code, { eval: true });
+    return new Worker(code, { eval: true, execArgv: [] });
   }
-  return new Worker(new URL('./sqlite-writer.js', import.meta.url));
+  // The parent's flags (e.g. --input-type, --import) are not meant for the writer.
+  return new Worker(new URL('./sqlite-writer.js', import.meta.url), { execArgv: [] });
 }
 
 /** The relay database. */
