@@ -7,7 +7,7 @@ import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { issueClient } from '@parley/pki';
+import { issueClient, revoke } from '@parley/pki';
 import { startRelay } from '@parley/server';
 import type { RunningRelay } from '@parley/server';
 import { main } from '../src/main.js';
@@ -163,6 +163,21 @@ describe('parley client commands', () => {
     expect(readFileSync(db).equals(bytes)).toBe(true);
     // The original is unaffected.
     expect((await parley('pw-alice', 'contacts', '--profile', pa)).code).toBe(0);
+  });
+
+  it('revoked certificate: read and send fail clearly, the profile keeps its history', async () => {
+    await revoke(data, 'bob');
+    await relay.reloadCrl();
+    const r = await parley('pw-bob', 'read', '--profile', pb);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /parley: the relay refused our certificate \(revoked, expired or not from its CA\)/,
+    );
+    const s = await parley('pw-bob', 'send', '--profile', pb, 'alice', 'after revocation');
+    expect(s.code).toBe(1);
+    const c = await parley('pw-bob', 'contacts', '--profile', pb);
+    expect(c.code).toBe(0);
+    expect(c.stdout).toMatch(/^alice\s+ca-attested/m);
   });
 
   it('open mode: init --name registers by challenge; send, read and TOFU contacts work', async () => {

@@ -177,14 +177,18 @@ export function registerClient(program: Command): void {
       const json = o.json === true;
       const c = await open(o.profile, o.follow === true);
       try {
+        let refused: unknown;
         try {
           await c.connect();
           await waitDrained(c, READ_DRAIN_TIMEOUT_MS);
         } catch (err) {
-          if (!o.follow) warn(`offline (${(err as Error).message}); showing stored messages`);
-          else throw err;
+          if (o.follow) throw err;
+          // Stored messages are still shown; refused credentials still fail the command.
+          if (err instanceof ClientError && err.code === 'AUTH_REJECTED') refused = err;
+          else warn(`offline (${(err as Error).message}); showing stored messages`);
         }
         await printNew(c, json);
+        if (refused !== undefined) throw refused;
         if (!o.follow) return;
         c.client.on((e) => {
           if (e.type === 'message' && e.message.direction === 'in') {
