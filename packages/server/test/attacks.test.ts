@@ -240,6 +240,17 @@ describe('attacks on the TLS layer', () => {
     await stillServed();
   });
 
+  it('revocation takes effect from the CRL file alone (polled), without a signal', async () => {
+    const creds = await h.credentials('revokee2');
+    const live = await TestClient.connect(h, creds);
+    await live.hello();
+    await revoke(join(h.dir, 'data'), 'revokee2');
+    // No reloadCrl() call: the relay notices the rewritten crl.pem by itself.
+    await live.waitClosed(15_000);
+    expect(h.audit().filter((r) => r.code === 'revoked-while-connected').length).toBe(2);
+    await stillServed();
+  });
+
   it('TLS 1.2 client: refused, audited', async () => {
     const before = h.audit().filter((r) => r.type === 'tls.rejected').length;
     const creds = await h.credentials('oldtls');
