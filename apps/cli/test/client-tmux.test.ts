@@ -96,6 +96,8 @@ describe('parley chat in tmux', () => {
     // Alice's own line carries a status mark: ✓ queued or ✓✓ delivered.
     expect(atAlice).toMatch(/me: hello bob, from the alice terminal ✓/);
     await screenMatching('alice', /me: hello bob, from the alice terminal ✓✓/);
+    // The conversation says how bob's key is trusted (mtls: certified by the CA).
+    await screenMatching('alice', /bob: key certified by your organisation CA/);
     // Every line fits the 80-column terminal.
     for (const line of capture('alice').split('\n')) expect(line.length).toBeLessThanOrEqual(80);
     tmux('send-keys', '-t', 'alice', '/help', 'Enter');

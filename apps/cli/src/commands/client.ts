@@ -160,6 +160,12 @@ export function registerClient(program: Command): void {
       try {
         await c.connect();
         const m = await c.client.send(name, text);
+        const contact = await c.store.getContact(name);
+        if (contact?.trust === 'key-changed') {
+          warn(
+            `${name}: ${describeTrust('key-changed', c.account.info.mode)} (parley verify --profile DIR ${name})`,
+          );
+        }
         await c.client.waitForStatus(name, m.id, 'queued', SEND_QUEUED_TIMEOUT_MS);
         out(m.id);
       } finally {

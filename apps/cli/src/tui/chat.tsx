@@ -48,6 +48,12 @@ const HELP = [
   '  /quit          leave',
 ];
 
+/** What the conversation pane says about the contact's key (mtls: CA-certified or not). */
+function trustLine(contact: Contact | undefined, mode: 'mtls' | 'open'): string {
+  if (!contact) return 'no key yet (fetched on first message)';
+  return describeTrust(contact.trust, mode);
+}
+
 function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
   const { exit } = useApp();
   const { stdout } = useStdout();
@@ -299,7 +305,8 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
     );
   }
 
-  const shown = messages.slice(Math.max(0, messages.length - rowsAvail));
+  // One row of the pane is the contact's trust line.
+  const shown = messages.slice(Math.max(0, messages.length - (rowsAvail - 1)));
   return (
     <Box flexDirection="column">
       {header}
@@ -327,7 +334,17 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
           ))}
         </Box>
         <Box flexDirection="column" flexGrow={1} paddingLeft={1}>
-          {selected === undefined ? <Text dimColor>No conversation selected.</Text> : null}
+          {selected === undefined ? (
+            <Text dimColor>No conversation selected.</Text>
+          ) : (
+            <Text dimColor wrap="truncate">
+              {selected}:{' '}
+              {trustLine(
+                contacts.find((k) => k.name === selected),
+                c.account.info.mode,
+              )}
+            </Text>
+          )}
           {shown.map((m) => (
             <Text key={`${m.direction}:${m.id}`} wrap="wrap">
               <Text dimColor>{clockTime(m.sentAt)} </Text>
