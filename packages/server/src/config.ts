@@ -57,6 +57,7 @@ const fileSchema = z.strictObject({
       mailboxTtlMs: positiveMs.optional(),
       expirySweepMs: positiveMs.optional(),
       lowPrekeyThreshold: z.number().int().min(0).optional(),
+      presenceBroadcastMaxOnline: z.number().int().min(0).optional(),
     })
     .optional(),
   rateLimit: z
@@ -113,6 +114,7 @@ export interface RelayLimits {
   readonly mailboxTtlMs: number;
   readonly expirySweepMs: number;
   readonly lowPrekeyThreshold: number;
+  readonly presenceBroadcastMaxOnline: number;
 }
 
 export interface RateLimitConfig {
@@ -138,6 +140,7 @@ export const DEFAULT_LIMITS: RelayLimits = {
   mailboxTtlMs: L.DEFAULT_MAILBOX_TTL_MS,
   expirySweepMs: L.DEFAULT_EXPIRY_SWEEP_MS,
   lowPrekeyThreshold: L.DEFAULT_LOW_PREKEY_THRESHOLD,
+  presenceBroadcastMaxOnline: L.DEFAULT_PRESENCE_BROADCAST_MAX_ONLINE,
 };
 
 export const DEFAULT_RATE_LIMIT: RateLimitConfig = {

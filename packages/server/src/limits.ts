@@ -119,6 +119,14 @@ export const DEFAULT_MAX_BLOCKS_PER_IDENTITY = 1_000;
  */
 export const DEFAULT_MAX_MESSAGES_PER_CONNECTION = 100;
 
+/**
+ * Join/leave notices go to every connected client only while at most this many are
+ * online. Each notice is one 4 KiB block per recipient, so broadcasting costs O(N²)
+ * blocks as N people connect (1000 clients: ~500 000 blocks, about 2 GB); above 256 the
+ * relay stops broadcasting and clients poll `presence.list` instead.
+ */
+export const DEFAULT_PRESENCE_BROADCAST_MAX_ONLINE = 256;
+
 /** Mailbox items delivered per database read while draining a backlog. */
 export const MAILBOX_BATCH = 64;
 

@@ -130,6 +130,7 @@ export class RelayCore {
 
   #broadcastPresence(event: 'join' | 'leave', name: string, except: Session): void {
     if (!this.deps.config.presenceBroadcast) return;
+    if (this.#byName.size > this.deps.config.limits.presenceBroadcastMaxOnline) return;
     for (const set of this.#byName.values()) {
       for (const s of set) if (s !== except) s.sendFrame({ type: 'presence', event, name });
     }

@@ -187,6 +187,29 @@ describe('relay (mtls)', () => {
     p1.close();
   });
 
+  it('stops broadcasting presence above the configured number of people online', async () => {
+    const small = await startHarness({
+      auth: 'mtls',
+      config: { limits: { presenceBroadcastMaxOnline: 2 } },
+    });
+    try {
+      const a = await TestClient.connect(small, await small.credentials('pa'));
+      await a.hello();
+      const b = await TestClient.connect(small, await small.credentials('pb'));
+      await b.hello();
+      expect((await a.next('presence')).name).toBe('pb');
+      const c = await TestClient.connect(small, await small.credentials('pc'));
+      await c.hello();
+      // Three online now: no broadcast; the list still answers.
+      a.send({ type: 'presence.list', requestId: 1 });
+      expect((await a.next('presence.list.result')).names).toEqual(['pa', 'pb', 'pc']);
+      expect(a.has('presence')).toBe(false);
+      for (const x of [a, b, c]) x.close();
+    } finally {
+      await small.close();
+    }
+  });
+
   it('serves /healthz and /metrics on the admin listener', async () => {
     const base = `http://127.0.0.1:${h.relay.adminPort}`;
     const health = await fetch(`${base}/healthz`);
