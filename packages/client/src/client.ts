@@ -799,8 +799,9 @@ export class ParleyClient {
       );
     } catch (err) {
       // Tampered, replayed or undecryptable: nothing was changed. Acknowledge so the
-      // relay stops redelivering it, and report it.
+      // relay stops redelivering it; report it unless it is a plain duplicate (M26).
       this.ack(frame.serverMessageId);
+      if (err instanceof ClientError && err.code === 'DUPLICATE') return;
       this.emit({
         type: 'error',
         error: new ClientError('PROTOCOL', `could not decrypt a message from ${from}`, {

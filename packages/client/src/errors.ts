@@ -29,6 +29,8 @@ export type ClientErrorCode =
   | 'TIMEOUT'
   /** A message could not be decrypted or was malformed; the session was not changed. */
   | 'PROTOCOL'
+  /** A message already received (a replay, or a redelivery under a new id); dropped. */
+  | 'DUPLICATE'
   /** The client was closed. */
   | 'CLOSED';
 

@@ -196,6 +196,9 @@ export function decodeOneTimeRecord(b: Uint8Array): OneTimePreKeyRecord {
 
 function translate(err: unknown): never {
   if (err instanceof ClientError) throw err;
+  if (err instanceof ProtocolError && err.code === 'DUPLICATE_MESSAGE') {
+    throw new ClientError('DUPLICATE', 'message already received', { cause: err });
+  }
   if (err instanceof ProtocolError) {
     throw new ClientError('PROTOCOL', `protocol: ${err.code}`, { cause: err });
   }
@@ -389,7 +392,7 @@ export function createProtocolE2ee(crypto: CryptoProvider): E2ee {
         const info = parsePreKeyMessage(payload);
         const seenKey = `pk:${preKeyMessageId(info)}`;
         if (await store.hasSeen(seenKey))
-          throw new ClientError('PROTOCOL', 'initial message already received');
+          throw new ClientError('DUPLICATE', 'initial message already received');
         const spkBytes = await store.getSecret(SECRET_SIGNED_PREKEY, info.signedPreKeyId);
         const kemBytes = await store.getSecret(SECRET_KEM_PREKEY, info.kemPreKeyId);
         const otkBytes =

@@ -220,11 +220,16 @@ export class FakeRelay {
           },
         };
         to.mailbox.push(stored);
+        this.delivered.set(frame.to.name, [
+          ...(this.delivered.get(frame.to.name) ?? []),
+          stored.frame,
+        ]);
         to.conn?.toClient(stored.frame);
         return;
       }
       case 'ack': {
         if (this.dropAcks) return;
+        this.acked.add(frame.serverMessageId);
         const i = me.mailbox.findIndex((s) => s.serverMessageId === frame.serverMessageId);
         if (i < 0) return;
         const [s] = me.mailbox.splice(i, 1);
@@ -262,6 +267,24 @@ export class FakeRelay {
         return;
     }
   }
+
+  /** Every frame ever delivered, per recipient, for replay attacks. */
+  readonly delivered = new Map<string, (ServerFrame & { type: 'deliver' })[]>();
+
+  /** A hostile relay: sends every frame `name` ever received again, under new server ids. */
+  replayAll(name: string): number[] {
+    const u = this.users.get(name);
+    const ids: number[] = [];
+    for (const f of this.delivered.get(name) ?? []) {
+      const id = this.nextServerId++;
+      ids.push(id);
+      u?.conn?.toClient({ ...f, serverMessageId: id });
+    }
+    return ids;
+  }
+
+  /** Server ids the clients acknowledged. */
+  readonly acked = new Set<number>();
 
   /** Redelivers everything still in a user's mailbox (a relay that lost acks). */
   redeliver(name: string): void {
