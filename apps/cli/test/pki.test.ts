@@ -83,6 +83,35 @@ describe('parley pki', () => {
     expect(opensslVerify(data, join(outDir, 'alice.crt')).status).toBe(0);
   });
 
+  it('issue refuses to overwrite an existing device key unless --force', async () => {
+    const ownData = join(root, 'erin-ca'); // own CA: later tests count the shared CA's certificates
+    expect((await parley('pki', 'init', '--data', ownData)).code).toBe(0);
+    const outDir = join(root, 'erin');
+    expect((await parley('pki', 'issue', 'erin', '--data', ownData, '--out', outDir)).code).toBe(0);
+    const key = readFileSync(join(outDir, 'erin.key'), 'utf8');
+    const cert = readFileSync(join(outDir, 'erin.crt'), 'utf8');
+    const listed = async () => (await parley('pki', 'list', '--data', ownData)).stdout;
+    const before = await listed();
+    const again = await parley('pki', 'issue', 'erin', '--data', ownData, '--out', outDir);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/erin\.key already exists/);
+    expect(readFileSync(join(outDir, 'erin.key'), 'utf8')).toBe(key);
+    expect(readFileSync(join(outDir, 'erin.crt'), 'utf8')).toBe(cert);
+    expect(await listed()).toBe(before); // nothing issued by the refused call
+    const forced = await parley(
+      'pki',
+      'issue',
+      'erin',
+      '--data',
+      ownData,
+      '--out',
+      outDir,
+      '--force',
+    );
+    expect(forced.code).toBe(0);
+    expect(readFileSync(join(outDir, 'erin.key'), 'utf8')).not.toBe(key);
+  });
+
   it('sign certifies a CSR into --out FILE', async () => {
     const csrFile = join(root, 'bob.csr');
     writeFileSync(csrFile, await createCsr('bob', await generateDeviceKeyPem()));

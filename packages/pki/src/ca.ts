@@ -22,6 +22,7 @@ import {
   daysMs,
 } from './constants.js';
 import { PkiError } from './errors.js';
+import { stat } from 'node:fs/promises';
 import { assertValidName } from './names.js';
 import {
   PUBLIC_FILE_MODE,
@@ -82,6 +83,11 @@ export interface IssueOptions extends PkiContext {
   readonly validityDays?: number;
   /** Explicit notBefore (tests of expiry); default now minus a small skew allowance. */
   readonly notBefore?: Date;
+  /**
+   * `issueClient` only: replace an existing OUTDIR/NAME.key. Off by default because that
+   * file is a device's identity secret; overwriting it by mistake cannot be undone.
+   */
+  readonly overwrite?: boolean;
 }
 
 /** What the CA issued for a device. */
@@ -347,6 +353,16 @@ async function certifyEd25519(
  * digitalSignature + keyEncipherment) and writes OUTDIR/{NAME.crt, NAME.key (0600), ca.crt}.
  * The key is the device's E2EE identity secret; see {@link ed25519SeedFromPkcs8Pem}.
  */
+async function pathExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
 export async function issueClient(
   dataDir: string,
   name: string,
@@ -357,12 +373,19 @@ export async function issueClient(
   const paths = pkiPaths(dataDir);
   await loadCa(paths); // fails with not_initialized before a key is generated
   const caPem = await readSmallText(paths.caCert);
-  const keys = await generateEd25519KeyPair();
-  const issued = await certifyEd25519(paths, name, keys.publicKey, opts);
-  await ensureDir(outDir);
   const keyPath = join(outDir, `${name}.key`);
   const certPath = join(outDir, `${name}.crt`);
   const caPath = join(outDir, 'ca.crt');
+  // Checked before anything is issued, so a refusal leaves no orphan certificate behind.
+  if (opts.overwrite !== true && (await pathExists(keyPath))) {
+    throw new PkiError(
+      'exists',
+      `${keyPath} already exists (a device's identity key); remove it or pass --force`,
+    );
+  }
+  const keys = await generateEd25519KeyPair();
+  const issued = await certifyEd25519(paths, name, keys.publicKey, opts);
+  await ensureDir(outDir);
   await writeFileAtomic(keyPath, await privateKeyToPem(keys.privateKey), SECRET_FILE_MODE);
   await writeFileAtomic(certPath, issued.certPem, PUBLIC_FILE_MODE);
   await writeFileAtomic(caPath, caPem, PUBLIC_FILE_MODE);

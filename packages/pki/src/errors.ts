@@ -27,7 +27,9 @@ export type PkiErrorCode =
   /** The CRL is not signed by the CA, or is past its nextUpdate. */
   | 'crl_invalid'
   /** Another writer held the CA lock for too long. */
-  | 'locked';
+  | 'locked'
+  /** An output file already exists and would be overwritten (a device key is irreplaceable). */
+  | 'exists';
 
 /** Error thrown by every function of `@parley/pki`. */
 export class PkiError extends Error {

@@ -82,15 +82,24 @@ export function registerPki(program: Command): void {
     .requiredOption('--data <DIR>', 'data directory holding the CA')
     .requiredOption('--out <OUTDIR>', 'directory for the credential files')
     .option('--days <N>', 'validity in days (default 365)')
-    .action(async (name: string, flags: { data: string; out: string; days?: string }) => {
-      const r = await issueClient(flags.data, name, flags.out, parseDays(flags.days));
-      out([
-        `issued ${r.name} serial ${r.serial}, valid until ${r.notAfter.toISOString()}`,
-        `certificate: ${r.certPath}`,
-        `private key (mode 0600; the device's identity key): ${r.keyPath}`,
-        `CA certificate: ${r.caPath}`,
-      ]);
-    });
+    .option('--force', 'replace an existing OUTDIR/NAME.key (the old identity key is lost)')
+    .action(
+      async (
+        name: string,
+        flags: { data: string; out: string; days?: string; force?: boolean },
+      ) => {
+        const r = await issueClient(flags.data, name, flags.out, {
+          ...parseDays(flags.days),
+          overwrite: flags.force === true,
+        });
+        out([
+          `issued ${r.name} serial ${r.serial}, valid until ${r.notAfter.toISOString()}`,
+          `certificate: ${r.certPath}`,
+          `private key (mode 0600; the device's identity key): ${r.keyPath}`,
+          `CA certificate: ${r.caPath}`,
+        ]);
+      },
+    );
 
   pki
     .command('sign')
