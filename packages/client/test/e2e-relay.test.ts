@@ -207,6 +207,54 @@ async function scenario(mode: 'mtls' | 'open'): Promise<void> {
 }
 
 describe('end to end with the real relay', () => {
+  it('one client instance rides out a relay restart: reconnect with backoff, outbox flushed, mailbox drained', async () => {
+    const dataDir = join(root, 'relay-reconnect');
+    let relay = await startRelay({ dataDir, port: 0, auth: 'mtls', logLevel: 'silent' });
+    const port = relay.port;
+    const profiles = { alice: join(root, 'rc-alice'), bob: join(root, 'rc-bob') };
+    for (const name of ['alice', 'bob'] as const) {
+      const issued = await issueClient(dataDir, name, join(root, `rc-creds-${name}`));
+      await initProfile({
+        profile: profiles[name],
+        passphrase: PASS,
+        server: relay.url,
+        mode: 'mtls',
+        certPem: readFileSync(issued.certPath, 'utf8'),
+        keyPem: readFileSync(issued.keyPath, 'utf8'),
+        caPem: readFileSync(issued.caPath, 'utf8'),
+        crypto,
+        kdf: KDF,
+      });
+    }
+    const { c: bob } = await connect(profiles.bob);
+    const { c: alice, events: aliceEvents } = await connect(profiles.alice);
+    const m1 = await alice.client.send('bob', say('before the relay restart'));
+    await alice.client.waitForStatus('bob', m1.id, 'delivered', 10_000);
+    await relay.close();
+    await until(() => !alice.client.isReady && !bob.client.isReady, 'both see the relay go');
+    // Written while the relay is down: stored, waiting in the outbox.
+    const m2 = await alice.client.send('bob', say('while the relay was down'));
+    expect((await alice.client.messages('bob')).at(-1)?.status).toBe('sending');
+    relay = await startRelay({ dataDir, port, auth: 'mtls', logLevel: 'silent' });
+    try {
+      await alice.client.waitForStatus('bob', m2.id, 'delivered', 30_000);
+      expect(await texts(bob, 'alice')).toEqual([
+        'in:before the relay restart',
+        'in:while the relay was down',
+      ]);
+      expect(aliceEvents.filter((e) => e.type === 'ready').length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await alice.close();
+      await bob.close();
+      await relay.close();
+    }
+    for (const f of filesUnder(dataDir)) {
+      const bytes = readFileSync(f);
+      for (const t of plaintexts)
+        expect(bytes.includes(Buffer.from(t)), `${t} in ${f}`).toBe(false);
+    }
+  }, 60_000);
+
   it('mtls: offline delivery in order, receipts, restart without re-handshake, no plaintext at the relay, revocation', async () => {
     await scenario('mtls');
   }, 120_000);

@@ -22,6 +22,15 @@ export const RECONNECT_MAX_MS = 15_000;
 /** TLS + WebSocket handshake bound; a relay that accepts TCP but never answers is dead to us. */
 export const CONNECT_TIMEOUT_MS = 10_000;
 
+/**
+ * A connection that has delivered nothing for this long is presumed dead (half-open
+ * TCP after a laptop sleeps, a NAT that forgot us) and is replaced. The relay pings an
+ * idle client every 30 s (a third of its 90 s idle timeout), so 100 s is three missed pings.
+ */
+export const LIVENESS_TIMEOUT_MS = 100_000;
+/** How often liveness and fragment-reassembly deadlines are checked. */
+const WATCHDOG_INTERVAL_MS = 5_000;
+
 export interface NodeTransportOptions {
   /** wss://HOST:PORT/ws */
   readonly url: string;
@@ -153,8 +162,19 @@ export class NodeTransport {
         return true;
       },
     };
+    let lastActivity = Date.now();
+    const watchdog = setInterval(() => {
+      try {
+        reader.checkTimeouts();
+      } catch {
+        return ws.terminate();
+      }
+      if (Date.now() - lastActivity > LIVENESS_TIMEOUT_MS) ws.terminate();
+    }, WATCHDOG_INTERVAL_MS);
+    watchdog.unref();
     ws.on('open', () => o.client.connectionOpened(transport));
     ws.on('message', (data: Buffer, isBinary: boolean) => {
+      lastActivity = Date.now();
       if (!isBinary) return ws.close(1003, 'binary only');
       let frame;
       try {
@@ -189,6 +209,7 @@ export class NodeTransport {
       } else this.fail(describeConnectError(err));
     });
     ws.on('close', () => {
+      clearInterval(watchdog);
       reader.close();
       if (this.ws === ws) this.ws = undefined;
       o.client.connectionClosed();
