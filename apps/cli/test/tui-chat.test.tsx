@@ -146,4 +146,22 @@ describe('chat UI', () => {
     // Offline and without a session, the core cannot fetch carol's keys: the UI says so.
     await frameMatching(ui.lastFrame, /not sent: not connected to the relay/);
   });
+
+  it('long conversations fit the screen: newest messages shown, wrapped lines counted', async () => {
+    const c = await harness();
+    const long = Array.from({ length: 30 }, (_, i) => ({
+      op: 'message.put' as const,
+      message: msg({ id: `l${i}`, peer: 'bob', text: `long ${i} ${'word '.repeat(30)}` }),
+    }));
+    await c.store.commit(long);
+    const ui = render(<ChatApp c={c} />);
+    cleanups.push(() => ui.unmount());
+    const f = await frameMatching(ui.lastFrame, /long 29 word/);
+    const lines = f.split('\n');
+    expect(lines.length).toBeLessThanOrEqual(24);
+    expect(f).toMatch(/^Type \/help for commands\.$/m); // the notice line is not overwritten
+    expect(f).toMatch(/^bob>/m);
+    expect(f).toContain('bob: no key yet');
+    expect(f).not.toContain('long 0 ');
+  });
 });

@@ -305,8 +305,22 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
     );
   }
 
-  // One row of the pane is the contact's trust line.
-  const shown = messages.slice(Math.max(0, messages.length - (rowsAvail - 1)));
+  // Newest messages that fit: one row of the pane is the contact's trust line, and a
+  // long message wraps over several rows of the pane's width.
+  const paneWidth = Math.max(20, (stdout.columns || 80) - LIST_WIDTH - 2);
+  const rowsOf = (m: StoredMessage): number => {
+    const label = m.direction === 'out' ? 'me' : m.peer;
+    const chars = 6 + label.length + 2 + [...m.text].length + (m.direction === 'out' ? 3 : 0);
+    return Math.max(1, Math.ceil(chars / paneWidth));
+  };
+  const shown: StoredMessage[] = [];
+  let used = 1;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i] as StoredMessage;
+    if (used + rowsOf(m) > rowsAvail) break;
+    used += rowsOf(m);
+    shown.unshift(m);
+  }
   return (
     <Box flexDirection="column">
       {header}
@@ -333,7 +347,7 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
             </Text>
           ))}
         </Box>
-        <Box flexDirection="column" flexGrow={1} paddingLeft={1}>
+        <Box flexDirection="column" flexGrow={1} paddingLeft={1} overflow="hidden">
           {selected === undefined ? (
             <Text dimColor>No conversation selected.</Text>
           ) : (
