@@ -17,6 +17,8 @@ export interface PeerInfo {
     readonly identityKey: Uint8Array;
     readonly der: Uint8Array;
     readonly serial: string;
+    /** End of the certificate's validity (ms since the epoch): the connection ends then too. */
+    readonly notAfter?: number;
   };
 }
 

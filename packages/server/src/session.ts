@@ -31,6 +31,7 @@ import {
 import type { AuditEventType } from './audit.js';
 import type { Connection } from './connection.js';
 import {
+  CLOSE_GOING_AWAY,
   CLOSE_POLICY,
   CLOSE_TOO_BIG,
   CLOSE_TRY_AGAIN,
@@ -223,6 +224,13 @@ export class Session {
     const limits = this.#core.deps.config.limits;
     if (this.#authDeadline !== undefined && now >= this.#authDeadline) {
       this.#reject('auth.timeout', this.#state === 'hello' ? 'no-hello' : 'no-login', CLOSE_POLICY);
+      return;
+    }
+    const notAfter = this.#conn.peer.certificate?.notAfter;
+    if (notAfter !== undefined && now > notAfter) {
+      // A certificate that expires during a long-lived connection ends it, as a new
+      // handshake would fail.
+      this.#reject('tls.rejected', 'expired-while-connected', CLOSE_GOING_AWAY);
       return;
     }
     if (now - this.#lastActivity >= limits.idleTimeoutMs) {

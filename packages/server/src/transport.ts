@@ -123,7 +123,13 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
         const v = opts.verifyPeer ? opts.verifyPeer(der) : peerIdentity(x509);
         peer = {
           remote,
-          certificate: { name: v.name, identityKey: v.identityKey, der, serial: v.serial },
+          certificate: {
+            name: v.name,
+            identityKey: v.identityKey,
+            der,
+            serial: v.serial,
+            notAfter: v.notAfter.getTime(),
+          },
         };
       } catch (err) {
         core.audit({

@@ -25,7 +25,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** Inputs per property run; the wire package fuzzes the decoder itself far harder. */
 const RUNS = 300;
 
-function makeCore(name: string): { core: RelayCore; audit: () => number; stop: () => void } {
+function makeCore(
+  name: string,
+  now: () => number = Date.now,
+): { core: RelayCore; audit: () => number; stop: () => void; records: () => string[] } {
   const key = loadOrCreateAuditKey(join(dir, `${name}.key`), crypto);
   const file = join(dir, `${name}.log`);
   const audit = new AuditLog(file, key, crypto);
@@ -47,7 +50,7 @@ function makeCore(name: string): { core: RelayCore; audit: () => number; stop: (
     metrics: new RelayMetrics(false),
     logger: pino({ level: 'silent' }),
     crypto,
-    now: Date.now,
+    now,
   });
   return {
     core,
@@ -59,6 +62,10 @@ function makeCore(name: string): { core: RelayCore; audit: () => number; stop: (
     stop: () => {
       core.shutdown();
       audit.close();
+    },
+    records: () => {
+      const v = verifyAuditLog(readFileSync(file, 'utf8'), key, crypto);
+      return v.records.map((r) => `${r.type}:${r.code ?? ''}`);
     },
   };
 }
@@ -185,6 +192,31 @@ describe('relay core under arbitrary input', () => {
     );
     expect(got).toEqual(Array.from({ length: total }, (_, i) => i));
     expect(bobConn.frames.some((f) => f.type === 'mailbox.empty')).toBe(true);
+    stop();
+  });
+
+  it('ends a connection when its certificate expires', async () => {
+    let t = Date.now();
+    const { core, stop, records } = makeCore('expiry', () => t);
+    const conn = new FakeConnection({
+      remote: 'x',
+      certificate: { ...cert('shortlived'), notAfter: t + 60_000 },
+    });
+    const s = core.accept(conn);
+    for (const b of new FrameWriter().write({
+      type: 'hello',
+      protocolVersions: [1],
+      timestamp: t,
+    })) {
+      s.onMessage(b, true);
+    }
+    await until(() => conn.frames.some((f) => f.type === 'welcome'), 'welcome');
+    s.tick(t + 30_000);
+    expect(conn.closedWith).toBeUndefined();
+    t += 60_001;
+    s.tick(t);
+    expect(conn.closedWith).toBe(1001);
+    expect(records()).toContain('tls.rejected:expired-while-connected');
     stop();
   });
 });
