@@ -10,7 +10,7 @@
  * marks are committed in one batch before the relay is acknowledged, so a crash at any
  * point either redelivers the message (not yet committed) or drops a duplicate (seen).
  */
-import { constantTimeEqual, toHex, utf8Decode, utf8Encode } from '@parley/crypto';
+import { constantTimeEqual, toHex, utf8Decode, utf8Encode, zeroize } from '@parley/crypto';
 import type { CryptoProvider } from '@parley/crypto';
 import type {
   ClientFrame,
@@ -641,6 +641,8 @@ export class ParleyClient {
       await this.trustKey(peer, bundle.deviceId, bundle.identityKey, bundle.certificate, writes);
       result = this.e2ee.initiate(this.account, bundle, plaintext, meta);
     }
+    // Superseded session bytes and the plaintext are secrets we no longer need.
+    zeroize(state, plaintext);
     state = undefined;
     const message: StoredMessage = {
       id,
@@ -661,6 +663,7 @@ export class ParleyClient {
     if (kind === 'msg') writes.push({ op: 'message.put', message });
     // The ratchet step, the ciphertext to (re)send and the history entry land together.
     await this.store.commit(writes);
+    zeroize(result.state);
     // Hand this one entry to the relay now (in conversation order); the full outbox is
     // only walked on (re)connect and by the retry timer.
     this.sendOutboxEntry(
@@ -832,7 +835,13 @@ export class ParleyClient {
       this.emit({ type: 'error', error: err });
       return;
     }
-    const envelope = decodeEnvelope(result.plaintext);
+    zeroize(session);
+    let envelope: Envelope;
+    try {
+      envelope = decodeEnvelope(result.plaintext);
+    } finally {
+      zeroize(result.plaintext);
+    }
     const messageKey = `msg:${from}:${envelope.id}`;
     writes.push({
       op: 'session.put',
@@ -860,6 +869,7 @@ export class ParleyClient {
     }
     // One transaction: the message, the session it advanced and the seen marks.
     await this.store.commit(writes);
+    zeroize(result.state);
     this.ack(frame.serverMessageId);
     if (envelope.kind === 'end') this.emit({ type: 'session-ended', peer: from });
     if (shown)
@@ -911,6 +921,7 @@ export class ParleyClient {
     await this.queue.idle();
     this.connectionClosed();
     this.listeners.clear();
+    this.e2ee.dispose?.(this.account);
   }
 }
 

@@ -96,4 +96,6 @@ export interface E2ee {
     ours: { readonly name: string; readonly identityKey: Uint8Array },
     theirs: { readonly name: string; readonly identityKey: Uint8Array },
   ): SafetyNumber;
+  /** Wipes whatever secrets the implementation derived from `identity`. */
+  dispose?(identity: Identity): void;
 }

@@ -441,6 +441,11 @@ export function createProtocolE2ee(crypto: CryptoProvider): E2ee {
       }
     },
 
+    dispose(identity: Identity): void {
+      identities.get(identity)?.destroy();
+      identities.delete(identity);
+    },
+
     safetyNumber(ours, theirs) {
       const sn = safetyNumber(
         crypto,
