@@ -5,6 +5,7 @@
  * backlog.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -15,7 +16,7 @@ import { AuditLog, loadOrCreateAuditKey, verifyAuditLog } from '../src/audit.js'
 import { resolveConfig } from '../src/config.js';
 import type { Connection } from '../src/connection.js';
 import { RelayMetrics } from '../src/observability.js';
-import { RelayCore } from '../src/relay.js';
+import { RelayCore, type RelayCoreDeps } from '../src/relay.js';
 import { MemoryStore } from '../src/storage/memory.js';
 import { clientId, crypto, until } from './helpers.js';
 
@@ -28,6 +29,7 @@ const RUNS = 300;
 function makeCore(
   name: string,
   now: () => number = Date.now,
+  logger: RelayCoreDeps['logger'] = pino({ level: 'silent' }),
 ): { core: RelayCore; audit: () => number; stop: () => void; records: () => string[] } {
   const key = loadOrCreateAuditKey(join(dir, `${name}.key`), crypto);
   const file = join(dir, `${name}.log`);
@@ -48,7 +50,7 @@ function makeCore(
     store: new MemoryStore(),
     audit,
     metrics: new RelayMetrics(false),
-    logger: pino({ level: 'silent' }),
+    logger,
     crypto,
     now,
   });
@@ -217,6 +219,63 @@ describe('relay core under arbitrary input', () => {
     s.tick(t);
     expect(conn.closedWith).toBe(1001);
     expect(records()).toContain('tls.rejected:expired-while-connected');
+    stop();
+  });
+
+  it('logs security events at trace level without payloads or keys', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(chunk.toString());
+        cb();
+      },
+    });
+    const { core, stop } = makeCore('logs', Date.now, pino({ level: 'trace' }, sink));
+    const w = new FrameWriter();
+    const aliceKey = crypto.randomBytes(32);
+    const conn = new FakeConnection({
+      remote: 'r',
+      certificate: { ...cert('logalice'), identityKey: aliceKey },
+    });
+    const s = core.accept(conn);
+    for (const b of w.write({ type: 'hello', protocolVersions: [1], timestamp: Date.now() })) {
+      s.onMessage(b, true);
+    }
+    await until(() => conn.frames.some((f) => f.type === 'welcome'), 'welcome');
+    const secret = new TextEncoder().encode('attack at dawn, bring the cheese');
+    for (const b of w.write({
+      type: 'send',
+      clientMessageId: clientId(1),
+      from: { name: 'logalice', deviceId: 1 },
+      to: { name: 'logalice', deviceId: 1 },
+      payload: secret,
+    })) {
+      s.onMessage(b, true);
+    }
+    // A spoofed frame and a garbage block produce log lines too.
+    for (const b of w.write({
+      type: 'send',
+      clientMessageId: clientId(2),
+      from: { name: 'someone', deviceId: 1 },
+      to: { name: 'logalice', deviceId: 1 },
+      payload: secret,
+    })) {
+      s.onMessage(b, true);
+    }
+    await until(() => conn.frames.some((f) => f.type === 'deliver'), 'deliver');
+    s.onMessage(new Uint8Array(4096).fill(0xee), true);
+    const text = lines.join('');
+    expect(text).toContain('sender.spoofed');
+    expect(text).toContain('frame.malformed');
+    for (const needle of [
+      'attack at dawn',
+      Buffer.from(secret).toString('base64'),
+      Buffer.from(secret).toString('hex'),
+      Buffer.from(aliceKey).toString('base64'),
+      Buffer.from(aliceKey).toString('hex'),
+    ]) {
+      expect(text).not.toContain(needle);
+    }
     stop();
   });
 });
