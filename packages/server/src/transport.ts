@@ -71,6 +71,12 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
     // The upgrade request must arrive within the authentication budget.
     headersTimeout: limits.authTimeoutMs,
     requestTimeout: limits.authTimeoutMs,
+    // Node checks those deadlines on this period (default 30 s): check often enough
+    // that a slow request is cut close to its deadline.
+    connectionsCheckingInterval: Math.max(
+      50,
+      Math.min(1_000, Math.floor(limits.authTimeoutMs / 2)),
+    ),
   });
   server.maxConnections = limits.maxConnections;
   // Every TCP socket, so that close() also ends those still in the TLS handshake.
@@ -93,6 +99,19 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
   server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
     core.audit({ type: 'conn.cap', remote: remoteOf(data ?? {}), code: 'max-connections' });
     core.deps.metrics.rejections.inc({ reason: 'conn.cap' });
+  });
+  // HTTP-level failures after TLS: a request that never completes (slowloris on the
+  // upgrade), malformed HTTP. Node answers and closes; we audit.
+  server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
+    const timeout =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT';
+    core.audit({
+      type: timeout ? 'auth.timeout' : 'frame.malformed',
+      remote: remoteOf(socket),
+      code: err.code ?? 'http-error',
+    });
+    core.deps.metrics.rejections.inc({ reason: timeout ? 'http.timeout' : 'http.malformed' });
+    socket.destroy();
   });
   // Plain HTTPS requests get nothing useful (the web app, when served, hooks in here).
   server.on('request', (_req, res) => {

@@ -290,6 +290,34 @@ describe('attacks on the TLS layer', () => {
   });
 });
 
+describe('slow HTTP upgrade', () => {
+  it('a TLS client that never finishes its upgrade request is cut and audited', async () => {
+    const slow = await startHarness({ auth: 'mtls', config: { limits: { authTimeoutMs: 400 } } });
+    try {
+      const creds = await slow.credentials('slowpoke');
+      const closed = await new Promise<boolean>((resolve) => {
+        const s = tlsConnect(
+          {
+            host: '127.0.0.1',
+            port: slow.relay.port,
+            ca: slow.relay.caPem,
+            cert: creds.cert,
+            key: creds.key,
+            servername: 'localhost',
+          },
+          () => s.write('GET /ws HTTP/1.1\r\nHost: localhost\r\n'),
+        );
+        s.on('close', () => resolve(true));
+        s.on('error', () => undefined);
+      });
+      expect(closed).toBe(true);
+      await until(() => slow.audit().some((r) => r.type === 'auth.timeout'), 'audit');
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
 describe('connection cap', () => {
   it('refuses connections beyond the overall maximum, audited', async () => {
     const small = await startHarness({
