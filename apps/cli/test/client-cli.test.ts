@@ -3,7 +3,15 @@
  * [--json], contacts, verify [--mark-verified], and the error paths (wrong passphrase,
  * corrupt profile) that must fail clearly and touch nothing.
  */
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -214,6 +222,24 @@ describe('parley client commands', () => {
       expect((await parley('pw-dave', 'contacts', '--profile', pd)).stdout).toMatch(
         /^carol\s+unverified\s+not verified \(trusted on first use\)/m,
       );
+      // Someone else claiming carol's name with another key is refused.
+      const thief = await parley(
+        'pw-x',
+        'init',
+        '--profile',
+        join(root, 'carol2'),
+        '--server',
+        open.url,
+        '--name',
+        'carol',
+        '--ca',
+        caFile,
+      );
+      expect(thief.code).toBe(1);
+      expect(thief.stderr).toContain(
+        'the relay refused to register carol (the name may be taken); no profile was kept',
+      );
+      expect(existsSync(join(root, 'carol2'))).toBe(false);
       const unknown = await parley('pw-carol', 'send', '--profile', pc, 'nobody', 'hi');
       expect(unknown.code).toBe(1);
       expect(unknown.stderr).toMatch(/nobody: unknown to the relay, or has not published keys yet/);

@@ -5,12 +5,19 @@
  * asked without echo); a wrong passphrase fails before anything is touched. Failures
  * throw and `main()` prints `parley: ...` with exit status 1.
  */
-import { resolve } from 'node:path';
+import { rmSync, rmdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import QRCode from 'qrcode';
 import { ClientError, describeTrust } from '@parley/client';
 import type { StoredMessage } from '@parley/client';
-import { initProfile, openNodeClient, readPemFile } from '@parley/client/node';
+import {
+  PROFILE_DB_FILE,
+  PROFILE_HEADER_FILE,
+  initProfile,
+  openNodeClient,
+  readPemFile,
+} from '@parley/client/node';
 import type { NodeClient } from '@parley/client/node';
 import { askNewPassphrase, askPassphrase } from '../tui/passphrase.js';
 import { formatSafetyNumber } from '../tui/format.js';
@@ -141,11 +148,40 @@ export function registerClient(program: Command): void {
           await c.client.requestPresence(); // a round trip: the relay has processed the upload
           out(`registered with ${c.account.info.server}`);
         } catch (err) {
-          warn(`profile saved, but the relay is not reachable yet: ${(err as Error).message}`);
-          throw err;
-        } finally {
           await c.close();
+          if (err instanceof ClientError && err.code === 'AUTH_REJECTED') {
+            if (created.mode === 'open') {
+              // The fresh key was never used: remove the files init made (never anything
+              // else the directory may hold) so the name can be retried.
+              for (const f of [
+                PROFILE_HEADER_FILE,
+                PROFILE_DB_FILE,
+                `${PROFILE_DB_FILE}-wal`,
+                `${PROFILE_DB_FILE}-shm`,
+              ]) {
+                rmSync(join(profile, f), { force: true });
+              }
+              try {
+                rmdirSync(profile);
+              } catch {
+                // not empty: it held other files before init, leave it
+              }
+              throw new ClientError(
+                'AUTH_REJECTED',
+                `the relay refused to register ${created.name} (the name may be taken); no profile was kept`,
+              );
+            }
+            throw new ClientError(
+              'AUTH_REJECTED',
+              `the relay refused the certificate of ${created.name} (revoked or expired?)`,
+            );
+          }
+          warn(
+            `profile saved in ${profile}; it registers on first use once the relay is reachable`,
+          );
+          throw err;
         }
+        await c.close();
       },
     );
 
