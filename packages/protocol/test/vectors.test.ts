@@ -1,0 +1,32 @@
+/** Published known-answer vectors (M43): the code must reproduce parley-v1.json byte for byte. */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { createPortableCrypto, fromHex } from '@parley/crypto';
+import { createNodeCrypto } from '@parley/crypto/node';
+import { decodePreKeyBundle, envelopeKind, verifyPreKeyBundle } from '@parley/protocol';
+import { buildVectors, type Vectors } from './vectors/build.js';
+
+const published = JSON.parse(
+  readFileSync(new URL('./vectors/parley-v1.json', import.meta.url), 'utf8'),
+) as Vectors;
+
+describe('known-answer vectors', () => {
+  it('has the published shape: a prekey message first, ordinary messages after the first reply', () => {
+    expect(published.messages.length).toBeGreaterThanOrEqual(8);
+    const kinds = published.messages.map((m) => envelopeKind(fromHex(m.envelope)));
+    expect(kinds[0]).toBe('prekey');
+    expect(kinds[1]).toBe('prekey'); // Alice has not heard from Bob yet
+    expect(kinds.at(-1)).toBe('message');
+    expect(() =>
+      verifyPreKeyBundle(createPortableCrypto(), decodePreKeyBundle(fromHex(published.bobBundle))),
+    ).not.toThrow();
+  });
+  for (const [name, make] of [
+    ['portable', createPortableCrypto],
+    ['node', createNodeCrypto],
+  ] as const) {
+    it(`reproduces every byte with the ${name} provider`, () => {
+      expect(buildVectors(make)).toEqual(published);
+    });
+  }
+});
