@@ -65,7 +65,7 @@ describe('safety numbers (M30)', () => {
     expect(safetyNumber(createNodeCrypto(), ...args)).toEqual(portable);
     // Independent re-computation of one fingerprint from protocol.md §Safety numbers.
     const c = createPortableCrypto();
-    let h = new Uint8Array([0, 1, ...alice, ...new TextEncoder().encode('alice')]);
+    let h: Uint8Array = new Uint8Array([0, 1, ...alice, ...new TextEncoder().encode('alice')]);
     for (let i = 0; i < SAFETY_NUMBER_ITERATIONS; i++)
       h = c.sha512(new Uint8Array([...h, ...alice]));
     let digits = '';
