@@ -54,12 +54,13 @@ export const MAX_PREVIOUS_RECEIVE_CHAINS = 8;
 export const PQ_RATCHET_INTERVAL_CHAINS = 32;
 
 /**
- * Envelope sizes are multiples of this. The wire block is 4096 bytes and the wire layer
- * adds its own frame header (40-80 bytes); 4000 leaves 96 bytes for it, so an ordinary
- * message is exactly one wire block and every envelope length reveals only how many
- * blocks it spans.
+ * Envelope sizes are multiples of this. The wire block is 4096 bytes; a `send` frame
+ * around the envelope costs 16 (block header) + 31 + 2 × name bytes, i.e. at most 175
+ * with 64-byte names (docs/wire.md), and `deliver` less. 4096 − 256 = 3840 leaves that
+ * plus ~80 bytes for client framing, so an ordinary message is exactly one wire block
+ * and an envelope's length reveals only how many blocks it spans.
  */
-export const ENVELOPE_UNIT_BYTES = 4000;
+export const ENVELOPE_UNIT_BYTES = 3840;
 
 /**
  * Largest plaintext `encrypt` accepts and largest a decompressed body may expand to
