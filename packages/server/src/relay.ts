@@ -32,11 +32,23 @@ export interface RelayCoreDeps {
 const MIN_SWEEP_MS = 20;
 const MAX_SWEEP_MS = 1_000;
 
+/** New mail whose commit is still in flight. */
+export interface InflightMail {
+  readonly id: number;
+  /** Connections that already received it live. */
+  readonly liveTo: Set<Session>;
+  /** Settles once the sender has been told "queued" (or the store failed). */
+  queuedSent: Promise<void> | undefined;
+}
+
 export class RelayCore {
   readonly deps: RelayCoreDeps;
   readonly #sessions = new Set<Session>();
   readonly #byName = new Map<string, Set<Session>>();
   readonly #identityLimiters = new Map<string, SlidingWindowLimiter>();
+  /** Per recipient device, mail still being committed, in server-id order. */
+  readonly #inflight = new Map<string, InflightMail[]>();
+  readonly #inflightById = new Map<number, InflightMail>();
   readonly #sweepTimer: ReturnType<typeof setInterval>;
   #lastExpiry = 0;
   #closing = false;
@@ -121,6 +133,43 @@ export class RelayCore {
     const set = this.#byName.get(address.name);
     if (!set) return [];
     return [...set].filter((s) => s.identity?.deviceId === address.deviceId);
+  }
+
+  /** Registers new mail for `recipient` whose commit is in flight. */
+  beginInflight(recipient: Address, id: number): InflightMail {
+    const entry: InflightMail = { id, liveTo: new Set(), queuedSent: undefined };
+    const k = `${recipient.deviceId}:${recipient.name}`;
+    const list = this.#inflight.get(k);
+    if (list) list.push(entry);
+    else this.#inflight.set(k, [entry]);
+    this.#inflightById.set(id, entry);
+    return entry;
+  }
+
+  endInflight(recipient: Address, entry: InflightMail): void {
+    const k = `${recipient.deviceId}:${recipient.name}`;
+    const list = this.#inflight.get(k);
+    const i = list?.indexOf(entry) ?? -1;
+    if (list && i >= 0) list.splice(i, 1);
+    if (list?.length === 0) this.#inflight.delete(k);
+    this.#inflightById.delete(entry.id);
+  }
+
+  inflight(id: number): InflightMail | undefined {
+    return this.#inflightById.get(id);
+  }
+
+  /**
+   * Whether `session` may receive `entry` live: only if it received every earlier
+   * in-flight item for this device live too. Otherwise an earlier item will reach it
+   * from storage after its commit, and a live delivery now would overtake it.
+   */
+  canGoLive(recipient: Address, session: Session, entry: InflightMail): boolean {
+    for (const e of this.#inflight.get(`${recipient.deviceId}:${recipient.name}`) ?? []) {
+      if (e === entry) return true;
+      if (!e.liveTo.has(session)) return false;
+    }
+    return true;
   }
 
   /** Names online, sorted. */

@@ -43,7 +43,7 @@ import {
 } from './limits.js';
 import type { RelayCore } from './relay.js';
 import { SlidingWindowLimiter } from './rate-limit.js';
-import type { Address, EnqueueResult, MailItem, MailKind } from './storage/types.js';
+import type { Address, MailItem, MailKind } from './storage/types.js';
 
 type State = 'hello' | 'challenged' | 'ready' | 'closed';
 
@@ -82,6 +82,8 @@ export class Session {
   /** Mailbox pump: highest server id delivered on this connection. */
   #cursor = 0;
   #pumping = false;
+  /** The stored backlog has been delivered once since login (or since the last fetch). */
+  #caughtUp = false;
   #pumpAgain = false;
   #emptyMarkerDue = false;
   /** Frames are handled one at a time, in arrival order (per-peer queue). */
@@ -377,6 +379,7 @@ export class Session {
       case 'mailbox.fetch':
         // Acks sent before the fetch take effect first, so acked mail is not resent.
         await Promise.all(this.#acksInFlight);
+        this.#caughtUp = false;
         this.#cursor = 0;
         this.#emptyMarkerDue = true;
         this.#pump();
@@ -654,47 +657,82 @@ export class Session {
     }
     const t = now();
     const end = metrics.enqueueSeconds.startTimer();
-    const stored = store.enqueue(
-      {
-        recipient,
-        sender: me,
-        clientMessageId: frame.clientMessageId,
-        kind: KIND_OF[frame.type],
-        payload: frame.payload,
-        storedAt: t,
-        expiresAt: t + config.limits.mailboxTtlMs,
-      },
-      config.limits.maxMailboxPerRecipient,
-    );
-    stored.then(
-      (result) => {
-        end();
-        this.#afterStore(frame, recipient, result, t);
-      },
-      (err: unknown) => {
-        this.#core.deps.logger.error({ err: (err as Error).message }, 'enqueue failed');
-        this.#sendError('server_error', { clientMessageId: frame.clientMessageId });
-      },
-    );
-  }
-
-  #afterStore(frame: Relayed, recipient: Address, result: EnqueueResult, t: number): void {
-    const { metrics } = this.#core.deps;
-    if (!result.ok) {
+    const mail = {
+      recipient,
+      sender: me,
+      clientMessageId: frame.clientMessageId,
+      kind: KIND_OF[frame.type],
+      payload: frame.payload,
+      storedAt: t,
+      expiresAt: t + config.limits.mailboxTtlMs,
+    };
+    const { decision, committed } = await store.submit(mail, config.limits.maxMailboxPerRecipient);
+    if (!decision.ok) {
       metrics.messages.inc({ outcome: 'mailbox-full' });
       this.#sendError('failed', { clientMessageId: frame.clientMessageId });
       return;
     }
-    metrics.messages.inc({ outcome: result.duplicate ? 'duplicate' : 'queued' });
-    // Stored durably before "queued" (M11).
+    const serverMessageId = decision.serverMessageId;
+    const queued = (): void => {
+      end();
+      metrics.messages.inc({ outcome: decision.duplicate ? 'duplicate' : 'queued' });
+      // Durable before "queued" (M11).
+      this.sendFrame({
+        type: 'receipt',
+        clientMessageId: frame.clientMessageId,
+        status: 'queued',
+        serverMessageId,
+        timestamp: t,
+      });
+    };
+    const failed = (err: unknown): void => {
+      this.#core.deps.logger.error({ err: (err as Error).message }, 'enqueue failed');
+      this.#sendError('server_error', { clientMessageId: frame.clientMessageId });
+    };
+    if (decision.duplicate) {
+      committed.then(queued, failed);
+      return;
+    }
+    // New mail: hand it at once to recipient connections that are caught up, while the
+    // commit runs; the others get it from storage after the commit, in order.
+    const entry = this.#core.beginInflight(recipient, serverMessageId);
+    const item: MailItem = { ...mail, serverMessageId };
+    for (const s of this.#core.sessionsOf(recipient)) {
+      if (this.#core.canGoLive(recipient, s, entry) && s.pushLive(item)) entry.liveTo.add(s);
+    }
+    entry.queuedSent = committed.then(
+      () => {
+        this.#core.endInflight(recipient, entry);
+        queued();
+        for (const s of this.#core.sessionsOf(recipient)) if (!entry.liveTo.has(s)) s.notifyMail();
+      },
+      (err: unknown) => {
+        this.#core.endInflight(recipient, entry);
+        failed(err);
+      },
+    );
+  }
+
+  /**
+   * Delivers one new item now if this connection is caught up: authenticated, no
+   * backlog being drained, room in its send buffer. Returns whether it did.
+   */
+  pushLive(item: MailItem): boolean {
+    if (this.#state !== 'ready' || !this.#caughtUp || this.#pumping || this.#pumpAgain) {
+      return false;
+    }
+    if (this.#conn.bufferedAmount > MAX_SEND_BUFFER_BYTES) return false;
+    if (item.serverMessageId <= this.#cursor) return false;
     this.sendFrame({
-      type: 'receipt',
-      clientMessageId: frame.clientMessageId,
-      status: 'queued',
-      serverMessageId: result.serverMessageId,
-      timestamp: t,
+      type: 'deliver',
+      serverMessageId: item.serverMessageId,
+      kind: item.kind,
+      from: item.sender,
+      timestamp: item.storedAt,
+      payload: item.payload,
     });
-    for (const s of this.#core.sessionsOf(recipient)) s.notifyMail();
+    this.#cursor = item.serverMessageId;
+    return true;
   }
 
   async #onAck(serverMessageId: number): Promise<void> {
@@ -702,6 +740,8 @@ export class Session {
     const { store, now } = this.#core.deps;
     const item = await store.ack(me, serverMessageId);
     if (!item) return;
+    // The sender hears "queued" before "delivered", even when the ack overtook the commit.
+    await this.#core.inflight(serverMessageId)?.queuedSent;
     this.#core.deps.metrics.messages.inc({ outcome: 'delivered' });
     const receipt = {
       clientMessageId: item.clientMessageId,
@@ -794,6 +834,7 @@ export class Session {
         if (items.length < MAILBOX_BATCH) break;
       }
     } while (this.#pumpAgain);
+    this.#caughtUp = true;
     if (this.#emptyMarkerDue) {
       this.#emptyMarkerDue = false;
       this.sendFrame({ type: 'mailbox.empty' });

@@ -153,6 +153,36 @@ export function runStoreContract(
       await store.close();
     });
 
+    it('submit decides in call order before the commit; acks may overtake the commit', async () => {
+      const { store, reopen } = await open();
+      const a = await store.submit(mail(1), 10);
+      const b = await store.submit(mail(2), 10);
+      const again = await store.submit(mail(1), 10);
+      expect(a.decision).toMatchObject({ ok: true, duplicate: false });
+      expect(b.decision).toMatchObject({ ok: true, duplicate: false });
+      const idA = a.decision.ok ? a.decision.serverMessageId : -1;
+      const idB = b.decision.ok ? b.decision.serverMessageId : -1;
+      expect(idB).toBeGreaterThan(idA);
+      expect(again.decision).toEqual({ ok: true, serverMessageId: idA, duplicate: true });
+      // The recipient got `a` live and acks it before (or as) it is committed.
+      const acked = await store.ack(bob, idA);
+      expect(acked?.clientMessageId).toEqual(bytesOf(16, 1));
+      await Promise.all([a.committed, b.committed, again.committed]);
+      expect((await store.pending(bob, 0, 10)).map((m) => m.serverMessageId)).toEqual([idB]);
+      const full = await store.submit(mail(3), 1);
+      expect(full.decision).toEqual({ ok: false, reason: 'mailbox-full' });
+      if (reopen) {
+        await store.close();
+        const again2 = await reopen();
+        // Ids handed out are never reused, even for mail that never reached the disk.
+        const c = await again2.enqueue(mail(4), 10);
+        expect(c.ok && c.serverMessageId > idB).toBe(true);
+        await again2.close();
+      } else {
+        await store.close();
+      }
+    });
+
     it('expires mail at its expiry time', async () => {
       const { store } = await open();
       await store.enqueue(mail(1, { expiresAt: 50 }), 10);

@@ -17,6 +17,7 @@ import type {
   RelayStore,
   SignedPrekey,
   StoredReceipt,
+  Submission,
 } from './types.js';
 
 const key = (a: Address): string => `${a.deviceId}:${a.name}`;
@@ -105,20 +106,27 @@ export class MemoryStore implements RelayStore {
     });
   }
 
-  enqueue(mail: NewMail, maxPerRecipient: number): Promise<EnqueueResult> {
+  async enqueue(mail: NewMail, maxPerRecipient: number): Promise<EnqueueResult> {
+    const { decision, committed } = await this.submit(mail, maxPerRecipient);
+    await committed;
+    return decision;
+  }
+
+  submit(mail: NewMail, maxPerRecipient: number): Promise<Submission> {
+    const done = (decision: EnqueueResult): Promise<Submission> =>
+      Promise.resolve({ decision, committed: Promise.resolve() });
     const dup = this.#mail.find(
       (m) =>
         key(m.sender) === key(mail.sender) &&
         m.clientMessageId.length === mail.clientMessageId.length &&
         m.clientMessageId.every((b, i) => b === mail.clientMessageId[i]),
     );
-    if (dup)
-      return Promise.resolve({ ok: true, serverMessageId: dup.serverMessageId, duplicate: true });
+    if (dup) return done({ ok: true, serverMessageId: dup.serverMessageId, duplicate: true });
     const count = this.#mail.filter((m) => key(m.recipient) === key(mail.recipient)).length;
-    if (count >= maxPerRecipient) return Promise.resolve({ ok: false, reason: 'mailbox-full' });
+    if (count >= maxPerRecipient) return done({ ok: false, reason: 'mailbox-full' });
     const serverMessageId = this.#nextMailId++;
     this.#mail.push({ ...mail, payload: mail.payload.slice(), serverMessageId });
-    return Promise.resolve({ ok: true, serverMessageId, duplicate: false });
+    return done({ ok: true, serverMessageId, duplicate: false });
   }
 
   pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]> {

@@ -8,7 +8,6 @@ import Database from 'better-sqlite3';
 import { ServerError } from '../errors.js';
 import type {
   DeviceRecord,
-  EnqueueResult,
   MailItem,
   MailKind,
   NewMail,
@@ -158,6 +157,9 @@ export interface Statements {
   readonly deleteOneTime: Database.Statement;
   readonly countOneTime: Database.Statement<[string, number, string], { n: number }>;
   readonly insertMail: Database.Statement;
+  readonly lastMailId: Database.Statement<[], { seq: number }>;
+  readonly seedMailSeq: Database.Statement;
+  readonly bumpMailSeq: Database.Statement;
   readonly findMail: Database.Statement<[string, number, Uint8Array], { id: number }>;
   readonly countMail: Database.Statement<[string, number], { n: number }>;
   readonly pending: Database.Statement<[string, number, number, number], MailRow>;
@@ -204,9 +206,16 @@ export function prepareStatements(db: Database.Database): Statements {
       'SELECT COUNT(*) AS n FROM one_time_prekeys WHERE name = ? AND device_id = ? AND kind = ?',
     ),
     insertMail: db.prepare(
-      `INSERT INTO mailbox (r_name, r_device, s_name, s_device, client_id, kind, payload, stored_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO mailbox (id, r_name, r_device, s_name, s_device, client_id, kind, payload, stored_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    lastMailId: db.prepare<[], { seq: number }>(
+      "SELECT seq FROM sqlite_sequence WHERE name = 'mailbox'",
+    ),
+    seedMailSeq: db.prepare(
+      "INSERT INTO sqlite_sequence (name, seq) SELECT 'mailbox', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'mailbox')",
+    ),
+    bumpMailSeq: db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'mailbox'"),
     findMail: db.prepare<[string, number, Uint8Array], { id: number }>(
       'SELECT id FROM mailbox WHERE s_name = ? AND s_device = ? AND client_id = ?',
     ),
@@ -324,12 +333,10 @@ export const WRITE_OPS = {
     })();
   },
 
-  enqueue(s: Statements, _db: Database.Database, m: NewMail, max: number): EnqueueResult {
-    const dup = s.findMail.get(m.sender.name, m.sender.deviceId, m.clientMessageId);
-    if (dup) return { ok: true, serverMessageId: dup.id, duplicate: true };
-    const n = (s.countMail.get(m.recipient.name, m.recipient.deviceId) as { n: number }).n;
-    if (n >= max) return { ok: false, reason: 'mailbox-full' };
-    const info = s.insertMail.run(
+  /** Stores mail under the id the store assigned when it accepted it (see `submit`). */
+  insertMail(s: Statements, _db: Database.Database, id: number, m: NewMail): void {
+    s.insertMail.run(
+      id,
       m.recipient.name,
       m.recipient.deviceId,
       m.sender.name,
@@ -340,7 +347,6 @@ export const WRITE_OPS = {
       m.storedAt,
       m.expiresAt,
     );
-    return { ok: true, serverMessageId: Number(info.lastInsertRowid), duplicate: false };
   },
 
   ack(
@@ -410,6 +416,37 @@ export type WriteOutcome =
   { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly message: string };
 
 /**
+ * Mail that is stored and acknowledged by its recipient within the same batch (it was
+ * handed over live while the previous commit ran) never needs to touch the disk: both
+ * writes are dropped and the ack answers with the mail itself. Returns the results of
+ * the dropped writes by batch index.
+ */
+function cancelDeliveredInBatch(batch: readonly WriteRequest[]): Map<number, unknown> {
+  const inserts = new Map<number, { index: number; mail: NewMail }>();
+  const out = new Map<number, unknown>();
+  batch.forEach((w, index) => {
+    if (w.op === 'insertMail') {
+      const [id, mail] = w.args as [number, NewMail];
+      inserts.set(id, { index, mail });
+    } else if (w.op === 'ack') {
+      const [recipient, id] = w.args as [Address, number];
+      const ins = inserts.get(id);
+      if (
+        ins &&
+        ins.mail.recipient.name === recipient.name &&
+        ins.mail.recipient.deviceId === recipient.deviceId
+      ) {
+        inserts.delete(id);
+        out.set(ins.index, undefined);
+        const item: MailItem = { ...ins.mail, serverMessageId: id };
+        out.set(index, item);
+      }
+    }
+  });
+  return out;
+}
+
+/**
  * Runs a batch in one transaction (one commit, one fsync with synchronous=FULL).
  * A failing op is reported alone; if the commit itself fails, every op fails.
  */
@@ -419,9 +456,14 @@ export function runBatch(
   batch: readonly WriteRequest[],
 ): WriteOutcome[] {
   const out: WriteOutcome[] = [];
+  const cancelled = cancelDeliveredInBatch(batch);
   try {
     db.transaction(() => {
-      for (const w of batch) {
+      for (const [i, w] of batch.entries()) {
+        if (cancelled.has(i)) {
+          out.push({ ok: true, value: cancelled.get(i) });
+          continue;
+        }
         try {
           const fn = WRITE_OPS[w.op] as (
             s: Statements,
@@ -432,6 +474,14 @@ export function runBatch(
         } catch (err) {
           out.push({ ok: false, message: (err as Error).message });
         }
+      }
+      // Ids of mail dropped above were handed out too: never reuse them after a restart.
+      let maxId = 0;
+      for (const w of batch)
+        if (w.op === 'insertMail') maxId = Math.max(maxId, w.args[0] as number);
+      if (maxId > 0) {
+        s.seedMailSeq.run();
+        s.bumpMailSeq.run(maxId);
       }
     })();
   } catch (err) {

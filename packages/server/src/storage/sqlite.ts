@@ -46,6 +46,7 @@ import type {
   Receipt,
   RelayStore,
   StoredReceipt,
+  Submission,
 } from './types.js';
 
 /**
@@ -99,11 +100,16 @@ export class SqliteStore implements RelayStore {
   #lastCommit = 0;
   #closed = false;
   #failure: ServerError | undefined;
+  /** Highest server message id handed out (committed or in flight). */
+  #lastMailId: number;
+  readonly #inFlightByClientId = new Map<string, { id: number; committed: Promise<void> }>();
+  readonly #inFlightPerRecipient = new Map<string, number>();
 
   /** Opens (creating if needed) the database at `file`, committing on this thread. */
   constructor(file: string, synchronous: 'full' | 'normal' = 'full') {
     this.#db = openDatabase(file, synchronous);
     this.#s = prepareStatements(this.#db);
+    this.#lastMailId = this.#s.lastMailId.get()?.seq ?? 0;
   }
 
   /** Opens the database with a writer thread (the relay's mode). */
@@ -260,8 +266,69 @@ export class SqliteStore implements RelayStore {
     }));
   }
 
-  enqueue(mail: NewMail, maxPerRecipient: number): Promise<EnqueueResult> {
-    return this.#write('enqueue', mail, maxPerRecipient);
+  async enqueue(mail: NewMail, maxPerRecipient: number): Promise<EnqueueResult> {
+    const { decision, committed } = await this.submit(mail, maxPerRecipient);
+    await committed;
+    return decision;
+  }
+
+  /**
+   * Decides on this thread, in call order, from committed rows plus mail still in
+   * flight to the writer: duplicates (same sender and client message id) get the
+   * original id, a full mailbox is refused, anything else gets the next id. Only the
+   * insert itself goes to the writer.
+   */
+  submit(mail: NewMail, maxPerRecipient: number): Promise<Submission> {
+    if (this.#closed) return Promise.reject(new ServerError('STORAGE', 'store is closed'));
+    if (this.#failure) return Promise.reject(this.#failure);
+    const dedupKey = `${mail.sender.deviceId}:${mail.sender.name}:${Buffer.from(mail.clientMessageId).toString('hex')}`;
+    const inFlight = this.#inFlightByClientId.get(dedupKey);
+    if (inFlight) {
+      return Promise.resolve({
+        decision: { ok: true, serverMessageId: inFlight.id, duplicate: true },
+        committed: inFlight.committed,
+      });
+    }
+    try {
+      const dup = this.#s.findMail.get(
+        mail.sender.name,
+        mail.sender.deviceId,
+        mail.clientMessageId,
+      );
+      if (dup) {
+        return Promise.resolve({
+          decision: { ok: true, serverMessageId: dup.id, duplicate: true },
+          committed: Promise.resolve(),
+        });
+      }
+      const rKey = `${mail.recipient.deviceId}:${mail.recipient.name}`;
+      const stored = (
+        this.#s.countMail.get(mail.recipient.name, mail.recipient.deviceId) as {
+          n: number;
+        }
+      ).n;
+      if (stored + (this.#inFlightPerRecipient.get(rKey) ?? 0) >= maxPerRecipient) {
+        return Promise.resolve({
+          decision: { ok: false, reason: 'mailbox-full' },
+          committed: Promise.resolve(),
+        });
+      }
+      const id = ++this.#lastMailId;
+      this.#inFlightPerRecipient.set(rKey, (this.#inFlightPerRecipient.get(rKey) ?? 0) + 1);
+      const committed = this.#write('insertMail', id, mail).finally(() => {
+        this.#inFlightByClientId.delete(dedupKey);
+        const n = (this.#inFlightPerRecipient.get(rKey) ?? 1) - 1;
+        if (n === 0) this.#inFlightPerRecipient.delete(rKey);
+        else this.#inFlightPerRecipient.set(rKey, n);
+      });
+      this.#inFlightByClientId.set(dedupKey, { id, committed });
+      return Promise.resolve({
+        decision: { ok: true, serverMessageId: id, duplicate: false },
+        committed,
+      });
+    } catch (err) {
+      return Promise.reject(new ServerError('STORAGE', (err as Error).message));
+    }
   }
 
   pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]> {

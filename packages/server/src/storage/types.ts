@@ -103,6 +103,12 @@ export type EnqueueResult =
     }
   | { readonly ok: false; readonly reason: 'mailbox-full' };
 
+/** Outcome of {@link RelayStore.submit}. */
+export interface Submission {
+  readonly decision: EnqueueResult;
+  readonly committed: Promise<void>;
+}
+
 /** Storage backend of the relay. */
 export interface RelayStore {
   /** Registers a device, or returns the existing record. Never replaces a key silently. */
@@ -136,6 +142,14 @@ export interface RelayStore {
    * nothing and returns the original server id, so the recipient gets it once.
    */
   enqueue(mail: NewMail, maxPerRecipient: number): Promise<EnqueueResult>;
+  /**
+   * `enqueue` in two steps: `decision` (server id assigned, duplicate or full decided,
+   * in call order) as soon as it is known, and `committed`, which resolves once the
+   * mail is durable (rejects if it could not be stored). Lets the relay hand mail to an
+   * online recipient while the commit is still in flight; "queued" still waits for
+   * `committed`. `enqueue` is `submit` followed by waiting for `committed`.
+   */
+  submit(mail: NewMail, maxPerRecipient: number): Promise<Submission>;
   /** Undelivered mail of a recipient with server id > `afterId`, oldest first. */
   pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]>;
   /** Deletes one item after the recipient's ack; returns it (for the receipt) or undefined. */
