@@ -23,7 +23,12 @@ import {
   type X25519KeyPair,
   type X25519PublicKey,
 } from '@parley/crypto';
-import { LABEL } from './constants.js';
+import {
+  LABEL,
+  PREKEY_REPLENISH_BELOW,
+  SIGNED_PREKEY_GRACE_MS,
+  SIGNED_PREKEY_ROTATION_MS,
+} from './constants.js';
 import { ByteReader, ByteWriter, checkU32 } from './encoding.js';
 import { ProtocolError } from './errors.js';
 import {
@@ -312,4 +317,25 @@ export function decodePreKeyBundle(bytes: Uint8Array): PreKeyBundle {
   const oneTimePreKey = flags & 1 ? readOneTime(r) : undefined;
   r.end();
   return assemblePreKeyBundle({ identity, signedPreKey, kemPreKey, oneTimePreKey });
+}
+
+/**
+ * Rotation rule for the signed prekey and the last-resort KEM prekey: due once the
+ * current one is `SIGNED_PREKEY_ROTATION_MS` old.
+ */
+export function isRotationDue(createdAtMs: number, nowMs: number): boolean {
+  return nowMs - createdAtMs >= SIGNED_PREKEY_ROTATION_MS;
+}
+
+/**
+ * Deletion rule for a rotated-out signed or last-resort prekey: keep it until
+ * `SIGNED_PREKEY_GRACE_MS` after it was replaced, then delete it.
+ */
+export function isGraceOver(replacedAtMs: number, nowMs: number): boolean {
+  return nowMs - replacedAtMs >= SIGNED_PREKEY_GRACE_MS;
+}
+
+/** Replenishment rule: upload a new batch when the relay holds fewer than `PREKEY_REPLENISH_BELOW`. */
+export function needsReplenishment(remainingOnRelay: number): boolean {
+  return remainingOnRelay < PREKEY_REPLENISH_BELOW;
 }

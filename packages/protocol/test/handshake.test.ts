@@ -26,6 +26,12 @@ import {
   respondWithStores,
   terminateSession,
   verifyPreKeyBundle,
+  isGraceOver,
+  isRotationDue,
+  needsReplenishment,
+  PREKEY_REPLENISH_BELOW,
+  SIGNED_PREKEY_GRACE_MS,
+  SIGNED_PREKEY_ROTATION_MS,
   type PreKeyBundle,
 } from '@parley/protocol';
 import { ALICE, BOB, bundleOf, ctxOf, makeDevice, meta, seeded, text, untext } from './helpers.js';
@@ -129,6 +135,18 @@ describe('bundles', () => {
     const mallory = IdentityKeyPair.generate(crypto);
     const swapped = { ...bundle, identity: mallory.publicIdentity };
     expect(code(() => verifyPreKeyBundle(crypto, swapped))).toBe('INVALID_SIGNATURE');
+  });
+});
+
+describe('rotation and replenishment rules', () => {
+  it('applies the named constants at their boundaries', () => {
+    const t0 = 1_000_000;
+    expect(isRotationDue(t0, t0 + SIGNED_PREKEY_ROTATION_MS - 1)).toBe(false);
+    expect(isRotationDue(t0, t0 + SIGNED_PREKEY_ROTATION_MS)).toBe(true);
+    expect(isGraceOver(t0, t0 + SIGNED_PREKEY_GRACE_MS - 1)).toBe(false);
+    expect(isGraceOver(t0, t0 + SIGNED_PREKEY_GRACE_MS)).toBe(true);
+    expect(needsReplenishment(PREKEY_REPLENISH_BELOW)).toBe(false);
+    expect(needsReplenishment(PREKEY_REPLENISH_BELOW - 1)).toBe(true);
   });
 });
 
