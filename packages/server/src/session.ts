@@ -666,7 +666,10 @@ export class Session {
       storedAt: t,
       expiresAt: t + config.limits.mailboxTtlMs,
     };
-    const { decision, committed } = await store.submit(mail, config.limits.maxMailboxPerRecipient);
+    const { decision, committed, idDurable } = await store.submit(
+      mail,
+      config.limits.maxMailboxPerRecipient,
+    );
     if (!decision.ok) {
       metrics.messages.inc({ outcome: 'mailbox-full' });
       this.#sendError('failed', { clientMessageId: frame.clientMessageId });
@@ -697,7 +700,8 @@ export class Session {
     // commit runs; the others get it from storage after the commit, in order.
     const entry = this.#core.beginInflight(recipient, serverMessageId);
     const item: MailItem = { ...mail, serverMessageId };
-    for (const s of this.#core.sessionsOf(recipient)) {
+    // (Only with a durably reserved id: a crash must never let the id be reused.)
+    for (const s of idDurable ? this.#core.sessionsOf(recipient) : []) {
       if (this.#core.canGoLive(recipient, s, entry) && s.pushLive(item)) entry.liveTo.add(s);
     }
     entry.queuedSent = committed.then(

@@ -114,7 +114,7 @@ export class MemoryStore implements RelayStore {
 
   submit(mail: NewMail, maxPerRecipient: number): Promise<Submission> {
     const done = (decision: EnqueueResult): Promise<Submission> =>
-      Promise.resolve({ decision, committed: Promise.resolve() });
+      Promise.resolve({ decision, committed: Promise.resolve(), idDurable: true });
     const dup = this.#mail.find(
       (m) =>
         key(m.sender) === key(mail.sender) &&

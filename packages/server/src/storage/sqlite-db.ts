@@ -333,6 +333,12 @@ export const WRITE_OPS = {
     })();
   },
 
+  /** Records that server ids up to `upTo` may have been handed out (see `submit`). */
+  reserveIds(s: Statements, _db: Database.Database, upTo: number): void {
+    s.seedMailSeq.run();
+    s.bumpMailSeq.run(upTo);
+  },
+
   /** Stores mail under the id the store assigned when it accepted it (see `submit`). */
   insertMail(s: Statements, _db: Database.Database, id: number, m: NewMail): void {
     s.insertMail.run(

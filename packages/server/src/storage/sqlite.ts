@@ -56,6 +56,14 @@ import type {
  */
 const MIN_COMMIT_INTERVAL_MS = 2;
 
+/**
+ * Server ids are reserved in blocks: the database records "ids up to N may be in use"
+ * before any id above the previous mark is shown to a client, so a crash can never
+ * lead to an id being reused (clients drop repeated ids as already seen). A block of
+ * 100 000 costs one small write per 100 000 messages; a restart skips at most that many.
+ */
+const ID_RESERVATION_BLOCK = 100_000;
+
 /** Options of {@link SqliteStore.open}. */
 export interface SqliteStoreOptions {
   /**
@@ -102,6 +110,9 @@ export class SqliteStore implements RelayStore {
   #failure: ServerError | undefined;
   /** Highest server message id handed out (committed or in flight). */
   #lastMailId: number;
+  /** Ids up to this are durably reserved (safe to show before their mail commits). */
+  #durableReserved: number;
+  #requestedReserved: number;
   readonly #inFlightByClientId = new Map<string, { id: number; committed: Promise<void> }>();
   readonly #inFlightPerRecipient = new Map<string, number>();
 
@@ -110,6 +121,21 @@ export class SqliteStore implements RelayStore {
     this.#db = openDatabase(file, synchronous);
     this.#s = prepareStatements(this.#db);
     this.#lastMailId = this.#s.lastMailId.get()?.seq ?? 0;
+    this.#durableReserved = this.#lastMailId;
+    this.#requestedReserved = this.#lastMailId;
+    this.#reserveMore();
+  }
+
+  /** Asks for the next block of ids; they may be shown early once this commits. */
+  #reserveMore(): void {
+    this.#requestedReserved += ID_RESERVATION_BLOCK;
+    const upTo = this.#requestedReserved;
+    this.#write('reserveIds', upTo).then(
+      () => {
+        this.#durableReserved = Math.max(this.#durableReserved, upTo);
+      },
+      () => undefined, // the store is failing; every write reports it
+    );
   }
 
   /** Opens the database with a writer thread (the relay's mode). */
@@ -287,6 +313,7 @@ export class SqliteStore implements RelayStore {
       return Promise.resolve({
         decision: { ok: true, serverMessageId: inFlight.id, duplicate: true },
         committed: inFlight.committed,
+        idDurable: true,
       });
     }
     try {
@@ -299,6 +326,7 @@ export class SqliteStore implements RelayStore {
         return Promise.resolve({
           decision: { ok: true, serverMessageId: dup.id, duplicate: true },
           committed: Promise.resolve(),
+          idDurable: true,
         });
       }
       const rKey = `${mail.recipient.deviceId}:${mail.recipient.name}`;
@@ -311,9 +339,11 @@ export class SqliteStore implements RelayStore {
         return Promise.resolve({
           decision: { ok: false, reason: 'mailbox-full' },
           committed: Promise.resolve(),
+          idDurable: true,
         });
       }
       const id = ++this.#lastMailId;
+      if (id > this.#requestedReserved - ID_RESERVATION_BLOCK / 2) this.#reserveMore();
       this.#inFlightPerRecipient.set(rKey, (this.#inFlightPerRecipient.get(rKey) ?? 0) + 1);
       const committed = this.#write('insertMail', id, mail).finally(() => {
         this.#inFlightByClientId.delete(dedupKey);
@@ -325,6 +355,7 @@ export class SqliteStore implements RelayStore {
       return Promise.resolve({
         decision: { ok: true, serverMessageId: id, duplicate: false },
         committed,
+        idDurable: id <= this.#durableReserved,
       });
     } catch (err) {
       return Promise.reject(new ServerError('STORAGE', (err as Error).message));

@@ -107,6 +107,12 @@ export type EnqueueResult =
 export interface Submission {
   readonly decision: EnqueueResult;
   readonly committed: Promise<void>;
+  /**
+   * True when the server id is already durably reserved, so showing it to a recipient
+   * before `committed` is safe: after a crash the id can never be handed out again
+   * (clients drop a repeated server id as already seen).
+   */
+  readonly idDurable: boolean;
 }
 
 /** Storage backend of the relay. */
