@@ -96,6 +96,12 @@ export interface SessionState {
   readonly pqNextLocalId: number;
   /** Our sending chains since we last advertised a KEM key. */
   readonly pqChainsSinceAdvert: number;
+  /**
+   * Performance hint, not serialized: the last message started a new chain, so the
+   * next one probably does too (the direction alternates) and the next header key is
+   * tried first. Only the order of trial decryptions depends on it.
+   */
+  readonly expectStep?: boolean;
 }
 
 /** Decrypted header fields (protocol.md §Header). */
@@ -203,15 +209,21 @@ export function ratchetReceive(
   nowMs: number,
 ): RecvStep {
   s = pruneExpired(s, nowMs);
-  if (s.recv) {
-    const plain = open(s.recv.headerKey);
-    if (plain) return receiveInCurrent(crypto, s, decodeHeader(plain), nowMs);
-  }
-  const plain = open(s.nextRecvHeaderKey);
-  if (plain) {
+  const tryCurrent = (): RecvStep | undefined => {
+    const plain = s.recv ? open(s.recv.headerKey) : undefined;
+    if (!plain) return undefined;
+    const step = receiveInCurrent(crypto, s, decodeHeader(plain), nowMs);
+    return { ...step, state: { ...step.state, expectStep: false } };
+  };
+  const tryNext = (): RecvStep | undefined => {
+    const plain = open(s.nextRecvHeaderKey);
+    if (!plain) return undefined;
     const header = decodeHeader(plain);
-    return receiveInCurrent(crypto, dhRatchet(crypto, s, header, nowMs), header, nowMs);
-  }
+    const step = receiveInCurrent(crypto, dhRatchet(crypto, s, header, nowMs), header, nowMs);
+    return { ...step, state: { ...step.state, expectStep: true } };
+  };
+  const found = s.expectStep ? (tryNext() ?? tryCurrent()) : (tryCurrent() ?? tryNext());
+  if (found) return found;
   for (let i = s.oldChains.length - 1; i >= 0; i--) {
     const chain = s.oldChains[i] as OldChain;
     const p = open(chain.headerKey);
