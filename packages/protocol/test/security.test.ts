@@ -149,6 +149,30 @@ describe('forward secrecy', () => {
     expect(stolen.read(envelopes[0] as Uint8Array)).toBe(false);
   });
 
+  it('after reading, the state holds neither the message key nor a chain key that derives it', () => {
+    const t = established();
+    t.bobSends();
+    t.aliceSends();
+    // Bob's receiving chain key right before he reads the next message, and the message
+    // key it yields (Double Ratchet §5.2: MK = HMAC(CK, 0x01)).
+    const ck = stateOf(t.s.b).recv!.chainKey.slice();
+    const mk = hashing.hmacSha256(ck, Uint8Array.of(1));
+    const before = serializeSession(t.s.b);
+    t.aliceSends();
+    const after = serializeSession(t.s.b);
+    const contains = (hay: Uint8Array, needle: Uint8Array): boolean => {
+      outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+        for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+        return true;
+      }
+      return false;
+    };
+    expect(contains(after, ck)).toBe(false);
+    expect(contains(after, mk)).toBe(false);
+    // The state before reading did contain the chain key (so the check can fail).
+    expect(contains(before, ck)).toBe(true);
+  });
+
   it('the same copy taken before reading can read it (the attack model works)', () => {
     const t = established();
     t.bobSends();
