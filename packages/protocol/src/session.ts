@@ -440,8 +440,3 @@ export function decryptForTest(
 ): Uint8Array {
   return decryptState(ctx, s, envelope, meta).plaintext;
 }
-
-/** @internal Identity of the other side as recorded in the session AD. */
-export function sessionAdOf(session: Session): Uint8Array {
-  return stateOf(session).sessionAd;
-}
