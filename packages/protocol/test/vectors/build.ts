@@ -27,6 +27,7 @@ import {
   publicSignedPreKey,
   respondToPreKeyMessage,
   safetyNumber,
+  serializeSession,
   verifyPreKeyBundle,
   type Address,
   type Session,
@@ -47,6 +48,8 @@ export interface Vectors {
   bob: { address: Address; identitySeed: string; randomSeed: string; publicIdentity: string };
   bobBundle: string;
   safetyNumber: string;
+  /** Bob's serialized session after message 5: a saved-state fixture later versions must read. */
+  bobStateAfterMessage5: string;
   messages: VectorMessage[];
 }
 
@@ -89,6 +92,7 @@ export function buildVectors(make: (options: ProviderOptions) => CryptoProvider)
     oneTimePreKey: publicOneTimePreKey(otk),
   });
   const messages: VectorMessage[] = [];
+  let bobStateAfterMessage5 = '';
   let a: Session | undefined;
   let b: Session | undefined;
   SCRIPT.forEach((from, i) => {
@@ -141,6 +145,7 @@ export function buildVectors(make: (options: ProviderOptions) => CryptoProvider)
       plaintext,
       envelope: toHex(envelope),
     });
+    if (i === 5 && b) bobStateAfterMessage5 = toHex(serializeSession(b));
   });
   const sn = safetyNumber(
     ca,
@@ -164,6 +169,7 @@ export function buildVectors(make: (options: ProviderOptions) => CryptoProvider)
     bob: { address: BOB, identitySeed: BOB_SEED, randomSeed: BOB_RANDOM, publicIdentity: pub(bob) },
     bobBundle: toHex(encodePreKeyBundle(bundle)),
     safetyNumber: sn.digits,
+    bobStateAfterMessage5,
     messages,
   };
 }
