@@ -64,6 +64,9 @@ const MIN_COMMIT_INTERVAL_MS = 2;
  */
 const ID_RESERVATION_BLOCK = 100_000;
 
+/** How long `close` waits for queued writes and the writer thread before giving up. */
+const CLOSE_DRAIN_MAX_MS = 10_000;
+
 /** Options of {@link SqliteStore.open}. */
 export interface SqliteStoreOptions {
   /**
@@ -405,19 +408,25 @@ export class SqliteStore implements RelayStore {
   /** Commits what is queued, stops the writer thread, closes the database. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    // Let queued and in-flight writes finish (bounded by the writer answering).
+    // Let queued and in-flight writes finish, for a bounded time.
+    const giveUpAt = performance.now() + CLOSE_DRAIN_MAX_MS;
     while ((this.#batch.length > 0 || this.#inFlight) && !this.#failure) {
+      if (performance.now() > giveUpAt) {
+        this.#fail(new ServerError('STORAGE', 'store closed before its writes committed'));
+        break;
+      }
       if (!this.#inFlight) this.#flush();
       await new Promise((r) => setTimeout(r, 1));
     }
     this.#closed = true;
     const worker = this.#worker;
     if (worker) {
-      await new Promise<void>((resolve) => {
-        worker.once('exit', () => resolve());
-        worker.postMessage({ close: true });
-        worker.once('message', () => void worker.terminate());
-      });
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.postMessage({ close: true });
+      const timer = setTimeout(() => void worker.terminate(), CLOSE_DRAIN_MAX_MS);
+      worker.once('message', () => void worker.terminate());
+      await exited;
+      clearTimeout(timer);
     }
     this.#db.close();
   }
