@@ -157,9 +157,25 @@ export function checkU32(arg: string, v: number): void {
   }
 }
 
-/** Validates an address and returns its userId as UTF-8. */
+/**
+ * UTF-8 of recently seen user ids: every message encodes two addresses into its AD,
+ * and a conversation repeats the same few. Bounded; cleared when full.
+ */
+const USER_ID_CACHE_ENTRIES = 1024;
+const userIdBytes = new Map<string, Uint8Array>();
+function encodeUserId(userId: string): Uint8Array {
+  let b = userIdBytes.get(userId);
+  if (!b) {
+    if (userIdBytes.size >= USER_ID_CACHE_ENTRIES) userIdBytes.clear();
+    b = utf8Encode(userId);
+    userIdBytes.set(userId, b);
+  }
+  return b;
+}
+
+/** Validates an address and returns its userId as UTF-8 (shared: do not modify). */
 export function checkAddress(arg: string, a: Address): Uint8Array {
-  const id = utf8Encode(a.userId);
+  const id = encodeUserId(a.userId);
   if (id.length < 1 || id.length > MAX_USER_ID_BYTES) {
     throw new ProtocolError(
       'INVALID_ARGUMENT',

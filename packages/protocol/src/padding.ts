@@ -104,6 +104,21 @@ export function decodeBody(padded: Uint8Array): Uint8Array {
   } else {
     throw invalidMessage();
   }
-  for (let i = end; i < padded.length; i++) if (padded[i] !== 0) throw invalidMessage();
+  if (!allZero(padded, end)) throw invalidMessage();
   return content;
+}
+
+/** True when `b[from..]` is all zeros; reads aligned 32-bit words where it can (hot path). */
+function allZero(b: Uint8Array, from: number): boolean {
+  let acc = 0;
+  let i = from;
+  while (i < b.length && (b.byteOffset + i) % 4 !== 0) acc |= b[i++] as number;
+  const words = (b.length - i) >>> 2;
+  if (words > 0) {
+    const w = new Uint32Array(b.buffer, b.byteOffset + i, words);
+    for (let k = 0; k < words; k++) acc |= w[k] as number;
+    i += words * 4;
+  }
+  while (i < b.length) acc |= b[i++] as number;
+  return acc === 0;
 }
