@@ -14,6 +14,11 @@ export type ProtocolErrorCode =
   | 'TOO_MANY_SKIPPED'
   /** A signature in a prekey bundle or an initial message does not verify. */
   | 'INVALID_SIGNATURE'
+  /**
+   * A key in a peer's bundle is unusable (an X25519 low-order point, or an ML-KEM key
+   * failing the FIPS 203 modulus check) although its signature is valid.
+   */
+  | 'INVALID_KEY'
   /** The peer's identity key differs from the one we trust for that address. */
   | 'UNTRUSTED_IDENTITY'
   /** An initial message names a prekey we do not hold (consumed, rotated away, unknown). */

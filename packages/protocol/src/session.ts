@@ -343,6 +343,7 @@ function decryptState(
  * Starts a session from a peer's verified bundle (PQXDH) and encrypts the first
  * message. Until the initiator reads a reply, every envelope it sends is a prekey
  * message carrying the handshake, so any one of them can establish the session.
+ * @throws ProtocolError `INVALID_KEY` when a signed key of the bundle is unusable.
  * @example
  * ```ts
  * const bundle = verifyPreKeyBundle(crypto, fetched);
@@ -355,13 +356,21 @@ export function initiateSession(
   plaintext: Uint8Array,
   meta: MessageMeta,
 ): { session: Session; envelope: Uint8Array } {
-  const initial = initiatorState(
-    ctx.crypto,
-    params.identity,
-    meta.sender,
-    meta.recipient,
-    params.bundle,
-  );
+  let initial: SessionState;
+  try {
+    initial = initiatorState(
+      ctx.crypto,
+      params.identity,
+      meta.sender,
+      meta.recipient,
+      params.bundle,
+    );
+  } catch (e) {
+    if (e instanceof CryptoError && (e.code === 'LOW_ORDER_POINT' || e.code === 'INVALID_KEY')) {
+      throw new ProtocolError('INVALID_KEY', 'bundle: a prekey or identity key is unusable');
+    }
+    throw e;
+  }
   const { state, envelope } = encryptState(ctx.crypto, initial, plaintext, meta);
   return { session: commit(undefined, initial, state), envelope };
 }

@@ -34,6 +34,7 @@ import {
   SIGNED_PREKEY_ROTATION_MS,
   type PreKeyBundle,
 } from '@parley/protocol';
+import type { MlKem768PublicKey, X25519PublicKey } from '@parley/crypto';
 import { ALICE, BOB, bundleOf, ctxOf, makeDevice, meta, seeded, text, untext } from './helpers.js';
 
 const crypto = seeded(7);
@@ -129,6 +130,48 @@ describe('bundles', () => {
     ];
     for (const b of bad)
       expect(code(() => verifyPreKeyBundle(crypto, b))).toBe('INVALID_SIGNATURE');
+  });
+
+  it('refuses validly signed but unusable keys at initiation (INVALID_KEY)', () => {
+    const owner = makeDevice(crypto);
+    const alice = makeDevice(crypto);
+    // Signatures built from the layout in protocol.md §4.1: label ‖ kind ‖ u32 id ‖ key.
+    const signed = (label: string, kind: number, id: number, key: Uint8Array) =>
+      owner.identity.sign(
+        crypto,
+        new Uint8Array([...new TextEncoder().encode(label), kind, 0, 0, 0, id, ...key]),
+      );
+    const zeroPoint = new Uint8Array(32) as X25519PublicKey; // low-order X25519 point
+    const spkBundle = {
+      ...bundleOf(owner),
+      signedPreKey: {
+        id: 5,
+        publicKey: zeroPoint,
+        signature: signed('Parley v1 signed prekey', 2, 5, zeroPoint),
+      },
+    };
+    const badKem = new Uint8Array(1184).fill(0xff) as MlKem768PublicKey; // coefficients >= q
+    const kemBundle = {
+      ...bundleOf(owner),
+      kemPreKey: {
+        id: 9,
+        publicKey: badKem,
+        signature: signed('Parley v1 kem prekey', 3, 9, badKem),
+      },
+    };
+    for (const b of [spkBundle, kemBundle]) {
+      const verified = verifyPreKeyBundle(crypto, b); // the signatures are valid
+      expect(
+        code(() =>
+          initiateSession(
+            ctx,
+            { identity: alice.identity, bundle: verified },
+            text('x'),
+            meta(ALICE, BOB),
+          ),
+        ),
+      ).toBe('INVALID_KEY');
+    }
   });
 
   it('refuses a bundle whose identity key was swapped for another (wrong identity)', () => {
