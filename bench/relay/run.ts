@@ -77,6 +77,13 @@ const STOP_TIMEOUT_MS = 10_000;
 const CACHE_DIR = join(tmpdir(), 'parley-bench-relay-pki-v1');
 
 const TSX_EXEC_ARGV = ['--expose-gc', '--import', 'tsx'];
+/**
+ * Optional extra Node flags for the server processes, for diagnosis (e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--trace-gc`); space-separated.
+ */
+const SERVER_NODE_ARGS = (process.env['PARLEY_BENCH_SERVER_NODE_ARGS'] ?? '')
+  .split(' ')
+  .filter((a) => a.length > 0);
 const childEnv = { ...process.env, TSX_TSCONFIG_PATH: tsconfig };
 
 function names(): string[] {
@@ -154,9 +161,9 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
   const script = target === 'raw' ? 'raw-server.ts' : 'parley-server.ts';
   const args = target === 'raw' ? [dataDir] : [dataDir, configFile];
   const server = fork(join(here, script), args, {
-    execArgv: TSX_EXEC_ARGV,
+    execArgv: [...TSX_EXEC_ARGV, ...SERVER_NODE_ARGS],
     env: childEnv,
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    stdio: ['ignore', SERVER_NODE_ARGS.length > 0 ? 'inherit' : 'ignore', 'inherit', 'ipc'],
   });
   let loadgen: ChildProcess | undefined;
   try {

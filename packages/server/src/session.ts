@@ -649,7 +649,10 @@ export class Session {
   async #submit(frame: Relayed, me: Address): Promise<void> {
     const { store, config, now, metrics } = this.#core.deps;
     const recipient = { name: frame.to.name, deviceId: frame.to.deviceId };
-    const known = await store.getDevice(recipient);
+    // A device with an authenticated connection is registered (its row committed before
+    // its welcome, and devices are never deleted), so the lookup is only needed for
+    // recipients that are offline.
+    const known = this.#core.sessionsOf(recipient).length > 0 || (await store.getDevice(recipient));
     if (!known) {
       metrics.messages.inc({ outcome: 'unknown-recipient' });
       this.#sendError('failed', { clientMessageId: frame.clientMessageId });

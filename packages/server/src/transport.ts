@@ -160,7 +160,7 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
         return;
       }
     }
-    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => attach(core, ws, peer));
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => attach(core, ws, socket, peer));
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -212,11 +212,31 @@ export function peerIdentity(cert: X509Certificate): VerifiedClientCertificate {
   };
 }
 
-/** Wires one WebSocket to a core session. */
-function attach(core: RelayCore, ws: WebSocket, peer: PeerInfo): void {
+/**
+ * Wires one WebSocket to a core session.
+ *
+ * Outgoing blocks are coalesced per event-loop turn: the first send of a turn corks the
+ * TLS socket and the check phase of the same turn uncorks it, so a `deliver` and the
+ * receipts that one turn produces for a connection leave as one TLS write (one
+ * encryption call and one syscall) instead of one each. ws writes each message as its
+ * own WebSocket frame either way; nothing is delayed beyond the current turn.
+ */
+function attach(core: RelayCore, ws: WebSocket, socket: Socket, peer: PeerInfo): void {
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    socket.uncork();
+  };
   const session = core.accept({
     peer,
-    send: (block) => ws.send(block, { binary: true }),
+    send: (block) => {
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        setImmediate(uncork);
+      }
+      ws.send(block, { binary: true });
+    },
     get bufferedAmount() {
       return ws.bufferedAmount;
     },
