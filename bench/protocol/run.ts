@@ -29,7 +29,7 @@ import {
 } from '@parley/protocol';
 import { libsignalBob, libsignalSend, libsignalSetup, type LibsignalParty } from './libsignal.js';
 
-const REPETITIONS = Number(process.env.BENCH_REPS ?? 5);
+const REPETITIONS = Number(process.env.BENCH_REPS ?? 7);
 const SETUPS_PER_REP = Number(process.env.BENCH_SETUPS ?? 60);
 const BURST_PER_REP = Number(process.env.BENCH_BURST ?? 2000);
 const ALTERNATING_PER_REP = Number(process.env.BENCH_ALTERNATING ?? 600);
@@ -53,16 +53,30 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 };
 
-/** Runs `rep` REPETITIONS times; each returns operations done; result: median ops/s. */
-async function measure(rep: () => Promise<number> | number): Promise<number> {
-  await rep(); // warm-up (JIT, key caches)
-  const rates: number[] = [];
+async function rate(rep: () => Promise<number> | number): Promise<number> {
+  const t0 = performance.now();
+  const ops = await rep();
+  return ops / ((performance.now() - t0) / 1000);
+}
+
+/**
+ * Runs both sides' repetitions interleaved (P, L, P, L, …) after one warm-up each, so
+ * that load from other processes on this shared machine falls on both alike; returns
+ * the median ops/s of each side.
+ */
+async function measurePair(
+  parley: () => Promise<number> | number,
+  libsignal: () => Promise<number> | number,
+): Promise<[number, number]> {
+  await parley();
+  await libsignal();
+  const p: number[] = [];
+  const s: number[] = [];
   for (let i = 0; i < REPETITIONS; i++) {
-    const t0 = performance.now();
-    const ops = await rep();
-    rates.push(ops / ((performance.now() - t0) / 1000));
+    p.push(await rate(parley));
+    s.push(await rate(libsignal));
   }
-  return median(rates);
+  return [median(p), median(s)];
 }
 
 // ---------------------------------------------------------------- Parley
@@ -127,16 +141,18 @@ async function main(): Promise<void> {
   const sig = await libsignalBob();
   let aliceCounter = 0;
 
-  const pSetup = await measure(() => {
-    for (let i = 0; i < SETUPS_PER_REP; i++) parley.setup(plaintext);
-    return SETUPS_PER_REP;
-  });
-  const sSetup = await measure(async () => {
-    for (let i = 0; i < SETUPS_PER_REP; i++) {
-      await libsignalSetup(sig.bob, sig.bundle, `alice-${aliceCounter++}`, sigPlain);
-    }
-    return SETUPS_PER_REP;
-  });
+  const [pSetup, sSetup] = await measurePair(
+    () => {
+      for (let i = 0; i < SETUPS_PER_REP; i++) parley.setup(plaintext);
+      return SETUPS_PER_REP;
+    },
+    async () => {
+      for (let i = 0; i < SETUPS_PER_REP; i++) {
+        await libsignalSetup(sig.bob, sig.bundle, `alice-${aliceCounter++}`, sigPlain);
+      }
+      return SETUPS_PER_REP;
+    },
+  );
 
   // One established session per library for the message workloads; the first reply
   // completes the handshake so that neither side still sends prekey messages.
@@ -150,22 +166,26 @@ async function main(): Promise<void> {
       : libsignalSend(sPair.bob as LibsignalParty, sPair.alice, sigPlain);
   await sSend(false);
 
-  const pBurst = await measure(() => {
-    for (let i = 0; i < BURST_PER_REP; i++) pSend(true, plaintext);
-    return BURST_PER_REP;
-  });
-  const sBurst = await measure(async () => {
-    for (let i = 0; i < BURST_PER_REP; i++) await sSend(true);
-    return BURST_PER_REP;
-  });
-  const pAlt = await measure(() => {
-    for (let i = 0; i < ALTERNATING_PER_REP; i++) pSend(i % 2 === 0, plaintext);
-    return ALTERNATING_PER_REP;
-  });
-  const sAlt = await measure(async () => {
-    for (let i = 0; i < ALTERNATING_PER_REP; i++) await sSend(i % 2 === 0);
-    return ALTERNATING_PER_REP;
-  });
+  const [pBurst, sBurst] = await measurePair(
+    () => {
+      for (let i = 0; i < BURST_PER_REP; i++) pSend(true, plaintext);
+      return BURST_PER_REP;
+    },
+    async () => {
+      for (let i = 0; i < BURST_PER_REP; i++) await sSend(true);
+      return BURST_PER_REP;
+    },
+  );
+  const [pAlt, sAlt] = await measurePair(
+    () => {
+      for (let i = 0; i < ALTERNATING_PER_REP; i++) pSend(i % 2 === 0, plaintext);
+      return ALTERNATING_PER_REP;
+    },
+    async () => {
+      for (let i = 0; i < ALTERNATING_PER_REP; i++) await sSend(i % 2 === 0);
+      return ALTERNATING_PER_REP;
+    },
+  );
 
   const rows: Array<[string, number, number]> = [
     ['setup (sessions/s)', pSetup, sSetup],
@@ -173,7 +193,7 @@ async function main(): Promise<void> {
     ['alternating (messages/s)', pAlt, sAlt],
   ];
   console.log(
-    `Parley provider: ${crypto.name}; ${REPETITIONS} repetitions, medians; ${MESSAGE_BYTES}-byte messages`,
+    `Parley provider: ${crypto.name}; ${REPETITIONS} interleaved repetitions, medians; ${MESSAGE_BYTES}-byte messages`,
   );
   console.log('workload                  |     parley |  libsignal | ratio');
   console.log('--------------------------|------------|------------|------');
