@@ -77,8 +77,9 @@ export class ByteWriter {
   varBytes(b: Uint8Array): this {
     return this.u32(b.length).bytes(b);
   }
+  /** The written bytes; no copy when the initial size was exact (the writer is done). */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.len);
+    return this.len === this.buf.length ? this.buf : this.buf.slice(0, this.len);
   }
 }
 
@@ -220,10 +221,12 @@ export function encodeMetaAd(envelopeType: number, meta: MessageMeta): Uint8Arra
       'meta.timestampMs: expected a non-negative safe integer',
     );
   }
-  const w = new ByteWriter(96);
+  const sender = checkAddress('meta.sender', meta.sender);
+  const recipient = checkAddress('meta.recipient', meta.recipient);
+  const w = new ByteWriter(2 + 5 + sender.length + 5 + recipient.length + 1 + 8);
   w.u8(PROTOCOL_VERSION).u8(envelopeType);
-  writeAddress(w, meta.sender);
-  writeAddress(w, meta.recipient);
+  w.u8(sender.length).bytes(sender).u32(meta.sender.deviceId);
+  w.u8(recipient.length).bytes(recipient).u32(meta.recipient.deviceId);
   w.u8(meta.messageType).u64(meta.timestampMs);
   return w.finish();
 }
