@@ -95,12 +95,16 @@ async function harness(): Promise<NodeClient> {
   };
 }
 
+/** Bounded wait: generous because CI runs other test files on the same 2 cores. */
+const FRAME_WAIT_LIMIT_MS = 20_000;
+const FRAME_POLL_MS = 20;
+
 async function frameMatching(lastFrame: () => string | undefined, re: RegExp): Promise<string> {
   let f = '';
-  for (let i = 0; i < 100; i++) {
+  for (let waited = 0; waited < FRAME_WAIT_LIMIT_MS; waited += FRAME_POLL_MS) {
     f = lastFrame() ?? '';
     if (re.test(f)) return f;
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, FRAME_POLL_MS));
   }
   throw new Error(`frame never matched ${re}:\n${f}`);
 }
