@@ -10,6 +10,23 @@ export const BLOCK_BYTES = 4096;
 /** Payload header written by the load generator: f64 send time (ms), u32 pair index. */
 export const STAMP_BYTES = 12;
 
+/**
+ * Raw baseline only: byte after the stamp saying what a block is. In `protocol` mode the
+ * raw side moves the same blocks per message as Parley's protocol does (send in, deliver
+ * out, ack in, `queued` and `delivered` receipts out), minus framing, checks and storage.
+ */
+export const RAW_KIND_OFFSET = STAMP_BYTES;
+export const RAW_DATA = 0;
+export const RAW_ACK = 1;
+export const RAW_RECEIPT = 2;
+
+/**
+ * `protocol` (default): the raw baseline carries Parley's traffic per message (1 data
+ * block forwarded, 1 ack back, 2 receipt blocks to the sender). `forward`: data blocks
+ * only (the first baseline: 2 blocks per message against Parley's 5).
+ */
+export type RawMode = 'protocol' | 'forward';
+
 /** Which server the load generator is driving. */
 export type Target = 'raw' | 'parley';
 
@@ -34,6 +51,7 @@ export type LoadCommand =
   | {
       readonly cmd: 'init';
       readonly target: Target;
+      readonly rawMode: RawMode;
       readonly url: string;
       readonly caPem: string;
       readonly clientsDir: string;

@@ -17,11 +17,15 @@ import { FrameReader, FrameWriter, type SendFrame } from '@parley/wire';
 import WebSocket from 'ws';
 import {
   BLOCK_BYTES,
+  RAW_ACK,
+  RAW_DATA,
+  RAW_KIND_OFFSET,
   STAMP_BYTES,
   quantile,
   send,
   type LoadCommand,
   type LoadReply,
+  type RawMode,
   type Target,
 } from './common.js';
 
@@ -43,6 +47,7 @@ interface Conn {
 }
 
 let target: Target = 'raw';
+let rawMode: RawMode = 'protocol';
 let url = '';
 let caPem = '';
 let clientsDir = '';
@@ -187,6 +192,13 @@ function connect(index: number): Promise<Conn> {
     ws.on('message', (data: Buffer) => {
       const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       if (target === 'raw') {
+        if (rawMode === 'protocol') {
+          if (bytes[RAW_KIND_OFFSET] !== RAW_DATA) return; // a receipt
+          // Acknowledge as Parley's receiver does (a fresh block, as its writer makes).
+          const ack = new Uint8Array(BLOCK_BYTES);
+          ack[RAW_KIND_OFFSET] = RAW_ACK;
+          ws.send(ack, { binary: true });
+        }
         const s = readStamp(bytes);
         onReceive(s.pair, s.sentAt);
         return;
@@ -335,6 +347,7 @@ process.on('message', (m: LoadCommand) => {
     switch (m.cmd) {
       case 'init':
         target = m.target;
+        rawMode = m.rawMode;
         url = m.url;
         caPem = m.caPem;
         clientsDir = m.clientsDir;

@@ -1,19 +1,35 @@
 /**
  * The baseline: node:https + ws with mutual TLS 1.3 (same CA, same server certificate,
  * same client certificates as the relay), forwarding each 4096-byte block to the peer
- * named in the connection URL. No framing, no checks, no storage: the floor any relay
- * on this stack pays for TLS and WebSocket alone.
+ * named in the connection URL. In `protocol` mode (default) it also moves the blocks
+ * Parley's protocol moves per message: a receipt block to the sender for each data
+ * block (Parley's `queued`) and one for each ack the receiver sends back (`delivered`).
+ * No framing, no checks, no storage: the floor any relay on this stack pays for TLS and
+ * WebSocket alone.
  *
- * Run as a child of run.ts with --expose-gc; argv: DATA_DIR.
+ * Run as a child of run.ts with --expose-gc; argv: DATA_DIR [RAW_MODE].
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { send, type ServerCommand, type ServerReply } from './common.js';
+import {
+  BLOCK_BYTES,
+  RAW_ACK,
+  RAW_DATA,
+  RAW_KIND_OFFSET,
+  RAW_RECEIPT,
+  send,
+  type ServerCommand,
+  type ServerReply,
+} from './common.js';
 
 const dataDir = process.argv[2] ?? '';
+const protocolMode = process.argv[3] !== 'forward';
+/** Receipts carry nothing the load generator reads but their kind; one block serves all. */
+const RECEIPT = new Uint8Array(BLOCK_BYTES);
+RECEIPT[RAW_KIND_OFFSET] = RAW_RECEIPT;
 const pki = (f: string): string => readFileSync(join(dataDir, 'pki', f), 'utf8');
 
 const server = createServer({
@@ -35,7 +51,19 @@ wss.on('connection', (ws, req) => {
   byName.set(me, ws);
   ws.on('message', (data, isBinary) => {
     if (!isBinary) return;
-    byName.get(to)?.send(data as Buffer, { binary: true });
+    const block = data as Buffer;
+    if (!protocolMode) {
+      byName.get(to)?.send(block, { binary: true });
+      return;
+    }
+    const kind = block[RAW_KIND_OFFSET];
+    if (kind === RAW_DATA) {
+      byName.get(to)?.send(block, { binary: true });
+      ws.send(RECEIPT, { binary: true });
+    } else if (kind === RAW_ACK) {
+      // The receiver's peer is the original sender.
+      byName.get(to)?.send(RECEIPT, { binary: true });
+    }
   });
   ws.on('close', () => {
     if (byName.get(me) === ws) byName.delete(me);

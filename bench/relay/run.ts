@@ -7,6 +7,12 @@
  * the load generator (loadgen.ts). Both servers use the same CA, server certificate
  * and client certificates (Ed25519, from @parley/pki), TLS 1.3, 4096-byte blocks.
  *
+ * Per message both targets move the same blocks (raw `protocol` mode, the default): the
+ * data block in, its delivery out, the receiver's ack in, and two receipts out to the
+ * sender (Parley: `queued`, `delivered`). The raw side does nothing else, so the ratio
+ * prices what Parley adds (framing, checks, storage), not its protocol's extra blocks.
+ * PARLEY_BENCH_RAW_MODE=forward gives the first baseline (data blocks only).
+ *
  * Measured, per target, as medians over RUNS runs (targets interleaved to spread drift):
  * - memory per idle authenticated connection: server RSS growth / N at each N
  *   (raw: WebSocket open; Parley: `welcome` received), read after GC;
@@ -29,6 +35,7 @@ import {
   median,
   type LoadCommand,
   type LoadReply,
+  type RawMode,
   type ServerCommand,
   type ServerReply,
   type Target,
@@ -67,6 +74,9 @@ const LATENCY_MS = 2000;
 const TARGETS = (process.env['PARLEY_BENCH_TARGETS'] ?? 'raw,parley')
   .split(',')
   .filter((x): x is Target => x === 'raw' || x === 'parley');
+/** What the raw baseline moves per message (see common.ts `RawMode`). */
+const RAW_MODE: RawMode =
+  process.env['PARLEY_BENCH_RAW_MODE'] === 'forward' ? 'forward' : 'protocol';
 /** Whether the relay broadcasts presence (default off; see runOnce). */
 const PRESENCE = process.env['PARLEY_BENCH_PRESENCE'] === '1';
 /** Upper bound on any single step (start, connect, phase) before the run is abandoned. */
@@ -159,7 +169,7 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
     }),
   );
   const script = target === 'raw' ? 'raw-server.ts' : 'parley-server.ts';
-  const args = target === 'raw' ? [dataDir] : [dataDir, configFile];
+  const args = target === 'raw' ? [dataDir, RAW_MODE] : [dataDir, configFile];
   const server = fork(join(here, script), args, {
     execArgv: [...TSX_EXEC_ARGV, ...SERVER_NODE_ARGS],
     env: childEnv,
@@ -190,6 +200,7 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
     await ask({
       cmd: 'init',
       target,
+      rawMode: RAW_MODE,
       url: ready.url,
       caPem: readFileSync(join(CACHE_DIR, 'pki', 'ca.crt'), 'utf8'),
       clientsDir: join(CACHE_DIR, 'clients'),
@@ -229,7 +240,10 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
       `cpu in throughput: server ${serverCores.toFixed(2)} cores (whole phase), loadgen ${tp.cpuCores.toFixed(2)} cores`,
     );
     const latency = new Map<number, { p50: number; p99: number; lost: number }>();
+    const cpuAtLoad: string[] = [];
     for (const rate of LOADS) {
+      const before = await stats();
+      const t0 = performance.now();
       const l = await ask({
         cmd: 'latency',
         pairs: PAIRS,
@@ -240,8 +254,14 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
       if (l.type !== 'latency') throw new Error('unexpected reply');
       lastHealth = l.health;
       latency.set(rate, { p50: l.p50Ms, p99: l.p99Ms, lost: l.sent - l.received });
+      // Server CPU per block at a fixed offered load: unlike throughput, this barely
+      // depends on what else the machine is running, so it compares builds well.
+      const cpuMs = ((await stats()).cpuMicros - before.cpuMicros) / 1e3;
+      const offered = (rate * (performance.now() - t0)) / 1000;
+      cpuAtLoad.push(`${((cpuMs * 1000) / offered).toFixed(0)} µs/block@${rate}`);
     }
     mark('latency');
+    marks.push(`server cpu ${cpuAtLoad.join(' ')}`);
     marks.push(`loadgen: ${lastHealth}`);
     return {
       perConnBytes,
@@ -320,7 +340,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   await preparePki(all);
   process.stdout.write(
-    `relay benchmark: ${RUNS} runs per target, ${PAIRS} pairs, window ${WINDOW}, memory at N=${MEMORY_N.join('/')}, loads ${LOADS.join('/')} blocks/s, 4096-byte blocks, TLS 1.3 mutual auth, loopback, relay presence broadcast ${PRESENCE ? 'on' : 'off'}\n`,
+    `relay benchmark: ${RUNS} runs per target, ${PAIRS} pairs, window ${WINDOW}, memory at N=${MEMORY_N.join('/')}, loads ${LOADS.join('/')} blocks/s, 4096-byte blocks, TLS 1.3 mutual auth, loopback, relay presence broadcast ${PRESENCE ? 'on' : 'off'}, raw baseline ${RAW_MODE === 'protocol' ? "moves Parley's blocks per message (data + ack in, deliver + 2 receipts out)" : 'forwards data blocks only'} (PARLEY_BENCH_RAW_MODE)\n`,
   );
   const results: Record<Target, RunResult[]> = { raw: [], parley: [] };
   let parleyError: string | undefined;
