@@ -45,6 +45,17 @@ async function harness(): Promise<NodeClient> {
     ),
   );
   await store.commit([
+    {
+      op: 'message.put',
+      message: msg({
+        id: 'c0',
+        peer: 'carol',
+        text: 'first try',
+        direction: 'out',
+        status: 'failed',
+        shown: true,
+      }),
+    },
     { op: 'message.put', message: msg({ id: 'c1', peer: 'carol', text: 'carol one' }) },
     { op: 'message.put', message: msg({ id: 'c2', peer: 'carol', text: 'carol two' }) },
     { op: 'message.put', message: msg({ id: 'b1', peer: 'bob', text: 'hello alice' }) },
@@ -142,13 +153,25 @@ describe('chat UI', () => {
     ui.stdin.write('\u001b[B'); // Down
     await frameMatching(ui.lastFrame, /carol>/);
     await frameMatching(ui.lastFrame, /carol: carol two/);
+    // A message whose recipient's keys were refused shows why it is not moving.
+    await frameMatching(ui.lastFrame, /me: first try ✗ not sent/);
     ui.stdin.write('/help\r');
     await frameMatching(ui.lastFrame, /\/to NAME\s+open a conversation/);
     ui.stdin.write('\u001b');
     await frameMatching(ui.lastFrame, /carol>/);
     ui.stdin.write('hello while offline\r');
-    // Offline and without a session, the core cannot fetch carol's keys: the UI says so.
-    await frameMatching(ui.lastFrame, /not sent: not connected to the relay/);
+    // Offline and without a session: the message is kept (encrypted store) as sending,
+    // to be encrypted and sent once connected; nothing is lost or refused.
+    const f = await frameMatching(ui.lastFrame, /me: hello while offline …/);
+    expect(f).not.toMatch(/not sent: /);
+    expect(f).not.toMatch(/hello while offline ✗/);
+    const stored = await c.store.listMessages('carol');
+    expect(stored.map((m) => [m.direction, m.text, m.status])).toContainEqual([
+      'out',
+      'hello while offline',
+      'sending',
+    ]);
+    expect(await c.store.listOutbox()).toEqual([]);
   });
 
   it('long conversations fit the screen: newest messages shown, wrapped lines counted', async () => {

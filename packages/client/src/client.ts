@@ -72,6 +72,15 @@ const SECRET_SIGNED_PREKEY = 'spk';
 const PREKEY_QUEUE = '\u0000prekeys';
 /** Largest prekey id before wrapping (u32). */
 const MAX_PREKEY_ID = 0xffffffff;
+/**
+ * Meta key prefix (+ peer name): ids, in conversation order, of messages stored before
+ * they could be encrypted because there was no session and no key lookup possible. The
+ * plaintext is the history entry itself; this list only says which entries still need
+ * encrypting. Changed only inside the peer's queue, so no two writers race on it.
+ */
+const META_PENDING_PREFIX = 'pending-send:';
+/** Meta key prefix (+ peer:id): why a message was marked `failed` (JSON code and reason). */
+const META_SEND_FAILURE_PREFIX = 'send-failure:';
 
 /** The network as the core sees it. */
 export interface ClientTransport {
@@ -315,7 +324,9 @@ export class ParleyClient {
     this.emit({ type: 'ready' });
     this.sendFrame({ type: 'mailbox.fetch' });
     void this.requestPresence().catch(() => undefined);
+    // Older outbox entries go out first; messages still waiting for keys follow them.
     await this.flushOutbox();
+    await this.startPendingSends();
   }
 
   private onErrorFrame(
@@ -611,23 +622,168 @@ export class ParleyClient {
   /**
    * Encrypts and stores a message (status `sending`) and hands it to the relay if
    * connected. The message is durable when this resolves; `waitForStatus` follows it.
+   *
+   * With no session and no way to fetch the peer's keys now (offline, relay
+   * unreachable, lookup timed out), the message is stored as `sending` all the same and
+   * encrypted once the client is connected (now or after a reconnect or restart), in
+   * order with later messages to the same peer. A definite refusal of the keys at that
+   * point marks it `failed` (see `sendFailure`). A refusal while connected is thrown
+   * here and nothing is stored.
    */
   async send(peer: string, text: string): Promise<StoredMessage> {
     checkUserName(peer, 'recipient');
     if (this.closed) throw new ClientError('CLOSED', 'client is closed');
-    const message = await this.queue.run(peer, () => this.encryptAndStore(peer, 'msg', text));
-    return message;
+    return this.queue.run(peer, async () => {
+      const waiting = await this.pendingIds(peer);
+      // A message already waiting for keys must not be overtaken.
+      if (
+        waiting.length === 0 &&
+        (this.phase === 'ready' || (await this.store.getSession(peer, 1)) !== undefined)
+      ) {
+        try {
+          return await this.encryptAndStore(peer, 'msg', text);
+        } catch (err) {
+          if (!isTransient(err)) throw err;
+        }
+      }
+      return this.storePending(peer, text, waiting);
+    });
   }
 
+  /** Why a `failed` message could not be sent, if it failed. */
+  async sendFailure(
+    peer: string,
+    id: string,
+  ): Promise<{ code: string; reason: string } | undefined> {
+    const raw = await this.store.getMeta(`${META_SEND_FAILURE_PREFIX}${peer}:${id}`);
+    return raw === undefined
+      ? undefined
+      : (JSON.parse(utf8Decode(raw)) as { code: string; reason: string });
+  }
+
+  private async pendingIds(peer: string): Promise<string[]> {
+    const raw = await this.store.getMeta(META_PENDING_PREFIX + peer);
+    return raw === undefined ? [] : (JSON.parse(utf8Decode(raw)) as string[]);
+  }
+
+  private pendingWrite(peer: string, ids: readonly string[]): StoreWrite {
+    const key = META_PENDING_PREFIX + peer;
+    return ids.length === 0
+      ? { op: 'meta.delete', key }
+      : { op: 'meta.put', key, value: utf8Encode(JSON.stringify(ids)) };
+  }
+
+  /** Commits a message that cannot be encrypted yet: history entry + pending mark, together. */
+  private async storePending(
+    peer: string,
+    text: string,
+    waiting: readonly string[],
+  ): Promise<StoredMessage> {
+    const now = this.clock();
+    const id = toHex(this.crypto.randomBytes(CLIENT_MESSAGE_ID_BYTES));
+    // Same size rule as an encrypted message, checked now rather than at connect time.
+    zeroize(encodeEnvelope({ kind: 'msg', id, sentAt: now, body: text }));
+    const message: StoredMessage = {
+      id,
+      peer,
+      direction: 'out',
+      text,
+      sentAt: now,
+      storedAt: now,
+      status: 'sending',
+      shown: true,
+    };
+    await this.store.commit([
+      { op: 'message.put', message },
+      this.pendingWrite(peer, [...waiting, id]),
+    ]);
+    const stored = (await this.store.getMessage(peer, 'out', id)) ?? message;
+    this.emit({ type: 'message', message: stored });
+    // Connected (a lookup just timed out, or earlier ones still wait): try again after them.
+    if (this.phase === 'ready') this.scheduleRetry(OUTBOX_RESEND_AFTER_MS);
+    return stored;
+  }
+
+  /** Queues the encryption of every message waiting for keys, one job per peer. */
+  private async startPendingSends(): Promise<void> {
+    if (this.phase !== 'ready') return;
+    for (const c of await this.store.listConversations()) {
+      if ((await this.store.getMeta(META_PENDING_PREFIX + c.peer)) === undefined) continue;
+      void this.queue
+        .run(c.peer, () => this.sendPending(c.peer))
+        .catch((err: unknown) =>
+          this.emit({
+            type: 'error',
+            error:
+              err instanceof ClientError
+                ? err
+                : new ClientError('PROTOCOL', `sending to ${c.peer} failed`, { cause: err }),
+          }),
+        );
+    }
+  }
+
+  /**
+   * In the peer's queue: fetch keys, start the session and encrypt each waiting message
+   * in order. The commit of session + outbox entry also removes the message from the
+   * pending list, so a crash leaves it either waiting or in the outbox, never both.
+   */
+  private async sendPending(peer: string): Promise<void> {
+    for (;;) {
+      if (this.phase !== 'ready' || this.closed) return;
+      const ids = await this.pendingIds(peer);
+      const [id, ...rest] = ids;
+      if (id === undefined) return;
+      const dequeue = this.pendingWrite(peer, rest);
+      const message = await this.store.getMessage(peer, 'out', id);
+      if (message === undefined || message.status !== 'sending') {
+        await this.store.commit([dequeue]);
+        continue;
+      }
+      try {
+        await this.encryptAndStore(peer, 'msg', message.text, { message, writes: [dequeue] });
+      } catch (err) {
+        // Lost connection or timeout: it stays first in line for the next attempt.
+        if (isTransient(err)) {
+          if (this.phase === 'ready') this.scheduleRetry(OUTBOX_RESEND_AFTER_MS);
+          return;
+        }
+        if (!(err instanceof ClientError) || !PERMANENT_LOOKUP_FAILURES.has(err.code)) throw err;
+        const failure = { code: err.code, reason: err.message };
+        await this.store.commit([
+          dequeue,
+          { op: 'message.status', peer, id, status: 'failed' },
+          {
+            op: 'meta.put',
+            key: `${META_SEND_FAILURE_PREFIX}${peer}:${id}`,
+            value: utf8Encode(JSON.stringify(failure)),
+          },
+        ]);
+        this.emit({ type: 'status', peer, id, status: 'failed' });
+        this.emit({
+          type: 'error',
+          error: new ClientError(err.code, `message to ${peer} not sent: ${err.message}`),
+        });
+      }
+    }
+  }
+
+  /**
+   * Encrypts `text` for `peer` and commits session + outbox entry (+ history entry for a
+   * new message) in one batch. `pending`: an already stored message to encrypt now,
+   * keeping its id and time, with extra writes for the same batch.
+   */
   private async encryptAndStore(
     peer: string,
     kind: Envelope['kind'],
     text: string,
+    pending?: { readonly message: StoredMessage; readonly writes: readonly StoreWrite[] },
   ): Promise<StoredMessage> {
     const now = this.clock();
-    const id = toHex(this.crypto.randomBytes(CLIENT_MESSAGE_ID_BYTES));
-    const plaintext = encodeEnvelope({ kind, id, sentAt: now, body: text });
-    const writes: StoreWrite[] = [];
+    const id = pending?.message.id ?? toHex(this.crypto.randomBytes(CLIENT_MESSAGE_ID_BYTES));
+    const sentAt = pending?.message.sentAt ?? now;
+    const plaintext = encodeEnvelope({ kind, id, sentAt, body: text });
+    const writes: StoreWrite[] = [...(pending?.writes ?? [])];
     const meta = { kind: kind === 'end' ? ('session.terminate' as const) : ('message' as const) };
     let state = await this.store.getSession(peer, 1);
     let result;
@@ -644,7 +800,7 @@ export class ParleyClient {
     // Superseded session bytes and the plaintext are secrets we no longer need.
     zeroize(state, plaintext);
     state = undefined;
-    const message: StoredMessage = {
+    const message: StoredMessage = pending?.message ?? {
       id,
       peer,
       direction: 'out',
@@ -660,7 +816,7 @@ export class ParleyClient {
       op: 'outbox.put',
       entry: { id, peer, deviceId, payload: result.payload, createdAt: now, attempts: 0 },
     });
-    if (kind === 'msg') writes.push({ op: 'message.put', message });
+    if (kind === 'msg' && !pending) writes.push({ op: 'message.put', message });
     // The ratchet step, the ciphertext to (re)send and the history entry land together.
     await this.store.commit(writes);
     zeroize(result.state);
@@ -672,7 +828,7 @@ export class ParleyClient {
     );
     const stored =
       kind === 'msg' ? ((await this.store.getMessage(peer, 'out', id)) ?? message) : message;
-    if (kind === 'msg') this.emit({ type: 'message', message: stored });
+    if (kind === 'msg' && !pending) this.emit({ type: 'message', message: stored });
     return stored;
   }
 
@@ -716,7 +872,9 @@ export class ParleyClient {
     this.retryAt = at;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      void this.flushOutbox().catch(() => undefined);
+      void this.flushOutbox()
+        .then(() => this.startPendingSends())
+        .catch(() => undefined);
     }, delayMs);
     // Node: a pending retry must not keep a finished command alive.
     (this.retryTimer as { unref?: () => void }).unref?.();
@@ -756,7 +914,7 @@ export class ParleyClient {
     timeoutMs: number,
   ): Promise<void> {
     const rank = (s: MessageStatus): number =>
-      ({ sending: 0, queued: 1, delivered: 2, received: 2 })[s];
+      ({ sending: 0, queued: 1, delivered: 2, received: 2, failed: 0 })[s];
     return new Promise((resolve, reject) => {
       let off: () => void = () => undefined;
       const timer = setTimeout(() => {
@@ -768,12 +926,26 @@ export class ParleyClient {
         off();
         resolve();
       };
+      const failed = (): void => {
+        clearTimeout(timer);
+        off();
+        void this.sendFailure(peer, id).then((f) =>
+          reject(
+            new ClientError(
+              f?.code === 'UNTRUSTED_KEY' ? 'UNTRUSTED_KEY' : 'NOT_FOUND',
+              `message ${id} not sent: ${f?.reason ?? 'failed'}`,
+            ),
+          ),
+        );
+      };
       off = this.on((e) => {
-        if (e.type === 'status' && e.peer === peer && e.id === id && rank(e.status) >= rank(status))
-          done();
+        if (e.type !== 'status' || e.peer !== peer || e.id !== id) return;
+        if (e.status === 'failed') failed();
+        else if (rank(e.status) >= rank(status)) done();
       });
       void this.store.getMessage(peer, 'out', id).then((m) => {
-        if (m && rank(m.status) >= rank(status)) done();
+        if (m?.status === 'failed') failed();
+        else if (m && rank(m.status) >= rank(status)) done();
       });
     });
   }
@@ -923,6 +1095,14 @@ export class ParleyClient {
     this.listeners.clear();
     this.e2ee.dispose?.(this.account);
   }
+}
+
+/** Lookup outcomes that will not change by trying again: the message is marked failed. */
+const PERMANENT_LOOKUP_FAILURES: ReadonlySet<string> = new Set(['NOT_FOUND', 'UNTRUSTED_KEY']);
+
+/** No connection, or the relay did not answer: worth trying again later. */
+function isTransient(err: unknown): boolean {
+  return err instanceof ClientError && (err.code === 'TRANSPORT' || err.code === 'TIMEOUT');
 }
 
 function fromHexId(hex: string): Uint8Array {

@@ -1,7 +1,7 @@
 /**
  * `parley chat`: the interactive terminal UI (ink). Left: conversations with unread
  * counts and presence; right: the selected conversation with timestamps and status
- * marks (… sending, ✓ queued, ✓✓ delivered); bottom: the input line. Key changes are
+ * marks (… sending, ✓ queued, ✓✓ delivered, ✗ not sent); bottom: the input line. Key changes are
  * shown as a red banner until the user verifies; `/verify` opens the safety-number
  * screen with a QR code; `/help` lists every command. Fits 80x24.
  *

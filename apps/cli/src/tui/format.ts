@@ -14,7 +14,7 @@ export function clockTime(ms: number): string {
   return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
 }
 
-/** Status marks of outgoing messages: sending, queued at the relay, delivered to the device. */
+/** Status marks of outgoing messages: sending, queued at the relay, delivered to the device, failed. */
 export function statusMark(status: string): string {
   switch (status) {
     case 'sending':
@@ -23,6 +23,8 @@ export function statusMark(status: string): string {
       return '✓';
     case 'delivered':
       return '✓✓';
+    case 'failed':
+      return '✗ not sent';
     default:
       return '';
   }

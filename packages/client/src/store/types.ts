@@ -35,11 +35,13 @@ export interface Contact {
 }
 
 /**
- * Life of a message: outgoing `sending` (in the outbox) -> `queued` (the relay stored
- * it) -> `delivered` (the recipient's device took it); incoming messages are
- * `received`.
+ * Life of a message: outgoing `sending` (stored; encrypted into the outbox, or waiting
+ * for the peer's keys when there is no session yet) -> `queued` (the relay stored it)
+ * -> `delivered` (the recipient's device took it); `failed` when it can never be sent
+ * (the peer's keys were refused: unknown user, untrusted certificate). Incoming
+ * messages are `received`.
  */
-export type MessageStatus = 'sending' | 'queued' | 'delivered' | 'received';
+export type MessageStatus = 'sending' | 'queued' | 'delivered' | 'received' | 'failed';
 
 export interface StoredMessage {
   /** Hex of the 16-byte client message id chosen by the sender. */

@@ -1,0 +1,219 @@
+/**
+ * First messages to a peer with no session, written while the client is offline: they
+ * are stored at once (encrypted profile, status `sending`), survive a restart, and are
+ * encrypted and sent in order once the client connects; a definite key refusal marks
+ * them `failed` with a reason and loses nothing else. In-process relay, real protocol,
+ * real SQLCipher profile for the restart.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPortableCrypto, utf8Encode } from '@parley/crypto';
+import {
+  Account,
+  ClientError,
+  MemoryStore,
+  MIN_KDF_MEMORY_KIB,
+  ParleyClient,
+  createProtocolE2ee,
+} from '@parley/client';
+import type { ClientEvent, ClientStore } from '@parley/client';
+import { createProfile, openProfile } from '@parley/client/node';
+import { FakeRelay } from './fake-relay.js';
+
+const crypto = createPortableCrypto();
+const e2ee = createProtocolE2ee(crypto);
+const root = mkdtempSync(join(tmpdir(), 'parley-pending-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const cheap = { crypto, kdf: { memoryKiB: MIN_KDF_MEMORY_KIB, iterations: 1 } };
+
+/** Polls `cond` (bounded: about 10 s) while the in-process relay and clients run. */
+async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+interface Device {
+  name: string;
+  store: ClientStore;
+  client: ParleyClient;
+  events: ClientEvent[];
+}
+
+async function makeAccount(store: ClientStore, name: string): Promise<void> {
+  await store.commit(
+    Account.creationWrites(
+      {
+        name,
+        deviceId: 1,
+        server: 'wss://relay.test/ws',
+        mode: 'open',
+        registered: true,
+        createdAt: 1,
+      },
+      crypto.randomBytes(32),
+    ),
+  );
+}
+
+async function device(relay: FakeRelay, name: string, store: ClientStore): Promise<Device> {
+  const account = await Account.load(store, crypto);
+  if (!relay.users.has(name)) relay.provision(name, account.keyPair.publicKey);
+  const client = new ParleyClient({ store, crypto, e2ee, account });
+  const events: ClientEvent[] = [];
+  client.on((e) => events.push(e));
+  return { name, store, client, events };
+}
+
+async function online(relay: FakeRelay, d: Device): Promise<void> {
+  relay.connect(d.name, d.client);
+  await until(() => d.client.isReady && d.client.mailboxDrained, `${d.name} ready and drained`);
+}
+
+/** Bob publishes prekeys once and goes offline; alice has never talked to him. */
+async function bobWithPrekeys(relay: FakeRelay): Promise<Device> {
+  const bs = new MemoryStore();
+  await makeAccount(bs, 'bob');
+  const bob = await device(relay, 'bob', bs);
+  await online(relay, bob);
+  await until(() => (relay.users.get('bob')?.oneTime.length ?? 0) > 0, 'bob prekeys');
+  relay.users.get('bob')?.conn?.close();
+  return bob;
+}
+
+const texts = async (d: Device, peer: string): Promise<string[]> =>
+  (await d.client.messages(peer)).map((m) => `${m.direction}:${m.text}`);
+const statuses = async (d: Device, peer: string): Promise<string[]> =>
+  (await d.client.messages(peer)).map((m) => m.status);
+
+describe('first message to a peer while offline', () => {
+  it('is stored as sending, survives a restart, then goes out in order once connected', async () => {
+    const relay = new FakeRelay();
+    const bob = await bobWithPrekeys(relay);
+    const adir = join(root, 'alice');
+    let as = await createProfile(adir, 'pa', cheap);
+    await makeAccount(as, 'alice');
+    let alice = await device(relay, 'alice', as);
+
+    // Offline, no session with bob: both messages are kept, nothing is encrypted yet.
+    const m1 = await alice.client.send('bob', 'first while offline');
+    const m2 = await alice.client.send('bob', 'second while offline');
+    expect([m1.status, m2.status]).toEqual(['sending', 'sending']);
+    expect(await as.getSession('bob', 1)).toBeUndefined();
+    expect(await as.listOutbox()).toEqual([]);
+    expect(relay.seenPayloads.length).toBe(0);
+
+    // Restart: the profile is closed and reopened; the messages are still there, waiting.
+    await alice.client.close();
+    await as.close();
+    as = await openProfile(adir, 'pa', cheap);
+    alice = await device(relay, 'alice', as);
+    expect(await texts(alice, 'bob')).toEqual([
+      'out:first while offline',
+      'out:second while offline',
+    ]);
+    expect(await statuses(alice, 'bob')).toEqual(['sending', 'sending']);
+
+    // Connect, and send a third message the moment the client is ready (it could fetch
+    // bob's keys itself now): it must not overtake the first two.
+    const ready = new Promise<void>((resolve) => {
+      const off = alice.client.on((e) => {
+        if (e.type !== 'ready') return;
+        off();
+        resolve();
+      });
+    });
+    relay.connect('alice', alice.client);
+    await ready;
+    const m3 = await alice.client.send('bob', 'third after connecting');
+    for (const m of [m1, m2, m3]) await alice.client.waitForStatus('bob', m.id, 'queued', 5000);
+    expect(await as.listOutbox()).toEqual([]);
+    expect(await as.getSession('bob', 1)).toBeDefined();
+    // Each message reached the relay as ciphertext, once per id (client ids are kept).
+    expect(relay.seenPayloads.length).toBe(3);
+    for (const p of relay.seenPayloads) {
+      for (const t of ['first while offline', 'second while offline'])
+        expect(Buffer.from(p).includes(Buffer.from(utf8Encode(t)))).toBe(false);
+    }
+
+    await online(relay, bob);
+    await until(async () => (await bob.client.messages('alice')).length === 3, 'bob has all three');
+    expect(await texts(bob, 'alice')).toEqual([
+      'in:first while offline',
+      'in:second while offline',
+      'in:third after connecting',
+    ]);
+    // Same ids at both ends: the ids chosen while offline survived the restart.
+    expect((await bob.client.messages('alice')).map((m) => m.id)).toEqual([m1.id, m2.id, m3.id]);
+    for (const m of [m1, m2, m3]) await alice.client.waitForStatus('bob', m.id, 'delivered', 5000);
+    expect(await statuses(alice, 'bob')).toEqual(['delivered', 'delivered', 'delivered']);
+    await alice.client.close();
+    await bob.client.close();
+    await as.close();
+  });
+
+  it('a definite key refusal marks the message failed with a reason; other messages still go', async () => {
+    const relay = new FakeRelay();
+    const bob = await bobWithPrekeys(relay);
+    const as = new MemoryStore();
+    await makeAccount(as, 'alice');
+    const alice = await device(relay, 'alice', as);
+
+    const lost = await alice.client.send('nobody', 'to a user the relay does not know');
+    const fine = await alice.client.send('bob', 'to bob');
+    const after = await alice.client.send('nobody', 'second to nobody');
+    await online(relay, alice);
+
+    await alice.client.waitForStatus('bob', fine.id, 'queued', 5000);
+    await expect(alice.client.waitForStatus('nobody', lost.id, 'queued', 5000)).rejects.toThrow(
+      ClientError,
+    );
+    await until(async () => (await statuses(alice, 'nobody'))[1] === 'failed', 'second failed');
+    expect(await statuses(alice, 'nobody')).toEqual(['failed', 'failed']);
+    // The text is kept in the history, with the reason the send failed.
+    expect(await texts(alice, 'nobody')).toEqual([
+      'out:to a user the relay does not know',
+      'out:second to nobody',
+    ]);
+    const why = await alice.client.sendFailure('nobody', lost.id);
+    expect(why?.code).toBe('NOT_FOUND');
+    expect(why?.reason).toMatch(/nobody: unknown to the relay/);
+    expect(await alice.client.sendFailure('nobody', after.id)).toBeDefined();
+    expect(await alice.client.sendFailure('bob', fine.id)).toBeUndefined();
+    const failedEvents = alice.events.filter((e) => e.type === 'status' && e.status === 'failed');
+    expect(failedEvents.length).toBe(2);
+    expect(
+      alice.events.some(
+        (e) => e.type === 'error' && /message to nobody not sent/.test(e.error.message),
+      ),
+    ).toBe(true);
+
+    await online(relay, bob);
+    await until(async () => (await bob.client.messages('alice')).length === 1, 'bob has it');
+    expect(await texts(bob, 'alice')).toEqual(['in:to bob']);
+    // A failed message is never sent later, e.g. after a reconnect.
+    relay.users.get('alice')?.conn?.close();
+    await online(relay, alice);
+    expect(await statuses(alice, 'nobody')).toEqual(['failed', 'failed']);
+    expect(relay.seenPayloads.length).toBe(1);
+    await alice.client.close();
+    await bob.client.close();
+  });
+
+  it('a refusal while connected is reported to the caller and stores nothing', async () => {
+    const relay = new FakeRelay();
+    const as = new MemoryStore();
+    await makeAccount(as, 'alice');
+    const alice = await device(relay, 'alice', as);
+    await online(relay, alice);
+    await expect(alice.client.send('nobody', 'hello?')).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    expect(await alice.client.messages('nobody')).toEqual([]);
+    await alice.client.close();
+  });
+});
