@@ -63,6 +63,10 @@ export class FakeRelay {
   dropSends = false;
   /** When set, `ack` frames are ignored: the relay redelivers on the next fetch. */
   dropAcks = false;
+  /** When set, `keys.lookup` frames go unanswered: a relay that stalls mid-lookup. */
+  dropLookups = false;
+  /** `keys.lookup` frames received (answered or not). */
+  lookups = 0;
   /** This many `send` frames are answered `rate_limited` (and not stored). */
   rateLimitNext = 0;
 
@@ -145,6 +149,8 @@ export class FakeRelay {
         me.oneTimePq.push(...frame.oneTimePq);
         return;
       case 'keys.lookup': {
+        this.lookups++;
+        if (this.dropLookups) return;
         const u = this.users.get(frame.name);
         if (!u || !u.signedPrekey || !u.pqLastResort || !u.identityDh) {
           conn.toClient({ type: 'error', code: 'failed', requestId: frame.requestId });

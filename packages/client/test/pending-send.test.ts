@@ -204,6 +204,95 @@ describe('first message to a peer while offline', () => {
     await bob.client.close();
   });
 
+  it('mtls: a certificate that does not verify marks the message failed (UNTRUSTED_KEY)', async () => {
+    const relay = new FakeRelay();
+    // Bob and mallory publish prekeys (the relay holds a "certificate" for each), then leave.
+    const peers: Device[] = [];
+    for (const name of ['bob', 'mallory']) {
+      const store = new MemoryStore();
+      await makeAccount(store, name);
+      const account = await Account.load(store, crypto);
+      relay.provision(name, account.keyPair.publicKey, utf8Encode(`certificate of ${name}`));
+      const d = await device(relay, name, store);
+      await online(relay, d);
+      await until(() => (relay.users.get(name)?.oneTime.length ?? 0) > 0, `${name} prekeys`);
+      relay.users.get(name)?.conn?.close();
+      peers.push(d);
+    }
+    const as = new MemoryStore();
+    await as.commit(
+      Account.creationWrites(
+        {
+          name: 'alice',
+          deviceId: 1,
+          server: 'wss://relay.test/ws',
+          mode: 'mtls',
+          registered: true,
+          createdAt: 1,
+        },
+        crypto.randomBytes(32),
+      ),
+    );
+    const account = await Account.load(as, crypto);
+    relay.provision('alice', account.keyPair.publicKey);
+    const checked: string[] = [];
+    // Stands in for the CA check: bob's certificate verifies, mallory's does not.
+    const verifyPeerCertificate = async (cert: Uint8Array, name: string): Promise<Uint8Array> => {
+      checked.push(name);
+      if (name !== 'bob') throw new Error('not issued by our CA');
+      expect(Buffer.from(cert).toString()).toBe('certificate of bob');
+      return relay.users.get('bob')!.identityKey;
+    };
+    const client = new ParleyClient({ store: as, crypto, e2ee, account, verifyPeerCertificate });
+    const alice: Device = { name: 'alice', store: as, client, events: [] };
+    client.on((e) => alice.events.push(e));
+
+    const bad = await client.send('mallory', 'for mallory');
+    const good = await client.send('bob', 'for bob');
+    await online(relay, alice);
+    await client.waitForStatus('bob', good.id, 'queued', 5000);
+    await expect(client.waitForStatus('mallory', bad.id, 'queued', 5000)).rejects.toMatchObject({
+      code: 'UNTRUSTED_KEY',
+    });
+    expect(await statuses(alice, 'mallory')).toEqual(['failed']);
+    expect((await client.sendFailure('mallory', bad.id))?.reason).toMatch(
+      /mallory: certificate does not verify/,
+    );
+    expect(await as.getSession('mallory', 1)).toBeUndefined();
+    expect(checked.sort()).toEqual(['bob', 'mallory']);
+    expect((await client.contacts()).map((c) => [c.name, c.trust])).toEqual([
+      ['bob', 'ca-attested'],
+    ]);
+    // The refused message never reached the relay; bob's did.
+    expect(relay.seenPayloads.length).toBe(1);
+    await client.close();
+    for (const d of peers) await d.client.close();
+  });
+
+  it('connection lost during the key lookup: kept as sending, sent after the reconnect', async () => {
+    const relay = new FakeRelay();
+    const bob = await bobWithPrekeys(relay);
+    const as = new MemoryStore();
+    await makeAccount(as, 'alice');
+    const alice = await device(relay, 'alice', as);
+    await online(relay, alice);
+    relay.dropLookups = true;
+    const sending = alice.client.send('bob', 'sent as the link died');
+    await until(() => relay.lookups === 1, 'the lookup reached the relay');
+    relay.users.get('alice')?.conn?.close();
+    const m = await sending;
+    expect(m.status).toBe('sending');
+    expect(await as.listOutbox()).toEqual([]);
+    relay.dropLookups = false;
+    await online(relay, alice);
+    await alice.client.waitForStatus('bob', m.id, 'queued', 5000);
+    await online(relay, bob);
+    await until(async () => (await bob.client.messages('alice')).length === 1, 'bob has it');
+    expect(await texts(bob, 'alice')).toEqual(['in:sent as the link died']);
+    await alice.client.close();
+    await bob.client.close();
+  });
+
   it('a refusal while connected is reported to the caller and stores nothing', async () => {
     const relay = new FakeRelay();
     const as = new MemoryStore();
