@@ -323,7 +323,12 @@ export class Session {
   /* ---------- frame handling ---------- */
 
   async #handle(frame: ClientFrame): Promise<void> {
-    if (this.#state === 'closed') return;
+    if (this.#state === 'closed') {
+      // An ack that arrived before the connection closed still counts: the device has
+      // the mail, and dropping the ack would hand the mail over again after a reconnect.
+      if (frame.type === 'ack' && this.#identity) this.#ackSoon(frame.serverMessageId);
+      return;
+    }
     const now = this.#core.deps.now();
     if (
       'timestamp' in frame &&
@@ -367,15 +372,9 @@ export class Session {
       case 'session.terminate':
         this.#onRelay(frame);
         return;
-      case 'ack': {
-        // Not awaited: acks of one connection commit together in the next group commit.
-        const done = this.#onAck(frame.serverMessageId).catch((err: unknown) => {
-          this.#core.deps.logger.error({ err: (err as Error).message }, 'ack failed');
-        });
-        this.#acksInFlight.add(done);
-        void done.finally(() => this.#acksInFlight.delete(done));
+      case 'ack':
+        this.#ackSoon(frame.serverMessageId);
         return;
-      }
       case 'mailbox.fetch':
         // Acks sent before the fetch take effect first, so acked mail is not resent.
         await Promise.all(this.#acksInFlight);
@@ -740,6 +739,15 @@ export class Session {
     });
     this.#cursor = item.serverMessageId;
     return true;
+  }
+
+  /** Not awaited: acks of one connection commit together in the next group commit. */
+  #ackSoon(serverMessageId: number): void {
+    const done = this.#onAck(serverMessageId).catch((err: unknown) => {
+      this.#core.deps.logger.error({ err: (err as Error).message }, 'ack failed');
+    });
+    this.#acksInFlight.add(done);
+    void done.finally(() => this.#acksInFlight.delete(done));
   }
 
   async #onAck(serverMessageId: number): Promise<void> {
