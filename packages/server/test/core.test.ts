@@ -282,6 +282,61 @@ describe('relay core under arbitrary input', () => {
     stop();
   });
 
+  it('applies an ack that arrived just before the connection closed', async () => {
+    const key = loadOrCreateAuditKey(join(dir, 'ackclose.key'), crypto);
+    const auditLog = new AuditLog(join(dir, 'ackclose.log'), key, crypto);
+    const store = await SqliteStore.open(join(dir, 'ackclose.db'));
+    const core = new RelayCore({
+      config: resolveConfig({}, {}),
+      store,
+      audit: auditLog,
+      metrics: new RelayMetrics(false),
+      logger: pino({ level: 'silent' }),
+      crypto,
+      now: Date.now,
+    });
+    const w = new FrameWriter();
+    const send = (s: ReturnType<RelayCore['accept']>, f: Parameters<FrameWriter['write']>[0]) => {
+      for (const b of w.write(f)) s.onMessage(b, true);
+    };
+    const connect = async (conn: FakeConnection) => {
+      const s = core.accept(conn);
+      send(s, { type: 'hello', protocolVersions: [1], timestamp: Date.now() });
+      await until(() => conn.frames.some((f) => f.type === 'mailbox.empty'), 'ready');
+      return s;
+    };
+    const aliceConn = new FakeConnection({ remote: 'a', certificate: cert('alice') });
+    const alice = await connect(aliceConn);
+    const bobConn = new FakeConnection({ remote: 'b', certificate: cert('bob') });
+    const bob = await connect(bobConn);
+    send(alice, {
+      type: 'send',
+      clientMessageId: clientId(1),
+      from: { name: 'alice', deviceId: 1 },
+      to: { name: 'bob', deviceId: 1 },
+      payload: new Uint8Array([1]),
+    });
+    await until(() => bobConn.frames.some((f) => f.type === 'deliver'), 'deliver');
+    const id = bobConn.frames.flatMap((f) => (f.type === 'deliver' ? [f.serverMessageId] : []))[0];
+    // The ack and the close reach the relay in the same turn: the ack is handled after
+    // the close, and the mail's delete may still be waiting for its group commit when the
+    // device reconnects.
+    send(bob, { type: 'ack', serverMessageId: id as number });
+    bob.close(1000);
+    const again = new FakeConnection({ remote: 'b', certificate: cert('bob') });
+    await connect(again);
+    await until(
+      () => aliceConn.frames.some((f) => f.type === 'receipt' && f.status === 'delivered'),
+      'delivered receipt',
+    );
+    const later = new FakeConnection({ remote: 'b', certificate: cert('bob') });
+    await connect(later);
+    for (const c of [again, later]) expect(c.frames.some((f) => f.type === 'deliver')).toBe(false);
+    core.shutdown();
+    await store.close();
+    auditLog.close();
+  });
+
   it('live hand-over never reorders, skips or repeats mail, whatever the interleaving', async () => {
     const action = fc.oneof(
       fc.record({ t: fc.constant('send' as const), n: fc.integer({ min: 1, max: 4 }) }),
