@@ -74,6 +74,13 @@ const GROUP_COMMIT_WINDOW_MS = 2;
  */
 const ID_RESERVATION_BLOCK = 100_000;
 
+/**
+ * Recipients whose mailbox-size upper bound is remembered (see `submit`). Past this the
+ * map is emptied and bounds are recounted on demand: memory stays bounded, correctness
+ * does not depend on it.
+ */
+const MAILBOX_BOUND_ENTRIES = 10_000;
+
 /** How long `close` waits for queued writes and the writer thread before giving up. */
 const CLOSE_DRAIN_MAX_MS = 10_000;
 
@@ -130,6 +137,12 @@ export class SqliteStore implements RelayStore {
   #requestedReserved: number;
   readonly #inFlightByClientId = new Map<string, { id: number; committed: Promise<void> }>();
   readonly #inFlightPerRecipient = new Map<string, number>();
+  /**
+   * Per recipient, an upper bound on stored plus in-flight mail: the exact count when it
+   * was last taken plus what was accepted since (acks, expiry and failed inserts only
+   * lower the true count). While it is below the limit no COUNT query is needed.
+   */
+  readonly #mailboxBound = new Map<string, number>();
   /**
    * Mail whose ack by its recipient is queued or committing ("device:name:id" -> number
    * of such acks). `pending` leaves it out: the recipient has it, and a reconnect must
@@ -356,18 +369,25 @@ export class SqliteStore implements RelayStore {
         });
       }
       const rKey = `${mail.recipient.deviceId}:${mail.recipient.name}`;
-      const stored = (
-        this.#s.countMail.get(mail.recipient.name, mail.recipient.deviceId) as {
-          n: number;
-        }
-      ).n;
-      if (stored + (this.#inFlightPerRecipient.get(rKey) ?? 0) >= maxPerRecipient) {
+      let bound = this.#mailboxBound.get(rKey);
+      if (bound === undefined || bound >= maxPerRecipient) {
+        const stored = (
+          this.#s.countMail.get(mail.recipient.name, mail.recipient.deviceId) as {
+            n: number;
+          }
+        ).n;
+        bound = stored + (this.#inFlightPerRecipient.get(rKey) ?? 0);
+        if (this.#mailboxBound.size >= MAILBOX_BOUND_ENTRIES) this.#mailboxBound.clear();
+        this.#mailboxBound.set(rKey, bound);
+      }
+      if (bound >= maxPerRecipient) {
         return Promise.resolve({
           decision: { ok: false, reason: 'mailbox-full' },
           committed: Promise.resolve(),
           idDurable: true,
         });
       }
+      this.#mailboxBound.set(rKey, bound + 1);
       const id = ++this.#lastMailId;
       if (id > this.#requestedReserved - ID_RESERVATION_BLOCK / 2) this.#reserveMore();
       this.#inFlightPerRecipient.set(rKey, (this.#inFlightPerRecipient.get(rKey) ?? 0) + 1);
