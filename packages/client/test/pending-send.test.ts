@@ -9,71 +9,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPortableCrypto, utf8Encode } from '@parley/crypto';
-import {
-  Account,
-  ClientError,
-  MemoryStore,
-  MIN_KDF_MEMORY_KIB,
-  ParleyClient,
-  createProtocolE2ee,
-} from '@parley/client';
-import type { ClientEvent, ClientStore } from '@parley/client';
+import { utf8Encode } from '@parley/crypto';
+import { Account, ClientError, MemoryStore, ParleyClient } from '@parley/client';
 import { createProfile, openProfile } from '@parley/client/node';
 import { FakeRelay } from './fake-relay.js';
+import { cheap, crypto, device, e2ee, makeAccount, online, texts, until } from './harness.js';
+import type { Device } from './harness.js';
 
-const crypto = createPortableCrypto();
-const e2ee = createProtocolE2ee(crypto);
 const root = mkdtempSync(join(tmpdir(), 'parley-pending-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-const cheap = { crypto, kdf: { memoryKiB: MIN_KDF_MEMORY_KIB, iterations: 1 } };
-
-/** Polls `cond` (bounded: about 10 s) while the in-process relay and clients run. */
-async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-interface Device {
-  name: string;
-  store: ClientStore;
-  client: ParleyClient;
-  events: ClientEvent[];
-}
-
-async function makeAccount(store: ClientStore, name: string): Promise<void> {
-  await store.commit(
-    Account.creationWrites(
-      {
-        name,
-        deviceId: 1,
-        server: 'wss://relay.test/ws',
-        mode: 'open',
-        registered: true,
-        createdAt: 1,
-      },
-      crypto.randomBytes(32),
-    ),
-  );
-}
-
-async function device(relay: FakeRelay, name: string, store: ClientStore): Promise<Device> {
-  const account = await Account.load(store, crypto);
-  if (!relay.users.has(name)) relay.provision(name, account.keyPair.publicKey);
-  const client = new ParleyClient({ store, crypto, e2ee, account });
-  const events: ClientEvent[] = [];
-  client.on((e) => events.push(e));
-  return { name, store, client, events };
-}
-
-async function online(relay: FakeRelay, d: Device): Promise<void> {
-  relay.connect(d.name, d.client);
-  await until(() => d.client.isReady && d.client.mailboxDrained, `${d.name} ready and drained`);
-}
-
 /** Bob publishes prekeys once and goes offline; alice has never talked to him. */
 async function bobWithPrekeys(relay: FakeRelay): Promise<Device> {
   const bs = new MemoryStore();
@@ -85,8 +29,6 @@ async function bobWithPrekeys(relay: FakeRelay): Promise<Device> {
   return bob;
 }
 
-const texts = async (d: Device, peer: string): Promise<string[]> =>
-  (await d.client.messages(peer)).map((m) => `${m.direction}:${m.text}`);
 const statuses = async (d: Device, peer: string): Promise<string[]> =>
   (await d.client.messages(peer)).map((m) => m.status);
 
