@@ -5,35 +5,17 @@
  * fetches Bob's certified keys, starts the session and sends them; Bob receives them in
  * order.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPortableCrypto } from '@parley/crypto';
-import { MIN_KDF_MEMORY_KIB } from '@parley/client';
-import { initProfile, openNodeClient } from '@parley/client/node';
+import { openNodeClient } from '@parley/client/node';
 import type { NodeClient } from '@parley/client/node';
-import { issueClient } from '@parley/pki';
 import { startRelay } from '@parley/server';
+import { PASS, crypto, initMtlsProfile, until } from './e2e-helpers.js';
 
-const crypto = createPortableCrypto();
 const root = mkdtempSync(join(tmpdir(), 'parley-e2e-pending-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-const KDF = { memoryKiB: MIN_KDF_MEMORY_KIB, iterations: 1 };
-const PASS = 'e2e passphrase';
-
-async function until(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  ms = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const open = (profile: string): Promise<NodeClient> =>
   openNodeClient({ profile, passphrase: PASS, crypto });
@@ -45,17 +27,12 @@ describe('end to end: first message written offline', () => {
     try {
       const profiles = { alice: join(root, 'alice'), bob: join(root, 'bob') };
       for (const name of ['alice', 'bob'] as const) {
-        const issued = await issueClient(dataDir, name, join(root, `creds-${name}`));
-        await initProfile({
+        await initMtlsProfile({
+          dataDir,
+          credsDir: join(root, `creds-${name}`),
+          name,
           profile: profiles[name],
-          passphrase: PASS,
           server: relay.url,
-          mode: 'mtls',
-          certPem: readFileSync(issued.certPath, 'utf8'),
-          keyPem: readFileSync(issued.keyPath, 'utf8'),
-          caPem: readFileSync(issued.caPath, 'utf8'),
-          crypto,
-          kdf: KDF,
         });
       }
       // Bob publishes prekeys once and goes offline.

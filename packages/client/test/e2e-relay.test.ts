@@ -11,20 +11,16 @@ import { readFileSync, readdirSync, rmSync, mkdtempSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPortableCrypto } from '@parley/crypto';
-import { MIN_KDF_MEMORY_KIB } from '@parley/client';
 import type { ClientEvent } from '@parley/client';
 import { initProfile, openNodeClient } from '@parley/client/node';
 import type { NodeClient } from '@parley/client/node';
-import { issueClient, revoke } from '@parley/pki';
+import { revoke } from '@parley/pki';
 import { startRelay } from '@parley/server';
 import type { RunningRelay } from '@parley/server';
+import { KDF, PASS, crypto, initMtlsProfile, until } from './e2e-helpers.js';
 
-const crypto = createPortableCrypto();
 const root = mkdtempSync(join(tmpdir(), 'parley-e2e-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-const KDF = { memoryKiB: MIN_KDF_MEMORY_KIB, iterations: 1 };
-const PASS = 'e2e passphrase';
 
 /** Every plaintext this file sends, checked against the relay's files at the end. */
 const plaintexts: string[] = [];
@@ -32,19 +28,6 @@ const say = (t: string): string => {
   plaintexts.push(t);
   return t;
 };
-
-async function until(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  ms = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function connect(
   profile: string,
@@ -82,18 +65,12 @@ async function scenario(mode: 'mtls' | 'open'): Promise<void> {
   const profiles = { alice: join(root, `${mode}-alice`), bob: join(root, `${mode}-bob`) };
   for (const name of ['alice', 'bob'] as const) {
     if (mode === 'mtls') {
-      const creds = join(root, `${mode}-creds-${name}`);
-      const issued = await issueClient(dataDir, name, creds);
-      await initProfile({
+      await initMtlsProfile({
+        dataDir,
+        credsDir: join(root, `${mode}-creds-${name}`),
+        name,
         profile: profiles[name],
-        passphrase: PASS,
         server: relay.url,
-        mode: 'mtls',
-        certPem: readFileSync(issued.certPath, 'utf8'),
-        keyPem: readFileSync(issued.keyPath, 'utf8'),
-        caPem: readFileSync(issued.caPath, 'utf8'),
-        crypto,
-        kdf: KDF,
       });
     } else {
       await initProfile({
@@ -213,17 +190,12 @@ describe('end to end with the real relay', () => {
     const port = relay.port;
     const profiles = { alice: join(root, 'rc-alice'), bob: join(root, 'rc-bob') };
     for (const name of ['alice', 'bob'] as const) {
-      const issued = await issueClient(dataDir, name, join(root, `rc-creds-${name}`));
-      await initProfile({
+      await initMtlsProfile({
+        dataDir,
+        credsDir: join(root, `rc-creds-${name}`),
+        name,
         profile: profiles[name],
-        passphrase: PASS,
         server: relay.url,
-        mode: 'mtls',
-        certPem: readFileSync(issued.certPath, 'utf8'),
-        keyPem: readFileSync(issued.keyPath, 'utf8'),
-        caPem: readFileSync(issued.caPath, 'utf8'),
-        crypto,
-        kdf: KDF,
       });
     }
     const { c: bob } = await connect(profiles.bob);
