@@ -35,20 +35,22 @@ import {
   type PreKeyBundle,
 } from '@parley/protocol';
 import type { MlKem768PublicKey, X25519PublicKey } from '@parley/crypto';
-import { ALICE, BOB, bundleOf, ctxOf, makeDevice, meta, seeded, text, untext } from './helpers.js';
+import {
+  ALICE,
+  BOB,
+  bundleOf,
+  code,
+  ctxOf,
+  makeDevice,
+  meta,
+  seeded,
+  text,
+  untext,
+} from './helpers.js';
 
 const crypto = seeded(7);
 const ctx = ctxOf(crypto);
 
-function code(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
 async function codeAsync(run: () => Promise<unknown>): Promise<string | undefined> {
   try {
     await run();

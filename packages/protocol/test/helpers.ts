@@ -3,6 +3,7 @@ import { createPortableCrypto, createSeededRandom, type CryptoProvider } from '@
 import {
   IdentityKeyPair,
   MemoryPreKeyStore,
+  ProtocolError,
   assemblePreKeyBundle,
   generateKemPreKey,
   generateOneTimeKemPreKeys,
@@ -91,3 +92,14 @@ export function bundleOf(d: Device): PreKeyBundle {
 
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const untext = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/** The `ProtocolError` code `run` throws, or undefined if it returns; other errors propagate. */
+export function code(run: () => unknown): string | undefined {
+  try {
+    run();
+  } catch (e) {
+    if (e instanceof ProtocolError) return e.code;
+    throw e;
+  }
+  return undefined;
+}

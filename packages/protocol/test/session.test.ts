@@ -8,7 +8,6 @@ import {
   MAX_SKIP_PER_CHAIN,
   MemoryIdentityStore,
   MemorySeenStore,
-  ProtocolError,
   SKIPPED_KEY_LIFETIME_MS,
   decrypt,
   deserializeSession,
@@ -31,6 +30,7 @@ import {
   ALICE,
   BOB,
   bundleOf,
+  code,
   ctxOf,
   fakeClock,
   makeDevice,
@@ -39,16 +39,6 @@ import {
   text,
   untext,
 } from './helpers.js';
-
-function code(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
 
 /** Alice and Bob with an established session (Bob has replied once). */
 function pair(seed = 1) {
