@@ -30,6 +30,12 @@ const fileSchema = z.strictObject({
       keyFile: z.string().min(1).optional(),
       caFile: z.string().min(1).optional(),
       crlFile: z.string().min(1).optional(),
+      /**
+       * Poll crl.pem for changes (default true). Off, the CRL is re-read only on SIGHUP,
+       * the daily refresh or `reloadCrl()`: for operators who stage CRL files and apply
+       * them deliberately.
+       */
+      watchCrl: z.boolean().optional(),
     })
     .optional(),
   storage: z
@@ -88,6 +94,7 @@ export interface RelayConfig {
     readonly keyFile?: string;
     readonly caFile?: string;
     readonly crlFile?: string;
+    readonly watchCrl?: boolean;
   };
   readonly storage: {
     readonly kind: 'sqlite';

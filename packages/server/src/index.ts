@@ -11,7 +11,12 @@
  * await relay.close();
  * ```
  */
-export { startRelay, type StartRelayOptions, type RunningRelay } from './start.js';
+export {
+  startRelay,
+  type CrlReloadTrigger,
+  type StartRelayOptions,
+  type RunningRelay,
+} from './start.js';
 export { ServerError, type ServerErrorCode } from './errors.js';
 export {
   DEFAULT_LIMITS,

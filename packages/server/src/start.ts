@@ -19,6 +19,13 @@ const CRL_POLL_MS = 500;
 /** The CRL is re-signed when close to its nextUpdate; checking daily is enough. */
 const CRL_REFRESH_CHECK_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * What made the relay re-read its CRL; the `code` of the `crl.reloaded` audit record.
+ * `signal`: SIGHUP; `file`: the crl.pem poll saw a change; `refresh`: the daily re-sign
+ * near nextUpdate; `api`: {@link RunningRelay.reloadCrl}.
+ */
+export type CrlReloadTrigger = 'signal' | 'file' | 'refresh' | 'api';
+
 /** Options of {@link startRelay}. Flags given here override the config file. */
 export interface StartRelayOptions {
   readonly dataDir: string;
@@ -129,7 +136,9 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
   const admin = await startAdmin(config.adminPort, metrics, () => !closed);
 
   let reloading: Promise<void> = Promise.resolve();
-  const reloadCrl = (): Promise<void> => {
+  // The trigger is recorded in the audit record, so an operator (and a test) can tell
+  // a signal-driven reload from one the file watcher made.
+  const reloadCrl = (trigger: CrlReloadTrigger = 'api'): Promise<void> => {
     reloading = reloading
       .then(async () => {
         if (closed) return;
@@ -147,7 +156,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
             return false;
           }
         });
-        core.audit({ type: 'crl.reloaded', value: dropped });
+        core.audit({ type: 'crl.reloaded', code: trigger, value: dropped });
       })
       .catch((err: unknown) => {
         logger.error(
@@ -157,12 +166,13 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
       });
     return reloading;
   };
-  watchFile(paths.crl, { interval: CRL_POLL_MS }, () => void reloadCrl());
-  const onHup = (): void => void reloadCrl();
+  const watchCrl = config.tls.watchCrl ?? true;
+  if (watchCrl) watchFile(paths.crl, { interval: CRL_POLL_MS }, () => void reloadCrl('file'));
+  const onHup = (): void => void reloadCrl('signal');
   if (opts.handleSignals) process.on('SIGHUP', onHup);
   const refreshTimer = setInterval(() => {
     refreshCrl(dataDir).then(
-      (rewritten) => (rewritten ? reloadCrl() : undefined),
+      (rewritten) => (rewritten ? reloadCrl('refresh') : undefined),
       (err: unknown) => logger.error({ err: (err as Error).message }, 'CRL refresh failed'),
     );
   }, CRL_REFRESH_CHECK_MS);
@@ -183,11 +193,11 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     caPem: tls.ca,
     config,
     paths,
-    reloadCrl,
+    reloadCrl: () => reloadCrl('api'),
     close: async () => {
       if (closed) return;
       closed = true;
-      unwatchFile(paths.crl);
+      if (watchCrl) unwatchFile(paths.crl);
       if (opts.handleSignals) process.off('SIGHUP', onHup);
       clearInterval(refreshTimer);
       await reloading;

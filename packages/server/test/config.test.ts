@@ -71,4 +71,12 @@ describe('config', () => {
         .message,
     ).toContain('limits.maxConnectionsPerIdentity');
   });
+
+  it('takes tls.watchCrl as a boolean (watching by default) and names it when wrong', () => {
+    expect(resolveConfig({}).tls.watchCrl).toBeUndefined();
+    expect(resolveConfig({ tls: { watchCrl: false } }).tls.watchCrl).toBe(false);
+    expect(errorOf(() => validateConfigFile({ tls: { watchCrl: 'no' } })).message).toContain(
+      'tls.watchCrl',
+    );
+  });
 });
