@@ -144,6 +144,21 @@ export const FRAME_SPECS = {
     },
   },
   /**
+   * Open mode: answer a `challenge` with the single-use session token of an earlier
+   * `welcome` instead of a signature (reconnect within the session's lifetime). The
+   * token is a bearer secret: never logged (`summarizeFrame` drops it). Live-only.
+   */
+  resume: {
+    code: 0x0d,
+    direction: 'toServer',
+    fields: {
+      name: t.name(),
+      deviceId: t.u32(),
+      sessionToken: t.varbytes(MAX_SESSION_TOKEN_BYTES),
+      timestamp: t.u64(),
+    },
+  },
+  /**
    * Publish or replenish prekeys. Omitted identityDh/signed/last-resort keys keep the
    * stored ones (the first upload must carry all three).
    */
@@ -192,7 +207,12 @@ export const FRAME_SPECS = {
       serverId: t.utf8(MAX_SERVER_ID_BYTES),
     },
   },
-  /** Authentication succeeded (mtls: directly after hello). Carries the limits the client must respect. */
+  /**
+   * Authentication succeeded (mtls: directly after hello). Carries the limits the client
+   * must respect and, in open mode, a fresh single-use `sessionToken` for `resume` valid
+   * until `expiresAt` (empty in mtls mode, where the certificate authenticates every
+   * handshake).
+   */
   welcome: {
     code: 0x42,
     direction: 'toClient',
@@ -328,6 +348,7 @@ export const LIVE_ONLY_FRAME_TYPES: ReadonlySet<FrameType> = new Set<FrameType>(
   'hello',
   'register',
   'login',
+  'resume',
   'challenge',
   'ping',
 ]);
@@ -340,6 +361,7 @@ export const FRAME_TYPE_BY_CODE: ReadonlyMap<number, FrameType> = new Map(
 export type HelloFrame = FrameOf<'hello'>;
 export type RegisterFrame = FrameOf<'register'>;
 export type LoginFrame = FrameOf<'login'>;
+export type ResumeFrame = FrameOf<'resume'>;
 export type PrekeysUploadFrame = FrameOf<'prekeys.upload'>;
 export type KeysLookupFrame = FrameOf<'keys.lookup'>;
 export type SendFrame = FrameOf<'send'>;

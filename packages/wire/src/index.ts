@@ -45,6 +45,7 @@ export {
   type KeysBundleFrame,
   type KeysLookupFrame,
   type LoginFrame,
+  type ResumeFrame,
   type MailboxEmptyFrame,
   type MailboxFetchFrame,
   type PingFrame,

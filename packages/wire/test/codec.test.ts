@@ -95,6 +95,31 @@ describe('known byte layouts (docs/wire.md §4)', () => {
     );
   });
 
+  it('resume: address, u8-prefixed token, u64 timestamp; travels client -> server only', () => {
+    const token = Uint8Array.from({ length: 32 }, (_, i) => 0xc0 + i);
+    const f: Frame = {
+      type: 'resume',
+      name: 'alice',
+      deviceId: 1,
+      sessionToken: token,
+      timestamp: 0x0102,
+    };
+    const b = bytes(0x0d, 5, 'alice', [0, 0, 0, 1], 32, token, [0, 0, 0, 0, 0, 0, 1, 2]);
+    expect(encodeFrame(f)).toEqual(b);
+    expect(decodeFrame(b, 'toServer')).toEqual(f);
+    expect(codeOf(() => decodeFrame(b, 'toClient'))).toBe('FRAME_WRONG_DIRECTION');
+    const tooLong = bytes(
+      0x0d,
+      5,
+      'alice',
+      [0, 0, 0, 1],
+      65,
+      new Uint8Array(65),
+      new Uint8Array(8),
+    );
+    expect(codeOf(() => decodeFrame(tooLong, 'toServer'))).toBe('FIELD_TOO_LONG');
+  });
+
   it('empty frames are one byte', () => {
     expect(encodeFrame({ type: 'mailbox.fetch' })).toEqual(bytes(0x0b));
     expect(encodeFrame({ type: 'mailbox.empty' })).toEqual(bytes(0x47));

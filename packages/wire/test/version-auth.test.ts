@@ -81,6 +81,18 @@ describe('freshness (live-only frames)', () => {
       'no error',
     );
   });
+  it('a resume is live-only: a captured one cannot be sent again later', () => {
+    const resume = {
+      type: 'resume',
+      name: 'a',
+      deviceId: 1,
+      sessionToken: new Uint8Array(32),
+      timestamp: now - FRESHNESS_WINDOW_MS - 1,
+    } as const;
+    expect(isLiveOnly(resume)).toBe(true);
+    expect(codeOf(() => checkFrameFreshness(resume, now))).toBe('STALE_TIMESTAMP');
+    expect(codeOf(() => checkFrameFreshness({ ...resume, timestamp: now }, now))).toBe('no error');
+  });
 });
 
 describe('authSignedData', () => {
@@ -189,5 +201,14 @@ describe('summarizeFrame', () => {
     });
     expect(welcome).not.toHaveProperty('sessionToken');
     expect(welcome['limits']).toMatchObject({ blockBytes: 4096 });
+    const resume = summarizeFrame({
+      type: 'resume',
+      name: 'alice',
+      deviceId: 1,
+      sessionToken: token,
+      timestamp: 5,
+    });
+    expect(resume).toEqual({ type: 'resume', name: 'alice', deviceId: 1, timestamp: 5 });
+    expect(JSON.stringify(resume)).not.toContain('32 bytes');
   });
 });
