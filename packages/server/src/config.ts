@@ -59,6 +59,7 @@ const fileSchema = z.strictObject({
       freshnessWindowMs: positiveMs.optional(),
       maxConnections: count.optional(),
       maxConnectionsPerIdentity: count.optional(),
+      maxUnauthenticatedPerAddress: count.optional(),
       maxMailboxPerRecipient: count.optional(),
       mailboxTtlMs: positiveMs.optional(),
       expirySweepMs: positiveMs.optional(),
@@ -117,6 +118,8 @@ export interface RelayLimits {
   readonly freshnessWindowMs: number;
   readonly maxConnections: number;
   readonly maxConnectionsPerIdentity: number;
+  /** Connections from one remote address not yet authenticated (TCP accept to welcome). */
+  readonly maxUnauthenticatedPerAddress: number;
   readonly maxMailboxPerRecipient: number;
   readonly mailboxTtlMs: number;
   readonly expirySweepMs: number;
@@ -143,6 +146,7 @@ export const DEFAULT_LIMITS: RelayLimits = {
   freshnessWindowMs: L.DEFAULT_FRESHNESS_WINDOW_MS,
   maxConnections: L.DEFAULT_MAX_CONNECTIONS,
   maxConnectionsPerIdentity: L.DEFAULT_MAX_CONNECTIONS_PER_IDENTITY,
+  maxUnauthenticatedPerAddress: L.DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS,
   maxMailboxPerRecipient: L.DEFAULT_MAX_MAILBOX_PER_RECIPIENT,
   mailboxTtlMs: L.DEFAULT_MAILBOX_TTL_MS,
   expirySweepMs: L.DEFAULT_EXPIRY_SWEEP_MS,

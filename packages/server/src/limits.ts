@@ -72,6 +72,19 @@ export const DEFAULT_MAX_CONNECTIONS = 10_000;
 export const DEFAULT_MAX_CONNECTIONS_PER_IDENTITY = 4;
 
 /**
+ * Concurrent connections from one remote address that have not authenticated yet (from
+ * TCP accept to `welcome`). Without it one machine can hold every slot of
+ * {@link DEFAULT_MAX_CONNECTIONS} with half-sent handshakes. Authenticated connections do
+ * not count, so this never limits how many people use one address, only how many are
+ * mid-handshake at the same instant. 512 lets an office of 500 devices behind one NAT
+ * address reconnect in the same instant after a relay restart (the client's backoff has
+ * no jitter, so they do arrive together); a larger office loses one backoff step
+ * (0.5 s) for the overflow, not access. One address then holds at most about 5 % of the
+ * overall cap, so starving the relay takes some 20 addresses instead of one.
+ */
+export const DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS = 512;
+
+/**
  * Undelivered messages per recipient. 10 000 is weeks of heavy chat while capping the
  * disk one sender can make the relay hold for a recipient who never comes back.
  */

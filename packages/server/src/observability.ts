@@ -33,6 +33,11 @@ export class RelayMetrics {
     help: 'Authenticated connections',
     registers: [this.registry],
   });
+  readonly unauthenticated = new Gauge({
+    name: 'parley_unauthenticated_connections',
+    help: 'TCP connections accepted but not yet authenticated (all addresses)',
+    registers: [this.registry],
+  });
   readonly blocksIn = new Counter({
     name: 'parley_blocks_received_total',
     help: 'Blocks received from clients',

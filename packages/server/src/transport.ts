@@ -7,6 +7,9 @@
  *   reads the verified certificate once more to bind the connection to its CN and key.
  * - TLS handshakes that do not finish in time are cut (slowloris); the HTTP upgrade
  *   must come quickly too.
+ * - Connections from one remote address that have not authenticated yet are capped
+ *   (`limits.maxUnauthenticatedPerAddress`), counted from TCP accept, before any TLS
+ *   byte, so one machine cannot hold every connection slot with half-sent handshakes.
  * - ws refuses any message above one block before buffering it (`maxPayload`), and
  *   compression is off (it would make sizes depend on content: M28).
  * Every refusal is audited; the peer learns nothing beyond a closed connection.
@@ -19,6 +22,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { isValidName, type VerifiedClientCertificate } from '@parley/pki';
 import type { PeerInfo } from './connection.js';
 import type { RelayCore } from './relay.js';
+import type { Session } from './session.js';
 
 /** TLS material; PEM strings. */
 export interface TlsMaterial {
@@ -79,6 +83,9 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
     ),
   });
   server.maxConnections = limits.maxConnections;
+  const preAuth = new PreAuthCounter(core, limits.maxUnauthenticatedPerAddress);
+  // First listener of the server, so a refused socket is gone before TLS wraps it.
+  server.prependListener('connection', (s: Socket) => preAuth.admit(s));
   // Every TCP socket, so that close() also ends those still in the TLS handshake.
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
@@ -87,6 +94,9 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
   });
 
   server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+    // A socket refused by the per-address cap is already audited; its TLS wrapper then
+    // reports the reset, which is no new event.
+    if (preAuth.wasRefused(socket)) return;
     const timeout = err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT';
     core.audit({
       type: timeout ? 'tls.timeout' : 'tls.rejected',
@@ -103,6 +113,7 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
   // HTTP-level failures after TLS: a request that never completes (slowloris on the
   // upgrade), malformed HTTP. Node answers and closes; we audit.
   server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
+    if (preAuth.wasRefused(socket)) return;
     const timeout =
       err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT';
     core.audit({
@@ -160,7 +171,10 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
         return;
       }
     }
-    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => attach(core, ws, socket, peer));
+    const release = preAuth.releaser(remote);
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) =>
+      attach(core, ws, socket, peer, release),
+    );
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -182,6 +196,74 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
         for (const s of sockets) s.destroy();
       }),
   };
+}
+
+/** `::ffff:1.2.3.4` (IPv4 on a dual-stack socket) and `1.2.3.4` are the same client. */
+const addressOf = (a: string | undefined): string =>
+  a === undefined ? '?' : a.startsWith('::ffff:') ? a.slice(7) : a;
+
+/**
+ * Counts not-yet-authenticated connections per remote address. A slot is taken at TCP
+ * accept and given back when the session authenticates or the socket closes, whichever
+ * comes first.
+ */
+class PreAuthCounter {
+  readonly #perAddress = new Map<string, number>();
+  /** Release function of each held slot, by remote `ip:port` (unique while connected). */
+  readonly #held = new Map<string, () => void>();
+  readonly #refused = new WeakSet<Socket>();
+
+  constructor(
+    private readonly core: RelayCore,
+    private readonly cap: number,
+  ) {}
+
+  admit(socket: Socket): void {
+    const address = addressOf(socket.remoteAddress);
+    const remote = remoteOf(socket);
+    const count = this.#perAddress.get(address) ?? 0;
+    if (count >= this.cap) {
+      this.core.audit({
+        type: 'conn.cap',
+        remote,
+        code: 'max-unauthenticated-per-address',
+        value: count,
+      });
+      this.core.deps.metrics.rejections.inc({ reason: 'conn.cap.address' });
+      this.#refused.add(socket);
+      socket.destroy();
+      return;
+    }
+    this.#perAddress.set(address, count + 1);
+    this.core.deps.metrics.unauthenticated.inc();
+    let holding = true;
+    const release = (): void => {
+      if (!holding) return;
+      holding = false;
+      if (this.#held.get(remote) === release) this.#held.delete(remote);
+      const left = (this.#perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.#perAddress.set(address, left);
+      else this.#perAddress.delete(address);
+      this.core.deps.metrics.unauthenticated.dec();
+    };
+    this.#held.set(remote, release);
+    socket.once('close', release);
+  }
+
+  /**
+   * Whether `socket` (the TLS or HTTP view of a TCP connection) was refused at accept.
+   * Node's TLS server wraps the TCP socket it was given and keeps it as `_parent`; where
+   * that is absent the answer is false and the reset is merely audited twice.
+   */
+  wasRefused(socket: Socket): boolean {
+    const parent = (socket as unknown as { _parent?: unknown })._parent;
+    return parent instanceof Object && this.#refused.has(parent as Socket);
+  }
+
+  /** The release function of the connection from `remote`, or a no-op if none is held. */
+  releaser(remote: string): () => void {
+    return this.#held.get(remote) ?? (() => undefined);
+  }
 }
 
 /**
@@ -221,15 +303,28 @@ export function peerIdentity(cert: X509Certificate): VerifiedClientCertificate {
  * encryption call and one syscall) instead of one each. ws writes each message as its
  * own WebSocket frame either way; nothing is delayed beyond the current turn.
  */
-function attach(core: RelayCore, ws: WebSocket, socket: Socket, peer: PeerInfo): void {
+function attach(
+  core: RelayCore,
+  ws: WebSocket,
+  socket: Socket,
+  peer: PeerInfo,
+  releasePreAuth: () => void,
+): void {
   let corked = false;
   const uncork = (): void => {
     corked = false;
     socket.uncork();
   };
-  const session = core.accept({
+  // The session sends `welcome` right after it authenticates: the first send that finds
+  // an identity gives the per-address pre-authentication slot back.
+  let preAuth = true;
+  const session: Session = core.accept({
     peer,
     send: (block) => {
+      if (preAuth && session.identity !== undefined) {
+        preAuth = false;
+        releasePreAuth();
+      }
       if (!corked) {
         corked = true;
         socket.cork();

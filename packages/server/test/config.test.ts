@@ -79,4 +79,18 @@ describe('config', () => {
       'tls.watchCrl',
     );
   });
+
+  it('validates limits.maxUnauthenticatedPerAddress and names it', () => {
+    expect(resolveConfig({}).limits.maxUnauthenticatedPerAddress).toBe(512);
+    expect(
+      resolveConfig({ limits: { maxUnauthenticatedPerAddress: 8 } }).limits
+        .maxUnauthenticatedPerAddress,
+    ).toBe(8);
+    for (const bad of [0, 1.5, '8']) {
+      expect(
+        errorOf(() => validateConfigFile({ limits: { maxUnauthenticatedPerAddress: bad } }))
+          .message,
+      ).toContain('limits.maxUnauthenticatedPerAddress');
+    }
+  });
 });
