@@ -172,6 +172,17 @@ export class RelayCore {
     return true;
   }
 
+  /**
+   * Whether a new item for `recipient` could go live to `session` now: it received
+   * every item still in flight for that device live (see `canGoLive`).
+   */
+  nextCanGoLive(recipient: Address, session: Session): boolean {
+    for (const e of this.#inflight.get(`${recipient.deviceId}:${recipient.name}`) ?? []) {
+      if (!e.liveTo.has(session)) return false;
+    }
+    return true;
+  }
+
   /** Names online, sorted. */
   onlineNames(): string[] {
     return [...this.#byName.keys()].sort();

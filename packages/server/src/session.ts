@@ -47,6 +47,15 @@ import type { Address, MailItem, MailKind } from './storage/types.js';
 
 type State = 'hello' | 'challenged' | 'ready' | 'closed';
 
+/**
+ * How long the store may keep mail that went out live before writing it, waiting for the
+ * recipient's ack (which makes the write unnecessary). A client acks as soon as its own
+ * store has committed, typically within a few milliseconds; 250 ms covers a loaded
+ * client, and the cost when no ack comes is only that "queued" is 250 ms later (the
+ * sender keeps the message in its outbox until then, so nothing is lost in a crash).
+ */
+const LIVE_ACK_HOLD_MS = 250;
+
 /** How long to wait before re-checking a full send buffer while draining mail. */
 const DRAIN_POLL_MS = 5;
 
@@ -668,9 +677,15 @@ export class Session {
       storedAt: t,
       expiresAt: t + config.limits.mailboxTtlMs,
     };
-    const { decision, committed, idDurable } = await store.submit(
+    // A recipient that will most likely get it live usually acks within milliseconds:
+    // let the store wait for that ack before writing (no disk write at all if it comes).
+    const liveLikely = this.#core
+      .sessionsOf(recipient)
+      .some((s) => s.canTakeLive() && this.#core.nextCanGoLive(recipient, s));
+    const { decision, committed, idDurable, writeNow } = await store.submit(
       mail,
       config.limits.maxMailboxPerRecipient,
+      liveLikely ? { holdMs: LIVE_ACK_HOLD_MS } : {},
     );
     if (!decision.ok) {
       metrics.messages.inc({ outcome: 'mailbox-full' });
@@ -695,7 +710,10 @@ export class Session {
       this.#sendError('server_error', { clientMessageId: frame.clientMessageId });
     };
     if (decision.duplicate) {
-      committed.then(queued, failed);
+      // If the original was acked while held, the ack's "delivered" answers this too.
+      committed.then((outcome) => {
+        if (outcome === 'stored') queued();
+      }, failed);
       return;
     }
     // New mail: hand it at once to recipient connections that are caught up, while the
@@ -706,9 +724,18 @@ export class Session {
     for (const s of idDurable ? this.#core.sessionsOf(recipient) : []) {
       if (this.#core.canGoLive(recipient, s, entry) && s.pushLive(item)) entry.liveTo.add(s);
     }
+    // Held for an ack that cannot come (nobody got it live after all): store it now.
+    if (entry.liveTo.size === 0) writeNow?.();
     entry.queuedSent = committed.then(
-      () => {
+      (outcome) => {
         this.#core.endInflight(recipient, entry);
+        if (outcome === 'acked') {
+          // Never stored: the recipient has it, and "delivered" (sent by the ack) is the
+          // only receipt that applies.
+          end();
+          metrics.messages.inc({ outcome: 'acked-live' });
+          return;
+        }
         queued();
         for (const s of this.#core.sessionsOf(recipient)) if (!entry.liveTo.has(s)) s.notifyMail();
       },
@@ -723,11 +750,19 @@ export class Session {
    * Delivers one new item now if this connection is caught up: authenticated, no
    * backlog being drained, room in its send buffer. Returns whether it did.
    */
+  /** Whether a new item would be delivered live now (see `pushLive`). */
+  canTakeLive(): boolean {
+    return (
+      this.#state === 'ready' &&
+      this.#caughtUp &&
+      !this.#pumping &&
+      !this.#pumpAgain &&
+      this.#conn.bufferedAmount <= MAX_SEND_BUFFER_BYTES
+    );
+  }
+
   pushLive(item: MailItem): boolean {
-    if (this.#state !== 'ready' || !this.#caughtUp || this.#pumping || this.#pumpAgain) {
-      return false;
-    }
-    if (this.#conn.bufferedAmount > MAX_SEND_BUFFER_BYTES) return false;
+    if (!this.canTakeLive()) return false;
     if (item.serverMessageId <= this.#cursor) return false;
     this.sendFrame({
       type: 'deliver',

@@ -59,6 +59,37 @@ describe('relay (mtls)', () => {
     bob.close();
   });
 
+  it('mail acked by an online recipient at once is never stored: the sender hears only "delivered"', async () => {
+    const alice = await TestClient.connect(h, await h.credentials('lalice'));
+    await alice.hello();
+    const bob = await TestClient.connect(h, await h.credentials('lbob'));
+    await bob.hello();
+    await bob.next('mailbox.empty');
+    const acked = async (): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${h.relay.adminPort}/metrics`)).text();
+      return Number(/parley_messages_total\{outcome="acked-live"\} (\d+)/.exec(text)?.[1] ?? 0);
+    };
+    const before = await acked();
+    for (let i = 0; i < 3; i++) {
+      alice.send({
+        type: 'send',
+        clientMessageId: clientId(50 + i),
+        from: { name: 'lalice', deviceId: 1 },
+        to: { name: 'lbob', deviceId: 1 },
+        payload: new Uint8Array([i]),
+      });
+      const d = await bob.next('deliver');
+      expect(d.payload).toEqual(new Uint8Array([i]));
+      bob.send({ type: 'ack', serverMessageId: d.serverMessageId });
+      const r = await alice.next('receipt');
+      // "delivered" comes first and alone: no "queued" was sent before it.
+      expect([r.status, r.clientMessageId]).toEqual(['delivered', clientId(50 + i)]);
+    }
+    expect((await acked()) - before).toBe(3);
+    alice.close();
+    bob.close();
+  });
+
   it('relays to an online recipient with queued and delivered receipts', async () => {
     const alice = await TestClient.connect(h, await h.credentials('ralice'));
     await alice.hello();

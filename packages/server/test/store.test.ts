@@ -62,3 +62,81 @@ describe('SqliteStore server ids', () => {
     await first.close();
   });
 });
+
+describe('SqliteStore holding live mail for its ack', () => {
+  const mail = (i: number, to = 'bob'): NewMail => ({
+    recipient: { name: to, deviceId: 1 },
+    sender: { name: 'alice', deviceId: 1 },
+    clientMessageId: new Uint8Array(16).fill(i),
+    kind: 'message',
+    payload: new Uint8Array([i, i, i]),
+    storedAt: 1,
+    expiresAt: 2 ** 40,
+  });
+  const bob = { name: 'bob', deviceId: 1 };
+  const open = async (): Promise<{ store: SqliteStore; file: string }> => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-store-'));
+    dirs.push(dir);
+    const file = join(dir, 'relay.db');
+    const store = await SqliteStore.open(file);
+    // Let the first id reservation commit, so ids are durable and holding is allowed.
+    await (
+      await store.submit(mail(0, 'warm'), 10)
+    ).committed;
+    return { store, file };
+  };
+  const idOf = (s: { decision: { ok: boolean } }): number =>
+    'serverMessageId' in s.decision ? (s.decision.serverMessageId as number) : -1;
+
+  it('an ack within the hold cancels the write: nothing ever reaches the database', async () => {
+    const { store, file } = await open();
+    const s = await store.submit(mail(1), 10, { holdMs: 60_000 });
+    const item = await store.ack(bob, idOf(s));
+    expect(item?.payload).toEqual(new Uint8Array([1, 1, 1]));
+    await expect(s.committed).resolves.toBe('acked');
+    // A second ack finds nothing; someone else's ack of the id finds nothing either.
+    expect(await store.ack(bob, idOf(s))).toBeUndefined();
+    await store.close();
+    const again = await SqliteStore.open(file);
+    expect(await again.mailboxCount(bob)).toBe(0);
+    await again.close();
+  });
+
+  it('only the recipient can ack held mail; without an ack it is stored when the hold ends', async () => {
+    const { store, file } = await open();
+    const s = await store.submit(mail(2), 10, { holdMs: 30 });
+    expect(await store.ack({ name: 'mallory', deviceId: 1 }, idOf(s))).toBeUndefined();
+    await expect(s.committed).resolves.toBe('stored');
+    expect((await store.pending(bob, 0, 10)).map((m) => m.serverMessageId)).toEqual([idOf(s)]);
+    // A retry of a held-then-stored message is a duplicate with the original id.
+    const retry = await store.submit(mail(2), 10, { holdMs: 30 });
+    expect([retry.decision, idOf(retry)]).toEqual([
+      { ok: true, serverMessageId: idOf(s), duplicate: true },
+      idOf(s),
+    ]);
+    await store.close();
+    const again = await SqliteStore.open(file);
+    expect(await again.mailboxCount(bob)).toBe(1);
+    await again.close();
+  });
+
+  it("keeps one recipient's commits in id order when held and unheld mail mix", async () => {
+    const { store } = await open();
+    const order: number[] = [];
+    const held = await store.submit(mail(3), 10, { holdMs: 60_000 });
+    const other = await store.submit(mail(4, 'carol'), 10, { holdMs: 60_000 });
+    const unheld = await store.submit(mail(5), 10);
+    const track = (x: typeof held): Promise<void> =>
+      x.committed.then((o) => {
+        expect(o).toBe('stored');
+        order.push(idOf(x));
+      });
+    // Bob's unheld mail releases his earlier held mail first; Carol's stays held.
+    await Promise.all([track(held), track(unheld)]);
+    expect(order).toEqual([idOf(held), idOf(unheld)]);
+    expect(await store.mailboxCount({ name: 'carol', deviceId: 1 })).toBe(0);
+    // Closing writes what is still held: nothing accepted is lost on shutdown.
+    await store.close();
+    await expect(other.committed).resolves.toBe('stored');
+  });
+});

@@ -5,6 +5,7 @@
  */
 import type {
   Address,
+  CommitOutcome,
   DeviceRecord,
   EnqueueResult,
   IdentityDhKey,
@@ -114,7 +115,11 @@ export class MemoryStore implements RelayStore {
 
   submit(mail: NewMail, maxPerRecipient: number): Promise<Submission> {
     const done = (decision: EnqueueResult): Promise<Submission> =>
-      Promise.resolve({ decision, committed: Promise.resolve(), idDurable: true });
+      Promise.resolve({
+        decision,
+        committed: Promise.resolve<CommitOutcome>('stored'),
+        idDurable: true,
+      });
     const dup = this.#mail.find(
       (m) =>
         key(m.sender) === key(mail.sender) &&

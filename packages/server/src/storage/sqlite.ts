@@ -37,6 +37,7 @@ import {
 } from './sqlite-db.js';
 import type {
   Address,
+  CommitOutcome,
   DeviceRecord,
   EnqueueResult,
   MailItem,
@@ -47,6 +48,7 @@ import type {
   RelayStore,
   StoredReceipt,
   Submission,
+  SubmitOptions,
 } from './types.js';
 
 /**
@@ -81,6 +83,13 @@ const ID_RESERVATION_BLOCK = 100_000;
  */
 const MAILBOX_BOUND_ENTRIES = 10_000;
 
+/**
+ * Most payload bytes held in memory waiting for an ack (see `submit`'s `holdMs`). Past
+ * this, new mail is written at once: a slow-acking crowd of recipients costs disk
+ * writes, never unbounded memory. 32 MiB is about 8 000 block-sized messages.
+ */
+const MAX_HELD_BYTES = 32 * 1024 * 1024;
+
 /** How long `close` waits for queued writes and the writer thread before giving up. */
 const CLOSE_DRAIN_MAX_MS = 10_000;
 
@@ -92,6 +101,17 @@ export interface SqliteStoreOptions {
    * still has the data) but not of the machine.
    */
   readonly synchronous?: 'full' | 'normal';
+}
+
+/** Mail kept in memory for a short while in case the recipient's ack makes writing it moot. */
+interface HeldMail {
+  readonly id: number;
+  readonly mail: NewMail;
+  readonly recipientKey: string;
+  /** performance.now() after which it is written. */
+  readonly releaseAt: number;
+  readonly resolve: (outcome: CommitOutcome) => void;
+  readonly reject: (err: unknown) => void;
 }
 
 interface PendingWrite extends WriteRequest {
@@ -135,7 +155,10 @@ export class SqliteStore implements RelayStore {
   /** Ids up to this are durably reserved (safe to show before their mail commits). */
   #durableReserved: number;
   #requestedReserved: number;
-  readonly #inFlightByClientId = new Map<string, { id: number; committed: Promise<void> }>();
+  readonly #inFlightByClientId = new Map<
+    string,
+    { id: number; committed: Promise<CommitOutcome> }
+  >();
   readonly #inFlightPerRecipient = new Map<string, number>();
   /**
    * Per recipient, an upper bound on stored plus in-flight mail: the exact count when it
@@ -150,6 +173,12 @@ export class SqliteStore implements RelayStore {
    * Keyed by recipient too, so nobody can hide another device's mail by acking its id.
    */
   readonly #acking = new Map<string, number>();
+  /** Held mail by server id, in submission (= id) order. */
+  readonly #held = new Map<number, HeldMail>();
+  /** Held items per recipient ("device:name"), so an unheld write can release them first. */
+  readonly #heldPerRecipient = new Map<string, number>();
+  #heldBytes = 0;
+  #holdTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Opens (creating if needed) the database at `file`, committing on this thread. */
   constructor(file: string, synchronous: 'full' | 'normal' = 'full') {
@@ -216,6 +245,7 @@ export class SqliteStore implements RelayStore {
   /** The writer is gone: every pending and future write fails (the relay cannot promise durability). */
   #fail(err: ServerError): void {
     this.#failure = err;
+    this.#releaseHeld(); // each held item now fails like any write
     const pending = [...(this.#inFlight ?? []), ...this.#batch];
     this.#inFlight = undefined;
     this.#batch = [];
@@ -343,7 +373,7 @@ export class SqliteStore implements RelayStore {
    * original id, a full mailbox is refused, anything else gets the next id. Only the
    * insert itself goes to the writer.
    */
-  submit(mail: NewMail, maxPerRecipient: number): Promise<Submission> {
+  submit(mail: NewMail, maxPerRecipient: number, opts: SubmitOptions = {}): Promise<Submission> {
     if (this.#closed) return Promise.reject(new ServerError('STORAGE', 'store is closed'));
     if (this.#failure) return Promise.reject(this.#failure);
     const dedupKey = `${mail.sender.deviceId}:${mail.sender.name}:${Buffer.from(mail.clientMessageId).toString('hex')}`;
@@ -364,7 +394,7 @@ export class SqliteStore implements RelayStore {
       if (dup) {
         return Promise.resolve({
           decision: { ok: true, serverMessageId: dup.id, duplicate: true },
-          committed: Promise.resolve(),
+          committed: Promise.resolve<CommitOutcome>('stored'),
           idDurable: true,
         });
       }
@@ -383,7 +413,7 @@ export class SqliteStore implements RelayStore {
       if (bound >= maxPerRecipient) {
         return Promise.resolve({
           decision: { ok: false, reason: 'mailbox-full' },
-          committed: Promise.resolve(),
+          committed: Promise.resolve<CommitOutcome>('stored'),
           idDurable: true,
         });
       }
@@ -391,7 +421,15 @@ export class SqliteStore implements RelayStore {
       const id = ++this.#lastMailId;
       if (id > this.#requestedReserved - ID_RESERVATION_BLOCK / 2) this.#reserveMore();
       this.#inFlightPerRecipient.set(rKey, (this.#inFlightPerRecipient.get(rKey) ?? 0) + 1);
-      const committed = this.#write('insertMail', id, mail).finally(() => {
+      const holdMs = opts.holdMs ?? 0;
+      const hold =
+        holdMs > 0 &&
+        id <= this.#durableReserved &&
+        this.#heldBytes + mail.payload.length <= MAX_HELD_BYTES;
+      // Per recipient, commits resolve in id order: earlier held mail goes first.
+      if (!hold) this.#releaseHeld(rKey);
+      const outcome = hold ? this.#hold(id, mail, rKey, holdMs) : this.#insert(id, mail);
+      const committed = outcome.finally(() => {
         this.#inFlightByClientId.delete(dedupKey);
         const n = (this.#inFlightPerRecipient.get(rKey) ?? 1) - 1;
         if (n === 0) this.#inFlightPerRecipient.delete(rKey);
@@ -402,10 +440,102 @@ export class SqliteStore implements RelayStore {
         decision: { ok: true, serverMessageId: id, duplicate: false },
         committed,
         idDurable: id <= this.#durableReserved,
+        ...(hold ? { writeNow: () => this.#releaseHeld(rKey) } : {}),
       });
     } catch (err) {
       return Promise.reject(new ServerError('STORAGE', (err as Error).message));
     }
+  }
+
+  #insert(id: number, mail: NewMail): Promise<CommitOutcome> {
+    return new Promise<CommitOutcome>((resolve, reject) => {
+      this.#queueInsert(id, mail, resolve, reject);
+    });
+  }
+
+  /**
+   * Queues an insert whose commit settles the given callbacks directly, so held and
+   * unheld mail settle in batch (= id) order, with no extra promise hop for either.
+   */
+  #queueInsert(
+    id: number,
+    mail: NewMail,
+    resolve: (o: CommitOutcome) => void,
+    reject: (e: unknown) => void,
+  ): void {
+    if (this.#closed) {
+      reject(new ServerError('STORAGE', 'store is closed'));
+      return;
+    }
+    if (this.#failure) {
+      reject(this.#failure);
+      return;
+    }
+    if (this.#batch.length === 0) this.#batchSince = performance.now();
+    this.#batch.push({
+      op: 'insertMail',
+      args: [id, mail],
+      resolve: () => resolve('stored'),
+      reject,
+    });
+    this.#schedule();
+  }
+
+  #hold(id: number, mail: NewMail, recipientKey: string, holdMs: number): Promise<CommitOutcome> {
+    return new Promise<CommitOutcome>((resolve, reject) => {
+      this.#held.set(id, {
+        id,
+        mail,
+        recipientKey,
+        releaseAt: performance.now() + holdMs,
+        resolve,
+        reject,
+      });
+      this.#heldBytes += mail.payload.length;
+      this.#heldPerRecipient.set(recipientKey, (this.#heldPerRecipient.get(recipientKey) ?? 0) + 1);
+      this.#armHoldTimer();
+    });
+  }
+
+  /** Takes one item out of the held set (it is then written or was acked). */
+  #unhold(h: HeldMail): void {
+    this.#held.delete(h.id);
+    this.#heldBytes -= h.mail.payload.length;
+    const n = (this.#heldPerRecipient.get(h.recipientKey) ?? 1) - 1;
+    if (n === 0) this.#heldPerRecipient.delete(h.recipientKey);
+    else this.#heldPerRecipient.set(h.recipientKey, n);
+  }
+
+  /**
+   * Writes held mail: all of it (`recipientKey` undefined, `dueOnly` false), one
+   * recipient's, or what is due. Ids only grow along the map's order, so releasing a
+   * prefix keeps every recipient's commits in id order.
+   */
+  #releaseHeld(recipientKey?: string, dueOnly = false): void {
+    if (this.#held.size === 0) return;
+    if (recipientKey !== undefined && !this.#heldPerRecipient.has(recipientKey)) return;
+    const now = performance.now();
+    // Deleting the entry being visited is safe while iterating a Map.
+    for (const h of this.#held.values()) {
+      if (dueOnly && h.releaseAt > now) break;
+      if (recipientKey !== undefined && h.recipientKey !== recipientKey) continue;
+      this.#unhold(h);
+      this.#queueInsert(h.id, h.mail, h.resolve, h.reject);
+    }
+  }
+
+  /** One timer for all held mail, set for the oldest item's release time. */
+  #armHoldTimer(): void {
+    if (this.#holdTimer !== undefined) return;
+    const first = this.#held.values().next();
+    if (first.done === true) return;
+    const wait = Math.max(0, first.value.releaseAt - performance.now());
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimer = undefined;
+      this.#releaseHeld(undefined, true);
+      this.#armHoldTimer();
+    }, wait);
+    this.#holdTimer.unref();
   }
 
   pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]> {
@@ -431,6 +561,17 @@ export class SqliteStore implements RelayStore {
   }
 
   ack(recipient: Address, serverMessageId: number): Promise<MailItem | undefined> {
+    const held = this.#held.get(serverMessageId);
+    if (
+      held &&
+      held.mail.recipient.name === recipient.name &&
+      held.mail.recipient.deviceId === recipient.deviceId
+    ) {
+      // Acked before it needed writing: nothing to store, nothing to delete.
+      this.#unhold(held);
+      held.resolve('acked');
+      return Promise.resolve({ ...held.mail, serverMessageId });
+    }
     const key = `${recipient.deviceId}:${recipient.name}:${String(serverMessageId)}`;
     this.#acking.set(key, (this.#acking.get(key) ?? 0) + 1);
     return this.#write('ack', recipient, serverMessageId).finally(() => {
@@ -473,6 +614,9 @@ export class SqliteStore implements RelayStore {
   /** Commits what is queued, stops the writer thread, closes the database. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (this.#holdTimer !== undefined) clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    this.#releaseHeld();
     // Let queued and in-flight writes finish, for a bounded time.
     const giveUpAt = performance.now() + CLOSE_DRAIN_MAX_MS;
     while ((this.#batch.length > 0 || this.#inFlight) && !this.#failure) {

@@ -103,10 +103,34 @@ export type EnqueueResult =
     }
   | { readonly ok: false; readonly reason: 'mailbox-full' };
 
+/**
+ * How a submitted item left the in-flight state: `stored` (durable; the sender may be
+ * told "queued") or `acked` (the recipient acknowledged it while it was held, so it was
+ * never written; only "delivered" applies).
+ */
+export type CommitOutcome = 'stored' | 'acked';
+
+/** Options of {@link RelayStore.submit}. */
+export interface SubmitOptions {
+  /**
+   * The caller is handing the mail to the recipient live: the store may keep it in
+   * memory for up to this long and drop it without ever writing it if the recipient's
+   * ack arrives first. Backends that do not hold simply store it. Ignored when the id
+   * is not yet durably reserved (it would not be shown early anyway).
+   */
+  readonly holdMs?: number;
+}
+
 /** Outcome of {@link RelayStore.submit}. */
 export interface Submission {
   readonly decision: EnqueueResult;
-  readonly committed: Promise<void>;
+  /**
+   * Settles once the item is durable (`stored`) or was acknowledged while held
+   * (`acked`); rejects if it could not be stored.
+   */
+  readonly committed: Promise<CommitOutcome>;
+  /** Ends a hold early (the live hand-over did not happen after all); no-op otherwise. */
+  readonly writeNow?: () => void;
   /**
    * True when the server id is already durably reserved, so showing it to a recipient
    * before `committed` is safe: after a crash the id can never be handed out again
@@ -154,8 +178,12 @@ export interface RelayStore {
    * mail is durable (rejects if it could not be stored). Lets the relay hand mail to an
    * online recipient while the commit is still in flight; "queued" still waits for
    * `committed`. `enqueue` is `submit` followed by waiting for `committed`.
+   *
+   * With `holdMs` the write may wait that long for the recipient's ack, which then
+   * cancels it (`committed` resolves `acked`, `ack` returns the item). Commits of one
+   * recipient's mail still resolve in server-id order, held or not.
    */
-  submit(mail: NewMail, maxPerRecipient: number): Promise<Submission>;
+  submit(mail: NewMail, maxPerRecipient: number, opts?: SubmitOptions): Promise<Submission>;
   /** Undelivered mail of a recipient with server id > `afterId`, oldest first. */
   pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]>;
   /** Deletes one item after the recipient's ack; returns it (for the receipt) or undefined. */
