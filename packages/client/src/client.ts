@@ -26,6 +26,7 @@ import type { E2ee, PrekeyBatch, SafetyNumber } from './e2ee.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
 import type { Envelope } from './envelope.js';
 import { ClientError } from './errors.js';
+import { ResumeTicket } from './resume-ticket.js';
 import { checkUserName } from './names.js';
 import { KeyedQueue } from './queue.js';
 import type {
@@ -149,6 +150,13 @@ export class ParleyClient {
   private retryAt = 0;
   private closed = false;
   private drained = false;
+  /**
+   * Open mode: the single-use session token of the last `welcome`, spent on the next
+   * connection's challenge instead of a signature. Memory only, never stored or logged.
+   */
+  private ticket: ResumeTicket | undefined;
+  /** This connection answered its challenge with `resume` and awaits the verdict. */
+  private resuming = false;
   /** Names the relay reports online. */
   readonly online = new Set<string>();
 
@@ -213,6 +221,7 @@ export class ParleyClient {
   connectionClosed(): void {
     const wasUp = this.phase !== 'offline';
     this.phase = 'offline';
+    this.resuming = false;
     this.transport = undefined;
     this.online.clear();
     this.inflight.clear();
@@ -250,7 +259,7 @@ export class ParleyClient {
       case 'challenge':
         return this.answerChallenge(frame.nonce, frame.timestamp, frame.serverId);
       case 'welcome':
-        return this.onWelcome();
+        return this.onWelcome(frame.sessionToken, frame.expiresAt);
       case 'deliver':
         return this.queue.run(frame.from.name, () => this.onDeliver(frame));
       case 'receipt':
@@ -291,6 +300,31 @@ export class ParleyClient {
   private answerChallenge(nonce: Uint8Array, timestamp: number, serverId: string): void {
     const a = this.account;
     const now = this.clock();
+    // A token is spent at most once, whatever happens next.
+    const ticket = this.ticket;
+    this.ticket = undefined;
+    if (
+      ticket !== undefined &&
+      this.phase === 'authenticating' &&
+      a.info.mode === 'open' &&
+      a.info.registered &&
+      ticket.usableAt(timestamp)
+    ) {
+      // A reconnect within the signed session: no signature needed. If the relay
+      // refuses (restarted, token expired or evicted) it closes the connection and the
+      // next connection signs, as there is no ticket any more.
+      this.resuming = true;
+      this.sendFrame({
+        type: 'resume',
+        name: a.name,
+        deviceId: a.deviceId,
+        sessionToken: ticket.token,
+        timestamp: now,
+      });
+      ticket.dispose();
+      return;
+    }
+    ticket?.dispose();
     const base = { name: a.name, deviceId: a.deviceId, timestamp: now };
     const register = !a.info.registered;
     const signed = authSignedData({
@@ -307,7 +341,15 @@ export class ParleyClient {
     else this.sendFrame({ type: 'login', ...base, signature });
   }
 
-  private async onWelcome(): Promise<void> {
+  private async onWelcome(sessionToken: Uint8Array, expiresAt: number): Promise<void> {
+    this.resuming = false;
+    this.ticket?.dispose();
+    // mtls welcomes carry no token: the certificate authenticates every handshake.
+    this.ticket =
+      this.account.info.mode === 'open' && sessionToken.length > 0
+        ? new ResumeTicket(sessionToken, expiresAt)
+        : undefined;
+    zeroize(sessionToken);
     if (this.account.info.mode === 'open' && !this.account.info.registered) {
       const { account, write } = this.account.withInfo({ registered: true });
       await this.store.commit([write]);
@@ -335,6 +377,12 @@ export class ParleyClient {
     clientMessageId: Uint8Array | undefined,
   ): void {
     if (this.phase === 'authenticating' && code === 'auth_failed') {
+      if (this.resuming) {
+        // Only the token was refused; the relay closes this connection and the next
+        // one signs the challenge. Not a verdict on our identity key.
+        this.resuming = false;
+        return;
+      }
       this.emit({ type: 'auth-rejected', reason: code });
     }
     if (requestId !== undefined && this.pending.has(requestId)) {
@@ -1092,6 +1140,8 @@ export class ParleyClient {
     this.closed = true;
     await this.queue.idle();
     this.connectionClosed();
+    this.ticket?.dispose();
+    this.ticket = undefined;
     this.listeners.clear();
     this.e2ee.dispose?.(this.account);
   }

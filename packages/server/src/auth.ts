@@ -4,12 +4,11 @@
  * the server's one-time nonce, the challenge time, the server identity, the claimed
  * name and device, the key (on registration) and the client's own timestamp, so a
  * signature is useless on another server, for another name, or a second time.
+ * Reconnects within a signed session may skip the signature with a single-use session
+ * token instead (`session-tokens.ts`).
  */
 import { constantTimeEqual, type CryptoProvider } from '@parley/crypto';
 import { authSignedData, type ChallengeFrame } from '@parley/wire';
-
-/** Session tokens are 256-bit random handles. */
-export const SESSION_TOKEN_BYTES = 32;
 
 /** A pending challenge of one connection. */
 export interface IssuedChallenge {

@@ -17,7 +17,12 @@
  * - mtls mode issues no tokens: the certificate authenticates every handshake.
  */
 import { constantTimeEqual, utf8Encode, zeroize, type CryptoProvider } from '@parley/crypto';
-import { SESSION_TOKEN_BYTES } from './auth.js';
+
+/**
+ * Session tokens are 256 random bits: unguessable however many connections try, and
+ * well inside the wire's `MAX_SESSION_TOKEN_BYTES`.
+ */
+export const SESSION_TOKEN_BYTES = 32;
 
 /**
  * Tokens held overall. Each costs about 200 bytes (hash, expiry, map entries), so the

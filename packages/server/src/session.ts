@@ -7,7 +7,7 @@
  * 1. size and type of the WebSocket message (exactly one binary block) before decoding;
  * 2. per-connection and per-identity block rate (flood -> close);
  * 3. decoding errors of any kind -> close (typed `WireError` only, audited by code);
- * 4. before authentication only hello/register/login are legal;
+ * 4. before authentication only hello/register/login/resume are legal;
  * 5. a relayed frame whose `from` is not the authenticated device is dropped silently;
  * 6. answers to failed requests are the generic `failed` error (M13).
  */
@@ -21,13 +21,8 @@ import {
   type ClientFrame,
   type ServerFrame,
 } from '@parley/wire';
-import {
-  newChallenge,
-  SESSION_TOKEN_BYTES,
-  sameKey,
-  verifyAuthSignature,
-  type IssuedChallenge,
-} from './auth.js';
+import { zeroize } from '@parley/crypto';
+import { newChallenge, sameKey, verifyAuthSignature, type IssuedChallenge } from './auth.js';
 import type { AuditEventType } from './audit.js';
 import type { Connection } from './connection.js';
 import {
@@ -43,6 +38,7 @@ import {
 } from './limits.js';
 import type { RelayCore } from './relay.js';
 import { SlidingWindowLimiter } from './rate-limit.js';
+import { sessionTokensOf, type IssuedToken } from './session-tokens.js';
 import type { Address, MailItem, MailKind } from './storage/types.js';
 
 type State = 'hello' | 'challenged' | 'ready' | 'closed';
@@ -86,6 +82,8 @@ export class Session {
   /** Deadline for (re-)authentication; undefined while none is pending. */
   #authDeadline: number | undefined;
   #sessionExpiresAt = 0;
+  /** Open mode: this connection's current session token (its hash, in the registry). */
+  #token: IssuedToken | undefined;
   #lastActivity: number;
   #lastPing = 0;
   /** Mailbox pump: highest server id delivered on this connection. */
@@ -344,6 +342,7 @@ export class Session {
       (frame.type === 'hello' ||
         frame.type === 'register' ||
         frame.type === 'login' ||
+        frame.type === 'resume' ||
         frame.type === 'ping')
     ) {
       if (Math.abs(now - frame.timestamp) > this.#core.deps.config.limits.freshnessWindowMs) {
@@ -358,6 +357,8 @@ export class Session {
       case 'register':
       case 'login':
         return this.#onAuth(frame);
+      case 'resume':
+        return this.#onResume(frame);
       case 'ping':
         this.sendFrame({ type: 'pong', timestamp: frame.timestamp });
         return;
@@ -493,10 +494,38 @@ export class Session {
       this.#authDeadline = undefined;
       this.#challenge = undefined;
       this.#sessionExpiresAt = now() + config.limits.sessionTtlMs;
-      this.sendFrame(this.#welcomeFrame(address));
+      this.#sendWelcome(address);
       return;
     }
     await this.#authenticated(address);
+  }
+
+  /**
+   * Open mode: the first challenge of a connection answered with a session token
+   * instead of a signature (docs/operations.md). It consumes the challenge like a login
+   * (one attempt per connection), fails exactly like a bad signature, and the session
+   * keeps the expiry of the signed login the token descends from.
+   */
+  async #onResume(frame: Extract<ClientFrame, { type: 'resume' }>): Promise<void> {
+    const challenge = this.#challenge;
+    if (this.#core.deps.config.auth !== 'open' || !challenge) {
+      // mtls has no tokens: the certificate authenticates every handshake.
+      this.#reject('frame.unexpected', frame.type, CLOSE_POLICY);
+      return;
+    }
+    if (this.#state !== 'challenged' || challenge.used) {
+      // A re-authentication needs a fresh signature; a token cannot stand in for one.
+      this.#failAuth(frame.name, 'resume-on-reauth');
+      return;
+    }
+    challenge.used = true;
+    const address = { name: frame.name, deviceId: frame.deviceId };
+    const result = sessionTokensOf(this.#core).redeem(address, frame.sessionToken);
+    if (!result.ok) {
+      this.#failAuth(frame.name, `resume-${result.reason}`);
+      return;
+    }
+    await this.#authenticated(address, result.expiresAt);
   }
 
   #failAuth(name: string, code: string): void {
@@ -506,14 +535,28 @@ export class Session {
     this.close(CLOSE_POLICY);
   }
 
-  #welcomeFrame(address: Address): ServerFrame {
-    const { config, crypto } = this.#core.deps;
-    return {
+  /**
+   * Sends `welcome`. Open mode: with a fresh single-use session token that replaces this
+   * connection's previous one; the relay keeps only its hash. mtls: an empty token.
+   */
+  #sendWelcome(address: Address): void {
+    const { config } = this.#core.deps;
+    let sessionToken: Uint8Array = new Uint8Array(0);
+    if (config.auth === 'open') {
+      const issued = sessionTokensOf(this.#core).issue(
+        address,
+        this.#sessionExpiresAt,
+        this.#token,
+      );
+      this.#token = issued.handle;
+      sessionToken = issued.token;
+    }
+    this.sendFrame({
       type: 'welcome',
       version: this.#version,
       name: address.name,
       deviceId: address.deviceId,
-      sessionToken: crypto.randomBytes(SESSION_TOKEN_BYTES),
+      sessionToken,
       expiresAt: this.#sessionExpiresAt,
       limits: {
         blockBytes: config.limits.blockBytes,
@@ -522,10 +565,16 @@ export class Session {
         rateLimitMessages: config.rateLimit.maxMessagesPerConnection,
         rateLimitWindowMs: config.rateLimit.windowMs,
       },
-    };
+    });
+    // Encoded into the blocks already: the relay keeps no copy of the token itself.
+    zeroize(sessionToken);
   }
 
-  async #authenticated(address: Address): Promise<void> {
+  /**
+   * The connection is authenticated as `address`. `resumedUntil`: it resumed a session
+   * with a token, and keeps that session's signed expiry instead of starting a new one.
+   */
+  async #authenticated(address: Address, resumedUntil?: number): Promise<void> {
     const { config, now, store } = this.#core.deps;
     this.#identity = address;
     if (!this.#core.register(this, address.name)) {
@@ -537,9 +586,14 @@ export class Session {
     this.#state = 'ready';
     this.#authDeadline = undefined;
     this.#challenge = undefined;
-    this.#sessionExpiresAt = now() + config.limits.sessionTtlMs;
-    this.#core.audit({ type: 'auth.ok', remote: this.remote, identity: address.name });
-    this.sendFrame(this.#welcomeFrame(address));
+    this.#sessionExpiresAt = resumedUntil ?? now() + config.limits.sessionTtlMs;
+    this.#core.audit({
+      type: 'auth.ok',
+      remote: this.remote,
+      identity: address.name,
+      ...(resumedUntil !== undefined ? { code: 'resume' } : {}),
+    });
+    this.#sendWelcome(address);
     await this.#flushReceipts();
     const stock = await store.countPrekeys(address);
     if (stock.oneTime < config.limits.lowPrekeyThreshold) {

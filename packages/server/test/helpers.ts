@@ -44,7 +44,7 @@ export interface Credentials {
 }
 
 export async function startHarness(
-  opts: { auth?: 'mtls' | 'open'; config?: RelayConfigFile } = {},
+  opts: { auth?: 'mtls' | 'open'; config?: RelayConfigFile; now?: () => number } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-relay-'));
   const relay = await startRelay({
@@ -53,6 +53,7 @@ export async function startHarness(
     auth: opts.auth ?? 'mtls',
     logLevel: 'silent',
     ...(opts.config ? { config: opts.config } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
   });
   return {
     relay,

@@ -21,7 +21,7 @@ describe('relay (mtls)', () => {
     expect(welcome.name).toBe('carol');
     expect(welcome.deviceId).toBe(1);
     expect(welcome.limits.blockBytes).toBe(4096);
-    expect(welcome.sessionToken.length).toBe(32);
+    expect(welcome.sessionToken.length).toBe(0); // mtls: no session tokens (certificate per handshake)
     await c.next('mailbox.empty');
     expect(h.audit().some((r) => r.type === 'auth.ok' && r.identity === 'carol')).toBe(true);
     c.close();

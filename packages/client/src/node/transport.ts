@@ -230,6 +230,15 @@ export class NodeTransport {
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
+  /**
+   * Drops the current connection abruptly and connects again after the usual backoff,
+   * as after a network change (the core resumes its session with the relay's token in
+   * open mode). No-op when stopped or not connected.
+   */
+  dropConnection(): void {
+    this.ws?.terminate();
+  }
+
   /** Closes the connection and stops reconnecting. */
   async stop(): Promise<void> {
     this.stopped = true;
