@@ -10,8 +10,14 @@
  * Events carry types, codes, addresses and identity names only: never message content,
  * payloads or key material (callers pass a closed set of fields, see {@link AuditEvent}).
  *
- * What this does not detect: truncation of the newest records (there is no later record
- * to miss them). An operator who needs that ships lines off-box as they are written.
+ * The chain alone cannot show that the newest records were cut off (no later record
+ * misses them). Checkpoints close that gap: every {@link AUDIT_CHECKPOINT_RECORDS}
+ * records, at most every {@link AUDIT_CHECKPOINT_INTERVAL_MS} while records arrive, and at
+ * close, the log hands `{seq, hash}` of its newest record to a callback (the relay writes
+ * it to its structured log, a different sink). Given such a checkpoint the verifier
+ * fails when the file no longer reaches it (`truncated`) or holds another record there
+ * (`checkpoint`). Records newer than the last checkpoint the operator kept remain
+ * removable unseen.
  */
 import {
   closeSync,
@@ -74,6 +80,40 @@ export interface AuditRecord extends AuditEvent {
   readonly time: number;
 }
 
+/**
+ * A point of the chain kept outside the audit file: the sequence number of a record and
+ * the SHA-256 (hex) of its line, which is also the next record's `prev`.
+ */
+export interface AuditCheckpoint {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+/**
+ * A checkpoint every 100 records: at the relay's usual event rates (a few security
+ * events a minute, bursts of hundreds under attack) this is a log line every few
+ * minutes, and under a burst it bounds the unanchored tail to 100 records.
+ */
+export const AUDIT_CHECKPOINT_RECORDS = 100;
+
+/**
+ * A quiet relay still anchors what it wrote within a minute: records written since the
+ * last checkpoint get one at most this long after (nothing is logged when nothing was
+ * written). One line a minute is negligible next to the relay's own logging.
+ */
+export const AUDIT_CHECKPOINT_INTERVAL_MS = 60_000;
+
+/** Options of {@link AuditLog}. */
+export interface AuditLogOptions {
+  /**
+   * Receives each checkpoint. It must write somewhere other than the audit file (the
+   * relay uses its pino log); errors it throws are swallowed, like write errors.
+   */
+  readonly onCheckpoint?: (checkpoint: AuditCheckpoint) => void;
+  /** Records between checkpoints; default {@link AUDIT_CHECKPOINT_RECORDS}. */
+  readonly checkpointEveryRecords?: number;
+}
+
 const GENESIS = '0'.repeat(64);
 /** Bytes of the audit key (XChaCha20-Poly1305). */
 export const AUDIT_KEY_BYTES = 32;
@@ -83,6 +123,21 @@ const TAIL_READ_BYTES = 64 * 1024;
 const aad = (seq: number, prev: string): Uint8Array => utf8Encode(`parley-audit-v1|${seq}|${prev}`);
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
 const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
+
+/** Reads an existing audit key (for verifying); never creates one. */
+export function loadAuditKey(file: string): AeadKey {
+  let raw: Uint8Array;
+  try {
+    raw = new Uint8Array(readFileSync(file));
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? 'unreadable';
+    throw new ServerError('STARTUP', `${file}: cannot read the audit key (${code})`);
+  }
+  if (raw.length !== AUDIT_KEY_BYTES) {
+    throw new ServerError('STARTUP', `${file}: expected ${AUDIT_KEY_BYTES} bytes`);
+  }
+  return asAeadKey(raw);
+}
 
 /** Loads the audit key from `file`, creating it (mode 0600) on first use. */
 export function loadOrCreateAuditKey(file: string, crypto: CryptoProvider): AeadKey {
@@ -136,17 +191,52 @@ export class AuditLog {
   #seq: number;
   #prev: string;
   #closed = false;
+  readonly #onCheckpoint: ((c: AuditCheckpoint) => void) | undefined;
+  readonly #checkpointEvery: number;
+  /** Sequence number of the last checkpoint handed out (or found on open). */
+  #checkpointed: number;
   /** Records written by this process (metrics). */
   written = 0;
 
-  constructor(file: string, key: AeadKey, crypto: CryptoProvider, now: () => number = Date.now) {
+  constructor(
+    file: string,
+    key: AeadKey,
+    crypto: CryptoProvider,
+    now: () => number = Date.now,
+    options: AuditLogOptions = {},
+  ) {
     this.#key = key;
     this.#crypto = crypto;
     this.#now = now;
+    this.#onCheckpoint = options.onCheckpoint;
+    this.#checkpointEvery = options.checkpointEveryRecords ?? AUDIT_CHECKPOINT_RECORDS;
     this.#fd = openSync(file, 'a+', 0o600);
     const { seq, prev } = this.#readTail();
     this.#seq = seq;
     this.#prev = prev;
+    this.#checkpointed = 0;
+  }
+
+  /** The newest record as a checkpoint; undefined while the log is empty. */
+  get head(): AuditCheckpoint | undefined {
+    return this.#seq === 0 ? undefined : { seq: this.#seq, hash: this.#prev };
+  }
+
+  /**
+   * Hands the newest record to `onCheckpoint` unless it already went out. The relay
+   * calls this on a timer; {@link close} calls it last. On a freshly opened log the
+   * first call anchors the existing tail, so a restart also re-anchors.
+   */
+  checkpoint(): AuditCheckpoint | undefined {
+    const head = this.head;
+    if (head === undefined || head.seq === this.#checkpointed) return undefined;
+    this.#checkpointed = head.seq;
+    try {
+      this.#onCheckpoint?.(head);
+    } catch {
+      // a failing log sink must not stop auditing
+    }
+    return head;
   }
 
   /** Continues the chain after the last complete line already in the file. */
@@ -185,36 +275,71 @@ export class AuditLog {
     this.#seq = seq;
     this.#prev = toHex(this.#crypto.sha256(utf8Encode(line)));
     this.written++;
+    if (seq % this.#checkpointEvery === 0) this.checkpoint();
   }
 
+  /** Emits a final checkpoint and closes the file. */
   close(): void {
     if (this.#closed) return;
+    this.checkpoint();
     this.#closed = true;
     closeSync(this.#fd);
   }
 }
 
+/**
+ * Why a log does not verify. `malformed`, `sequence`, `chain`, `decrypt`: a line was
+ * edited, inserted, removed or reordered. `checkpoint`: the record at a checkpoint's
+ * sequence number is not the one the checkpoint recorded (rewritten, or cut and
+ * continued). `truncated`: the file ends before a checkpoint's record.
+ */
+export type AuditFailureReason =
+  'malformed' | 'sequence' | 'chain' | 'decrypt' | 'checkpoint' | 'truncated';
+
 /** Outcome of {@link verifyAuditLog}. */
 export type AuditVerification =
-  | { readonly ok: true; readonly records: AuditRecord[] }
+  | {
+      readonly ok: true;
+      readonly records: AuditRecord[];
+      /** The newest record, to keep as a checkpoint; undefined for an empty log. */
+      readonly head: AuditCheckpoint | undefined;
+    }
   | {
       readonly ok: false;
-      /** 1-based line number of the first record that does not verify. */
+      /**
+       * 1-based line number of the first record that does not verify; for `truncated`,
+       * the first missing line (one past the end of the file).
+       */
       readonly line: number;
-      readonly reason: 'malformed' | 'sequence' | 'chain' | 'decrypt';
+      readonly reason: AuditFailureReason;
+      /** The checkpoint that failed (`checkpoint` and `truncated` only). */
+      readonly checkpoint?: AuditCheckpoint;
       /** Records that verified before the break. */
       readonly records: AuditRecord[];
     };
 
+/** Options of {@link verifyAuditLog}. */
+export interface VerifyAuditOptions {
+  /**
+   * Checkpoints kept outside the audit file (from the relay's log). The file must reach
+   * each of them and hold exactly the recorded line there.
+   */
+  readonly checkpoints?: readonly AuditCheckpoint[];
+}
+
 /**
  * Checks the whole chain and decrypts every record. Any edit, insertion, deletion or
- * reordering of lines is reported with the first line where the chain breaks.
+ * reordering of lines is reported with the first line where the chain breaks; with
+ * checkpoints, so is the removal of records up to the newest checkpoint.
  */
 export function verifyAuditLog(
   text: string,
   key: AeadKey,
   crypto: CryptoProvider,
+  options: VerifyAuditOptions = {},
 ): AuditVerification {
+  const expected = new Map<number, AuditCheckpoint>();
+  for (const c of options.checkpoints ?? []) expected.set(c.seq, c);
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   const records: AuditRecord[] = [];
@@ -222,7 +347,7 @@ export function verifyAuditLog(
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
     const rec = parseLine(line);
-    const fail = (reason: 'malformed' | 'sequence' | 'chain' | 'decrypt'): AuditVerification => ({
+    const fail = (reason: AuditFailureReason): AuditVerification => ({
       ok: false,
       line: i + 1,
       reason,
@@ -243,8 +368,75 @@ export function verifyAuditLog(
     } catch {
       return fail('decrypt');
     }
-    records.push({ ...event, seq: rec.seq });
     prev = toHex(crypto.sha256(utf8Encode(line)));
+    const anchor = expected.get(rec.seq);
+    if (anchor !== undefined && anchor.hash.toLowerCase() !== prev) {
+      return { ok: false, line: i + 1, reason: 'checkpoint', checkpoint: anchor, records };
+    }
+    records.push({ ...event, seq: rec.seq });
   }
-  return { ok: true, records };
+  const last = records.length;
+  const beyond = [...expected.values()]
+    .filter((c) => c.seq > last)
+    .sort((a, b) => a.seq - b.seq)[0];
+  if (beyond !== undefined) {
+    return { ok: false, line: last + 1, reason: 'truncated', checkpoint: beyond, records };
+  }
+  return { ok: true, records, head: last === 0 ? undefined : { seq: last, hash: prev } };
+}
+
+/** One sentence for an operator about a failed verification. */
+export function describeAuditFailure(v: Extract<AuditVerification, { ok: false }>): string {
+  const cp = v.checkpoint;
+  switch (v.reason) {
+    case 'truncated':
+      return `audit log truncated: it ends at record ${v.records.length}, but checkpoint ${cp?.seq} (hash ${cp?.hash}) was recorded`;
+    case 'checkpoint':
+      return `audit log record ${cp?.seq} (line ${v.line}) is not the one checkpoint ${cp?.seq} recorded (hash ${cp?.hash}): rewritten or cut and continued`;
+    default:
+      return `audit log does not verify at line ${v.line}: ${v.reason}`;
+  }
+}
+
+/**
+ * Checkpoints found in a relay's structured (pino) log: lines whose `auditCheckpoint`
+ * field holds `{seq, hash}`. Other lines are skipped, so the whole log can be passed.
+ */
+export function readAuditCheckpoints(logText: string): AuditCheckpoint[] {
+  const out: AuditCheckpoint[] = [];
+  for (const line of logText.split('\n')) {
+    if (!line.includes('auditCheckpoint')) continue;
+    try {
+      const c = (JSON.parse(line) as { auditCheckpoint?: Partial<AuditCheckpoint> })
+        .auditCheckpoint;
+      if (
+        c !== undefined &&
+        Number.isSafeInteger(c.seq) &&
+        (c.seq as number) > 0 &&
+        typeof c.hash === 'string' &&
+        /^[0-9a-f]{64}$/i.test(c.hash)
+      ) {
+        out.push({ seq: c.seq as number, hash: c.hash.toLowerCase() });
+      }
+    } catch {
+      // not a JSON line: not a checkpoint
+    }
+  }
+  return out;
+}
+
+/**
+ * Parses `SEQ:HASH` (as an operator notes it from the log) into a checkpoint; throws a
+ * `CONFIG_INVALID` {@link ServerError} quoting the text when it is not one.
+ */
+export function parseAuditCheckpoint(text: string): AuditCheckpoint {
+  const m = /^(\d+):([0-9a-fA-F]{64})$/.exec(text.trim());
+  const seq = m ? Number(m[1]) : NaN;
+  if (!m || !Number.isSafeInteger(seq) || seq < 1) {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      `checkpoint "${text}": expected SEQ:HASH (64 hex digits)`,
+    );
+  }
+  return { seq, hash: (m[2] as string).toLowerCase() };
 }

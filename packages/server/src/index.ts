@@ -32,14 +32,24 @@ export {
 } from './config.js';
 export * from './limits.js';
 export {
+  AUDIT_CHECKPOINT_INTERVAL_MS,
+  AUDIT_CHECKPOINT_RECORDS,
   AUDIT_KEY_BYTES,
   AuditLog,
+  describeAuditFailure,
+  loadAuditKey,
   loadOrCreateAuditKey,
+  parseAuditCheckpoint,
+  readAuditCheckpoints,
   verifyAuditLog,
+  type AuditCheckpoint,
   type AuditEvent,
   type AuditEventType,
+  type AuditFailureReason,
+  type AuditLogOptions,
   type AuditRecord,
   type AuditVerification,
+  type VerifyAuditOptions,
 } from './audit.js';
 export { SlidingWindowLimiter } from './rate-limit.js';
 export { MemoryStore, SqliteStore } from './storage/index.js';

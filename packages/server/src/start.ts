@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { createNodeCrypto } from '@parley/crypto/node';
 import { createClientVerifier, initPki, readPkiFiles, refreshCrl } from '@parley/pki';
-import { AuditLog, loadOrCreateAuditKey } from './audit.js';
+import { AUDIT_CHECKPOINT_INTERVAL_MS, AuditLog, loadOrCreateAuditKey } from './audit.js';
 import { readConfigFile, resolveConfig, type RelayConfig, type RelayConfigFile } from './config.js';
 import { createLogger, RelayMetrics, startAdmin } from './observability.js';
 import { RelayCore } from './relay.js';
@@ -16,6 +16,8 @@ import { startTransport, type TlsMaterial } from './transport.js';
 
 /** How often the CRL file is polled for changes (fs.watchFile; survives atomic renames). */
 const CRL_POLL_MS = 500;
+/** Log levels that would hide audit checkpoints (logged at info); `silent` is not one. */
+const QUIETER_THAN_INFO: ReadonlySet<string> = new Set(['warn', 'error', 'fatal']);
 /** The CRL is re-signed when close to its nextUpdate; checking daily is enough. */
 const CRL_REFRESH_CHECK_MS = 24 * 60 * 60 * 1000;
 
@@ -116,12 +118,23 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
   const store = await SqliteStore.open(paths.database, {
     synchronous: config.storage.synchronous,
   });
+  // Checkpoints go to the structured log, a different sink from the audit file, so
+  // an operator who ships logs off the machine can detect a cut-off audit tail. They
+  // are kept at info level even when the relay logs only warnings (not when silent).
+  const anchorLog = QUIETER_THAN_INFO.has(logger.level)
+    ? logger.child({}, { level: 'info' })
+    : logger;
   const audit = new AuditLog(
     paths.auditLog,
     loadOrCreateAuditKey(paths.auditKey, crypto),
     crypto,
     now,
+    { onCheckpoint: (c) => anchorLog.info({ auditCheckpoint: c }, 'audit checkpoint') },
   );
+  // Anchors the tail found on disk now, before anything else is written.
+  audit.checkpoint();
+  const checkpointTimer = setInterval(() => audit.checkpoint(), AUDIT_CHECKPOINT_INTERVAL_MS);
+  checkpointTimer.unref();
   const core = new RelayCore({ config, store, audit, metrics, logger, crypto, now });
 
   // Fails early, with a PKI error, if the CA or CRL is unusable.
@@ -200,6 +213,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
       if (watchCrl) unwatchFile(paths.crl);
       if (opts.handleSignals) process.off('SIGHUP', onHup);
       clearInterval(refreshTimer);
+      clearInterval(checkpointTimer);
       await reloading;
       core.shutdown();
       await transport.close();

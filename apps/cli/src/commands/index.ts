@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerAudit } from './audit.js';
 import { registerClient } from './client.js';
 import { registerPki } from './pki.js';
 import { registerServer } from './server.js';
@@ -6,7 +7,7 @@ import { registerServer } from './server.js';
 type Register = (program: Command) => void;
 
 /** Command groups, in the order `parley --help` lists them. */
-const groups: readonly Register[] = [registerServer, registerPki, registerClient];
+const groups: readonly Register[] = [registerServer, registerPki, registerAudit, registerClient];
 
 export function registerCommands(program: Command): void {
   for (const register of groups) register(program);
