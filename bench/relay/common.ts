@@ -11,9 +11,8 @@ export const BLOCK_BYTES = 4096;
 export const STAMP_BYTES = 12;
 
 /**
- * Raw baseline only: byte after the stamp saying what a block is. In `protocol` mode the
- * raw side moves the same blocks per message as Parley's protocol does (send in, deliver
- * out, ack in, `queued` and `delivered` receipts out), minus framing, checks and storage.
+ * Raw baseline only: byte after the stamp saying what a block is (data, the receiver's
+ * ack, or a synthetic receipt in `receipts` mode).
  */
 export const RAW_KIND_OFFSET = STAMP_BYTES;
 export const RAW_DATA = 0;
@@ -21,11 +20,17 @@ export const RAW_ACK = 1;
 export const RAW_RECEIPT = 2;
 
 /**
- * `protocol` (default): the raw baseline carries Parley's traffic per message (1 data
- * block forwarded, 1 ack back, 2 receipt blocks to the sender). `forward`: data blocks
- * only (the first baseline: 2 blocks per message against Parley's 5).
+ * What the raw baseline moves per message.
+ * - `pair` (default): every block goes to the pair's other end, and the load generator
+ *   acknowledges each data block as Parley's client does: data in, data out, ack in,
+ *   ack out. These are the blocks Parley moves for a message its online recipient acks
+ *   while the relay holds it (deliver out, "delivered" receipt out), so the ratio
+ *   prices framing, checks, routing and the mailbox, not protocol traffic.
+ * - `receipts`: as `pair`, plus a receipt block to the sender for each data block (the
+ *   5 blocks Parley moves when it stores the message and sends "queued" too).
+ * - `forward`: data blocks only, no acks (2 blocks per message).
  */
-export type RawMode = 'protocol' | 'forward';
+export type RawMode = 'pair' | 'receipts' | 'forward';
 
 /** Which server the load generator is driving. */
 export type Target = 'raw' | 'parley';

@@ -47,7 +47,7 @@ interface Conn {
 }
 
 let target: Target = 'raw';
-let rawMode: RawMode = 'protocol';
+let rawMode: RawMode = 'pair';
 let url = '';
 let caPem = '';
 let clientsDir = '';
@@ -192,7 +192,7 @@ function connect(index: number): Promise<Conn> {
     ws.on('message', (data: Buffer) => {
       const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       if (target === 'raw') {
-        if (rawMode === 'protocol') {
+        if (rawMode !== 'forward') {
           if (bytes[RAW_KIND_OFFSET] !== RAW_DATA) return; // a receipt
           // Acknowledge as Parley's receiver does (a fresh block, as its writer makes).
           const ack = new Uint8Array(BLOCK_BYTES);

@@ -1,11 +1,10 @@
 /**
  * The baseline: node:https + ws with mutual TLS 1.3 (same CA, same server certificate,
- * same client certificates as the relay), forwarding each 4096-byte block to the peer
- * named in the connection URL. In `protocol` mode (default) it also moves the blocks
- * Parley's protocol moves per message: a receipt block to the sender for each data
- * block (Parley's `queued`) and one for each ack the receiver sends back (`delivered`).
- * No framing, no checks, no storage: the floor any relay on this stack pays for TLS and
- * WebSocket alone.
+ * same client certificates as the relay), forwarding each 4096-byte block to the other
+ * end of its pair (named in the connection URL). In `receipts` mode it also answers
+ * each data block with a receipt block to its sender. No framing, no checks, no
+ * storage: the floor any relay on this stack pays for TLS and WebSocket alone. Which
+ * blocks the load generator sends (acks or not) is its side of the mode: common.ts.
  *
  * Run as a child of run.ts with --expose-gc; argv: DATA_DIR [RAW_MODE].
  */
@@ -16,7 +15,6 @@ import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   BLOCK_BYTES,
-  RAW_ACK,
   RAW_DATA,
   RAW_KIND_OFFSET,
   RAW_RECEIPT,
@@ -26,7 +24,7 @@ import {
 } from './common.js';
 
 const dataDir = process.argv[2] ?? '';
-const protocolMode = process.argv[3] !== 'forward';
+const withReceipts = process.argv[3] === 'receipts';
 /** Receipts carry nothing the load generator reads but their kind; one block serves all. */
 const RECEIPT = new Uint8Array(BLOCK_BYTES);
 RECEIPT[RAW_KIND_OFFSET] = RAW_RECEIPT;
@@ -52,18 +50,8 @@ wss.on('connection', (ws, req) => {
   ws.on('message', (data, isBinary) => {
     if (!isBinary) return;
     const block = data as Buffer;
-    if (!protocolMode) {
-      byName.get(to)?.send(block, { binary: true });
-      return;
-    }
-    const kind = block[RAW_KIND_OFFSET];
-    if (kind === RAW_DATA) {
-      byName.get(to)?.send(block, { binary: true });
-      ws.send(RECEIPT, { binary: true });
-    } else if (kind === RAW_ACK) {
-      // The receiver's peer is the original sender.
-      byName.get(to)?.send(RECEIPT, { binary: true });
-    }
+    byName.get(to)?.send(block, { binary: true });
+    if (withReceipts && block[RAW_KIND_OFFSET] === RAW_DATA) ws.send(RECEIPT, { binary: true });
   });
   ws.on('close', () => {
     if (byName.get(me) === ws) byName.delete(me);

@@ -7,11 +7,13 @@
  * the load generator (loadgen.ts). Both servers use the same CA, server certificate
  * and client certificates (Ed25519, from @parley/pki), TLS 1.3, 4096-byte blocks.
  *
- * Per message both targets move the same blocks (raw `protocol` mode, the default): the
- * data block in, its delivery out, the receiver's ack in, and two receipts out to the
- * sender (Parley: `queued`, `delivered`). The raw side does nothing else, so the ratio
- * prices what Parley adds (framing, checks, storage), not its protocol's extra blocks.
- * PARLEY_BENCH_RAW_MODE=forward gives the first baseline (data blocks only).
+ * Per message both targets move the same blocks (raw `pair` mode, the default): the data
+ * block in, its delivery out, the receiver's ack in, and one block back out to the
+ * sender (raw: the ack itself; Parley: the "delivered" receipt, its only receipt when
+ * the recipient acks while the relay holds the message). The raw side does nothing else,
+ * so the ratio prices what Parley adds (framing, checks, routing, mailbox), not protocol
+ * traffic. PARLEY_BENCH_RAW_MODE=receipts adds a receipt block per message (5 blocks, the
+ * cost of Parley's stored path with "queued"); =forward moves data blocks only.
  *
  * Measured, per target, as medians over RUNS runs (targets interleaved to spread drift):
  * - memory per idle authenticated connection: server RSS growth / N at each N
@@ -75,8 +77,14 @@ const TARGETS = (process.env['PARLEY_BENCH_TARGETS'] ?? 'raw,parley')
   .split(',')
   .filter((x): x is Target => x === 'raw' || x === 'parley');
 /** What the raw baseline moves per message (see common.ts `RawMode`). */
-const RAW_MODE: RawMode =
-  process.env['PARLEY_BENCH_RAW_MODE'] === 'forward' ? 'forward' : 'protocol';
+const RAW_MODE: RawMode = ((m) => (m === 'receipts' || m === 'forward' ? m : 'pair'))(
+  process.env['PARLEY_BENCH_RAW_MODE'],
+);
+const RAW_MODE_TEXT: Record<RawMode, string> = {
+  pair: 'data and ack blocks forwarded between the two ends of each pair, 4 blocks per message',
+  receipts: 'as pair plus a receipt block to the sender, 5 blocks per message',
+  forward: 'data blocks only, 2 blocks per message',
+};
 /** Whether the relay broadcasts presence (default off; see runOnce). */
 const PRESENCE = process.env['PARLEY_BENCH_PRESENCE'] === '1';
 /** Upper bound on any single step (start, connect, phase) before the run is abandoned. */
@@ -340,7 +348,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   await preparePki(all);
   process.stdout.write(
-    `relay benchmark: ${RUNS} runs per target, ${PAIRS} pairs, window ${WINDOW}, memory at N=${MEMORY_N.join('/')}, loads ${LOADS.join('/')} blocks/s, 4096-byte blocks, TLS 1.3 mutual auth, loopback, relay presence broadcast ${PRESENCE ? 'on' : 'off'}, raw baseline ${RAW_MODE === 'protocol' ? "moves Parley's blocks per message (data + ack in, deliver + 2 receipts out)" : 'forwards data blocks only'} (PARLEY_BENCH_RAW_MODE)\n`,
+    `relay benchmark: ${RUNS} runs per target, ${PAIRS} pairs, window ${WINDOW}, memory at N=${MEMORY_N.join('/')}, loads ${LOADS.join('/')} blocks/s, 4096-byte blocks, TLS 1.3 mutual auth, loopback, relay presence broadcast ${PRESENCE ? 'on' : 'off'}, raw baseline mode ${RAW_MODE} (${RAW_MODE_TEXT[RAW_MODE]}; PARLEY_BENCH_RAW_MODE=pair|receipts|forward)\n`,
   );
   const results: Record<Target, RunResult[]> = { raw: [], parley: [] };
   let parleyError: string | undefined;
