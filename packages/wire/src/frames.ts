@@ -80,6 +80,14 @@ export const DELIVER_KINDS = [
 /** Receipt states: stored durably for the recipient (M11), or acknowledged by it (M12). */
 export const RECEIPT_STATUSES = ['queued', 'delivered'] as const;
 
+/** Fields of `receipt` and `receipt.stored`. */
+const receiptFields = {
+  clientMessageId: t.bytes(CLIENT_MESSAGE_ID_BYTES),
+  status: t.enum(RECEIPT_STATUSES),
+  serverMessageId: t.u64(),
+  timestamp: t.u64(),
+} as const;
+
 /**
  * Error codes the server may send. Deliberately coarse (M13): `failed` is the uniform
  * answer whenever the requester is not entitled to know why (unknown name, no keys,
@@ -187,7 +195,11 @@ export const FRAME_SPECS = {
   'session.accept': { code: 0x08, direction: 'toServer', fields: relayed },
   /** Relayed like `send` (payload may be empty); delivered with kind `session.terminate`. */
   'session.terminate': { code: 0x09, direction: 'toServer', fields: relayed },
-  /** The recipient has durably stored a delivered frame; the relay may delete it. */
+  /**
+   * The client has durably processed what the relay told it about `serverMessageId`: a
+   * `deliver` (the relay may delete the mail) or a `receipt.stored` (the relay may delete
+   * the kept receipt). Server ids are unique relay-wide, so one frame serves both.
+   */
   ack: { code: 0x0a, direction: 'toServer', fields: { serverMessageId: t.u64() } },
   /** Ask for the stored backlog; answered by `deliver` frames then `mailbox.empty`. */
   'mailbox.fetch': { code: 0x0b, direction: 'toServer', fields: {} },
@@ -257,17 +269,14 @@ export const FRAME_SPECS = {
       oneTimePrekey: t.optional(oneTimePrekey),
     },
   },
-  /** Delivery state of a frame this client sent (also delivered later from the mailbox). */
-  receipt: {
-    code: 0x45,
-    direction: 'toClient',
-    fields: {
-      clientMessageId: t.bytes(CLIENT_MESSAGE_ID_BYTES),
-      status: t.enum(RECEIPT_STATUSES),
-      serverMessageId: t.u64(),
-      timestamp: t.u64(),
-    },
-  },
+  /** Delivery state of a frame this client sent, told live (nothing to acknowledge). */
+  receipt: { code: 0x45, direction: 'toClient', fields: receiptFields },
+  /**
+   * A receipt the relay kept because the sender was offline, sent after `welcome`. Same
+   * fields as `receipt`; the relay keeps it until the client answers `ack` with its
+   * `serverMessageId` (at-least-once: a repeat after a lost connection is harmless).
+   */
+  'receipt.stored': { code: 0x4b, direction: 'toClient', fields: receiptFields },
   /** A relayed frame for this client. Not live-only: stored frames keep their timestamp. */
   deliver: {
     code: 0x46,
@@ -376,6 +385,7 @@ export type WelcomeFrame = FrameOf<'welcome'>;
 export type PrekeysLowFrame = FrameOf<'prekeys.low'>;
 export type KeysBundleFrame = FrameOf<'keys.bundle'>;
 export type ReceiptFrame = FrameOf<'receipt'>;
+export type StoredReceiptFrame = FrameOf<'receipt.stored'>;
 export type DeliverFrame = FrameOf<'deliver'>;
 export type MailboxEmptyFrame = FrameOf<'mailbox.empty'>;
 export type PresenceFrame = FrameOf<'presence'>;

@@ -56,6 +56,7 @@ export {
   type PresenceListFrame,
   type PresenceListResultFrame,
   type ReceiptFrame,
+  type StoredReceiptFrame,
   type ReceiptStatus,
   type RegisterFrame,
   type SendFrame,

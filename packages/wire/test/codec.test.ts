@@ -95,6 +95,23 @@ describe('known byte layouts (docs/wire.md §4)', () => {
     );
   });
 
+  it('receipt.stored: the layout of receipt under its own code; travels server -> client only', () => {
+    const id = Uint8Array.from({ length: 16 }, (_, i) => 0x10 + i);
+    const fields = {
+      clientMessageId: id,
+      status: 'delivered' as const,
+      serverMessageId: 7,
+      timestamp: 9,
+    };
+    const tail = bytes(id, 1, [0, 0, 0, 0, 0, 0, 0, 7], [0, 0, 0, 0, 0, 0, 0, 9]);
+    const stored: Frame = { type: 'receipt.stored', ...fields };
+    const b = bytes(0x4b, tail);
+    expect(encodeFrame(stored)).toEqual(b);
+    expect(decodeFrame(b, 'toClient')).toEqual(stored);
+    expect(encodeFrame({ type: 'receipt', ...fields })).toEqual(bytes(0x45, tail));
+    expect(codeOf(() => decodeFrame(b, 'toServer'))).toBe('FRAME_WRONG_DIRECTION');
+  });
+
   it('resume: address, u8-prefixed token, u64 timestamp; travels client -> server only', () => {
     const token = Uint8Array.from({ length: 32 }, (_, i) => 0xc0 + i);
     const f: Frame = {
