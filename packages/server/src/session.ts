@@ -39,7 +39,7 @@ import {
 import type { RelayCore } from './relay.js';
 import { SlidingWindowLimiter } from './rate-limit.js';
 import { sessionTokensOf, type IssuedToken } from './session-tokens.js';
-import type { Address, MailItem, MailKind } from './storage/types.js';
+import type { Address, MailItem, MailKind, Receipt } from './storage/types.js';
 
 type State = 'hello' | 'challenged' | 'ready' | 'closed';
 
@@ -99,6 +99,12 @@ export class Session {
   /** Frames are handled one at a time, in arrival order (per-peer queue). */
   #queue: Promise<void> = Promise.resolve();
   readonly #acksInFlight = new Set<Promise<void>>();
+  /**
+   * Server ids sent as `receipt.stored` on this connection and not yet acked: an ack of
+   * one of them settles the kept receipt instead of touching the mailbox. Bounded by the
+   * receipts kept per device (MAX_PENDING_RECEIPTS_PER_SENDER).
+   */
+  readonly #storedReceiptsSent = new Set<number>();
   /** Relayed frames are submitted to storage in arrival order. */
   #relayChain: Promise<void> = Promise.resolve();
 
@@ -845,6 +851,11 @@ export class Session {
   async #onAck(serverMessageId: number): Promise<void> {
     const me = this.#identity as Address;
     const { store, now } = this.#core.deps;
+    if (this.#storedReceiptsSent.delete(serverMessageId)) {
+      // The sender applied a kept receipt: only now may it go (at-least-once).
+      await store.settleReceipt(me, serverMessageId);
+      return;
+    }
     const item = await store.ack(me, serverMessageId);
     if (!item) return;
     // The sender hears "queued" before "delivered", even when the ack overtook the commit.
@@ -859,31 +870,46 @@ export class Session {
     const senders = this.#core.sessionsOf(item.sender);
     if (senders.length === 0) {
       await store.addReceipt(item.sender, receipt, MAX_PENDING_RECEIPTS_PER_SENDER);
+      // A sender that logged in while the write ran may have read the kept receipts
+      // before this one was committed: tell it now (a repeat is harmless).
+      for (const s of this.#core.sessionsOf(item.sender)) s.sendStoredReceipt(receipt);
       return;
     }
     for (const s of senders) s.sendFrame({ type: 'receipt', ...receipt });
   }
 
+  /**
+   * Sends a kept receipt as `receipt.stored`; it stays in storage until this device
+   * acks its server id (see #onAck).
+   */
+  sendStoredReceipt(r: Receipt): void {
+    if (this.#state === 'closed') return;
+    this.#storedReceiptsSent.add(r.serverMessageId);
+    this.sendFrame({
+      type: 'receipt.stored',
+      clientMessageId: r.clientMessageId,
+      status: r.status,
+      serverMessageId: r.serverMessageId,
+      timestamp: r.timestamp,
+    });
+  }
+
+  /** Sends every receipt kept for this device while it was offline, oldest first. */
   async #flushReceipts(): Promise<void> {
     const { store } = this.#core.deps;
     const me = this.#identity as Address;
+    let after = 0;
     for (;;) {
-      const batch = await store.pendingReceipts(me, MAILBOX_BATCH);
-      if (batch.length === 0) return;
+      const batch = await store.pendingReceipts(me, after, MAILBOX_BATCH);
       for (const r of batch) {
-        this.sendFrame({
-          type: 'receipt',
-          clientMessageId: r.clientMessageId,
-          status: r.status,
-          serverMessageId: r.serverMessageId,
-          timestamp: r.timestamp,
-        });
+        while (this.#conn.bufferedAmount > MAX_SEND_BUFFER_BYTES && this.isOpen) {
+          await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+        }
+        if (!this.isOpen) return;
+        this.sendStoredReceipt(r);
+        after = r.receiptId;
       }
-      await store.deleteReceipts(
-        me,
-        batch.map((r) => r.receiptId),
-      );
-      if (batch.length < MAILBOX_BATCH || this.#state === 'closed') return;
+      if (batch.length < MAILBOX_BATCH) return;
     }
   }
 

@@ -167,7 +167,7 @@ describe('relay (mtls)', () => {
     const alice2 = await TestClient.connect(h, aliceCreds);
     await alice2.hello();
     const receipts = [];
-    for (let i = 0; i < 5; i++) receipts.push(await alice2.next('receipt'));
+    for (let i = 0; i < 5; i++) receipts.push(await alice2.next('receipt.stored'));
     expect(receipts.map((r) => r.status)).toEqual(Array(5).fill('delivered'));
     expect(receipts.map((r) => r.clientMessageId[15])).toEqual([100, 101, 102, 103, 104]);
     alice2.close();

@@ -193,7 +193,7 @@ export function runStoreContract(
       await store.close();
     });
 
-    it('keeps receipts for offline senders, bounded, until deleted', async () => {
+    it('keeps receipts for offline senders, bounded, until settled by server id', async () => {
       const { store } = await open();
       for (let i = 0; i < 5; i++) {
         await store.addReceipt(
@@ -201,21 +201,60 @@ export function runStoreContract(
           {
             clientMessageId: bytesOf(16, i),
             status: i % 2 ? 'delivered' : 'queued',
-            serverMessageId: i,
+            serverMessageId: 100 + i,
             timestamp: i,
           },
           3,
         );
       }
-      const got = await store.pendingReceipts(alice, 10);
-      expect(got.map((r) => r.serverMessageId)).toEqual([2, 3, 4]);
+      const got = await store.pendingReceipts(alice, 0, 10);
+      expect(got.map((r) => r.serverMessageId)).toEqual([102, 103, 104]);
       expect(got[1]?.status).toBe('delivered');
-      expect(await store.pendingReceipts(bob, 10)).toHaveLength(0);
-      await store.deleteReceipts(alice, [got[0]?.receiptId as number]);
-      expect((await store.pendingReceipts(alice, 10)).map((r) => r.serverMessageId)).toEqual([
-        3, 4,
+      expect(got[1]?.clientMessageId).toEqual(bytesOf(16, 3));
+      expect(await store.pendingReceipts(bob, 0, 10)).toHaveLength(0);
+      // Reading is not consuming (at-least-once): a second read sees the same receipts.
+      expect((await store.pendingReceipts(alice, 0, 10)).map((r) => r.serverMessageId)).toEqual([
+        102, 103, 104,
+      ]);
+      // The cursor pages in storage order.
+      const first = got[0]?.receiptId as number;
+      expect((await store.pendingReceipts(alice, first, 1)).map((r) => r.serverMessageId)).toEqual([
+        103,
+      ]);
+      // Only the sender's own receipt with that server id goes.
+      expect(await store.settleReceipt(bob, 103)).toBe(0);
+      expect(await store.settleReceipt(alice, 103)).toBe(1);
+      expect(await store.settleReceipt(alice, 103)).toBe(0);
+      expect((await store.pendingReceipts(alice, 0, 10)).map((r) => r.serverMessageId)).toEqual([
+        102, 104,
       ]);
       await store.close();
+    });
+
+    it('keeps an unsettled receipt across reopening and forgets a settled one (durable backends)', async () => {
+      const { store, reopen } = await open();
+      if (!reopen) {
+        expect(reopen).toBeUndefined();
+        await store.close();
+        return;
+      }
+      for (const id of [7, 8]) {
+        const receipt = {
+          clientMessageId: bytesOf(16, id),
+          status: 'delivered' as const,
+          serverMessageId: id,
+          timestamp: id,
+        };
+        await store.addReceipt(alice, receipt, 10);
+      }
+      expect(await store.pendingReceipts(alice, 0, 10)).toHaveLength(2);
+      expect(await store.settleReceipt(alice, 7)).toBe(1);
+      await store.close();
+      const again = await reopen();
+      expect((await again.pendingReceipts(alice, 0, 10)).map((r) => r.serverMessageId)).toEqual([
+        8,
+      ]);
+      await again.close();
     });
 
     it('survives reopening (durable backends)', async () => {

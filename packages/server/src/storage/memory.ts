@@ -177,18 +177,20 @@ export class MemoryStore implements RelayStore {
     return Promise.resolve();
   }
 
-  pendingReceipts(sender: Address, limit: number): Promise<StoredReceipt[]> {
-    return Promise.resolve((this.#receipts.get(key(sender)) ?? []).slice(0, limit));
+  pendingReceipts(
+    sender: Address,
+    afterReceiptId: number,
+    limit: number,
+  ): Promise<StoredReceipt[]> {
+    const list = this.#receipts.get(key(sender)) ?? [];
+    return Promise.resolve(list.filter((r) => r.receiptId > afterReceiptId).slice(0, limit));
   }
 
-  deleteReceipts(sender: Address, receiptIds: readonly number[]): Promise<void> {
-    const ids = new Set(receiptIds);
+  settleReceipt(sender: Address, serverMessageId: number): Promise<number> {
     const list = this.#receipts.get(key(sender)) ?? [];
-    this.#receipts.set(
-      key(sender),
-      list.filter((r) => !ids.has(r.receiptId)),
-    );
-    return Promise.resolve();
+    const kept = list.filter((r) => r.serverMessageId !== serverMessageId);
+    this.#receipts.set(key(sender), kept);
+    return Promise.resolve(list.length - kept.length);
   }
 
   close(): Promise<void> {

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS receipts (
   client_id BLOB NOT NULL, status TEXT NOT NULL, server_id INTEGER NOT NULL, ts INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS receipts_sender ON receipts (s_name, s_device, id);
+CREATE INDEX IF NOT EXISTS receipts_server_id ON receipts (server_id);
 `;
 
 export interface DeviceRow {
@@ -168,8 +169,8 @@ export interface Statements {
   readonly expire: Database.Statement;
   readonly addReceipt: Database.Statement;
   readonly trimReceipts: Database.Statement;
-  readonly pendingReceipts: Database.Statement<[string, number, number], ReceiptRow>;
-  readonly deleteReceipt: Database.Statement;
+  readonly pendingReceipts: Database.Statement<[string, number, number, number], ReceiptRow>;
+  readonly settleReceipt: Database.Statement;
 }
 
 export function prepareStatements(db: Database.Database): Statements {
@@ -237,10 +238,12 @@ export function prepareStatements(db: Database.Database): Statements {
       `DELETE FROM receipts WHERE s_name = ? AND s_device = ? AND id NOT IN
        (SELECT id FROM receipts WHERE s_name = ? AND s_device = ? ORDER BY id DESC LIMIT ?)`,
     ),
-    pendingReceipts: db.prepare<[string, number, number], ReceiptRow>(
-      'SELECT id, client_id, status, server_id, ts FROM receipts WHERE s_name = ? AND s_device = ? ORDER BY id LIMIT ?',
+    pendingReceipts: db.prepare<[string, number, number, number], ReceiptRow>(
+      'SELECT id, client_id, status, server_id, ts FROM receipts WHERE s_name = ? AND s_device = ? AND id > ? ORDER BY id LIMIT ?',
     ),
-    deleteReceipt: db.prepare('DELETE FROM receipts WHERE id = ? AND s_name = ? AND s_device = ?'),
+    settleReceipt: db.prepare(
+      'DELETE FROM receipts WHERE server_id = ? AND s_name = ? AND s_device = ?',
+    ),
   };
 }
 
@@ -392,15 +395,13 @@ export const WRITE_OPS = {
     })();
   },
 
-  deleteReceipts(
+  settleReceipt(
     s: Statements,
-    db: Database.Database,
+    _db: Database.Database,
     sender: Address,
-    receiptIds: readonly number[],
-  ): void {
-    db.transaction(() => {
-      for (const id of receiptIds) s.deleteReceipt.run(id, sender.name, sender.deviceId);
-    })();
+    serverMessageId: number,
+  ): number {
+    return s.settleReceipt.run(serverMessageId, sender.name, sender.deviceId).changes;
   },
 };
 

@@ -595,9 +595,13 @@ export class SqliteStore implements RelayStore {
     return this.#write('addReceipt', sender, receipt, maxPerSender);
   }
 
-  pendingReceipts(sender: Address, limit: number): Promise<StoredReceipt[]> {
+  pendingReceipts(
+    sender: Address,
+    afterReceiptId: number,
+    limit: number,
+  ): Promise<StoredReceipt[]> {
     return this.#run(() =>
-      this.#s.pendingReceipts.all(sender.name, sender.deviceId, limit).map((r) => ({
+      this.#s.pendingReceipts.all(sender.name, sender.deviceId, afterReceiptId, limit).map((r) => ({
         receiptId: r.id,
         clientMessageId: bytes(r.client_id),
         status: r.status as 'queued' | 'delivered',
@@ -607,8 +611,8 @@ export class SqliteStore implements RelayStore {
     );
   }
 
-  deleteReceipts(sender: Address, receiptIds: readonly number[]): Promise<void> {
-    return this.#write('deleteReceipts', sender, receiptIds);
+  settleReceipt(sender: Address, serverMessageId: number): Promise<number> {
+    return this.#write('settleReceipt', sender, serverMessageId);
   }
 
   /** Commits what is queued, stops the writer thread, closes the database. */

@@ -90,7 +90,7 @@ export interface Receipt {
 }
 
 export interface StoredReceipt extends Receipt {
-  /** Storage id of the pending receipt, for `deleteReceipts`. */
+  /** Storage id of the kept receipt: increasing in storage order (cursor of `pendingReceipts`). */
   readonly receiptId: number;
 }
 
@@ -194,9 +194,16 @@ export interface RelayStore {
 
   /** Keeps a receipt for a sender who is offline; beyond `maxPerSender` the oldest go. */
   addReceipt(sender: Address, receipt: Receipt, maxPerSender: number): Promise<void>;
-  /** Pending receipts of a sender, oldest first. */
-  pendingReceipts(sender: Address, limit: number): Promise<StoredReceipt[]>;
-  deleteReceipts(sender: Address, receiptIds: readonly number[]): Promise<void>;
+  /**
+   * Kept receipts of a sender with receipt id > `afterReceiptId`, oldest first. Reading
+   * does not remove them: they stay until `settleReceipt` (at-least-once delivery).
+   */
+  pendingReceipts(sender: Address, afterReceiptId: number, limit: number): Promise<StoredReceipt[]>;
+  /**
+   * Deletes the sender's kept receipts for `serverMessageId` once the sender acknowledged
+   * them (server ids are unique relay-wide); returns how many went. Durable on return.
+   */
+  settleReceipt(sender: Address, serverMessageId: number): Promise<number>;
 
   close(): Promise<void>;
 }
