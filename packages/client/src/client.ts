@@ -17,6 +17,7 @@ import type {
   DeliverFrame,
   KeysBundleFrame,
   ReceiptFrame,
+  StoredReceiptFrame,
   ServerFrame,
 } from '@parley/wire';
 import { SUPPORTED_PROTOCOL_VERSIONS, authSignedData } from '@parley/wire';
@@ -265,6 +266,14 @@ export class ParleyClient {
       case 'receipt':
         // Serialised so `queued` and `delivered` for one message apply in arrival order.
         return this.queue.run('\u0000receipts', () => this.onReceipt(frame));
+      case 'receipt.stored':
+        // Kept by the relay while we were offline: it stays there until we ack, and we
+        // ack only once the status is committed, so a drop in between repeats it (the
+        // repeat is harmless: a status never goes down).
+        return this.queue.run('\u0000receipts', async () => {
+          await this.onReceipt(frame);
+          this.ack(frame.serverMessageId);
+        });
       case 'mailbox.empty':
         // Wait for the backlog's jobs so "drained" means "committed", not just "arrived".
         await this.queue.idle();
@@ -928,7 +937,7 @@ export class ParleyClient {
     (this.retryTimer as { unref?: () => void }).unref?.();
   }
 
-  private async onReceipt(frame: ReceiptFrame): Promise<void> {
+  private async onReceipt(frame: ReceiptFrame | StoredReceiptFrame): Promise<void> {
     const id = toHex(frame.clientMessageId);
     this.inflight.delete(id);
     const entry = (await this.store.listOutbox()).find((e) => e.id === id);
