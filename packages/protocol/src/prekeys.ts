@@ -17,6 +17,7 @@ import {
   concatBytes,
   utf8Encode,
   type CryptoProvider,
+  type Ed25519PublicKey,
   type Ed25519Signature,
   type MlKem768KeyPair,
   type MlKem768PublicKey,
@@ -190,6 +191,38 @@ export function publicKemPreKey(r: KemPreKeyRecord): KemPreKey {
 }
 
 /**
+ * Checks a signed X25519 prekey's signature by the identity key `signingKey` (as a
+ * relay does for uploads; peers use {@link verifyPreKeyBundle}).
+ * @throws ProtocolError `INVALID_SIGNATURE` if it does not verify.
+ */
+export function verifySignedPreKey(
+  crypto: CryptoProvider,
+  signingKey: Ed25519PublicKey,
+  spk: SignedPreKey,
+): void {
+  if (
+    !crypto.ed25519.verify(signingKey, signedPreKeyMessage(spk.id, spk.publicKey), spk.signature)
+  ) {
+    throw new ProtocolError('INVALID_SIGNATURE', 'signedPreKey: signature does not verify');
+  }
+}
+
+/**
+ * Checks an ML-KEM prekey's signature (last-resort or one-time: signed alike) by the
+ * identity key `signingKey`.
+ * @throws ProtocolError `INVALID_SIGNATURE` if it does not verify.
+ */
+export function verifyKemPreKey(
+  crypto: CryptoProvider,
+  signingKey: Ed25519PublicKey,
+  kem: KemPreKey,
+): void {
+  if (!crypto.ed25519.verify(signingKey, kemPreKeyMessage(kem.id, kem.publicKey), kem.signature)) {
+    throw new ProtocolError('INVALID_SIGNATURE', 'kemPreKey: signature does not verify');
+  }
+}
+
+/**
  * Checks every signature in a fetched bundle and the kinds of its KEM keys.
  * @throws ProtocolError `INVALID_SIGNATURE` for any bad signature.
  */
@@ -198,15 +231,8 @@ export function verifyPreKeyBundle(
   bundle: PreKeyBundle,
 ): VerifiedPreKeyBundle {
   verifyPublicIdentity(crypto, bundle.identity);
-  const ik = bundle.identity.signingKey;
-  const spk = bundle.signedPreKey;
-  if (!crypto.ed25519.verify(ik, signedPreKeyMessage(spk.id, spk.publicKey), spk.signature)) {
-    throw new ProtocolError('INVALID_SIGNATURE', 'bundle.signedPreKey: signature does not verify');
-  }
-  const kem = bundle.kemPreKey;
-  if (!crypto.ed25519.verify(ik, kemPreKeyMessage(kem.id, kem.publicKey), kem.signature)) {
-    throw new ProtocolError('INVALID_SIGNATURE', 'bundle.kemPreKey: signature does not verify');
-  }
+  verifySignedPreKey(crypto, bundle.identity.signingKey, bundle.signedPreKey);
+  verifyKemPreKey(crypto, bundle.identity.signingKey, bundle.kemPreKey);
   return bundle as VerifiedPreKeyBundle;
 }
 

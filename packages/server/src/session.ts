@@ -21,7 +21,23 @@ import {
   type ClientFrame,
   type ServerFrame,
 } from '@parley/wire';
-import { zeroize } from '@parley/crypto';
+import {
+  asEd25519PublicKey,
+  asEd25519Signature,
+  asMlKem768PublicKey,
+  asX25519PublicKey,
+  CryptoError,
+  zeroize,
+  type CryptoProvider,
+} from '@parley/crypto';
+import {
+  ProtocolError,
+  verifyKemPreKey,
+  verifyPublicIdentity,
+  verifySignedPreKey,
+  type KemPreKey,
+  type SignedPreKey,
+} from '@parley/protocol';
 import { newChallenge, sameKey, verifyAuthSignature, type IssuedChallenge } from './auth.js';
 import type { AuditEventType } from './audit.js';
 import type { Connection } from './connection.js';
@@ -617,8 +633,22 @@ export class Session {
   }
 
   async #onPrekeys(frame: Extract<ClientFrame, { type: 'prekeys.upload' }>): Promise<void> {
-    const { store } = this.#core.deps;
+    const { store, crypto } = this.#core.deps;
     const me = this.#identity as Address;
+    // Peers verify bundles anyway; checking here keeps keys that no peer would accept
+    // (a buggy or hostile client) out of the directory. Nothing of a bad upload is kept.
+    const device = await store.getDevice(me);
+    const fault = device ? prekeySignatureFault(crypto, device.identityKey, frame) : 'no-device';
+    if (fault !== undefined) {
+      this.#core.audit({
+        type: 'prekeys.rejected',
+        remote: this.remote,
+        identity: me.name,
+        code: fault,
+      });
+      this.#sendError('failed');
+      return;
+    }
     const stock = await store.countPrekeys(me);
     if (
       stock.oneTime + frame.oneTime.length > MAX_ONE_TIME_PREKEYS_PER_DEVICE ||
@@ -974,6 +1004,54 @@ export class Session {
     }
   }
 }
+
+/**
+ * Checks every signature of a prekey upload against the device's registered identity
+ * key, as the protocol defines them (docs/protocol.md §4.1, `@parley/protocol`). Returns
+ * the audit code of the first part that fails, or undefined if all verify.
+ */
+function prekeySignatureFault(
+  crypto: CryptoProvider,
+  identityKey: Uint8Array,
+  frame: Extract<ClientFrame, { type: 'prekeys.upload' }>,
+): string | undefined {
+  const signingKey = asEd25519PublicKey(identityKey);
+  let part = 'identity-dh';
+  try {
+    if (frame.identityDh) {
+      verifyPublicIdentity(crypto, {
+        signingKey,
+        dhKey: asX25519PublicKey(frame.identityDh.publicKey),
+        dhSignature: asEd25519Signature(frame.identityDh.signature),
+      });
+    }
+    part = 'signed-prekey';
+    if (frame.signedPrekey)
+      verifySignedPreKey(crypto, signingKey, signedX25519(frame.signedPrekey));
+    part = 'pq-prekey';
+    if (frame.pqLastResort) verifyKemPreKey(crypto, signingKey, signedKem(frame.pqLastResort));
+    part = 'pq-one-time-prekey';
+    for (const k of frame.oneTimePq) verifyKemPreKey(crypto, signingKey, signedKem(k));
+  } catch (err) {
+    if (err instanceof ProtocolError || err instanceof CryptoError) return `bad-signature:${part}`;
+    throw err;
+  }
+  return undefined;
+}
+
+type WireSigned = { id: number; publicKey: Uint8Array; signature: Uint8Array };
+
+const signedX25519 = (k: WireSigned): SignedPreKey => ({
+  id: k.id,
+  publicKey: asX25519PublicKey(k.publicKey),
+  signature: asEd25519Signature(k.signature),
+});
+
+const signedKem = (k: WireSigned): KemPreKey => ({
+  id: k.id,
+  publicKey: asMlKem768PublicKey(k.publicKey),
+  signature: asEd25519Signature(k.signature),
+});
 
 function byteLength(data: unknown): number {
   if (data instanceof Uint8Array) return data.length;

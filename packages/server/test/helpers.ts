@@ -10,6 +10,15 @@ import { createNodeCrypto } from '@parley/crypto/node';
 import { asEd25519SecretKey, type Ed25519KeyPair } from '@parley/crypto';
 import { ed25519SeedFromPkcs8Pem, issueClient, type IssueOptions } from '@parley/pki';
 import {
+  IdentityKeyPair,
+  generateKemPreKey,
+  generateOneTimePreKeys,
+  generateSignedPreKey,
+  publicKemPreKey,
+  publicOneTimePreKey,
+  publicSignedPreKey,
+} from '@parley/protocol';
+import {
   FrameReader,
   FrameWriter,
   authSignedData,
@@ -233,16 +242,27 @@ export const clientId = (n: number): Uint8Array => {
   return id;
 };
 
-export function prekeyUpload(oneTime: number): Extract<ClientFrame, { type: 'prekeys.upload' }> {
-  return {
+/**
+ * A first prekey upload signed by `identity` as the protocol defines it (the relay
+ * verifies every signature), with `oneTime` one-time X25519 keys.
+ */
+export function prekeyUpload(
+  oneTime: number,
+  identity: Ed25519KeyPair,
+): Extract<ClientFrame, { type: 'prekeys.upload' }> {
+  const id = IdentityKeyPair.fromSeed(crypto, identity.secretKey);
+  const now = Date.now();
+  const upload: Extract<ClientFrame, { type: 'prekeys.upload' }> = {
     type: 'prekeys.upload',
-    identityDh: { publicKey: crypto.randomBytes(32), signature: crypto.randomBytes(64) },
-    signedPrekey: { id: 1, publicKey: crypto.randomBytes(32), signature: crypto.randomBytes(64) },
-    pqLastResort: { id: 2, publicKey: crypto.randomBytes(1184), signature: crypto.randomBytes(64) },
-    oneTime: Array.from({ length: oneTime }, (_, i) => ({
-      id: 100 + i,
-      publicKey: crypto.randomBytes(32),
-    })),
+    identityDh: {
+      publicKey: id.publicIdentity.dhKey,
+      signature: id.publicIdentity.dhSignature,
+    },
+    signedPrekey: publicSignedPreKey(generateSignedPreKey(crypto, id, 1, now)),
+    pqLastResort: publicKemPreKey(generateKemPreKey(crypto, id, 2, 'last-resort', now)),
+    oneTime: generateOneTimePreKeys(crypto, 100, oneTime).map(publicOneTimePreKey),
     oneTimePq: [],
   };
+  id.destroy();
+  return upload;
 }

@@ -28,11 +28,12 @@ describe('relay (mtls)', () => {
   });
 
   it('hands out the CA-certified key and each one-time prekey once, then warns the owner', async () => {
-    const bob = await TestClient.connect(h, await h.credentials('kbob'));
+    const bobCreds = await h.credentials('kbob');
+    const bob = await TestClient.connect(h, bobCreds);
     await bob.hello();
     // No one-time keys yet: the owner is told at login.
     expect((await bob.next('prekeys.low')).remainingOneTime).toBe(0);
-    bob.send(prekeyUpload(11));
+    bob.send(prekeyUpload(11, bobCreds.identity));
     const alice = await TestClient.connect(h, await h.credentials('kalice'));
     await alice.hello();
     const seen = new Set<number>();
