@@ -32,6 +32,12 @@ export interface RelayCoreDeps {
 const MIN_SWEEP_MS = 20;
 const MAX_SWEEP_MS = 1_000;
 
+const NO_SESSIONS: readonly Session[] = Object.freeze([]);
+
+function deviceKey(address: Address): string {
+  return `${address.deviceId}:${address.name}`;
+}
+
 /** New mail whose commit is still in flight. */
 export interface InflightMail {
   readonly id: number;
@@ -45,6 +51,13 @@ export class RelayCore {
   readonly deps: RelayCoreDeps;
   readonly #sessions = new Set<Session>();
   readonly #byName = new Map<string, Set<Session>>();
+  /**
+   * Authenticated sessions per device ("deviceId:name"). Each list is replaced, never
+   * changed in place, so `sessionsOf` can hand it out without a copy (it is looked up
+   * several times per relayed message) and callers may iterate it while sessions come
+   * and go.
+   */
+  readonly #byDevice = new Map<string, readonly Session[]>();
   readonly #identityLimiters = new Map<string, SlidingWindowLimiter>();
   /** Per recipient device, mail still being committed, in server-id order. */
   readonly #inflight = new Map<string, InflightMail[]>();
@@ -97,6 +110,11 @@ export class RelayCore {
     const first = set.size === 0;
     set.add(session);
     this.#byName.set(name, set);
+    const device = session.identity;
+    if (device) {
+      const k = deviceKey(device);
+      this.#byDevice.set(k, [...(this.#byDevice.get(k) ?? []), session]);
+    }
     this.deps.metrics.authenticated.inc();
     if (first) this.#broadcastPresence('join', name, session);
     return true;
@@ -110,6 +128,10 @@ export class RelayCore {
     if (name === undefined) return;
     const set = this.#byName.get(name);
     if (!set?.delete(session)) return;
+    const k = deviceKey(session.identity as Address);
+    const rest = (this.#byDevice.get(k) ?? []).filter((s) => s !== session);
+    if (rest.length > 0) this.#byDevice.set(k, rest);
+    else this.#byDevice.delete(k);
     this.deps.metrics.authenticated.dec();
     if (set.size === 0) {
       this.#byName.delete(name);
@@ -128,17 +150,15 @@ export class RelayCore {
     return l;
   }
 
-  /** Sessions of one device address that are authenticated now. */
-  sessionsOf(address: Address): Session[] {
-    const set = this.#byName.get(address.name);
-    if (!set) return [];
-    return [...set].filter((s) => s.identity?.deviceId === address.deviceId);
+  /** Sessions of one device address that are authenticated now (do not modify). */
+  sessionsOf(address: Address): readonly Session[] {
+    return this.#byDevice.get(deviceKey(address)) ?? NO_SESSIONS;
   }
 
   /** Registers new mail for `recipient` whose commit is in flight. */
   beginInflight(recipient: Address, id: number): InflightMail {
     const entry: InflightMail = { id, liveTo: new Set(), queuedSent: undefined };
-    const k = `${recipient.deviceId}:${recipient.name}`;
+    const k = deviceKey(recipient);
     const list = this.#inflight.get(k);
     if (list) list.push(entry);
     else this.#inflight.set(k, [entry]);
@@ -147,7 +167,7 @@ export class RelayCore {
   }
 
   endInflight(recipient: Address, entry: InflightMail): void {
-    const k = `${recipient.deviceId}:${recipient.name}`;
+    const k = deviceKey(recipient);
     const list = this.#inflight.get(k);
     const i = list?.indexOf(entry) ?? -1;
     if (list && i >= 0) list.splice(i, 1);
@@ -165,7 +185,7 @@ export class RelayCore {
    * from storage after its commit, and a live delivery now would overtake it.
    */
   canGoLive(recipient: Address, session: Session, entry: InflightMail): boolean {
-    for (const e of this.#inflight.get(`${recipient.deviceId}:${recipient.name}`) ?? []) {
+    for (const e of this.#inflight.get(deviceKey(recipient)) ?? []) {
       if (e === entry) return true;
       if (!e.liveTo.has(session)) return false;
     }
@@ -177,7 +197,7 @@ export class RelayCore {
    * every item still in flight for that device live (see `canGoLive`).
    */
   nextCanGoLive(recipient: Address, session: Session): boolean {
-    for (const e of this.#inflight.get(`${recipient.deviceId}:${recipient.name}`) ?? []) {
+    for (const e of this.#inflight.get(deviceKey(recipient)) ?? []) {
       if (!e.liveTo.has(session)) return false;
     }
     return true;

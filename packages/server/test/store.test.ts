@@ -140,3 +140,40 @@ describe('SqliteStore holding live mail for its ack', () => {
     await expect(other.committed).resolves.toBe('stored');
   });
 });
+
+describe('SqliteStore duplicate detection without a lookup per message', () => {
+  const mail = (i: number, expiresAt = 2 ** 40): NewMail => ({
+    recipient: { name: 'bob', deviceId: 1 },
+    sender: { name: 'alice', deviceId: 1 },
+    clientMessageId: new Uint8Array(16).fill(i),
+    kind: 'message',
+    payload: new Uint8Array([i]),
+    storedAt: 1,
+    expiresAt,
+  });
+  const bob = { name: 'bob', deviceId: 1 };
+
+  it('still finds a retry of stored mail after a restart, an ack and an expiry', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-store-'));
+    dirs.push(dir);
+    const file = join(dir, 'relay.db');
+    const first = await SqliteStore.open(file);
+    const a = await first.enqueue(mail(1), 10);
+    await first.close();
+    // The per-sender count is rebuilt from the database on open.
+    const second = await SqliteStore.open(file);
+    expect(await second.enqueue(mail(1), 10)).toEqual({ ...a, duplicate: true });
+    // Once acked, the mail is gone: a retry is new mail (the recipient drops repeats).
+    const id = a.ok ? a.serverMessageId : -1;
+    expect((await second.ack(bob, id))?.serverMessageId).toBe(id);
+    const again = await second.enqueue(mail(1), 10);
+    expect(again.ok && !again.duplicate && again.serverMessageId > id).toBe(true);
+    // Stored mail of a sender keeps being checked until expiry removes it.
+    const b = await second.enqueue(mail(2, 50), 10);
+    expect(await second.enqueue(mail(2, 50), 10)).toEqual({ ...b, duplicate: true });
+    expect(await second.expire(60)).toBe(1);
+    const c = await second.enqueue(mail(2, 50), 10);
+    expect(c.ok && !c.duplicate).toBe(true);
+    await second.close();
+  });
+});

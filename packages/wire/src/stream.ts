@@ -124,7 +124,8 @@ export class FrameReader<D extends Direction> {
     try {
       const checked = validateBlockSize(block, true, this.blockBytes);
       if (!checked.ok) throw checked.error;
-      const bytes = this.reassembler.push(checked.value);
+      // Decoded at once, and decoding copies what it keeps: no need for a private copy.
+      const bytes = this.reassembler.pushBorrowing(checked.value);
       if (bytes === undefined) return undefined;
       return decodeFrame(bytes, this.direction) as FrameFor<D>;
     } catch (e) {

@@ -226,6 +226,27 @@ describe('FrameWriter -> FrameReader', () => {
     );
   });
 
+  it('decoded frames never alias the block they came from (blocks may be reused)', () => {
+    fc.assert(
+      fc.property(anyFrameArb, (frame) => {
+        const going = FRAME_SPECS[frame.type].direction;
+        const reader = new FrameReader({
+          direction: going === 'both' ? 'toClient' : going,
+          now: () => 0,
+        });
+        const blocks = new FrameWriter().write(frame);
+        let out: Frame | undefined;
+        for (const b of blocks) out = reader.push(b) ?? out;
+        const before = structuredClone(out);
+        // The transport's buffer is overwritten after decoding: the frame must not change.
+        for (const b of blocks) b.fill(0xa5);
+        expect(out).toEqual(before);
+        expect(out).toEqual(frame);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('a server-bound reader refuses server frames and stays failed', () => {
     const writer = new FrameWriter();
     const reader = new FrameReader({ direction: 'toServer', now: () => 0 });

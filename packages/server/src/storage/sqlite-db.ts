@@ -166,7 +166,8 @@ export interface Statements {
   readonly pending: Database.Statement<[string, number, number, number], MailRow>;
   readonly getMail: Database.Statement<[number, string, number], MailRow>;
   readonly deleteMail: Database.Statement;
-  readonly expire: Database.Statement;
+  readonly expire: Database.Statement<[number], { s_name: string; s_device: number }>;
+  readonly storedBySender: Database.Statement<[], { s_name: string; s_device: number; n: number }>;
   readonly addReceipt: Database.Statement;
   readonly trimReceipts: Database.Statement;
   readonly pendingReceipts: Database.Statement<[string, number, number, number], ReceiptRow>;
@@ -230,7 +231,12 @@ export function prepareStatements(db: Database.Database): Statements {
       'SELECT * FROM mailbox WHERE id = ? AND r_name = ? AND r_device = ?',
     ),
     deleteMail: db.prepare('DELETE FROM mailbox WHERE id = ?'),
-    expire: db.prepare('DELETE FROM mailbox WHERE expires_at <= ?'),
+    expire: db.prepare<[number], { s_name: string; s_device: number }>(
+      'DELETE FROM mailbox WHERE expires_at <= ? RETURNING s_name, s_device',
+    ),
+    storedBySender: db.prepare<[], { s_name: string; s_device: number; n: number }>(
+      'SELECT s_name, s_device, COUNT(*) AS n FROM mailbox GROUP BY s_name, s_device',
+    ),
     addReceipt: db.prepare(
       'INSERT INTO receipts (s_name, s_device, client_id, status, server_id, ts) VALUES (?, ?, ?, ?, ?, ?)',
     ),
@@ -370,8 +376,9 @@ export const WRITE_OPS = {
     return toMail(row);
   },
 
-  expire(s: Statements, _db: Database.Database, now: number): number {
-    return s.expire.run(now).changes;
+  /** Deletes expired mail; returns the sender of each deleted item. */
+  expire(s: Statements, _db: Database.Database, now: number): Address[] {
+    return s.expire.all(now).map((r) => ({ name: r.s_name, deviceId: r.s_device }));
   },
 
   addReceipt(

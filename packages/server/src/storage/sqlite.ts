@@ -178,6 +178,14 @@ export class SqliteStore implements RelayStore {
   /** Held items per recipient ("device:name"), so an unheld write can release them first. */
   readonly #heldPerRecipient = new Map<string, number>();
   #heldBytes = 0;
+  /**
+   * Per sender ("device:name"), an upper bound on its mail in the database (counted at
+   * open, +1 per insert handed to the writer, -1 per item deleted by ack or expiry).
+   * A sender with none cannot be retrying stored mail, so `submit` skips the duplicate
+   * lookup, a database read per message, for the usual sender whose mail was all
+   * delivered live.
+   */
+  readonly #storedBySender = new Map<string, number>();
   #holdTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Opens (creating if needed) the database at `file`, committing on this thread. */
@@ -185,6 +193,9 @@ export class SqliteStore implements RelayStore {
     this.#db = openDatabase(file, synchronous);
     this.#s = prepareStatements(this.#db);
     this.#lastMailId = this.#s.lastMailId.get()?.seq ?? 0;
+    for (const r of this.#s.storedBySender.all()) {
+      this.#storedBySender.set(`${r.s_device}:${r.s_name}`, r.n);
+    }
     this.#durableReserved = this.#lastMailId;
     this.#requestedReserved = this.#lastMailId;
     this.#reserveMore();
@@ -386,11 +397,11 @@ export class SqliteStore implements RelayStore {
       });
     }
     try {
-      const dup = this.#s.findMail.get(
-        mail.sender.name,
-        mail.sender.deviceId,
-        mail.clientMessageId,
-      );
+      const senderKey = `${mail.sender.deviceId}:${mail.sender.name}`;
+      const dup =
+        (this.#storedBySender.get(senderKey) ?? 0) > 0
+          ? this.#s.findMail.get(mail.sender.name, mail.sender.deviceId, mail.clientMessageId)
+          : undefined;
       if (dup) {
         return Promise.resolve({
           decision: { ok: true, serverMessageId: dup.id, duplicate: true },
@@ -471,6 +482,7 @@ export class SqliteStore implements RelayStore {
       reject(this.#failure);
       return;
     }
+    this.#countStored(mail.sender, 1);
     if (this.#batch.length === 0) this.#batchSince = performance.now();
     this.#batch.push({
       op: 'insertMail',
@@ -479,6 +491,13 @@ export class SqliteStore implements RelayStore {
       reject,
     });
     this.#schedule();
+  }
+
+  #countStored(sender: Address, delta: number): void {
+    const k = `${sender.deviceId}:${sender.name}`;
+    const n = (this.#storedBySender.get(k) ?? 0) + delta;
+    if (n > 0) this.#storedBySender.set(k, n);
+    else this.#storedBySender.delete(k);
   }
 
   #hold(id: number, mail: NewMail, recipientKey: string, holdMs: number): Promise<CommitOutcome> {
@@ -574,11 +593,16 @@ export class SqliteStore implements RelayStore {
     }
     const key = `${recipient.deviceId}:${recipient.name}:${String(serverMessageId)}`;
     this.#acking.set(key, (this.#acking.get(key) ?? 0) + 1);
-    return this.#write('ack', recipient, serverMessageId).finally(() => {
-      const n = (this.#acking.get(key) ?? 1) - 1;
-      if (n === 0) this.#acking.delete(key);
-      else this.#acking.set(key, n);
-    });
+    return this.#write('ack', recipient, serverMessageId)
+      .then((item) => {
+        if (item) this.#countStored(item.sender, -1);
+        return item;
+      })
+      .finally(() => {
+        const n = (this.#acking.get(key) ?? 1) - 1;
+        if (n === 0) this.#acking.delete(key);
+        else this.#acking.set(key, n);
+      });
   }
 
   mailboxCount(recipient: Address): Promise<number> {
@@ -588,7 +612,10 @@ export class SqliteStore implements RelayStore {
   }
 
   expire(now: number): Promise<number> {
-    return this.#write('expire', now);
+    return this.#write('expire', now).then((senders) => {
+      for (const sender of senders) this.#countStored(sender, -1);
+      return senders.length;
+    });
   }
 
   addReceipt(sender: Address, receipt: Receipt, maxPerSender: number): Promise<void> {
