@@ -36,7 +36,14 @@ export type RawMode = 'pair' | 'receipts' | 'forward';
 export type Target = 'raw' | 'parley';
 
 /** Orchestrator -> server process. */
-export type ServerCommand = { readonly cmd: 'mem' } | { readonly cmd: 'stop' };
+/**
+ * Orchestrator -> server process. `mem` with `gc` runs two full collections first, for
+ * the memory figures only: a forced collection resets V8's heap-sizing heuristics, and
+ * before a latency phase that left Parley's relay in back-to-back incremental
+ * mark-compacts for the whole phase (p99 x4), which no production process does.
+ */
+export type ServerCommand =
+  { readonly cmd: 'mem'; readonly gc: boolean } | { readonly cmd: 'stop' };
 
 /** Server process -> orchestrator. */
 export type ServerReply =

@@ -3,7 +3,7 @@
  * process so its memory can be measured alone. argv: DATA_DIR CONFIG_FILE.
  */
 import { writeFileSync } from 'node:fs';
-import { startRelay, type RunningRelay } from '@parley/server';
+import { startRelay, tuneRelayProcess, type RunningRelay } from '@parley/server';
 import { send, type ServerCommand, type ServerReply } from './common.js';
 
 const dataDir = process.argv[2] ?? '';
@@ -12,9 +12,11 @@ let relay: RunningRelay | undefined;
 
 process.on('message', (m: ServerCommand) => {
   if (m.cmd === 'mem') {
-    const gc = (globalThis as { gc?: () => void }).gc;
-    gc?.();
-    gc?.();
+    if (m.gc) {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+    }
     const u = process.memoryUsage();
     const c = process.cpuUsage();
     send<ServerReply>({
@@ -40,6 +42,8 @@ process.on('message', (m: ServerCommand) => {
 });
 
 try {
+  // As `parley server` does: the relay is measured the way it is shipped.
+  tuneRelayProcess();
   relay = await startRelay({
     dataDir,
     port: 0,

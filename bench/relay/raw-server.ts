@@ -65,9 +65,11 @@ server.listen(0, '127.0.0.1', () => {
 
 process.on('message', (m: ServerCommand) => {
   if (m.cmd === 'mem') {
-    const gc = (globalThis as { gc?: () => void }).gc;
-    gc?.();
-    gc?.();
+    if (m.gc) {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+    }
     const u = process.memoryUsage();
     const c = process.cpuUsage();
     send<ServerReply>({

@@ -193,12 +193,13 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
     const ready = await request<ServerCommand, ServerReply>(server, undefined, `${target} start`);
     if (ready.type !== 'ready')
       throw new Error(ready.type === 'failed' ? ready.message : 'unexpected reply');
-    const stats = async (): Promise<{ rss: number; cpuMicros: number }> => {
-      const r = await request<ServerCommand, ServerReply>(server, { cmd: 'mem' }, 'mem');
+    /** CPU (and RSS) now; `gc` only where memory is measured (see ServerCommand). */
+    const stats = async (gc = false): Promise<{ rss: number; cpuMicros: number }> => {
+      const r = await request<ServerCommand, ServerReply>(server, { cmd: 'mem', gc }, 'mem');
       if (r.type !== 'mem') throw new Error('unexpected reply');
       return r;
     };
-    const mem = async (): Promise<number> => (await stats()).rss;
+    const mem = async (): Promise<number> => (await stats(true)).rss;
     loadgen = fork(join(here, 'loadgen.ts'), [], {
       execArgv: TSX_EXEC_ARGV,
       env: childEnv,

@@ -18,6 +18,7 @@ export {
   type RunningRelay,
 } from './start.js';
 export { ServerError, type ServerErrorCode } from './errors.js';
+export { tuneRelayProcess } from './runtime.js';
 export {
   DEFAULT_LIMITS,
   DEFAULT_RATE_LIMIT,

@@ -2,7 +2,7 @@
  * `parley server`: runs the relay in the foreground until SIGINT or SIGTERM.
  */
 import type { Command } from 'commander';
-import { startRelay, type StartRelayOptions } from '@parley/server';
+import { startRelay, tuneRelayProcess, type StartRelayOptions } from '@parley/server';
 
 interface ServerFlags {
   readonly data: string;
@@ -50,6 +50,7 @@ export function registerServer(program: Command): void {
         ...(adminPort !== undefined ? { adminPort } : {}),
         ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
       };
+      tuneRelayProcess();
       const relay = await startRelay(opts);
       process.stdout.write(
         [
