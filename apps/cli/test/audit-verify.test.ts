@@ -3,71 +3,19 @@
  * its structured log (stderr), and `parley audit verify --log` uses them to catch a
  * cut-off audit tail that the hash chain alone accepts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { killAll, parley, until, run } from './cli-process.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'parley-cli-audit-'));
 const data = join(dir, 'data');
-const running = new Set<ChildProcess>();
 afterAll(() => {
-  for (const c of running) c.kill('SIGKILL');
+  killAll();
   rmSync(dir, { recursive: true, force: true });
 });
-
-interface Proc {
-  readonly child: ChildProcess;
-  out: string;
-  err: string;
-  code: number | null | undefined;
-}
-
-function parley(...args: string[]): Proc {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      `const { main } = await import(${JSON.stringify(mainTs)}); process.exitCode = await main(['node', 'parley', ...process.argv.slice(1)]);`,
-      ...args,
-    ],
-    {
-      cwd: root,
-      env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.test.json') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  running.add(child);
-  const p: Proc = { child, out: '', err: '', code: undefined };
-  child.stdout?.on('data', (d: Buffer) => (p.out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (p.err += d.toString()));
-  child.on('exit', (code) => {
-    p.code = code;
-    running.delete(child);
-  });
-  return p;
-}
-
-async function until(cond: () => boolean, what: string, maxMs = 30_000): Promise<void> {
-  for (let waited = 0; !cond(); waited += 20) {
-    if (waited > maxMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function run(...args: string[]): Promise<Proc> {
-  const p = parley(...args);
-  await until(() => p.code != null, `parley ${args.join(' ')}`);
-  return p;
-}
 
 /** A TLS client without a certificate: refused in the handshake, one audit record. */
 async function refusedHandshake(port: number, ca: string): Promise<void> {

@@ -19,6 +19,7 @@ import { initPki, issueClient, revoke } from '@parley/pki';
 import { loadOrCreateAuditKey, verifyAuditLog, type AuditRecord } from '@parley/server';
 import { FrameReader, FrameWriter, type ClientFrame, type ServerFrame } from '@parley/wire';
 import { afterAll, describe, expect, it } from 'vitest';
+import { until } from './cli-process.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -34,13 +35,6 @@ afterAll(() => {
 
 /** The relay polls crl.pem every 500 ms when watching; waiting 4 periods would catch it. */
 const WATCHER_WOULD_HAVE_FIRED_MS = 2_000;
-
-async function until(cond: () => boolean, what: string, maxMs = 30_000): Promise<void> {
-  for (let waited = 0; !cond(); waited += 20) {
-    if (waited > maxMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function startServer(config: string): {
   child: ChildProcess;

@@ -3,66 +3,20 @@
  * listens and where the credentials are, serves mutual-TLS WebSocket clients, and
  * stops cleanly on SIGTERM and SIGINT. Config errors name the field.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { issueClient } from '@parley/pki';
 import { FrameReader, FrameWriter } from '@parley/wire';
 import { afterAll, describe, expect, it } from 'vitest';
+import { killAll, parley, until } from './cli-process.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'parley-cli-server-'));
-const running = new Set<ChildProcess>();
 afterAll(() => {
-  for (const c of running) c.kill('SIGKILL');
+  killAll();
   rmSync(dir, { recursive: true, force: true });
 });
-
-interface Proc {
-  readonly child: ChildProcess;
-  out: string;
-  err: string;
-  code: number | null | undefined;
-}
-
-function parley(...args: string[]): Proc {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      `const { main } = await import(${JSON.stringify(mainTs)}); process.exitCode = await main(['node', 'parley', ...process.argv.slice(1)]);`,
-      ...args,
-    ],
-    {
-      cwd: root,
-      env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.test.json') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  running.add(child);
-  const p: Proc = { child, out: '', err: '', code: undefined };
-  child.stdout?.on('data', (d: Buffer) => (p.out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (p.err += d.toString()));
-  child.on('exit', (code) => {
-    p.code = code;
-    running.delete(child);
-  });
-  return p;
-}
-
-async function until(cond: () => boolean, what: string, maxMs = 30_000): Promise<void> {
-  for (let waited = 0; !cond(); waited += 20) {
-    if (waited > maxMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Connects with a client certificate and returns the name the relay welcomed. */
 async function welcomeName(url: string, data: string, name: string): Promise<string> {
