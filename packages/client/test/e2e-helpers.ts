@@ -3,10 +3,12 @@
  * SQLCipher profiles.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createPortableCrypto } from '@parley/crypto';
 import { MIN_KDF_MEMORY_KIB } from '@parley/client';
 import { initProfile } from '@parley/client/node';
 import { issueClient } from '@parley/pki';
+import { startRelay, type RunningRelay } from '@parley/server';
 
 export const crypto = createPortableCrypto();
 /** Cheapest Argon2id the profile accepts: these tests exercise delivery, not the KDF. */
@@ -47,4 +49,25 @@ export async function initMtlsProfile(opts: {
     crypto,
     kdf: KDF,
   });
+}
+
+/** A relay (mtls, `root/relay`) with mtls profiles for alice and bob (`root/alice`, `root/bob`). */
+export async function startMtlsPair(root: string): Promise<{
+  relay: RunningRelay;
+  dataDir: string;
+  profiles: { alice: string; bob: string };
+}> {
+  const dataDir = join(root, 'relay');
+  const relay = await startRelay({ dataDir, port: 0, auth: 'mtls', logLevel: 'silent' });
+  const profiles = { alice: join(root, 'alice'), bob: join(root, 'bob') };
+  for (const name of ['alice', 'bob'] as const) {
+    await initMtlsProfile({
+      dataDir,
+      credsDir: join(root, `creds-${name}`),
+      name,
+      profile: profiles[name],
+      server: relay.url,
+    });
+  }
+  return { relay, dataDir, profiles };
 }

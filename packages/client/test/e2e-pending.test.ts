@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openNodeClient } from '@parley/client/node';
 import type { NodeClient } from '@parley/client/node';
-import { startRelay } from '@parley/server';
-import { PASS, crypto, initMtlsProfile, until } from './e2e-helpers.js';
+import { PASS, crypto, startMtlsPair, until } from './e2e-helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'parley-e2e-pending-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -22,19 +21,8 @@ const open = (profile: string): Promise<NodeClient> =>
 
 describe('end to end: first message written offline', () => {
   it('mtls: alice offline writes to bob (no session), restarts, connects -> bob receives in order', async () => {
-    const dataDir = join(root, 'relay');
-    const relay = await startRelay({ dataDir, port: 0, auth: 'mtls', logLevel: 'silent' });
+    const { relay, profiles } = await startMtlsPair(root);
     try {
-      const profiles = { alice: join(root, 'alice'), bob: join(root, 'bob') };
-      for (const name of ['alice', 'bob'] as const) {
-        await initMtlsProfile({
-          dataDir,
-          credsDir: join(root, `creds-${name}`),
-          name,
-          profile: profiles[name],
-          server: relay.url,
-        });
-      }
       // Bob publishes prekeys once and goes offline.
       {
         const bob = await open(profiles.bob);

@@ -12,8 +12,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ClientEvent, StoreWrite } from '@parley/client';
 import { openNodeClient } from '@parley/client/node';
 import type { NodeClient } from '@parley/client/node';
-import { startRelay, type RunningRelay } from '@parley/server';
-import { PASS, crypto, initMtlsProfile, until } from './e2e-helpers.js';
+import type { RunningRelay } from '@parley/server';
+import { PASS, crypto, startMtlsPair, until } from './e2e-helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'parley-e2e-receipts-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -42,19 +42,8 @@ async function deliveredCount(relay: RunningRelay): Promise<number> {
 
 describe('end to end: receipts kept for an offline sender', () => {
   it('mtls: the sender drops before committing "delivered"; the next login still ends "delivered", and an acked receipt never returns', async () => {
-    const dataDir = join(root, 'relay');
-    const relay = await startRelay({ dataDir, port: 0, auth: 'mtls', logLevel: 'silent' });
+    const { relay, profiles } = await startMtlsPair(root);
     try {
-      const profiles = { alice: join(root, 'alice'), bob: join(root, 'bob') };
-      for (const name of ['alice', 'bob'] as const) {
-        await initMtlsProfile({
-          dataDir,
-          credsDir: join(root, `creds-${name}`),
-          name,
-          profile: profiles[name],
-          server: relay.url,
-        });
-      }
       {
         const { c: bob } = await open(profiles.bob);
         await bob.connect();
