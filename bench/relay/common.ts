@@ -128,3 +128,24 @@ export function median(values: readonly number[]): number {
 export function send<T>(msg: T): void {
   process.send?.(msg);
 }
+
+/**
+ * A server process's answer to `mem`: memory and cumulative CPU, after two full
+ * collections when `gc` (needs --expose-gc).
+ */
+export function memReply(gc: boolean): ServerReply {
+  if (gc) {
+    const collect = (globalThis as { gc?: () => void }).gc;
+    collect?.();
+    collect?.();
+  }
+  const u = process.memoryUsage();
+  const c = process.cpuUsage();
+  return {
+    type: 'mem',
+    rss: u.rss,
+    heapUsed: u.heapUsed,
+    external: u.external,
+    cpuMicros: c.user + c.system,
+  };
+}

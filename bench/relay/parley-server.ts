@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { startRelay, tuneRelayProcess, type RunningRelay } from '@parley/server';
-import { send, type ServerCommand, type ServerReply } from './common.js';
+import { memReply, send, type ServerCommand, type ServerReply } from './common.js';
 
 const dataDir = process.argv[2] ?? '';
 const configFile = process.argv[3] ?? '';
@@ -12,20 +12,7 @@ let relay: RunningRelay | undefined;
 
 process.on('message', (m: ServerCommand) => {
   if (m.cmd === 'mem') {
-    if (m.gc) {
-      const gc = (globalThis as { gc?: () => void }).gc;
-      gc?.();
-      gc?.();
-    }
-    const u = process.memoryUsage();
-    const c = process.cpuUsage();
-    send<ServerReply>({
-      type: 'mem',
-      rss: u.rss,
-      heapUsed: u.heapUsed,
-      external: u.external,
-      cpuMicros: c.user + c.system,
-    });
+    send<ServerReply>(memReply(m.gc));
   } else {
     const r = relay;
     const dump = process.env['PARLEY_BENCH_METRICS_FILE'];

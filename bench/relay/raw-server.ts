@@ -18,6 +18,7 @@ import {
   RAW_DATA,
   RAW_KIND_OFFSET,
   RAW_RECEIPT,
+  memReply,
   send,
   type ServerCommand,
   type ServerReply,
@@ -65,20 +66,7 @@ server.listen(0, '127.0.0.1', () => {
 
 process.on('message', (m: ServerCommand) => {
   if (m.cmd === 'mem') {
-    if (m.gc) {
-      const gc = (globalThis as { gc?: () => void }).gc;
-      gc?.();
-      gc?.();
-    }
-    const u = process.memoryUsage();
-    const c = process.cpuUsage();
-    send<ServerReply>({
-      type: 'mem',
-      rss: u.rss,
-      heapUsed: u.heapUsed,
-      external: u.external,
-      cpuMicros: c.user + c.system,
-    });
+    send<ServerReply>(memReply(m.gc));
   } else {
     for (const ws of wss.clients) ws.terminate();
     server.close(() => process.exit(0));
