@@ -2,7 +2,9 @@
  * Durability (M11): a sender sends to an offline recipient while the relay process is
  * SIGKILLed at random moments and restarted. The sender re-sends whatever has no
  * "queued" receipt (same client message id). After the last restart the recipient
- * must receive every message exactly once.
+ * must receive every message exactly once. A second test crashes the relay while it holds
+ * live-delivered mail in memory (not yet written, no receipt sent): the sender re-sends it
+ * and nothing is lost.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
@@ -29,8 +31,11 @@ afterAll(() => {
 const MESSAGES = 60;
 const KILLS = 4;
 
-async function startChild(port: number): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, dataDir, String(port)], {
+async function startChild(
+  port: number,
+  data = dataDir,
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, data, String(port)], {
     cwd: root,
     env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.test.json') },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -138,6 +143,61 @@ describe('durability under SIGKILL', () => {
       Array.from({ length: MESSAGES }, (_, i) => i),
     );
     recipient.close();
+    await kill(child);
+  });
+
+  it('mail held in memory for a live recipient is not lost when the relay dies before the ack', async () => {
+    const data = join(dir, 'held');
+    await initPki(data);
+    const ca = readFileSync(join(data, 'pki', 'ca.crt'), 'utf8');
+    const creds = async (name: string) => {
+      const f = await issueClient(data, name, join(dir, `held-${name}`));
+      return { ca, cert: f.certPem, key: readFileSync(f.keyPath, 'utf8') };
+    };
+    const [aliceTls, bobTls] = [await creds('alice'), await creds('bob')];
+    const started = await startChild(0, data);
+    let child = started.child;
+    const port = started.port;
+    const connect = async (tls: typeof aliceTls): Promise<TestClient> => {
+      const c = new TestClient(`wss://127.0.0.1:${port}/ws`, tls);
+      await until(() => c.opened || c.closed, 'open', 15_000);
+      c.send({ type: 'hello', protocolVersions: [1], timestamp: Date.now() });
+      await c.next('welcome', 15_000);
+      await c.next('mailbox.empty', 15_000);
+      return c;
+    };
+    const send = (c: TestClient): void =>
+      c.send({
+        type: 'send',
+        clientMessageId: clientId(900),
+        from: { name: 'alice', deviceId: 1 },
+        to: { name: 'bob', deviceId: 1 },
+        payload: new Uint8Array([9, 0, 0]),
+      });
+    let alice = await connect(aliceTls);
+    let bob = await connect(bobTls);
+    send(alice);
+    // Bob gets it live and dies with the relay before acknowledging it: the relay held it
+    // in memory (no "queued" yet) and never wrote it.
+    await bob.next('deliver', 15_000);
+    expect(alice.frames.some((f) => f.type === 'receipt')).toBe(false);
+    await kill(child);
+    ({ child } = await startChild(port, data));
+    // Alice never got a receipt, so she sends it again (same client message id); Bob gets
+    // it on his next connection and the receipt reaches Alice.
+    alice = await connect(aliceTls);
+    send(alice);
+    bob = await connect(bobTls);
+    const d = await bob.next('deliver', 15_000);
+    expect(d.payload).toEqual(new Uint8Array([9, 0, 0]));
+    bob.send({ type: 'ack', serverMessageId: d.serverMessageId });
+    await until(
+      () => alice.frames.some((f) => f.type === 'receipt' && f.status === 'delivered'),
+      'delivered receipt',
+      15_000,
+    );
+    alice.close();
+    bob.close();
     await kill(child);
   });
 });
