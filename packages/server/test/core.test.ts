@@ -156,13 +156,7 @@ describe('relay core under arbitrary input', () => {
     const aliceConn = new FakeConnection({ remote: 'a', certificate: cert('alice') });
     const alice = core.accept(aliceConn);
     send(alice, { type: 'hello', protocolVersions: [1], timestamp: Date.now() });
-    const bobConn0 = new FakeConnection({ remote: 'b', certificate: cert('bob') });
-    const bob0 = core.accept(bobConn0);
-    send(bob0, { type: 'hello', protocolVersions: [1], timestamp: Date.now() });
-    await until(() => bobConn0.frames.some((f) => f.type === 'welcome'), 'welcome');
-    bob0.close(1000);
-    const total = 300;
-    for (let i = 0; i < 200; i++) {
+    const mailToBob = (i: number): void =>
       send(alice, {
         type: 'send',
         clientMessageId: clientId(i),
@@ -170,7 +164,13 @@ describe('relay core under arbitrary input', () => {
         to: { name: 'bob', deviceId: 1 },
         payload: new Uint8Array([i & 255, i >> 8]),
       });
-    }
+    const bobConn0 = new FakeConnection({ remote: 'b', certificate: cert('bob') });
+    const bob0 = core.accept(bobConn0);
+    send(bob0, { type: 'hello', protocolVersions: [1], timestamp: Date.now() });
+    await until(() => bobConn0.frames.some((f) => f.type === 'welcome'), 'welcome');
+    bob0.close(1000);
+    const total = 300;
+    for (let i = 0; i < 200; i++) mailToBob(i);
     await until(
       () => aliceConn.frames.filter((f) => f.type === 'receipt').length === 200,
       'queued',
@@ -179,15 +179,7 @@ describe('relay core under arbitrary input', () => {
     const bob = core.accept(bobConn);
     send(bob, { type: 'hello', protocolVersions: [1], timestamp: Date.now() });
     // More mail while the backlog drains.
-    for (let i = 200; i < total; i++) {
-      send(alice, {
-        type: 'send',
-        clientMessageId: clientId(i),
-        from: { name: 'alice', deviceId: 1 },
-        to: { name: 'bob', deviceId: 1 },
-        payload: new Uint8Array([i & 255, i >> 8]),
-      });
-    }
+    for (let i = 200; i < total; i++) mailToBob(i);
     await until(
       () => bobConn.frames.filter((f) => f.type === 'deliver').length >= total,
       'deliveries',

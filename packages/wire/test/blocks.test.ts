@@ -14,20 +14,9 @@ import {
   parseBlock,
   tryParseBlock,
   validateBlockSize,
-  WireError,
-  type WireErrorCode,
 } from '@parley/wire';
+import { codeOf } from './error-code.js';
 import { anyFrameArb } from './arbitraries.js';
-
-function codeOf(fn: () => unknown): WireErrorCode | 'no error' {
-  try {
-    fn();
-    return 'no error';
-  } catch (e) {
-    expect(e).toBeInstanceOf(WireError);
-    return (e as WireError).code;
-  }
-}
 
 const frameOf = (n: number): Uint8Array =>
   Uint8Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff);

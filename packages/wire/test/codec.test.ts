@@ -7,11 +7,10 @@ import {
   MAX_FRAME_BYTES,
   maxStructBytes,
   tryDecodeFrame,
-  WireError,
   type Frame,
   type FrameType,
-  type WireErrorCode,
 } from '@parley/wire';
+import { codeOf } from './error-code.js';
 import { ALL_TYPES, anyFrameArb, frameArb } from './arbitraries.js';
 
 const enc = new TextEncoder();
@@ -24,16 +23,6 @@ const bytes = (...parts: (number | number[] | string | Uint8Array)[]): Uint8Arra
   }
   return Uint8Array.from(out);
 };
-
-function codeOf(fn: () => unknown): WireErrorCode | 'no error' {
-  try {
-    fn();
-    return 'no error';
-  } catch (e) {
-    expect(e).toBeInstanceOf(WireError);
-    return (e as WireError).code;
-  }
-}
 
 describe('known byte layouts (docs/wire.md §4)', () => {
   it('ack: type 0x0a, u64 big-endian', () => {

@@ -14,19 +14,9 @@ import {
   REASSEMBLY_TIMEOUT_MS,
   WireError,
   type Frame,
-  type WireErrorCode,
 } from '@parley/wire';
+import { codeOf } from './error-code.js';
 import { anyFrameArb } from './arbitraries.js';
-
-function codeOf(fn: () => unknown): WireErrorCode | 'no error' {
-  try {
-    fn();
-    return 'no error';
-  } catch (e) {
-    expect(e).toBeInstanceOf(WireError);
-    return (e as WireError).code;
-  }
-}
 
 const frameOf = (n: number, seed = 0): Uint8Array =>
   Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);

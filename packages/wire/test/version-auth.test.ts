@@ -10,20 +10,9 @@ import {
   negotiateVersion,
   summarizeFrame,
   SUPPORTED_PROTOCOL_VERSIONS,
-  WireError,
   type AuthSignedDataInput,
-  type WireErrorCode,
 } from '@parley/wire';
-
-function codeOf(fn: () => unknown): WireErrorCode | 'no error' {
-  try {
-    fn();
-    return 'no error';
-  } catch (e) {
-    expect(e).toBeInstanceOf(WireError);
-    return (e as WireError).code;
-  }
-}
+import { codeOf } from './error-code.js';
 
 describe('negotiateVersion', () => {
   it('picks the highest common version', () => {
