@@ -59,6 +59,9 @@ export class FakeRelay {
   private nextServerId = 1;
   /** Every payload the relay saw, to check it never holds plaintext. */
   readonly seenPayloads: Uint8Array[] = [];
+  /** Who relayed what to whom, in arrival order (stored or not). */
+  readonly relayed: { readonly from: string; readonly to: string; readonly payload: Uint8Array }[] =
+    [];
   /** When set, `send` frames are dropped (no receipt): exercises the outbox retry. */
   dropSends = false;
   /** When set, `ack` frames are ignored: the relay redelivers on the next fetch. */
@@ -193,6 +196,7 @@ export class FakeRelay {
           return;
         }
         this.seenPayloads.push(frame.payload);
+        this.relayed.push({ from: conn.name, to: frame.to.name, payload: frame.payload });
         const to = this.users.get(frame.to.name);
         if (!to) {
           conn.toClient({ type: 'error', code: 'failed', clientMessageId: frame.clientMessageId });
