@@ -72,6 +72,11 @@ export class FakeRelay {
   lookups = 0;
   /** This many `send` frames are answered `rate_limited` (and not stored). */
   rateLimitNext = 0;
+  /**
+   * A hostile relay: mail for this user is answered `queued` and then with a forged
+   * `delivered` receipt, and thrown away.
+   */
+  swallowFor: string | undefined;
 
   /** Provision a user as `parley pki issue` + mtls would: identity known by certificate. */
   provision(name: string, identityKey: Uint8Array, certificate?: Uint8Array): void {
@@ -197,6 +202,19 @@ export class FakeRelay {
         }
         this.seenPayloads.push(frame.payload);
         this.relayed.push({ from: conn.name, to: frame.to.name, payload: frame.payload });
+        if (frame.to.name === this.swallowFor) {
+          for (const status of ['queued', 'delivered'] as const) {
+            conn.toClient({
+              type: 'receipt',
+              clientMessageId: frame.clientMessageId,
+              status,
+              serverMessageId: this.nextServerId,
+              timestamp: Date.now(),
+            });
+          }
+          this.nextServerId++;
+          return;
+        }
         const to = this.users.get(frame.to.name);
         if (!to) {
           conn.toClient({ type: 'error', code: 'failed', clientMessageId: frame.clientMessageId });
