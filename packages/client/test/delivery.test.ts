@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_REPAIRS_PER_PEER, MAX_RESENDS_PER_MESSAGE, MemoryStore } from '@parley/client';
 import type { MessageStatus } from '@parley/client';
+import { parsePreKeyMessage } from '@parley/protocol';
 import { FakeRelay } from './fake-relay.js';
 import { device, makeAccount, online, texts } from './harness.js';
 import type { Device } from './harness.js';
@@ -132,6 +133,34 @@ describe('end-to-end delivery receipts', () => {
     expect(from('bob')).toBeGreaterThanOrEqual(1);
     expect(from('bob')).toBeLessThanOrEqual(5);
     expect(await texts(bob, 'alice')).toEqual(['in:1', 'in:2', 'in:3', 'in:4', 'in:5']);
+  });
+});
+
+describe('repair handshakes', () => {
+  it('name no one-time prekey, even when the bundle offers one', async () => {
+    const { relay, alice, bob } = await trio();
+    const m1 = await alice.client.send('bob', 'first');
+    await alice.client.waitForStatus('bob', m1.id, 'delivered', 5000);
+    const handle = bob.client.handleFrame.bind(bob.client);
+    let damaged = false;
+    bob.client.handleFrame = (f) => {
+      if (f.type !== 'deliver' || damaged) return handle(f);
+      damaged = true;
+      const p = f.payload.slice();
+      p[p.length - 5] = (p[p.length - 5] as number) ^ 1;
+      return handle({ ...f, payload: p });
+    };
+    const offered = relay.users.get('alice')?.oneTime.length ?? 0;
+    const held = (await alice.store.listSecretIds('otk')).length;
+    const m2 = await alice.client.send('bob', 'second');
+    await alice.client.waitForStatus('bob', m2.id, 'delivered', 5000);
+    const initial = relay.relayed.filter((r) => r.from === 'bob' && r.payload[0] === 1);
+    expect(initial).toHaveLength(1);
+    expect(parsePreKeyMessage(initial[0]!.payload).oneTimePreKeyId).toBeUndefined();
+    // The relay handed one of alice's one-time prekeys out; the repair did not use it.
+    expect(relay.users.get('alice')?.oneTime.length).toBe(offered - 1);
+    expect((await alice.store.listSecretIds('otk')).length).toBe(held);
+    expect(await texts(bob, 'alice')).toEqual(['in:first', 'in:second']);
   });
 });
 
