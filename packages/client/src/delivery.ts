@@ -192,6 +192,10 @@ export class Delivery {
     const decision = decideRepair(record, now, policy);
     if (decision !== 'start') return decision;
     if (!this.host.isReady()) return 'impossible';
+    // Counted before the lookup: each attempt costs the peer a one-time prekey at the
+    // relay, so attempts that fail (lookup refused, key untrusted) are bounded too.
+    const attempt = repairStarted(record, now, policy);
+    await store.commit([repairWrite(peer, attempt)]);
     let bundle: KeysBundleFrame;
     try {
       bundle = await this.host.lookup(peer);
@@ -227,7 +231,6 @@ export class Delivery {
       { op: 'session.put', peer, deviceId: bundle.deviceId, state: result.state },
       { op: 'outbox.put', entry },
       outboxRecordWrite(id, { frame: 'send', kind: 'reset', message: undefined }),
-      repairWrite(peer, repairStarted(record, now, policy)),
     );
     await store.commit(writes);
     zeroize(result.state);
