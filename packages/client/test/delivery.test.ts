@@ -164,6 +164,55 @@ describe('repair handshakes', () => {
   });
 });
 
+describe('repair under traffic', () => {
+  it('both sides writing while the session is repaired: one repair, nothing lost or failed', async () => {
+    const { relay, alice, bob } = await trio();
+    const m0 = await alice.client.send('bob', 'a0');
+    await alice.client.waitForStatus('bob', m0.id, 'delivered', 5000);
+    const r0 = await bob.client.send('alice', 'b0');
+    await bob.client.waitForStatus('alice', r0.id, 'delivered', 5000);
+    const handle = bob.client.handleFrame.bind(bob.client);
+    let damaged = false;
+    bob.client.handleFrame = (f) => {
+      if (f.type !== 'deliver' || damaged) return handle(f);
+      damaged = true;
+      const p = f.payload.slice();
+      p[p.length - 5] = (p[p.length - 5] as number) ^ 1;
+      return handle({ ...f, payload: p });
+    };
+    const before = relay.relayed.length;
+    // Both write at once, without waiting: the repair happens in the middle of it.
+    const sends = await Promise.all([
+      ...['a1', 'a2', 'a3'].map((t) => alice.client.send('bob', t)),
+      ...['b1', 'b2', 'b3'].map((t) => bob.client.send('alice', t)),
+    ]);
+    for (const m of sends) {
+      const [from, to] = m.peer === 'bob' ? [alice, 'bob'] : [bob, 'alice'];
+      await from.client.waitForStatus(to, m.id, 'delivered', 5000);
+    }
+    // Order of arrival: the damaged one and what followed it come with the re-send.
+    expect((await texts(bob, 'alice')).filter((t) => t.startsWith('in:')).sort()).toEqual([
+      'in:a0',
+      'in:a1',
+      'in:a2',
+      'in:a3',
+    ]);
+    expect((await texts(alice, 'bob')).filter((t) => t.startsWith('in:')).sort()).toEqual([
+      'in:b0',
+      'in:b1',
+      'in:b2',
+      'in:b3',
+    ]);
+    // One handshake in all: bob's reset. No repair answered another.
+    const handshakes = relay.relayed.slice(before).filter((r) => r.payload[0] === 1);
+    expect(
+      handshakes.filter((r) => r.from === 'bob' && r.to === 'alice').length,
+    ).toBeGreaterThanOrEqual(1);
+    expect(handshakes.filter((r) => r.from === 'alice').length).toBe(0);
+    expect([...alice.events, ...bob.events].filter((e) => e.type === 'error')).toEqual([]);
+  });
+});
+
 describe('dedupe on what the sender authenticated', () => {
   it('a relay that gives two messages the same server id does not make the second one vanish', async () => {
     const { alice, bob } = await trio();
