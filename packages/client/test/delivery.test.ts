@@ -213,6 +213,54 @@ describe('repair under traffic', () => {
   });
 });
 
+describe('simultaneous repairs', () => {
+  it('both sides repair at once: the session of the name that sorts first wins, everything arrives', async () => {
+    const { relay, alice, bob } = await trio();
+    const m0 = await alice.client.send('bob', 'a0');
+    await alice.client.waitForStatus('bob', m0.id, 'delivered', 5000);
+    const r0 = await bob.client.send('alice', 'b0');
+    await bob.client.waitForStatus('alice', r0.id, 'delivered', 5000);
+    // The next payload each side gets is damaged: both start a repair.
+    for (const d of [alice, bob]) {
+      const handle = d.client.handleFrame.bind(d.client);
+      let damaged = false;
+      d.client.handleFrame = (f) => {
+        if (f.type !== 'deliver' || damaged) return handle(f);
+        damaged = true;
+        const p = f.payload.slice();
+        p[p.length - 5] = (p[p.length - 5] as number) ^ 1;
+        return handle({ ...f, payload: p });
+      };
+    }
+    const before = relay.relayed.length;
+    const [a1, b1] = await Promise.all([
+      alice.client.send('bob', 'a1'),
+      bob.client.send('alice', 'b1'),
+    ]);
+    await alice.client.waitForStatus('bob', a1.id, 'delivered', 5000);
+    await bob.client.waitForStatus('alice', b1.id, 'delivered', 5000);
+    expect(await texts(bob, 'alice')).toEqual(['in:a0', 'out:b0', 'out:b1', 'in:a1']);
+    expect(await texts(alice, 'bob')).toEqual(['out:a0', 'in:b0', 'out:a1', 'in:b1']);
+    // Both repaired; after that the two sides share one session, so messages flow
+    // without another handshake.
+    const handshakes = (): number =>
+      relay.relayed.slice(before).filter((r) => r.payload[0] === 1).length;
+    const settled = handshakes();
+    expect(settled).toBeGreaterThanOrEqual(2);
+    const a2 = await alice.client.send('bob', 'a2');
+    await alice.client.waitForStatus('bob', a2.id, 'delivered', 5000);
+    const b2 = await bob.client.send('alice', 'b2');
+    await bob.client.waitForStatus('alice', b2.id, 'delivered', 5000);
+    await settle(alice, bob);
+    expect([...alice.events, ...bob.events].filter((e) => e.type === 'error')).toEqual([]);
+    expect(
+      [...(await alice.client.messages('bob')), ...(await bob.client.messages('alice'))]
+        .filter((m) => m.direction === 'out')
+        .map((m) => m.status),
+    ).toEqual(['delivered', 'delivered', 'delivered', 'delivered', 'delivered', 'delivered']);
+  });
+});
+
 describe('dedupe on what the sender authenticated', () => {
   it('a relay that gives two messages the same server id does not make the second one vanish', async () => {
     const { alice, bob } = await trio();
