@@ -1,24 +1,27 @@
 /**
  * The container image (deploy/Dockerfile, deploy/compose.yaml) without a Docker engine:
  * the runtime stage's files are assembled from the built checkout exactly as its COPY
- * lines say, and its ENTRYPOINT + CMD run under its USER with no capabilities and
+ * lines say (node_modules: only the production packages), and its ENTRYPOINT + CMD run under its USER with no capabilities and
  * no-new-privileges, in a mount namespace where the root file system is read-only, the
  * app folder is read-only, /tmp is the compose file's tmpfs and only the data volume is
  * writable (and a network namespace, so the image's fixed ports collide with nothing).
  * The HEALTHCHECK command must pass against it. Needs root and util-linux + iproute2
  * (.ci/run installs them); a missing tool fails the test.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
   cpSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -88,6 +91,38 @@ describe('deploy/Dockerfile + compose.yaml declare the confinement', () => {
   });
 });
 
+/**
+ * What `npm prune --omit=dev` leaves in node_modules, as npm itself lists it: workspace
+ * links are recreated in STAGE_DIR, every other top-level package gets an empty folder
+ * there to bind-mount the checkout's copy on (too big to copy on each run). Returns the
+ * folders to bind, relative to the app folder.
+ */
+function productionModules(stageDir: string, target: string): string[] {
+  const listed = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const top = new Set(
+    listed
+      .split('\n')
+      .map((p) => relative(join(root, 'node_modules'), p))
+      .filter((p) => /^(@[^/]+\/)?[^/@.][^/]*$/.test(p)),
+  );
+  expect(top.size, 'npm ls --omit=dev lists the production packages').toBeGreaterThan(10);
+  const bind: string[] = [];
+  for (const name of top) {
+    const from = join(root, 'node_modules', name);
+    mkdirSync(dirname(join(stageDir, name)), { recursive: true });
+    if (lstatSync(from).isSymbolicLink()) symlinkSync(readlinkSync(from), join(stageDir, name));
+    else {
+      mkdirSync(join(stageDir, name));
+      bind.push(join(target, name));
+    }
+  }
+  return bind;
+}
+
 /** Copies the runtime stage's files out of the built checkout, as its COPY lines say. */
 function assembleRuntime(stage: string): string[] {
   const boundFromCheckout: string[] = [];
@@ -101,9 +136,7 @@ function assembleRuntime(stage: string): string[] {
     const from = join(root, rel);
     expect(existsSync(from), `${rel} exists (build the checkout first: npx tsc -b)`).toBe(true);
     if (rel === 'node_modules') {
-      // Too big to copy for each run: bind-mounted read-only in its place instead.
-      mkdirSync(join(stage, target), { recursive: true });
-      boundFromCheckout.push(target);
+      boundFromCheckout.push(...productionModules(join(stage, target), target));
       continue;
     }
     mkdirSync(dirname(join(stage, target)), { recursive: true });
@@ -274,6 +307,16 @@ describe('the image start command, run as the image would run it', () => {
       expect(probe.status, path).not.toBe(0);
       expect(probe.stderr).toMatch(/Read-only file system/);
     }
+    // It runs on the production dependencies alone (what `npm prune --omit=dev` keeps).
+    const devDeps = ['typescript', 'vitest', 'eslint'].map(
+      (d) => `${runtime.workdir}/node_modules/${d}`,
+    );
+    const pruned = inContainer(pid, [
+      'sh',
+      '-c',
+      devDeps.map((d) => `test ! -e ${d}`).join(' && '),
+    ]);
+    expect(pruned.status, 'no development dependency in the image').toBe(0);
     const own = inContainer(pid, [...asImageUser, 'sh', '-c', `: > ${volume}/probe`]);
     expect(own.status, own.stderr).toBe(0);
 
