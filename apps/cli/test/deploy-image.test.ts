@@ -1,12 +1,12 @@
 /**
  * The container image (deploy/Dockerfile, deploy/compose.yaml) without a Docker engine:
  * the runtime stage's files are assembled from the built checkout exactly as its COPY
- * lines say (node_modules: only the production packages), and its ENTRYPOINT + CMD run under its USER with no capabilities and
- * no-new-privileges, in a mount namespace where the root file system is read-only, the
- * app folder is read-only, /tmp is the compose file's tmpfs and only the data volume is
- * writable (and a network namespace, so the image's fixed ports collide with nothing).
- * The HEALTHCHECK command must pass against it. Needs root and util-linux + iproute2
- * (.ci/run installs them); a missing tool fails the test.
+ * lines say (node_modules: only the production packages), and its ENTRYPOINT + CMD run
+ * under its USER with no capabilities and no-new-privileges, in a mount namespace where
+ * the root file system and the app folder are read-only, /tmp is the compose file's
+ * tmpfs and only the data volume is writable (and in a network namespace, so the image's
+ * fixed ports collide with nothing). The HEALTHCHECK command must pass against it. Needs
+ * root, util-linux, mount and iproute2 (.ci/run installs them); a missing tool fails.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
