@@ -90,6 +90,7 @@ describe('README quick start and walkthrough', () => {
 
     const relays: Bg[] = [];
     const chats: string[][] = [];
+    const afterChat: string[][] = [];
     for (const args of commands) {
       if (args[0] === 'server') {
         const relay = background(inNs[0] ?? '', [...inNs.slice(1), ...args]);
@@ -105,7 +106,10 @@ describe('README quick start and walkthrough', () => {
         chats.push(args);
         continue;
       }
-      if (args[0] === 'verify') continue; // needs a session first; covered by the chat tests
+      if (args[0] === 'verify') {
+        afterChat.push(args); // compares safety numbers of a conversation: after the chat
+        continue;
+      }
       const r = spawnSync(inNs[0] ?? '', [...inNs.slice(1), ...args], {
         cwd: dir,
         env,
@@ -135,6 +139,13 @@ describe('README quick start and walkthrough', () => {
       read = run('read', '--profile', './bob', '--json');
       return read.stdout.includes('hello from the README');
     }, 'bob to read alice’s message');
+
+    expect(afterChat.length, 'the walkthrough compares safety numbers').toBeGreaterThan(0);
+    for (const args of afterChat) {
+      const r = run(...args);
+      expect(r.status, `parley ${args.join(' ')}: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(/(\d{5}\s+){11}\d{5}/);
+    }
 
     for (const relay of relays) relay.child.kill('SIGTERM');
     await until(() => relays.every((r) => r.code != null), 'the relays to stop');
