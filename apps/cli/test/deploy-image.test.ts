@@ -43,7 +43,16 @@ const [tmpfsPath = '', tmpfsOptions = ''] = tmpfsEntry.split(':');
 
 const work = mkdtempSync(join(tmpdir(), 'parley-image-'));
 const running = new Set<ChildProcess>();
+/** The relay's pid: it changes user, which clears unshare's kill-on-exit, so kill it here. */
+let relayPid: number | undefined;
 afterAll(() => {
+  if (relayPid !== undefined) {
+    try {
+      process.kill(relayPid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   for (const c of running) c.kill('SIGKILL');
   rmSync(work, { recursive: true, force: true });
 });
@@ -273,6 +282,7 @@ describe('the image start command, run as the image would run it', () => {
     await until(() => /ready \d+/.test(out) || code !== undefined, 'the container set-up');
     expect(code, `set-up failed: ${err}`).toBeUndefined();
     const pid = Number(/ready (\d+)/.exec(out)?.[1]);
+    relayPid = pid;
 
     // The image's HEALTHCHECK, in the container, as its user.
     const healthcheck = () =>
@@ -329,6 +339,7 @@ describe('the image start command, run as the image would run it', () => {
     // docker stop sends SIGTERM: a clean stop, exit 0.
     process.kill(pid, 'SIGTERM');
     await until(() => code !== undefined, 'the relay to stop');
+    relayPid = undefined;
     expect(code, err).toBe(0);
     expect(out).toMatch(/parley relay stopped/);
   }, 120_000);
