@@ -137,28 +137,16 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
   checkpointTimer.unref();
   const core = new RelayCore({ config, store, audit, metrics, logger, crypto, now });
 
+  // Fails early, with a PKI error, if the CA or CRL is unusable.
+  await createClientVerifier({ caPem: tls.ca, crlPem: tls.crl });
+  const transport = await startTransport(core, {
+    host: config.host,
+    port: config.port,
+    mtls: config.auth === 'mtls',
+    tls,
+  });
   let closed = false;
-  let transport: Awaited<ReturnType<typeof startTransport>> | undefined;
-  let admin: Awaited<ReturnType<typeof startAdmin>>;
-  try {
-    // Fails early, with a PKI error, if the CA or CRL is unusable.
-    await createClientVerifier({ caPem: tls.ca, crlPem: tls.crl });
-    transport = await startTransport(core, {
-      host: config.host,
-      port: config.port,
-      mtls: config.auth === 'mtls',
-      tls,
-    });
-    admin = await startAdmin(config.adminPort, metrics, () => !closed);
-  } catch (err) {
-    // A relay that cannot start (a port in use, say) releases what it opened, the
-    // database writer thread above all, so that its process exits with the error.
-    clearInterval(checkpointTimer);
-    await transport?.close();
-    await store.close();
-    audit.close();
-    throw err;
-  }
+  const admin = await startAdmin(config.adminPort, metrics, () => !closed);
 
   let reloading: Promise<void> = Promise.resolve();
   // The trigger is recorded in the audit record, so an operator (and a test) can tell
