@@ -37,7 +37,7 @@ describe('saved version-1 encodings still read and write the same', () => {
     for (const f of retired) {
       expect(codeOf(() => decodeFrame(hexOf(f.hex)))).toBe('FRAME_UNKNOWN_TYPE');
     }
-    const codes = new Set(Object.values(FRAME_SPECS).map((s) => s.code));
+    const codes = new Set<number>(Object.values(FRAME_SPECS).map((s) => s.code));
     for (const code of RETIRED_FRAME_CODES.keys()) expect(codes.has(code)).toBe(false);
   });
 });
