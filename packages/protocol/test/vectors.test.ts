@@ -1,7 +1,8 @@
 /** Published known-answer vectors (M43): the code must reproduce parley-v1.json byte for byte. */
+import { createCipheriv } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createPortableCrypto, fromHex } from '@parley/crypto';
+import { createPortableCrypto, createSeededRandom, fromHex } from '@parley/crypto';
 import { createNodeCrypto } from '@parley/crypto/node';
 import {
   ENVELOPE_UNIT_BYTES,
@@ -23,6 +24,19 @@ const published = JSON.parse(
 ) as Vectors;
 
 describe('known-answer vectors', () => {
+  it('draw from the generator docs/protocol.md §13 specifies: ChaCha20, counter 0, a fresh block per draw', () => {
+    const seed = fromHex(published.alice.randomSeed);
+    // OpenSSL's ChaCha20 (an independent implementation): IV = u32le counter ‖ 12-byte nonce.
+    const stream = createCipheriv('chacha20', seed, new Uint8Array(16)).update(new Uint8Array(384));
+    const block = (from: number, length: number) =>
+      new Uint8Array(stream.subarray(from * 64, from * 64 + length));
+    const draw = createSeededRandom(seed);
+    expect(draw(32)).toEqual(block(0, 32));
+    expect(draw(12)).toEqual(block(1, 12));
+    expect(draw(64)).toEqual(block(2, 64));
+    expect(draw(65)).toEqual(block(3, 65)); // two blocks; the rest of block 4 is dropped
+    expect(draw(1)).toEqual(block(5, 1));
+  });
   it('has the published shape: a prekey message first, ordinary messages after the first reply', () => {
     expect(published.messages.length).toBeGreaterThanOrEqual(8);
     const kinds = published.messages.map((m) => envelopeKind(fromHex(m.envelope)));
