@@ -2,9 +2,11 @@
  * docs/wire.md §4.2-4.3 as an outside client reads them, over real TLS 1.3 (mtls) on
  * 127.0.0.1 with real SQLite: `identity.lookup` takes no prekeys, `prekeys.upload` is
  * answered by `prekeys.stored`, and a client that sends `mailbox.fetch` after `welcome`
- * still gets each stored message once (the relay pushes the backlog by itself).
+ * still gets each stored message once (the relay pushes the backlog by itself); the
+ * retired `session.request` code is refused like any unknown frame.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeFrame, frameToBlocks } from '@parley/wire';
 import {
   clientId,
   prekeyUpload,
@@ -120,5 +122,26 @@ describe('stored mail reaches a docs-following client once', () => {
     await until(() => bob2.frames.filter((f) => f.type === 'deliver').length >= 4, 'redelivery');
     expect(bob2.frames.filter((f) => f.type === 'deliver')).toHaveLength(4);
     bob2.close();
+  });
+});
+
+describe('retired frame codes', () => {
+  it('a session.request (0x07) closes the connection as an unknown frame', async () => {
+    const c = await TestClient.connect(h, await h.credentials('rcarol'));
+    await c.hello();
+    const bytes = encodeFrame({
+      type: 'send',
+      clientMessageId: clientId(1),
+      from: { name: 'rcarol', deviceId: 1 },
+      to: { name: 'rcarol', deviceId: 1 },
+      payload: new Uint8Array(3),
+    });
+    bytes[0] = 0x07; // same fields as `send`, the retired code
+    const [block] = frameToBlocks(bytes, { streamId: 1 });
+    c.sendRaw(block as Uint8Array);
+    expect(await c.waitClosed()).toBe(1008);
+    expect(
+      h.audit().some((r) => r.type === 'frame.malformed' && r.code === 'FRAME_UNKNOWN_TYPE'),
+    ).toBe(true);
   });
 });
