@@ -13,13 +13,16 @@ import {
   MAX_MESSAGE_TEXT_BYTES,
   MAX_RECEIPT_IDS,
   REPAIR_REASONS,
+  nextStatus,
+  relayReceiptStatus,
+  statusRank,
   MemoryStore,
   decodeEnvelope,
   encodeEnvelope,
   markVerified,
   observeIdentityKey,
 } from '@parley/client';
-import type { Envelope } from '@parley/client';
+import type { Envelope, MessageStatus } from '@parley/client';
 
 const crypto = createPortableCrypto();
 
@@ -111,6 +114,32 @@ describe('envelope', () => {
     expect(() =>
       encodeEnvelope({ kind: 'msg', id: '0'.repeat(32), sentAt: 1, body: long }),
     ).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
+
+describe('delivery status rules', () => {
+  const outgoing: MessageStatus[] = ['sending', 'queued', 'on-device', 'delivered', 'failed'];
+
+  it("the relay's receipts never give delivered, never lower a status, never revive a failed one", () => {
+    expect(relayReceiptStatus('queued')).toBe('queued');
+    expect(relayReceiptStatus('delivered')).toBe('on-device');
+    for (const current of outgoing) {
+      for (const wire of ['queued', 'delivered'] as const) {
+        const next = nextStatus(current, relayReceiptStatus(wire));
+        expect(next).not.toBe('delivered');
+        if (next !== undefined) expect(statusRank(next)).toBeGreaterThan(statusRank(current));
+        if (current === 'delivered' || current === 'failed') expect(next).toBeUndefined();
+      }
+    }
+  });
+
+  it("only the recipient's receipt gives delivered, from any outgoing status", () => {
+    for (const current of outgoing) {
+      expect(nextStatus(current, 'delivered')).toBe(
+        current === 'delivered' ? undefined : 'delivered',
+      );
+    }
+    expect(nextStatus('received', 'delivered')).toBeUndefined();
   });
 });
 
