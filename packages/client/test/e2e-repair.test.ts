@@ -151,6 +151,39 @@ describe('end to end: delivered means readable', () => {
       expect(alice.events.filter((e) => e.type === 'session-repaired').length).toBeLessThanOrEqual(
         2,
       );
+
+      // Again, but now alice writes first to the restored copy (it cannot read her).
+      await bob.c.close();
+      cpSync(profiles.bob, `${backup}-2`, { recursive: true });
+      bob = await enter(log, 'bob', profiles.bob);
+      for (const [who, to, t] of [
+        [alice, 'bob', 'a6'],
+        [bob, 'alice', 'b6'],
+      ] as const) {
+        const id = await say(who, to, t);
+        await who.c.client.waitForStatus(to, id, 'delivered', 20_000);
+      }
+      await bob.c.close();
+      rmSync(profiles.bob, { recursive: true, force: true });
+      cpSync(`${backup}-2`, profiles.bob, { recursive: true });
+      bob = await enter(log, 'bob', profiles.bob);
+      const a7 = await say(alice, 'bob', 'a7 to the second restored copy');
+      await alice.c.client.waitForStatus('bob', a7, 'delivered', 30_000);
+      deliveredAfterHas(log, 'alice', 'bob', a7, 'a7 to the second restored copy');
+      const b7 = await say(bob, 'alice', 'b7 from the second restored copy');
+      await bob.c.client.waitForStatus('alice', b7, 'delivered', 30_000);
+      deliveredAfterHas(log, 'bob', 'alice', b7, 'b7 from the second restored copy');
+      expect((await texts(alice, 'bob')).slice(-4)).toEqual([
+        'out:a6',
+        'in:b6',
+        'out:a7 to the second restored copy',
+        'in:b7 from the second restored copy',
+      ]);
+      expect((await texts(bob, 'alice')).slice(-2)).toEqual([
+        'in:a7 to the second restored copy',
+        'out:b7 from the second restored copy',
+      ]);
+      expect(errorsOf(alice)).toEqual([]);
       await alice.c.close();
       await bob.c.close();
     } finally {
