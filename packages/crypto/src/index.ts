@@ -25,4 +25,5 @@ export {
   zeroize,
 } from './bytes.js';
 export { createPortableCrypto } from './portable/index.js';
+export { mlkem768Implementation } from './portable/mlkem.js';
 export { createSeededRandom } from './seeded-random.js';
