@@ -27,6 +27,31 @@ export function onZeroize(hook: ZeroizeHook): void {
   zeroizeHooks.add(hook);
 }
 
+type CopyHook = (from: Uint8Array, to: Uint8Array) => void;
+const copyHooks = new Set<CopyHook>();
+
+/**
+ * Lets an implementation carry derived state over to a copy made by {@link copyKey}
+ * (the Node provider hands the copy the parsed key object of the original).
+ * @internal
+ */
+export function onKeyCopy(hook: CopyHook): void {
+  copyHooks.add(hook);
+}
+
+/**
+ * An independent copy of a key array, for a holder that must be able to wipe its
+ * copy without touching the original. Unlike `slice()`, the copy keeps whatever a
+ * provider derived from the original (the Node provider's parsed OpenSSL key, which
+ * costs ~300 µs to rebuild from a secret), and it has its own identity, so zeroizing
+ * either one leaves the other usable.
+ */
+export function copyKey<T extends Uint8Array>(key: T): T {
+  const out = key.slice() as T;
+  for (const hook of copyHooks) hook(key, out);
+  return out;
+}
+
 /**
  * Overwrites secrets with zeros. JavaScript cannot promise that no copy survives
  * elsewhere in the heap, but wiping the buffers we own removes the long-lived ones.

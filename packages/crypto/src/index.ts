@@ -16,6 +16,7 @@ export type * from './provider.js';
 export {
   concatBytes,
   constantTimeEqual,
+  copyKey,
   fromHex,
   onZeroize,
   systemRandomBytes,

@@ -14,7 +14,7 @@
  * @internal
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { constantTimeEqual, fromHex, onZeroize } from '../bytes.js';
+import { constantTimeEqual, fromHex, onKeyCopy, onZeroize } from '../bytes.js';
 
 interface Entry {
   readonly bytes: Uint8Array;
@@ -52,6 +52,16 @@ onZeroize((buffer) => {
     // The entry's copy is as secret as the original; OpenSSL's copy goes with the GC.
     entry.bytes.fill(0);
     cache.delete(buffer);
+  }
+});
+
+onKeyCopy((from, to) => {
+  for (const cache of Object.values(caches)) {
+    const entry = cache.get(from);
+    // Only an entry that still matches the bytes it was parsed from is carried over.
+    if (entry && constantTimeEqual(entry.bytes, from)) {
+      cache.set(to, { bytes: to.slice(), key: entry.key });
+    }
   }
 });
 
