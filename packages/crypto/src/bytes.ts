@@ -3,6 +3,8 @@
  * constant-time comparison, zeroization, concatenation, hex and UTF-8.
  */
 import { CryptoError } from './errors.js';
+import type { RandomSource } from './provider.js';
+import { pooledRandom } from './random-pool.js';
 
 /**
  * Compares two byte strings in time that depends only on their lengths, never on
@@ -105,12 +107,12 @@ export function utf8Decode(bytes: Uint8Array): string {
   }
 }
 
-/** Platform CSPRNG. Never Math.random. */
-export function systemRandomBytes(length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  // getRandomValues fills at most 65536 bytes per call.
-  for (let off = 0; off < length; off += 65536) {
-    crypto.getRandomValues(out.subarray(off, Math.min(length, off + 65536)));
+/** Fills `out` from the platform CSPRNG (`getRandomValues` takes at most 65536 bytes). */
+function fillFromPlatform(out: Uint8Array): void {
+  for (let off = 0; off < out.length; off += 65536) {
+    crypto.getRandomValues(out.subarray(off, Math.min(out.length, off + 65536)));
   }
-  return out;
 }
+
+/** Platform CSPRNG (`crypto.getRandomValues`, small draws pooled). Never Math.random. */
+export const systemRandomBytes: RandomSource = pooledRandom(fillFromPlatform);

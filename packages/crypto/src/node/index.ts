@@ -49,15 +49,14 @@ import { portableXChaCha20Poly1305 } from '../portable/aead.js';
 import { checkHkdfLength, isAllZero } from '../portable/index.js';
 import { createMlKem768 } from '../portable/mlkem.js';
 import type { CryptoProvider, ProviderOptions } from '../provider.js';
+import { pooledRandom } from '../random-pool.js';
 import { nodeAes256Gcm, nodeChaCha20Poly1305 } from './aead.js';
 import { keyObject, rawSecretOf, rememberKeyObject } from './keycache.js';
 
 export type { CryptoProvider, ProviderOptions } from '../provider.js';
 
-/** OpenSSL's CSPRNG, filling a plain Uint8Array (never a pooled Buffer slab). */
-function nodeRandomBytes(length: number): Uint8Array {
-  return randomFillSync(new Uint8Array(length));
-}
+/** OpenSSL's CSPRNG into plain Uint8Arrays (never a shared Buffer slab), small draws pooled. */
+const nodeRandomBytes = pooledRandom((buffer) => randomFillSync(buffer));
 
 /**
  * A plain, unshared Uint8Array copy of an OpenSSL output buffer; the Buffer itself is
