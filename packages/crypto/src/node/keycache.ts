@@ -45,8 +45,11 @@ const caches: Readonly<Record<KeyKind, WeakMap<Uint8Array, Entry>>> = {
   'x25519-public': new WeakMap(),
 };
 
+/** The same four maps as a list: the hooks below run for every zeroized buffer. */
+const allCaches: ReadonlyArray<WeakMap<Uint8Array, Entry>> = Object.values(caches);
+
 onZeroize((buffer) => {
-  for (const cache of Object.values(caches)) {
+  for (const cache of allCaches) {
     const entry = cache.get(buffer);
     if (!entry) continue;
     // The entry's copy is as secret as the original; OpenSSL's copy goes with the GC.
@@ -56,7 +59,7 @@ onZeroize((buffer) => {
 });
 
 onKeyCopy((from, to) => {
-  for (const cache of Object.values(caches)) {
+  for (const cache of allCaches) {
     const entry = cache.get(from);
     // Only an entry that still matches the bytes it was parsed from is carried over.
     if (entry && constantTimeEqual(entry.bytes, from)) {
