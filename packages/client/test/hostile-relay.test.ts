@@ -56,12 +56,13 @@ async function aliceWrites(text: string): Promise<string> {
   return (await alice.c.client.send('bob', text)).id;
 }
 
-/** The relay is honest again; alice's next message reaches bob and is read once. */
+/** The relay is honest again; alice's next message reaches bob, is read, and shows delivered. */
 async function conversationGoesOn(tag: string): Promise<void> {
   setup.hostile.policy = passThrough;
   const text = `after ${tag}`;
-  await aliceWrites(text);
+  const id = await aliceWrites(text);
   await until(async () => (await incoming(bob, 'alice')).includes(text), `bob reads "${text}"`);
+  await alice.c.client.waitForStatus('bob', id, 'delivered', 20_000);
 }
 
 /** Bob shows only what alice wrote, each text at most once, and never a message from carol. */
@@ -275,6 +276,56 @@ describe('a hostile relay between two real clients (M41)', () => {
     await conversationGoesOn('the forged deliveries');
     await nothingFabricated();
     expect(await incoming(bob, 'mallory')).toEqual([]);
+  });
+
+  it('the session-opening message replayed later neither shows twice nor resets the session', async () => {
+    // The first delivery alice ever made to bob carried the handshake (kept by the proxy's log).
+    const opening = setup.hostile.seen
+      .map((x) => deliverOf(x, 'bob', 'alice'))
+      .find((d) => d !== undefined);
+    expect(opening).toBeDefined();
+    const o = opening as Extract<ServerFrame, { type: 'deliver' }>;
+    const sessionBefore = await bob.c.store.getSession('alice', 1);
+    expect(
+      setup.hostile.inject('bob', 'down', { ...o, serverMessageId: o.serverMessageId + 6_000_000 }),
+    ).toBe(true);
+    await conversationGoesOn('the replayed handshake');
+    // Both directions still work on the one session.
+    const back = await bob.c.client.send('alice', 'still one session');
+    await until(
+      async () => (await incoming(alice, 'bob')).includes('still one session'),
+      'alice reads bob after the replayed handshake',
+    );
+    await bob.c.client.waitForStatus('alice', back.id, 'delivered', 20_000);
+    expect(sessionBefore).toBeDefined();
+    expect(bob.events.some((e) => e.type === 'key-changed')).toBe(false);
+    await nothingFabricated();
+  });
+
+  it('a replayed session.terminate does not end the session that replaced it', async () => {
+    let end: Extract<ServerFrame, { type: 'deliver' }> | undefined;
+    setup.hostile.policy = (x) => {
+      const d = deliverOf(x, 'bob', 'alice');
+      if (d?.kind === 'session.terminate') end ??= d;
+      return undefined;
+    };
+    const endedBefore = bob.events.filter((e) => e.type === 'session-ended').length;
+    await alice.c.client.terminate('bob');
+    await until(
+      () => bob.events.filter((e) => e.type === 'session-ended').length === endedBefore + 1,
+      'bob sees the genuine end',
+    );
+    // A new session, opened by alice's next message.
+    await conversationGoesOn('the genuine end');
+    expect(end).toBeDefined();
+    const e = end as Extract<ServerFrame, { type: 'deliver' }>;
+    expect(
+      setup.hostile.inject('bob', 'down', { ...e, serverMessageId: e.serverMessageId + 7_000_000 }),
+    ).toBe(true);
+    await conversationGoesOn('the replayed end');
+    expect(bob.events.filter((x) => x.type === 'session-ended').length).toBe(endedBefore + 1);
+    expect(await bob.c.store.getSession('alice', 1)).toBeDefined();
+    await nothingFabricated();
   });
 
   it('receipts forged for messages that do not exist change nothing', async () => {
