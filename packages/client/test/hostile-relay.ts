@@ -142,6 +142,22 @@ export class HostileRelay {
     this.seen.push(x);
   }
 
+  /** True once `name` acknowledged `serverMessageId` to the relay: its client has dealt with that delivery. */
+  acked(name: string, serverMessageId: number): boolean {
+    return this.seen.some(
+      (x) =>
+        x.leg === 'up' &&
+        x.name === name &&
+        x.frame.type === 'ack' &&
+        x.frame.serverMessageId === serverMessageId,
+    );
+  }
+
+  /** The deliveries from `from` that reached `to`, as the relay sent them (before any tampering). */
+  deliveries(to: string, from: string): Extract<ServerFrame, { type: 'deliver' }>[] {
+    return this.seen.flatMap((x) => deliverOf(x, to, from) ?? []);
+  }
+
   /** Drops every connection through the proxy (clients reconnect as after a network change). */
   dropAll(): void {
     for (const p of this.pairs) {
