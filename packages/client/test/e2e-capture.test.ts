@@ -25,8 +25,8 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
  * Names long enough that ciphertext cannot contain them by chance (a 3-byte name like
  * "bob" turns up in about one 150 KB capture in a hundred; these never do).
  */
-const ALICE = 'alice-evidence';
-const BOB = 'bob-evidence';
+const ALICE = 'alice-evidence' as const;
+const BOB = 'bob-evidence' as const;
 
 /** TLS 1.3 (RFC 8446 §4.2.1) and the legacy record version every TLS 1.3 record carries (§5.1). */
 const TLS13 = 0x0304;
@@ -104,7 +104,10 @@ describe('a captured chat (M42)', () => {
   it('is TLS 1.3 only, one record size per direction, and no plaintext or name on the wire', async () => {
     const dataDir = join(root, 'relay');
     const relay = await startRelay({ dataDir, port: 0, auth: 'mtls', logLevel: 'silent' });
-    const profiles = { [ALICE]: join(root, 'alice'), [BOB]: join(root, 'bob') };
+    const profiles: Record<string, string> = {
+      [ALICE]: join(root, 'alice'),
+      [BOB]: join(root, 'bob'),
+    };
     for (const name of [ALICE, BOB]) {
       await initMtlsProfile({
         dataDir,

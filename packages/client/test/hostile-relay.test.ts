@@ -16,14 +16,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerFrame } from '@parley/wire';
-import { IdentityKeyPair, generateKemPreKey, generateSignedPreKey } from '@parley/protocol';
-import { publicKemPreKey, publicSignedPreKey } from '@parley/protocol';
 import { crypto, until } from './e2e-helpers.js';
 import {
   deliverOf,
+  impostorIdentity,
   passThrough,
   sendOf,
   startBehindHostileRelay,
+  substitutedBundle,
   trap,
   type Victim,
 } from './hostile-relay.js';
@@ -385,26 +385,12 @@ describe('a hostile relay between two real clients (M41)', () => {
   });
 
   it('a substituted key bundle (another key behind dave’s genuine certificate) is refused: the message fails visibly', async () => {
-    const impostor = IdentityKeyPair.fromSeed(crypto, crypto.randomBytes(32));
-    const now = Date.now();
+    const impostor = impostorIdentity();
     const t = trap(
       (x) => x.leg === 'down' && x.name === 'alice' && x.frame.type === 'keys.bundle',
-      (x) => {
-        const f = x.frame as Extract<ServerFrame, { type: 'keys.bundle' }>;
-        // A self-consistent bundle (every signature verifies) for a key the relay holds.
-        return [
-          {
-            ...f,
-            identityKey: impostor.publicIdentity.signingKey,
-            identityDh: {
-              publicKey: impostor.publicIdentity.dhKey,
-              signature: impostor.publicIdentity.dhSignature,
-            },
-            signedPrekey: publicSignedPreKey(generateSignedPreKey(crypto, impostor, 9, now)),
-            pqPrekey: publicKemPreKey(generateKemPreKey(crypto, impostor, 10, 'last-resort', now)),
-          },
-        ];
-      },
+      (x) => [
+        substitutedBundle(x.frame as Extract<ServerFrame, { type: 'keys.bundle' }>, impostor),
+      ],
     );
     setup.hostile.policy = t.policy;
     // Refused while connected: the send is refused with the reason and nothing is stored.

@@ -26,9 +26,16 @@ import {
   type ServerFrame,
 } from '@parley/wire';
 import type { ClientEvent } from '@parley/client';
-import { openNodeClient, type NodeClient } from '@parley/client/node';
+import {
+  IdentityKeyPair,
+  generateKemPreKey,
+  generateSignedPreKey,
+  publicKemPreKey,
+  publicSignedPreKey,
+} from '@parley/protocol';
+import { initProfile, openNodeClient, type NodeClient } from '@parley/client/node';
 import { startRelay, type RunningRelay } from '@parley/server';
-import { PASS, crypto, initMtlsProfile, until } from './e2e-helpers.js';
+import { KDF, PASS, crypto, initMtlsProfile, until } from './e2e-helpers.js';
 
 /** `up`: a client's frame on its way to the relay; `down`: the relay's frame to a client. */
 export type Leg = 'up' | 'down';
@@ -63,12 +70,18 @@ export interface HostileRelayOptions {
   /** The relay's own TLS server certificate and key (PEM). */
   readonly serverCertPem: string;
   readonly serverKeyPem: string;
-  /** Each client's transport credentials by certificate name, to reach the genuine relay. */
-  readonly clients: Readonly<Record<string, { readonly certPem: string; readonly keyPem: string }>>;
+  /**
+   * mtls: each client's transport credentials by certificate name, to reach the genuine
+   * relay. Absent for an open-mode relay: clients then present no certificate, and a
+   * connection is named by the first `register`/`login`/`resume` it carries.
+   */
+  readonly clients?: Readonly<
+    Record<string, { readonly certPem: string; readonly keyPem: string }>
+  >;
 }
 
 interface Pair {
-  readonly name: string;
+  name: string;
   readonly down: WebSocket;
   readonly up: WebSocket;
   readonly toRelay: FrameWriter;
@@ -95,8 +108,8 @@ export class HostileRelay {
       cert: options.serverCertPem,
       key: options.serverKeyPem,
       ca: options.caPem,
-      requestCert: true,
-      rejectUnauthorized: true,
+      requestCert: options.clients !== undefined,
+      rejectUnauthorized: options.clients !== undefined,
       minVersion: 'TLSv1.3',
     });
     const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 65536 });
@@ -175,13 +188,13 @@ export class HostileRelay {
   }
 
   private accept(down: WebSocket, socket: TLSSocket): void {
-    const name = String(socket.getPeerCertificate().subject?.CN ?? '');
-    const creds = this.options.clients[name];
-    if (!creds) return down.terminate();
+    const clients = this.options.clients;
+    const name = clients ? String(socket.getPeerCertificate().subject?.CN ?? '') : '';
+    const creds = clients?.[name];
+    if (clients && !creds) return down.terminate();
     const up = new WebSocket(this.options.upstreamUrl, {
       ca: this.options.caPem,
-      cert: creds.certPem,
-      key: creds.keyPem,
+      ...(creds ? { cert: creds.certPem, key: creds.keyPem } : {}),
       minVersion: 'TLSv1.3',
       perMessageDeflate: false,
       maxPayload: 65536,
@@ -225,7 +238,7 @@ export class HostileRelay {
         return end();
       }
       if (!frame) return;
-      const x = { leg: 'down', name, frame } as const;
+      const x = { leg: 'down', name: pair.name, frame } as const;
       this.record(x);
       for (const f of this.policy(x) ?? [frame]) this.send(pair, 'down', f);
     });
@@ -240,6 +253,11 @@ export class HostileRelay {
       return;
     }
     if (!frame) return;
+    if (
+      pair.name === '' &&
+      (frame.type === 'register' || frame.type === 'login' || frame.type === 'resume')
+    )
+      pair.name = frame.name;
     const x = { leg: 'up', name: pair.name, frame } as const;
     this.record(x);
     for (const f of this.policy(x) ?? [frame]) this.send(pair, 'up', f);
@@ -254,13 +272,14 @@ export interface Victim {
 }
 
 /**
- * A genuine mtls relay in `root/relay`, the hostile relay in front of it, and an mtls
- * profile per name. `connect(name)` opens that profile through the hostile relay and
+ * A genuine relay (`mode`, default mtls) in `root/relay`, the hostile relay in front of
+ * it, and a profile per name. `connect(name)` opens that profile through the hostile relay and
  * waits until its mailbox is drained.
  */
 export async function startBehindHostileRelay(
   root: string,
   names: readonly string[],
+  mode: 'mtls' | 'open' = 'mtls',
 ): Promise<{
   relay: RunningRelay;
   hostile: HostileRelay;
@@ -268,13 +287,27 @@ export async function startBehindHostileRelay(
   close(): Promise<void>;
 }> {
   const dataDir = join(root, 'relay');
-  const relay = await startRelay({ dataDir, port: 0, auth: 'mtls', logLevel: 'silent' });
+  const relay = await startRelay({ dataDir, port: 0, auth: mode, logLevel: 'silent' });
   const clients: Record<string, { certPem: string; keyPem: string }> = {};
   const profiles: Record<string, string> = {};
   for (const name of names) {
+    const profile = join(root, name);
+    profiles[name] = profile;
+    if (mode === 'open') {
+      await initProfile({
+        profile,
+        passphrase: PASS,
+        server: relay.url,
+        mode: 'open',
+        name,
+        caPem: relay.caPem,
+        crypto,
+        kdf: KDF,
+      });
+      continue;
+    }
     const credsDir = join(root, `creds-${name}`);
-    profiles[name] = join(root, name);
-    await initMtlsProfile({ dataDir, credsDir, name, profile: profiles[name], server: relay.url });
+    await initMtlsProfile({ dataDir, credsDir, name, profile, server: relay.url });
     clients[name] = {
       certPem: readFileSync(join(credsDir, `${name}.crt`), 'utf8'),
       keyPem: readFileSync(join(credsDir, `${name}.key`), 'utf8'),
@@ -285,7 +318,7 @@ export async function startBehindHostileRelay(
     caPem: relay.caPem,
     serverCertPem: readFileSync(relay.paths.serverCert, 'utf8'),
     serverKeyPem: readFileSync(relay.paths.serverKey, 'utf8'),
-    clients,
+    ...(mode === 'mtls' ? { clients } : {}),
   });
   const open = new Set<NodeClient>();
   return {
@@ -363,3 +396,29 @@ export function sendOf(
     ? x.frame
     : undefined;
 }
+
+/**
+ * `genuine` with every key replaced by the impostor's: a bundle whose signatures all
+ * verify, for a key the relay holds (the certificate, if any, stays the genuine one).
+ */
+export function substitutedBundle(
+  genuine: Extract<ServerFrame, { type: 'keys.bundle' }>,
+  impostor: IdentityKeyPair,
+  now = Date.now(),
+): Extract<ServerFrame, { type: 'keys.bundle' }> {
+  const { oneTimePrekey: _dropped, ...rest } = genuine;
+  return {
+    ...rest,
+    identityKey: impostor.publicIdentity.signingKey,
+    identityDh: {
+      publicKey: impostor.publicIdentity.dhKey,
+      signature: impostor.publicIdentity.dhSignature,
+    },
+    signedPrekey: publicSignedPreKey(generateSignedPreKey(crypto, impostor, 9, now)),
+    pqPrekey: publicKemPreKey(generateKemPreKey(crypto, impostor, 10, 'last-resort', now)),
+  };
+}
+
+/** A fresh identity the relay makes up. */
+export const impostorIdentity = (): IdentityKeyPair =>
+  IdentityKeyPair.fromSeed(crypto, crypto.randomBytes(32));
