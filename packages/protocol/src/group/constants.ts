@@ -61,9 +61,8 @@ export const MAX_GROUP_MEMBERS = 1000;
 /** Longest group name in UTF-8 bytes (a u8 length): a title, not a description. */
 export const MAX_GROUP_NAME_BYTES = 128;
 
-/** HKDF info and signature domain labels of the group layer (ASCII). */
+/** Signature and hash domain labels of the group layer (ASCII). */
 export const GROUP_LABEL = {
-  messageKeys: 'Parley v1 group message keys',
   messageSignature: 'Parley v1 group message',
   changeSignature: 'Parley v1 group change',
   stateHash: 'Parley v1 group state',

@@ -19,6 +19,7 @@ import {
   utf8Encode,
   type CryptoProvider,
 } from '@parley/crypto';
+import { NONCE_BYTES } from '../constants.js';
 import { ByteReader, ByteWriter, checkAddress, sameAddress, type Address } from '../encoding.js';
 import { invalidMessage, ProtocolError } from '../errors.js';
 import {
@@ -40,15 +41,14 @@ import {
   IncomingSenderChains,
   MAX_ITERATION,
   OutgoingSenderChain,
-  messageKeys,
   sameBytes,
   stepChain,
   type ReceiverChain,
 } from './sender-chain.js';
 
 const SIGNATURE_LABEL = utf8Encode(GROUP_LABEL.messageSignature);
-/** type ‖ version ‖ groupId ‖ chainId ‖ iteration. */
-export const GROUP_HEADER_BYTES = 2 + GROUP_ID_BYTES + 4 + 4;
+/** type ‖ version ‖ groupId ‖ chainId ‖ iteration ‖ nonce. */
+export const GROUP_HEADER_BYTES = 2 + GROUP_ID_BYTES + 4 + 4 + NONCE_BYTES;
 /** Everything in a group message but the framed body. */
 export const GROUP_OVERHEAD_BYTES = GROUP_HEADER_BYTES + AEAD_TAG_BYTES + ED25519_SIGNATURE_BYTES;
 
@@ -93,17 +93,25 @@ export function groupEncrypt(
   const total = paddedEnvelopeBytes(GROUP_OVERHEAD_BYTES, framed.length);
   const padded = padBody(framed, total - GROUP_OVERHEAD_BYTES);
   const step = stepChain(crypto, chain.chainKey);
-  const { key, nonce } = messageKeys(crypto, step.seed);
+  // A random nonce although the key is used once: a sender restored from an old backup
+  // reuses an iteration's key, and must still never reuse a (key, nonce) pair.
+  const nonce = crypto.randomBytes(NONCE_BYTES);
   const out = new Uint8Array(total);
   const w = new ByteWriter(GROUP_HEADER_BYTES);
   w.u8(GROUP_TYPE_MESSAGE)
     .u8(GROUP_VERSION)
     .bytes(chain.groupId)
     .u32(chain.chainId)
-    .u32(chain.iteration);
+    .u32(chain.iteration)
+    .bytes(nonce);
   const header = w.finish();
   out.set(header);
-  const sealed = crypto.aes256gcm.encrypt(asAeadKey(key), nonce, padded, concatBytes(header, addr));
+  const sealed = crypto.aes256gcm.encrypt(
+    asAeadKey(step.messageKey),
+    nonce,
+    padded,
+    concatBytes(header, addr),
+  );
   out.set(sealed, GROUP_HEADER_BYTES);
   const signedEnd = GROUP_HEADER_BYTES + sealed.length;
   const signature = crypto.ed25519.sign(
@@ -175,13 +183,12 @@ export function groupDecrypt(
   ) {
     throw invalidMessage();
   }
-  const { seed, next } = seedFor(crypto, chain, info.iteration);
-  const { key, nonce } = messageKeys(crypto, seed);
+  const { key, next } = keyFor(crypto, chain, info.iteration);
   let padded: Uint8Array;
   try {
     padded = crypto.aes256gcm.decrypt(
       asAeadKey(key),
-      nonce,
+      message.subarray(GROUP_HEADER_BYTES - NONCE_BYTES, GROUP_HEADER_BYTES),
       message.subarray(GROUP_HEADER_BYTES, signedEnd),
       concatBytes(message.subarray(0, GROUP_HEADER_BYTES), addr),
     );
@@ -194,18 +201,18 @@ export function groupDecrypt(
   return { state: new IncomingSenderChains(held.groupId, held.sender, chains), plaintext };
 }
 
-/** The seed of `iteration` and the chain as it is once that message is read (a new object). */
-function seedFor(
+/** The message key of `iteration` and the chain as it is once that message is read (a new object). */
+function keyFor(
   crypto: CryptoProvider,
   chain: ReceiverChain,
   iteration: number,
-): { seed: Uint8Array; next: ReceiverChain } {
+): { key: Uint8Array; next: ReceiverChain } {
   if (iteration < chain.iteration) {
-    const seed = chain.skipped.get(iteration);
-    if (!seed) throw new ProtocolError('DUPLICATE_MESSAGE', 'group message: already read');
+    const key = chain.skipped.get(iteration);
+    if (!key) throw new ProtocolError('DUPLICATE_MESSAGE', 'group message: already read');
     const skipped = new Map(chain.skipped);
     skipped.delete(iteration);
-    return { seed, next: { ...chain, skipped } };
+    return { key, next: { ...chain, skipped } };
   }
   if (iteration - chain.iteration > MAX_GROUP_SKIP) {
     throw new ProtocolError(
@@ -219,7 +226,7 @@ function seedFor(
     const grown = new Map(chain.skipped);
     for (let n = chain.iteration; n < iteration; n++) {
       const s = stepChain(crypto, chainKey);
-      grown.set(n, s.seed);
+      grown.set(n, s.messageKey);
       chainKey = s.chainKey;
     }
     // Oldest first: a Map iterates in insertion order.
@@ -231,7 +238,7 @@ function seedFor(
   }
   const s = stepChain(crypto, chainKey);
   return {
-    seed: s.seed,
+    key: s.messageKey,
     next: { ...chain, iteration: iteration + 1, chainKey: s.chainKey, skipped },
   };
 }

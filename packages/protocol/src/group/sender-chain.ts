@@ -14,7 +14,6 @@ import {
   asEd25519PublicKey,
   asEd25519SecretKey,
   toHex,
-  utf8Encode,
   type CryptoProvider,
   type Ed25519PublicKey,
   type Ed25519SecretKey,
@@ -30,7 +29,6 @@ import {
 import { ProtocolError } from '../errors.js';
 import {
   GROUP_ID_BYTES,
-  GROUP_LABEL,
   GROUP_TYPE_DISTRIBUTION,
   GROUP_VERSION,
   MAX_GROUP_SKIPPED_KEYS,
@@ -38,34 +36,27 @@ import {
 } from './constants.js';
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
-const SEED_INPUT = Uint8Array.of(0x01);
-const CHAIN_INPUT = Uint8Array.of(0x02);
-const INFO_MESSAGE_KEYS = utf8Encode(GROUP_LABEL.messageKeys);
-const EMPTY = new Uint8Array(0);
+const MESSAGE_KEY_INPUT = Uint8Array.of(0x01);
+const CHAIN_KEY_INPUT = Uint8Array.of(0x02);
 
 /** Largest iteration a chain may reach; a chain this long must be rotated. */
 export const MAX_ITERATION = 0xffff_ffff;
 /** Encoded size of a sender-key distribution. */
 export const DISTRIBUTION_BYTES = 2 + GROUP_ID_BYTES + 4 + 4 + 32 + 32;
 
-/** One chain step: the message-key seed for this iteration and the next chain key. */
+/**
+ * One chain step (§17.2): the AES-256-GCM key of this iteration's message and the next
+ * chain key. The old chain key cannot be computed from the new one (HMAC is one-way),
+ * which is the forward secrecy within a chain.
+ */
 export function stepChain(
   crypto: CryptoProvider,
   chainKey: Uint8Array,
-): { seed: Uint8Array; chainKey: Uint8Array } {
+): { messageKey: Uint8Array; chainKey: Uint8Array } {
   return {
-    seed: crypto.hmacSha256(chainKey, SEED_INPUT),
-    chainKey: crypto.hmacSha256(chainKey, CHAIN_INPUT),
+    messageKey: crypto.hmacSha256(chainKey, MESSAGE_KEY_INPUT),
+    chainKey: crypto.hmacSha256(chainKey, CHAIN_KEY_INPUT),
   };
-}
-
-/** AES-256-GCM key and nonce of one message from its seed (§17.2). */
-export function messageKeys(
-  crypto: CryptoProvider,
-  seed: Uint8Array,
-): { key: Uint8Array; nonce: Uint8Array } {
-  const out = crypto.hkdfSha256(seed, EMPTY, INFO_MESSAGE_KEYS, 44);
-  return { key: out.subarray(0, 32), nonce: out.subarray(32, 44) };
 }
 
 export function checkGroupId(arg: string, groupId: Uint8Array): void {
@@ -110,7 +101,7 @@ export interface ReceiverChain {
   readonly iteration: number;
   readonly chainKey: Uint8Array;
   readonly signingKey: Ed25519PublicKey;
-  /** Seeds of skipped iterations, oldest first (insertion order). */
+  /** Message keys of skipped iterations, oldest first (insertion order). */
   readonly skipped: ReadonlyMap<number, Uint8Array>;
 }
 
