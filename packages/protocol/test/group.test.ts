@@ -209,6 +209,15 @@ describe('group messages under sender keys', () => {
     ).toBe(s);
   });
 
+  it('outgoing and incoming state cannot be mixed: the compiler refuses, the run-time check too', () => {
+    const { out, bob } = pair(crypto);
+    // @ts-expect-error an incoming state is not an outgoing chain
+    expect(code(() => groupEncrypt(crypto, bob, ALICE, text('x')))).toBe('INVALID_ARGUMENT');
+    const { message } = groupEncrypt(crypto, out, ALICE, text('x'));
+    // @ts-expect-error an outgoing chain is not an incoming state
+    expect(code(() => groupDecrypt(crypto, out, ALICE, message))).toBe('INVALID_ARGUMENT');
+  });
+
   it('prints no secret', () => {
     const { out, bob } = pair(crypto);
     const shown = [String(out), JSON.stringify(out), String(bob), JSON.stringify(bob)].join(' ');
@@ -227,7 +236,7 @@ class OutgoingJump {
   constructor(start: OutgoingSenderChain, n: number) {
     const crypto = seeded(1);
     const bytes = serializeOutgoingSenderChain(start);
-    let ck = bytes.slice(26, 58);
+    let ck: Uint8Array = bytes.slice(26, 58);
     for (let i = 0; i < n; i++) ck = crypto.hmacSha256(ck, Uint8Array.of(2));
     new DataView(bytes.buffer).setUint32(22, start.iteration + n);
     bytes.set(ck, 26);
