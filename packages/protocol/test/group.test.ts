@@ -218,6 +218,70 @@ describe('group messages under sender keys', () => {
     expect(code(() => groupDecrypt(crypto, out, ALICE, message))).toBe('INVALID_ARGUMENT');
   });
 
+  it('drops the oldest skipped keys beyond MAX_GROUP_SKIPPED_KEYS', () => {
+    const { out, bob } = pair(crypto);
+    const m0 = groupEncrypt(crypto, out, ALICE, text('first')).message;
+    const at = (n: number) =>
+      groupEncrypt(crypto, new OutgoingJump(out, n).chain, ALICE, text(`at ${n}`)).message;
+    const m1 = at(1);
+    let s = groupDecrypt(crypto, bob, ALICE, at(MAX_GROUP_SKIP)).state; // skips 0..1999
+    s = groupDecrypt(crypto, s, ALICE, at(2 * MAX_GROUP_SKIP)).state; // skips 1999 more
+    expect(code(() => groupDecrypt(crypto, s, ALICE, m0))).toBe('DUPLICATE_MESSAGE');
+    expect(code(() => groupDecrypt(crypto, s, ALICE, m1))).toBe('DUPLICATE_MESSAGE');
+    const late = at(2 * MAX_GROUP_SKIP - 1);
+    expect(untext(groupDecrypt(crypto, s, ALICE, late).plaintext)).toBe(
+      `at ${2 * MAX_GROUP_SKIP - 1}`,
+    );
+    const kept = deserializeIncomingSenderChains(serializeIncomingSenderChains(s));
+    expect(untext(groupDecrypt(crypto, kept, ALICE, late).plaintext)).toBe(
+      `at ${2 * MAX_GROUP_SKIP - 1}`,
+    );
+  });
+
+  it('refuses a distribution that reuses a held chain id with another signing key, changing nothing', () => {
+    const { out, bob } = pair(crypto);
+    const d = encodeSenderKeyDistribution(out);
+    const other = d.slice();
+    other[89] = (other[89] as number) ^ 1;
+    expect(code(() => processSenderKeyDistribution(bob, ALICE, other))).toBe('INVALID_MESSAGE');
+    expect(code(() => processSenderKeyDistribution(bob, ALICE, d.subarray(0, 89)))).toBe(
+      'INVALID_MESSAGE',
+    );
+    const v2 = d.slice();
+    v2[1] = 2;
+    expect(code(() => processSenderKeyDistribution(bob, ALICE, v2))).toBe('UNSUPPORTED_VERSION');
+    expect(processSenderKeyDistribution(bob, ALICE, d)).toBe(bob);
+  });
+
+  it('refuses malformed messages and saved states with typed errors', () => {
+    const { out, bob } = pair(crypto);
+    const { message } = groupEncrypt(crypto, out, ALICE, text('x'));
+    for (const bad of [
+      new Uint8Array(0),
+      message.subarray(0, 122),
+      message.subarray(0, message.length - 1),
+    ]) {
+      expect(code(() => groupDecrypt(crypto, bob, ALICE, bad))).toBe('INVALID_MESSAGE');
+    }
+    const wrongType = message.slice();
+    wrongType[0] = 0x02;
+    expect(code(() => groupDecrypt(crypto, bob, ALICE, wrongType))).toBe('INVALID_MESSAGE');
+    const wrongVersion = message.slice();
+    wrongVersion[1] = 9;
+    expect(code(() => groupDecrypt(crypto, bob, ALICE, wrongVersion))).toBe('UNSUPPORTED_VERSION');
+    const saved = serializeIncomingSenderChains(bob);
+    expect(code(() => deserializeIncomingSenderChains(saved.subarray(0, saved.length - 1)))).toBe(
+      'INVALID_STATE',
+    );
+    expect(code(() => deserializeIncomingSenderChains(serializeOutgoingSenderChain(out)))).toBe(
+      'INVALID_STATE',
+    );
+    const future = saved.slice();
+    future[0] = 2;
+    expect(code(() => deserializeIncomingSenderChains(future))).toBe('UNSUPPORTED_VERSION');
+    expect(code(() => deserializeOutgoingSenderChain(saved))).toBe('INVALID_STATE');
+  });
+
   it('prints no secret', () => {
     const { out, bob } = pair(crypto);
     const shown = [String(out), JSON.stringify(out), String(bob), JSON.stringify(bob)].join(' ');
@@ -330,6 +394,24 @@ describe('signed group membership', () => {
     const aliceLeft = leaveGroup(crypto, alice, bobLeft.state);
     expect(aliceLeft.state.members).toEqual([member(carol, 'admin')]);
     expect(renameGroup(crypto, carol, aliceLeft.state, 'c').state.name).toBe('c');
+  });
+
+  it('refuses malformed change bytes and state bytes', () => {
+    const created = createGroup(crypto, alice, { name: 'g', members: [member(bob)] });
+    const r = renameGroup(crypto, alice, created.state, 'n').change;
+    expect(code(() => applyGroupChange(crypto, created.state, r.subarray(0, r.length - 1)))).toBe(
+      'INVALID_MESSAGE',
+    );
+    expect(code(() => applyGroupChange(crypto, created.state, Uint8Array.of(...r, 0)))).toBe(
+      'INVALID_MESSAGE',
+    );
+    const kind = r.slice();
+    kind[2] = 9;
+    expect(code(() => applyGroupChange(crypto, created.state, kind))).toBe('INVALID_MESSAGE');
+    const bytes = encodeGroupState(created.state);
+    expect(code(() => decodeGroupState(crypto, bytes.subarray(0, bytes.length - 1)))).toBe(
+      'INVALID_STATE',
+    );
   });
 
   it('refuses impossible changes with a named argument', () => {
