@@ -4,6 +4,7 @@
  * chain, bounded skipping, saved state), signed membership (chaining, roles,
  * signatures) and the rotation decision.
  */
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createSeededRandom, type CryptoProvider } from '@parley/crypto';
 import { createNodeCrypto } from '@parley/crypto/node';
@@ -251,6 +252,21 @@ describe('group messages under sender keys', () => {
     v2[1] = 2;
     expect(code(() => processSenderKeyDistribution(bob, ALICE, v2))).toBe('UNSUPPORTED_VERSION');
     expect(processSenderKeyDistribution(bob, ALICE, d)).toBe(bob);
+    const elsewhere = createSenderChain(crypto, new Uint8Array(16).fill(3), {
+      nowMs: NOW,
+      epoch: 0,
+    });
+    const e = encodeSenderKeyDistribution(elsewhere);
+    expect(code(() => processSenderKeyDistribution(bob, ALICE, e))).toBe('INVALID_ARGUMENT');
+    expect(
+      code(() =>
+        processSenderKeyDistribution(
+          bob,
+          CAROL,
+          encodeSenderKeyDistribution(createSenderChain(crypto, GROUP, { nowMs: NOW, epoch: 0 })),
+        ),
+      ),
+    ).toBe('INVALID_ARGUMENT');
   });
 
   it('refuses malformed messages and saved states with typed errors', () => {
@@ -284,10 +300,13 @@ describe('group messages under sender keys', () => {
 
   it('prints no secret', () => {
     const { out, bob } = pair(crypto);
-    const shown = [String(out), JSON.stringify(out), String(bob), JSON.stringify(bob)].join(' ');
+    const shown = [out, bob]
+      .flatMap((x) => [String(x), JSON.stringify(x), inspect(x, { depth: 9 })])
+      .join(' ');
     const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
     expect(shown).not.toContain(hex(out.chainKey));
     expect(shown).not.toContain(hex(out.signingSecret));
+    expect(shown).toContain(String(out.chainId));
   });
 });
 
