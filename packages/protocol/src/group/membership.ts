@@ -118,8 +118,19 @@ function writeMember(w: ByteWriter, m: GroupMember): void {
   w.bytes(m.identityKey).u8(ROLE_BYTE[m.role]);
 }
 
+/** An address whose userId is 1..MAX_USER_ID_BYTES bytes, as every builder writes. */
+function readValidAddress(r: ByteReader): Address {
+  const a = readAddress(r);
+  try {
+    checkAddress('address', a);
+  } catch {
+    throw new ProtocolError('INVALID_MESSAGE', 'invalid message');
+  }
+  return a;
+}
+
 function readMember(r: ByteReader): GroupMember {
-  const address = readAddress(r);
+  const address = readValidAddress(r);
   const identityKey = asEd25519PublicKey(r.bytes(32));
   const role = r.u8();
   if (role > 1) throw new ProtocolError('INVALID_MESSAGE', 'invalid message');
@@ -183,7 +194,7 @@ export function decodeGroupChange(bytes: Uint8Array): GroupChange {
   const groupId = r.bytes(GROUP_ID_BYTES);
   const epoch = r.u32();
   const prevHash = r.bytes(32);
-  const signer = readAddress(r);
+  const signer = readValidAddress(r);
   let name: string | undefined;
   let members: GroupMember[] | undefined;
   let removed: Address[] | undefined;
@@ -207,7 +218,7 @@ export function decodeGroupChange(bytes: Uint8Array): GroupChange {
     if (n < 1 || n > MAX_GROUP_MEMBERS)
       throw new ProtocolError('INVALID_MESSAGE', 'invalid message');
     removed = [];
-    for (let i = 0; i < n; i++) removed.push(readAddress(r));
+    for (let i = 0; i < n; i++) removed.push(readValidAddress(r));
     if (!canonical(removed)) throw new ProtocolError('INVALID_MESSAGE', 'invalid message');
   }
   const signedEnd = r.offset;
