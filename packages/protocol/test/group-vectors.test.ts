@@ -1,7 +1,7 @@
 /**
  * Published group-layer vectors: the code must reproduce parley-group-v1.json byte for
  * byte with both providers, and the first message must be readable with nothing but
- * node:crypto (OpenSSL) and docs/protocol.md §17, as an outside implementer would.
+ * node:crypto (OpenSSL) and docs/protocol.md §18, as an outside implementer would.
  */
 import { createDecipheriv, createHmac, createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -57,7 +57,7 @@ describe('group known-answer vectors', () => {
     ).toBe(3);
   });
 
-  it('message 0 opens with OpenSSL and the byte layout of §17 alone', () => {
+  it('message 0 opens with OpenSSL and the byte layout of §18 alone', () => {
     const dist = Buffer.from(published.events[0]?.distribution ?? '', 'hex');
     const sent = published.events.find((e) => e.step === 'send' && e.id === 0);
     const msg = Buffer.from(sent?.message ?? '', 'hex');

@@ -312,7 +312,7 @@ describe('group messages under sender keys', () => {
 
 /**
  * The chain `n` iterations on, built from its saved bytes with the chain KDF of
- * docs/protocol.md §17.2 (CK' = HMAC(CK, 0x02)) instead of n signed messages.
+ * docs/protocol.md §18.2 (CK' = HMAC(CK, 0x02)) instead of n signed messages.
  */
 class OutgoingJump {
   readonly chain: OutgoingSenderChain;

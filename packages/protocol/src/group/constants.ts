@@ -1,6 +1,6 @@
 /**
  * Limits, labels and type bytes of the group layer (sender keys and membership), each
- * with the reason for its value. docs/protocol.md §17 cites these names; changing one
+ * with the reason for its value. docs/protocol.md §18 cites these names; changing one
  * is a protocol change.
  */
 

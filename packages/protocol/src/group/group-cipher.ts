@@ -1,5 +1,5 @@
 /**
- * Group messages under sender keys (§17.4-17.5): one AES-256-GCM key per message from
+ * Group messages under sender keys (§18.4-17.5): one AES-256-GCM key per message from
  * the sender's chain, the body padded like a pairwise envelope, and an Ed25519
  * signature by the chain's signing key over the whole message, because every member
  * holds the chain key and could otherwise forge messages in another's name.

@@ -1,6 +1,6 @@
 /**
  * The group layer: sender-key chains and their distribution, group messages, signed
- * membership, and the rotation rule. Specified in docs/protocol.md §17.
+ * membership, and the rotation rule. Specified in docs/protocol.md §18.
  */
 export * from './constants.js';
 export {

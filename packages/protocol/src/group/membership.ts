@@ -1,5 +1,5 @@
 /**
- * Group membership that every member can check (§17.7): a state (group id, epoch,
+ * Group membership that every member can check (§18.7): a state (group id, epoch,
  * name, members with roles, the epoch of the last removal) and signed changes
  * (create, add, remove, leave, rename). Each change names the epoch it creates and the
  * hash of the state it follows, and is signed by the identity key of a member entitled
@@ -46,7 +46,7 @@ export interface GroupMember {
   readonly role: GroupRole;
 }
 
-/** A checked membership state. Members are in canonical order (§17.7). */
+/** A checked membership state. Members are in canonical order (§18.7). */
 export interface GroupMembership {
   readonly groupId: Uint8Array;
   readonly epoch: number;
@@ -137,7 +137,7 @@ function readMember(r: ByteReader): GroupMember {
   return { address, identityKey, role: role === 1 ? 'admin' : 'member' };
 }
 
-/** Canonical state bytes (§17.7); `decodeGroupState` reads them back. */
+/** Canonical state bytes (§18.7); `decodeGroupState` reads them back. */
 export function encodeGroupState(s: Omit<GroupMembership, 'hash'>): Uint8Array {
   const w = new ByteWriter();
   const name = utf8Encode(s.name);
@@ -182,7 +182,7 @@ function canonical(addresses: readonly Address[]): boolean {
   return true;
 }
 
-/** Parses change bytes (§17.8) without applying them; malformed input is `INVALID_MESSAGE`. */
+/** Parses change bytes (§18.8) without applying them; malformed input is `INVALID_MESSAGE`. */
 export function decodeGroupChange(bytes: Uint8Array): GroupChange {
   const r = new ByteReader(bytes);
   if (r.u8() !== GROUP_TYPE_CHANGE) throw new ProtocolError('INVALID_MESSAGE', 'invalid message');

@@ -1,5 +1,5 @@
 /**
- * When a sender must start a new chain (§17.9). Pure: the clock is an argument.
+ * When a sender must start a new chain (§18.9). Pure: the clock is an argument.
  *
  * Owns: the rotation decision. The caller makes the new chain and distributes it to
  * the members of the current state only, so a removed member never gets it.

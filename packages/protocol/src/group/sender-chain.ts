@@ -45,7 +45,7 @@ export const MAX_ITERATION = 0xffff_ffff;
 export const DISTRIBUTION_BYTES = 2 + GROUP_ID_BYTES + 4 + 4 + 32 + 32;
 
 /**
- * One chain step (§17.2): the AES-256-GCM key of this iteration's message and the next
+ * One chain step (§18.2): the AES-256-GCM key of this iteration's message and the next
  * chain key. The old chain key cannot be computed from the new one (HMAC is one-way),
  * which is the forward secrecy within a chain.
  */
@@ -165,7 +165,7 @@ export function createSenderChain(
   );
 }
 
-/** The distribution of `chain` at its current iteration (§17.3): give it to each member. */
+/** The distribution of `chain` at its current iteration (§18.3): give it to each member. */
 export function encodeSenderKeyDistribution(chain: OutgoingSenderChain): Uint8Array {
   const w = new ByteWriter(DISTRIBUTION_BYTES);
   w.u8(GROUP_TYPE_DISTRIBUTION).u8(GROUP_VERSION).bytes(chain.groupId);
@@ -256,7 +256,7 @@ const STATE_FORMAT = 1;
 const STATE_OUTGOING = 1;
 const STATE_INCOMING = 2;
 
-/** Saved-state bytes of an outgoing chain (§17.6). Secret: store encrypted. */
+/** Saved-state bytes of an outgoing chain (§18.6). Secret: store encrypted. */
 export function serializeOutgoingSenderChain(c: OutgoingSenderChain): Uint8Array {
   const w = new ByteWriter(2 + GROUP_ID_BYTES + 8 + 96 + 12);
   w.u8(STATE_FORMAT).u8(STATE_OUTGOING).bytes(c.groupId).u32(c.chainId).u32(c.iteration);
@@ -282,7 +282,7 @@ export function deserializeOutgoingSenderChain(bytes: Uint8Array): OutgoingSende
   return c;
 }
 
-/** Saved-state bytes of what we hold for one sender (§17.6). Secret: store encrypted. */
+/** Saved-state bytes of what we hold for one sender (§18.6). Secret: store encrypted. */
 export function serializeIncomingSenderChains(s: IncomingSenderChains): Uint8Array {
   const w = new ByteWriter();
   w.u8(STATE_FORMAT).u8(STATE_INCOMING).bytes(s.groupId);

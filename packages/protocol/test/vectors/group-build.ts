@@ -52,7 +52,7 @@ export interface GroupVectorChange {
   kind: string;
   signer: Name;
   change: string;
-  /** Canonical state bytes after the change (§17.7) and their hash. */
+  /** Canonical state bytes after the change (§18.7) and their hash. */
   state: string;
   stateHash: string;
 }
@@ -80,7 +80,7 @@ export interface GroupVectors {
   groupId: string;
   changes: GroupVectorChange[];
   events: GroupVectorEvent[];
-  /** Alice's outgoing chain and Carol's incoming state for Alice at the end (§17.6). */
+  /** Alice's outgoing chain and Carol's incoming state for Alice at the end (§18.6). */
   aliceOutgoingState: string;
   carolIncomingFromAliceState: string;
 }
@@ -240,7 +240,7 @@ export function buildGroupVectors(
 
   return {
     description:
-      "Parley group layer v1 known-answer vectors (docs/protocol.md §17): identities from fixed seeds; each party's provider draws all randomness from ChaCha20 keyed by randomSeed as in §13. Events happen in the order listed; a newcomer receives the sender's distribution at its current iteration, and a removed member receives no later distribution.",
+      "Parley group layer v1 known-answer vectors (docs/protocol.md §18): identities from fixed seeds; each party's provider draws all randomness from ChaCha20 keyed by randomSeed as in §13. Events happen in the order listed; a newcomer receives the sender's distribution at its current iteration, and a removed member receives no later distribution.",
     nowMs: NOW,
     parties,
     groupId: toHex(s.groupId),
