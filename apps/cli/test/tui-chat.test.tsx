@@ -135,11 +135,10 @@ describe('chat UI', () => {
     expect(f).toMatch(/dave: identity key changed! Verify with \/verify/);
     // Viewing bob's conversation marked it read; carol's stays unread.
     let unread: (number | undefined)[] = [];
-    for (let n = 0; n < 100; n++) {
+    for (let waited = 0; unread[0] !== 0 && waited < FRAME_WAIT_LIMIT_MS; waited += FRAME_POLL_MS) {
       const conv = await c.store.listConversations();
       unread = ['bob', 'carol'].map((p) => conv.find((x) => x.peer === p)?.unread);
-      if (unread[0] === 0) break;
-      await new Promise((r) => setTimeout(r, 20));
+      if (unread[0] !== 0) await new Promise((r) => setTimeout(r, FRAME_POLL_MS));
     }
     expect(unread).toEqual([0, 2]);
     for (const line of f.split('\n')) expect(line.length).toBeLessThanOrEqual(80);

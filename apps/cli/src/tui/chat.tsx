@@ -8,8 +8,9 @@
  * Everything it shows comes from the client core's store and events; it never talks to
  * the relay or the store directly.
  */
-import React, { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import React, { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { Box, Text, render, useApp, useInput, useStdout } from 'ink';
+import type { Key } from 'ink';
 import QRCode from 'qrcode';
 import { checkUserName, describeTrust } from '@parley/client';
 import type { Contact, ConversationSummary, StoredMessage } from '@parley/client';
@@ -223,7 +224,12 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
     [c, selected, exit, openVerify, refresh],
   );
 
-  useInput((ch, key) => {
+  // ink re-subscribes a changed input handler in a passive effect, after the frame is
+  // already on screen; a key arriving in between would reach the previous render's
+  // handler (stale selection, empty list). One stable handler reading the latest render's
+  // closure (swapped in during the commit, before any input can run) closes that gap.
+  const onKey = useRef<(ch: string, key: Key) => void>(() => undefined);
+  const handleKey = (ch: string, key: Key): void => {
     if (key.ctrl && ch === 'c') return exit();
     if (screen.kind !== 'main') {
       if (key.escape || key.return || ch === 'q') setScreen({ kind: 'main' });
@@ -253,7 +259,11 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
       } else if (c === '\u007f' || c === '\b') setInput((s) => s.slice(0, -1));
       else if (c >= ' ') setInput((s) => s + c);
     }
+  };
+  useLayoutEffect(() => {
+    onKey.current = handleKey;
   });
+  useInput(useCallback((ch: string, key: Key) => onKey.current(ch, key), []));
 
   const header = (
     <Box>
