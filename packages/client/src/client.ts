@@ -971,7 +971,7 @@ export class ParleyClient {
     timeoutMs: number,
   ): Promise<void> {
     const rank = (s: MessageStatus): number =>
-      ({ sending: 0, queued: 1, delivered: 2, received: 2, failed: 0 })[s];
+      ({ sending: 0, queued: 1, 'on-device': 2, delivered: 3, received: 3, failed: 0 })[s];
     return new Promise((resolve, reject) => {
       let off: () => void = () => undefined;
       const timer = setTimeout(() => {

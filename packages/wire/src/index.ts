@@ -20,6 +20,7 @@
  */
 export { WireError, type WireErrorCode, type WireResult } from './errors.js';
 export * from './limits.js';
+export { WS_PATH } from './endpoint.js';
 export {
   DELIVER_KINDS,
   ERROR_CODES,

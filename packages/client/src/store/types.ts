@@ -37,11 +37,19 @@ export interface Contact {
 /**
  * Life of a message: outgoing `sending` (stored; encrypted into the outbox, or waiting
  * for the peer's keys when there is no session yet) -> `queued` (the relay stored it)
- * -> `delivered` (the recipient's device took it); `failed` when it can never be sent
- * (the peer's keys were refused: unknown user, untrusted certificate). Incoming
- * messages are `received`.
+ * -> `on-device` (the relay says the recipient's device acknowledged the block; not a
+ * promise it was read) -> `delivered` (only from the recipient client's end-to-end
+ * receipt, sent after it decrypted and committed the message); `failed` when it can
+ * never be sent (the peer's keys were refused: unknown user, untrusted certificate).
+ * Incoming messages are `received`.
  */
-export type MessageStatus = 'sending' | 'queued' | 'delivered' | 'received' | 'failed';
+export type MessageStatus =
+  | 'sending'
+  | 'queued'
+  | 'on-device'
+  | 'delivered'
+  | 'received'
+  | 'failed';
 
 export interface StoredMessage {
   /** Hex of the 16-byte client message id chosen by the sender. */
@@ -120,6 +128,11 @@ export type StoreWrite =
 export interface ListMessagesOptions {
   /** Only messages with seq greater than this. */
   readonly afterSeq?: number;
+  /**
+   * Only messages with seq less than this: with `limit`, one page of history older than
+   * the oldest one shown (scrollback), read without loading the whole conversation.
+   */
+  readonly beforeSeq?: number;
   /** Only incoming messages not yet shown. */
   readonly unshownOnly?: boolean;
   /** Most recent `limit` messages (still returned oldest first). */
