@@ -82,6 +82,17 @@ async function harness(): Promise<NodeClient> {
       }),
     },
     {
+      op: 'message.put',
+      message: msg({
+        id: 'b4',
+        peer: 'bob',
+        text: 'sent three',
+        direction: 'out',
+        status: 'on-device',
+        shown: true,
+      }),
+    },
+    {
       op: 'contact.put',
       contact: {
         name: 'dave',
@@ -130,7 +141,9 @@ describe('chat UI', () => {
     expect(f).toMatch(/carol \(2\)/); // two unread in the other conversation
     expect(f).toMatch(/bob: hello alice/);
     expect(f).toMatch(/me: sent one ✓✓/);
-    expect(f).toMatch(/me: sent two ✓(?!✓)/);
+    expect(f).toMatch(/me: sent two ✓$/m);
+    // The relay's word that the device has it is not the recipient's receipt.
+    expect(f).toMatch(/me: sent three ✓ on device$/m);
     expect(f).toMatch(/\d\d:\d\d bob/);
     expect(f).toMatch(/dave: identity key changed! Verify with \/verify/);
     // Viewing bob's conversation marked it read; carol's stays unread.
@@ -146,6 +159,11 @@ describe('chat UI', () => {
 
   it('typing: Down selects the next conversation, /help opens the help screen, Esc returns', async () => {
     const c = await harness();
+    // The reason the core recorded when the recipient's keys were refused.
+    c.client.sendFailure = async (peer, id) =>
+      peer === 'carol' && id === 'c0'
+        ? { code: 'NOT_FOUND', reason: 'carol: unknown to the relay' }
+        : undefined;
     const ui = render(<ChatApp c={c} />);
     cleanups.push(() => ui.unmount());
     await frameMatching(ui.lastFrame, /bob>/);
@@ -153,7 +171,7 @@ describe('chat UI', () => {
     await frameMatching(ui.lastFrame, /carol>/);
     await frameMatching(ui.lastFrame, /carol: carol two/);
     // A message whose recipient's keys were refused shows why it is not moving.
-    await frameMatching(ui.lastFrame, /me: first try ✗ not sent/);
+    await frameMatching(ui.lastFrame, /me: first try ✗ not sent: carol: unknown to the relay/);
     ui.stdin.write('/help\r');
     await frameMatching(ui.lastFrame, /\/to NAME\s+open a conversation/);
     ui.stdin.write('\u001b');
@@ -162,7 +180,7 @@ describe('chat UI', () => {
     // Offline and without a session: the message is kept (encrypted store) as sending,
     // to be encrypted and sent once connected; nothing is lost or refused.
     const f = await frameMatching(ui.lastFrame, /me: hello while offline …/);
-    expect(f).not.toMatch(/not sent: /);
+    expect(f).not.toMatch(/^not sent: /m); // no refusal on the notice line
     expect(f).not.toMatch(/hello while offline ✗/);
     const stored = await c.store.listMessages('carol');
     expect(stored.map((m) => [m.direction, m.text, m.status])).toContainEqual([
@@ -189,5 +207,94 @@ describe('chat UI', () => {
     expect(f).toMatch(/^bob>/m);
     expect(f).toContain('bob: no key yet');
     expect(f).not.toContain('long 0 ');
+  });
+});
+
+/** Writes `keys` and waits (bounded) for a frame different from `before`. */
+async function pressUntilChanged(
+  ui: { stdin: { write: (s: string) => void }; lastFrame: () => string | undefined },
+  keys: string,
+  before: string,
+): Promise<string> {
+  ui.stdin.write(keys);
+  for (let waited = 0; waited < FRAME_WAIT_LIMIT_MS; waited += FRAME_POLL_MS) {
+    const f = ui.lastFrame() ?? '';
+    if (f !== before) return f;
+    await new Promise((r) => setTimeout(r, FRAME_POLL_MS));
+  }
+  throw new Error(`the frame did not change after ${JSON.stringify(keys)}:\n${before}`);
+}
+
+describe('chat UI: scrollback, long messages, paste', () => {
+  const PAGE_UP = '\u001b[5~';
+  const PAGE_DOWN = '\u001b[6~';
+
+  it('PgUp pages back through the whole stored history (older pages read from the store); PgDn and End return', async () => {
+    const c = await harness();
+    await c.store.commit(
+      Array.from({ length: 250 }, (_, i) => ({
+        op: 'message.put' as const,
+        message: msg({ id: `h${i}`, peer: 'bob', text: `history line ${i} end`, shown: true }),
+      })),
+    );
+    const ui = render(<ChatApp c={c} />);
+    cleanups.push(() => ui.unmount());
+    let f = await frameMatching(ui.lastFrame, /history line 249 end/);
+    expect(f).not.toMatch(/history line 200 end/);
+    // Press PgUp until the first message shows; each press must move the view.
+    for (let presses = 0; !/history line 0 end/.test(f); presses++) {
+      expect(presses).toBeLessThan(40);
+      f = await pressUntilChanged(ui, PAGE_UP, f);
+    }
+    expect(f).toMatch(/start of the conversation · PgUp older · PgDn newer/);
+    expect(f).not.toMatch(/history line 249 end/);
+    ui.stdin.write(PAGE_DOWN);
+    await frameMatching(ui.lastFrame, /history line \d+ end[\s\S]*PgDn newer/);
+    ui.stdin.write('\u001b[F'); // End
+    f = await frameMatching(ui.lastFrame, /history line 249 end/);
+    expect(f).toMatch(/^Type \/help for commands\.$/m);
+    for (const line of f.split('\n')) expect(line.length).toBeLessThanOrEqual(100);
+  });
+
+  it('a 10 KB message is wrapped and shown (its end at once, its start with PgUp)', async () => {
+    const c = await harness();
+    const words = Array.from({ length: 2000 }, (_, i) => `w${i}`).join(' ');
+    const text = `BEGIN-OF-LONG ${words} END-OF-LONG`;
+    expect(text.length).toBeGreaterThan(10_000);
+    await c.store.commit([
+      { op: 'message.put', message: msg({ id: 'big', peer: 'bob', text, shown: true }) },
+    ]);
+    const ui = render(<ChatApp c={c} />);
+    cleanups.push(() => ui.unmount());
+    let f = await frameMatching(ui.lastFrame, /END-OF-LONG/);
+    expect(f).toMatch(/w1999 END-OF-LONG/);
+    expect(f).toMatch(/^bob>/m);
+    expect(f.split('\n').length).toBeLessThanOrEqual(24);
+    for (let n = 0; !/BEGIN-OF-LONG/.test(f); n++) {
+      expect(n).toBeLessThan(20);
+      f = await pressUntilChanged(ui, PAGE_UP, f);
+    }
+    expect(f).toMatch(/\d\d:\d\d bob: BEGIN-OF-LONG w0 w1/);
+  });
+
+  it('a bracketed paste of three lines is one message; Alt+Enter adds a line; Enter sends', async () => {
+    const c = await harness();
+    const ui = render(<ChatApp c={c} />);
+    cleanups.push(() => ui.unmount());
+    await frameMatching(ui.lastFrame, /bob>/);
+    ui.stdin.write('\u001b[200~first pasted\rsecond pasted\rthird pasted\u001b[201~');
+    await frameMatching(ui.lastFrame, /third pasted/);
+    ui.stdin.write('\u001b\r'); // Alt+Enter
+    ui.stdin.write('typed after');
+    await frameMatching(ui.lastFrame, /typed after/);
+    ui.stdin.write('\r');
+    const f = await frameMatching(ui.lastFrame, /me: first pasted\n[\s\S]*third pasted/);
+    expect(f).toMatch(/typed after …/);
+    const sent = (await c.store.listMessages('bob')).filter(
+      (m) => m.direction === 'out' && m.text.includes('pasted'),
+    );
+    expect(sent.map((m) => m.text)).toEqual([
+      'first pasted\nsecond pasted\nthird pasted\ntyped after',
+    ]);
   });
 });
