@@ -57,9 +57,19 @@ function waitDrained(c: NodeClient, timeoutMs: number): Promise<void> {
 }
 
 /** Prints unshown incoming messages in order and marks them shown, in one pass per peer. */
-async function printNew(c: NodeClient, json: boolean, peer?: string): Promise<void> {
-  const fresh = await c.client.messages(peer, { unshownOnly: true });
-  for (const m of fresh) out(messageLine(m, json));
+async function printNew(
+  c: NodeClient,
+  json: boolean,
+  peer?: string,
+  printed = new Set<string>(),
+): Promise<void> {
+  const fresh = (await c.client.messages(peer, { unshownOnly: true })).filter(
+    (m) => !printed.has(`${m.peer}:${m.id}`),
+  );
+  for (const m of fresh) {
+    printed.add(`${m.peer}:${m.id}`);
+    out(messageLine(m, json));
+  }
   const upto = new Map<string, number>();
   for (const m of fresh) upto.set(m.peer, Math.max(upto.get(m.peer) ?? 0, m.seq ?? 0));
   for (const [peer, seq] of upto) await c.client.markShown(peer, seq);
@@ -248,6 +258,34 @@ export function registerClient(program: Command): void {
         if (o.limit !== undefined)
           throw new ClientError('INVALID_ARGUMENT', '--limit applies to --history');
         const c = await open(o.profile, o.follow === true);
+        // --follow: every print is a store query in one chain, started by each new message
+        // from the moment we connect, so a message arriving while the backlog is printed
+        // is neither lost nor printed twice nor out of order.
+        const printed = new Set<string>();
+        let printing = Promise.resolve();
+        const printLater = (): void => {
+          printing = printing
+            .then(() => printNew(c, json, peer, printed))
+            .catch((err: unknown) => warn(`cannot show messages: ${(err as Error).message}`));
+        };
+        let stop: (() => void) | undefined;
+        const stopped = new Promise<void>((res) => (stop = res));
+        const onSignal = (): void => stop?.();
+        if (o.follow) {
+          process.once('SIGINT', onSignal);
+          process.once('SIGTERM', onSignal);
+          onStdoutClosed(onSignal);
+          c.client.on((e) => {
+            if (
+              e.type === 'message' &&
+              e.message.direction === 'in' &&
+              (peer === undefined || e.message.peer === peer)
+            )
+              printLater();
+            if (e.type === 'key-changed')
+              warn(`${e.contact.name}: ${describeTrust('key-changed', c.account.info.mode)}`);
+          });
+        }
         try {
           let refused: unknown;
           try {
@@ -259,28 +297,16 @@ export function registerClient(program: Command): void {
             if (err instanceof ClientError && err.code === 'AUTH_REJECTED') refused = err;
             else warn(`offline (${(err as Error).message}); showing stored messages`);
           }
-          await printNew(c, json, peer);
+          printLater();
+          await printing;
           if (refused !== undefined) throw refused;
           if (!o.follow) return;
-          c.client.on((e) => {
-            if (
-              e.type === 'message' &&
-              e.message.direction === 'in' &&
-              (peer === undefined || e.message.peer === peer)
-            ) {
-              out(messageLine(e.message, json));
-              void c.client.markShown(e.message.peer, e.message.seq ?? 0);
-            }
-            if (e.type === 'key-changed')
-              warn(`${e.contact.name}: ${describeTrust('key-changed', c.account.info.mode)}`);
-          });
           // Until interrupted, or until our reader goes away (`read --follow | head -3`).
-          await new Promise<void>((res) => {
-            process.once('SIGINT', res);
-            process.once('SIGTERM', res);
-            onStdoutClosed(res);
-          });
+          await stopped;
+          await printing;
         } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
           await c.close();
         }
       },
