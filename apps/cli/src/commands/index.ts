@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { registerAudit } from './audit.js';
 import { registerClient } from './client.js';
 import { registerPki } from './pki.js';
-import { registerProfile } from './profile.js';
+import { registerProfileSet } from './profile-set.js';
 import { registerServer } from './server.js';
 
 type Register = (program: Command) => void;
@@ -13,7 +13,8 @@ const groups: readonly Register[] = [
   registerPki,
   registerAudit,
   registerClient,
-  registerProfile,
+  // After every other group: it joins an existing `profile` group.
+  registerProfileSet,
 ];
 
 export function registerCommands(program: Command): void {

@@ -11,8 +11,14 @@ import { openNodeClient, readPemFile, updateProfileSettings } from '@parley/clie
 import { askPassphrase } from '../tui/passphrase.js';
 import { out } from '../output.js';
 
-export function registerProfile(program: Command): void {
-  const profile = program.command('profile').description('change a saved client profile');
+/**
+ * Adds `set` to the `profile` command group, creating the group unless another module
+ * (certificate renewal) already made it, so the two can register in either order.
+ */
+export function registerProfileSet(program: Command): void {
+  const profile =
+    program.commands.find((c) => c.name() === 'profile') ??
+    program.command('profile').description('manage an existing profile');
   profile
     .command('set')
     .description('change the relay URL and/or the CA certificate of a profile, then try the relay')
