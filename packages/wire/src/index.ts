@@ -23,6 +23,7 @@ export * from './limits.js';
 export { WS_PATH } from './endpoint.js';
 export {
   DELIVER_KINDS,
+  RETIRED_FRAME_CODES,
   ERROR_CODES,
   FRAME_SPECS,
   LIVE_ONLY_FRAME_TYPES,
@@ -42,6 +43,8 @@ export {
   type FrameSpec,
   type FrameType,
   type HelloFrame,
+  type IdentityLookupFrame,
+  type IdentityResultFrame,
   type IdentityDh,
   type KeysBundleFrame,
   type KeysLookupFrame,
@@ -52,6 +55,7 @@ export {
   type PingFrame,
   type PongFrame,
   type PrekeysLowFrame,
+  type PrekeysStoredFrame,
   type PrekeysUploadFrame,
   type PresenceFrame,
   type PresenceListFrame,
@@ -63,8 +67,6 @@ export {
   type SendFrame,
   type ServerFrame,
   type ServerFrameType,
-  type SessionAcceptFrame,
-  type SessionRequestFrame,
   type SessionTerminateFrame,
   type WelcomeFrame,
 } from './frames.js';
