@@ -139,6 +139,19 @@ describe('parley commands writing into pipes', () => {
     expect(r.stdout).toBe('Safety number with bob (key certified by your organisation CA):\n');
   }, 60_000);
 
+  it('--help | head -1 and chat without a terminal: clean exits, no escape codes', async () => {
+    const h = await sh(`${cli('--help')} | head -1`, 'x');
+    expect(h.stderr).toBe('');
+    expect(h.code).toBe(0);
+    expect(h.stdout).toBe('Usage: parley [options] [command]\n');
+    const c = await sh(`${cli('chat', '--profile', pa)} < /dev/null | cat`, 'pw-alice');
+    expect(c.code).toBe(1);
+    expect(c.stderr).toBe(
+      'parley: chat needs a terminal (stdin and stdout); scripts use send and read\n',
+    );
+    expect(c.stdout).not.toContain('\u001b');
+  }, 60_000);
+
   it('a reader gone before the first write (closed pipe): the command still exits 0', async () => {
     const child = spawn('node', [BIN, 'verify', '--profile', pa, 'bob'], {
       env: { ...process.env, PARLEY_PASSPHRASE: 'pw-alice' },

@@ -7,7 +7,13 @@ import React from 'react';
 import { render } from 'ink-testing-library';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPortableCrypto } from '@parley/crypto';
-import { Account, MemoryStore, ParleyClient, createProtocolE2ee } from '@parley/client';
+import {
+  Account,
+  MAX_MESSAGE_TEXT_BYTES,
+  MemoryStore,
+  ParleyClient,
+  createProtocolE2ee,
+} from '@parley/client';
 import type { StoredMessage } from '@parley/client';
 import type { NodeClient } from '@parley/client/node';
 import { ChatApp } from '../src/tui/chat.js';
@@ -296,5 +302,23 @@ describe('chat UI: scrollback, long messages, paste', () => {
     expect(sent.map((m) => m.text)).toEqual([
       'first pasted\nsecond pasted\nthird pasted\ntyped after',
     ]);
+  });
+});
+
+describe('chat UI: refusing what cannot be sent', () => {
+  it('a paste longer than a message can hold is not sent and stays in the input', async () => {
+    const c = await harness();
+    const ui = render(<ChatApp c={c} />);
+    cleanups.push(() => ui.unmount());
+    await frameMatching(ui.lastFrame, /bob>/);
+    const text = `TOO-LONG ${'x'.repeat(MAX_MESSAGE_TEXT_BYTES)} TAIL-MARK`;
+    ui.stdin.write(`\u001b[200~${text}\u001b[201~`);
+    await frameMatching(ui.lastFrame, /TAIL-MARK/);
+    ui.stdin.write('\r');
+    const f = await frameMatching(ui.lastFrame, /not sent: \d+ bytes, a message holds at most/);
+    expect(f).toMatch(/TAIL-MARK/); // still in the input
+    expect((await c.store.listMessages('bob')).some((m) => m.text.includes('TOO-LONG'))).toBe(
+      false,
+    );
   });
 });

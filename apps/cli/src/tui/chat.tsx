@@ -16,7 +16,7 @@ import { Box, Text, render, useApp, useInput, useStdout } from 'ink';
 import type { Key } from 'ink';
 import QRCode from 'qrcode';
 import wrapAnsi from 'wrap-ansi';
-import { checkUserName, describeTrust } from '@parley/client';
+import { MAX_MESSAGE_TEXT_BYTES, checkUserName, describeTrust } from '@parley/client';
 import type { Contact, ConversationSummary, StoredMessage } from '@parley/client';
 import type { NodeClient } from '@parley/client/node';
 import { formatSafetyNumber, terminalSafe } from './format.js';
@@ -291,6 +291,14 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
         }
       }
       if (!selected) return setNotice('no conversation selected: /to NAME');
+      // Refused here, not in the core, so the text stays in the input to be shortened.
+      const bytes = Buffer.byteLength(text, 'utf8');
+      if (bytes > MAX_MESSAGE_TEXT_BYTES) {
+        if (inputRef.current.text === '') setInput({ ...inputRef.current, text: line });
+        return setNotice(
+          `not sent: ${bytes} bytes, a message holds at most ${MAX_MESSAGE_TEXT_BYTES}; shorten it`,
+        );
+      }
       setScroll(0);
       try {
         await c.client.send(selected, text);
@@ -299,7 +307,7 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
       }
       refresh();
     },
-    [c, selected, exit, openVerify, refresh, select],
+    [c, selected, exit, openVerify, refresh, select, setInput],
   );
 
   // Layout, from the top: header, banners, the panes, the notice, the input (up to
