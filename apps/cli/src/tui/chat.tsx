@@ -177,6 +177,8 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
           ? await c.client.messages(peer, { limit: HISTORY_PAGE })
           : await c.client.messages(peer, { afterSeq: from - 1 });
       if (!live) return;
+      // An older page landed meanwhile: this read would drop it; read again from there.
+      if (windowStart.current !== from) return refresh();
       setMessages(list);
       if (from === undefined) setHasOlder(list.length === HISTORY_PAGE);
       const failed = list.filter((m) => m.direction === 'out' && m.status === 'failed');
