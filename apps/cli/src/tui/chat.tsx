@@ -24,7 +24,7 @@ import { EMPTY_INPUT, applyInputKey } from './input-editor.js';
 import type { InputState } from './input-editor.js';
 import { useTerminalSize } from './terminal-size.js';
 import { transcriptLines, visibleWindow } from './transcript.js';
-import type { LinePart } from './transcript.js';
+import { HelpScreen, PartText, VerifyScreen } from './screens.js';
 
 /** Messages read from the store at a time: the newest page, then one more per PgUp past it. */
 const HISTORY_PAGE = 100;
@@ -54,27 +54,6 @@ interface Row {
   readonly unread: number;
   readonly online: boolean;
 }
-
-const HELP = [
-  'Keys',
-  '  Up/Down        select a conversation',
-  '  PgUp/PgDn      scroll back through the history / forward again; End: newest',
-  '  Enter          send the typed message to the selected conversation',
-  '  Alt+Enter      new line in the message (also Shift+Enter where the terminal',
-  '                 reports it, and Ctrl+J); a pasted text is one message',
-  '  Esc            clear the input; back to the conversation',
-  '  Ctrl-C         quit',
-  '',
-  'Commands (type in the input line)',
-  '  /to NAME       open a conversation with NAME',
-  '  /verify        safety number and QR code of the selected contact',
-  '  /verified      mark the selected contact verified (after comparing numbers)',
-  '  /end           end the session with the selected contact (keys discarded)',
-  '  /help          this screen',
-  '  /quit          leave',
-  '',
-  'Marks: … sending  ✓ queued at the relay  ✓ on device (relay)  ✓✓ delivered  ✗ not sent',
-];
 
 /** What the conversation pane says about the contact's key (mtls: CA-certified or not). */
 function trustLine(contact: Contact | undefined, mode: 'mtls' | 'open'): string {
@@ -406,40 +385,8 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
     </Box>
   );
 
-  if (screen.kind === 'help') {
-    return (
-      <Box flexDirection="column">
-        {header}
-        {HELP.map((l, i) => (
-          <Text key={i}>{l}</Text>
-        ))}
-        <Text dimColor>Esc: back</Text>
-      </Box>
-    );
-  }
-  if (screen.kind === 'verify') {
-    // QR (about 35x18) beside the digits, so the whole screen fits 80x24.
-    return (
-      <Box flexDirection="column">
-        {header}
-        <Box flexDirection="row">
-          <Text>{screen.qr.replace(/\n+$/, '')}</Text>
-          <Box flexDirection="column" paddingLeft={2} width={40}>
-            <Text bold>Safety number with {screen.peer}</Text>
-            <Text>{screen.trust}</Text>
-            <Text> </Text>
-            <Text>{screen.digits}</Text>
-            <Text> </Text>
-            <Text wrap="wrap">
-              Compare these digits (or scan the code) with {screen.peer} in person or on a trusted
-              call. If they match, type /verified.
-            </Text>
-            <Text dimColor>Esc: back</Text>
-          </Box>
-        </Box>
-      </Box>
-    );
-  }
+  if (screen.kind === 'help') return <HelpScreen header={header} />;
+  if (screen.kind === 'verify') return <VerifyScreen header={header} {...screen} />;
 
   const selectedIndex = Math.max(
     0,
@@ -517,23 +464,6 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
       ))}
     </Box>
   );
-}
-
-function PartText({ part }: { part: LinePart }): React.JSX.Element {
-  switch (part.style) {
-    case 'time':
-      return <Text dimColor>{part.text}</Text>;
-    case 'me':
-      return <Text color="cyan">{part.text}</Text>;
-    case 'peer':
-      return <Text color="magenta">{part.text}</Text>;
-    case 'mark':
-      return <Text dimColor>{part.text}</Text>;
-    case 'failed':
-      return <Text color="red">{part.text}</Text>;
-    default:
-      return <Text>{part.text}</Text>;
-  }
 }
 
 /** Runs the chat until the user quits. Connects in the background and keeps reconnecting. */
