@@ -262,6 +262,40 @@ describe('chat UI: scrollback, long messages, paste', () => {
     for (const line of f.split('\n')) expect(line.length).toBeLessThanOrEqual(100);
   });
 
+  it('scrolled back, new messages arriving do not move the lines being read', async () => {
+    const c = await harness();
+    const put = (from: number, to: number) =>
+      c.store.commit(
+        Array.from({ length: to - from }, (_, k) => ({
+          op: 'message.put' as const,
+          message: msg({
+            id: `a${from + k}`,
+            peer: 'bob',
+            text: `anchor ${from + k} end`,
+            shown: true,
+          }),
+        })),
+      );
+    await put(0, 60);
+    const ui = render(<ChatApp c={c} />);
+    cleanups.push(() => ui.unmount());
+    let f = await frameMatching(ui.lastFrame, /anchor 59 end/);
+    f = await pressUntilChanged(ui, PAGE_UP, f);
+    const firstShown = (frame: string): string | undefined => /anchor (\d+) end/.exec(frame)?.[1];
+    const before = firstShown(f);
+    expect(before).toBeDefined();
+    expect(f).not.toMatch(/anchor 59 end/);
+    await put(60, 65);
+    // Reloading the conversation (leaving the help screen re-reads the store).
+    ui.stdin.write('/help\r');
+    await frameMatching(ui.lastFrame, /\/to NAME\s+open a conversation/);
+    ui.stdin.write('\u001b');
+    f = await frameMatching(ui.lastFrame, /PgDn newer/);
+    expect(firstShown(f)).toBe(before);
+    ui.stdin.write('\u001b[F'); // End
+    await frameMatching(ui.lastFrame, /anchor 64 end/);
+  });
+
   it('a 10 KB message is wrapped and shown (its end at once, its start with PgUp)', async () => {
     const c = await harness();
     const words = Array.from({ length: 2000 }, (_, i) => `w${i}`).join(' ');
