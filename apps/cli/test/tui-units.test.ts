@@ -10,6 +10,7 @@ import { EMPTY_INPUT, PASTE_END, PASTE_START, applyInputKey } from '../src/tui/i
 import type { InputState } from '../src/tui/input-editor.js';
 import { lineWidth, messageLines, visibleWindow } from '../src/tui/transcript.js';
 import { isoLocal, localDateTime, terminalSafe } from '../src/tui/format.js';
+import { historyLine } from '../src/commands/message-lines.js';
 
 const noKey: Key = {
   upArrow: false,
@@ -155,5 +156,24 @@ describe('time formats', () => {
       if (before === undefined) delete process.env['TZ'];
       else process.env['TZ'] = before;
     }
+  });
+});
+
+describe('read --history lines', () => {
+  it('outgoing lines carry the status mark, a failure its reason (text and JSON)', () => {
+    const failed = m({ direction: 'out', status: 'failed', text: 'lost' });
+    expect(historyLine(failed, 'alice', false, 'bob: unknown to the relay')).toMatch(
+      /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d\] me → bob: lost ✗ not sent: bob: unknown to the relay$/,
+    );
+    expect(JSON.parse(historyLine(failed, 'alice', true, 'why'))).toMatchObject({
+      from: 'alice',
+      to: 'bob',
+      status: 'failed',
+      failure: 'why',
+    });
+    expect(historyLine(m({ direction: 'out', status: 'on-device' }), 'alice', false)).toMatch(
+      /me → bob: hello ✓ on device$/,
+    );
+    expect(historyLine(m({}), 'alice', false)).toMatch(/\] bob: hello$/);
   });
 });

@@ -249,7 +249,13 @@ export function registerClient(program: Command): void {
           const c = await open(o.profile);
           try {
             const page = await c.client.messages(peer, { limit });
-            for (const m of page) out(historyLine(m, c.account.name, json));
+            for (const m of page) {
+              const failure =
+                m.direction === 'out' && m.status === 'failed'
+                  ? (await c.client.sendFailure(m.peer, m.id))?.reason
+                  : undefined;
+              out(historyLine(m, c.account.name, json, failure));
+            }
           } finally {
             await c.close();
           }

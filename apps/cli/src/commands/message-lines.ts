@@ -28,7 +28,7 @@ export function messageLine(m: StoredMessage, json: boolean): string {
 }
 
 /** One message of the stored history, either direction, with its status. */
-export function historyLine(m: StoredMessage, me: string, json: boolean): string {
+export function historyLine(m: StoredMessage, me: string, json: boolean, failure?: string): string {
   const from = m.direction === 'in' ? m.peer : me;
   const to = m.direction === 'in' ? me : m.peer;
   if (json) {
@@ -42,10 +42,12 @@ export function historyLine(m: StoredMessage, me: string, json: boolean): string
       sentAt: isoLocal(m.sentAt),
       storedAt: isoLocal(m.storedAt),
       status: m.status,
+      ...(failure !== undefined ? { failure } : {}),
     });
   }
   const who = m.direction === 'in' ? `${m.peer}` : `me → ${m.peer}`;
-  const mark = m.direction === 'out' ? ` ${statusMark(m.status)}` : '';
+  const why = failure !== undefined ? `: ${terminalSafe(failure)}` : '';
+  const mark = m.direction === 'out' ? ` ${statusMark(m.status)}${why}` : '';
   return `[${localDateTime(m.sentAt)}] ${who}: ${terminalSafe(m.text)}${mark}`;
 }
 
