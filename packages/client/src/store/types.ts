@@ -37,10 +37,11 @@ export interface Contact {
 /**
  * Life of a message: outgoing `sending` (stored; encrypted into the outbox, or waiting
  * for the peer's keys when there is no session yet) -> `queued` (the relay stored it)
- * -> `on-device` (the relay says the recipient's device acknowledged the block; not a
- * promise it was read) -> `delivered` (only from the recipient client's end-to-end
- * receipt, sent after it decrypted and committed the message); `failed` when it can
- * never be sent (the peer's keys were refused: unknown user, untrusted certificate).
+ * -> `on-device` (the relay says the recipient's device acknowledged the block: not a
+ * promise that it could read it) -> `delivered` (only from the end-to-end receipt the
+ * recipient's client sends inside the session after decrypting and committing it);
+ * `failed` when it can never be sent (the peer's keys were refused: unknown user,
+ * untrusted certificate) or the peer still could not decrypt it after repairs.
  * Incoming messages are `received`.
  */
 export type MessageStatus =
