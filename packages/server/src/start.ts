@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { createNodeCrypto } from '@parley/crypto/node';
 import { createClientVerifier, initPki, readPkiFiles, refreshCrl } from '@parley/pki';
+import { WS_PATH } from '@parley/wire';
 import { AUDIT_CHECKPOINT_INTERVAL_MS, AuditLog, loadOrCreateAuditKey } from './audit.js';
 import { readConfigFile, resolveConfig, type RelayConfig, type RelayConfigFile } from './config.js';
 import { createLogger, RelayMetrics, startAdmin } from './observability.js';
@@ -201,7 +202,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
   return {
     port: transport.port,
     adminPort: admin.port,
-    url: `wss://${host}:${transport.port}/ws`,
+    url: `wss://${host}:${transport.port}${WS_PATH}`,
     auth: config.auth,
     caPem: tls.ca,
     config,
