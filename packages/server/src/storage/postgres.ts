@@ -58,13 +58,13 @@ const INT8_OID = 20;
 /** Connection settings of {@link PostgresStore.open}. */
 export interface PostgresConnection {
   /** `postgres://user:password@host:port/database`; other fields override its parts. */
-  readonly url?: string;
-  readonly host?: string;
-  readonly port?: number;
-  readonly database?: string;
-  readonly user?: string;
-  readonly password?: string;
-  readonly poolSize?: number;
+  readonly url?: string | undefined;
+  readonly host?: string | undefined;
+  readonly port?: number | undefined;
+  readonly database?: string | undefined;
+  readonly user?: string | undefined;
+  readonly password?: string | undefined;
+  readonly poolSize?: number | undefined;
   /** Called for errors of idle pool connections (e.g. the server restarted). */
   readonly onPoolError?: (err: Error) => void;
 }
