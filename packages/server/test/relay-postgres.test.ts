@@ -14,6 +14,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initPki, issueClient } from '@parley/pki';
 import type { ServerFrame } from '@parley/wire';
+import { startRelay } from '../src/index.js';
 import { clientId, TestClient, until } from './helpers.js';
 import { startPostgres, type TestPostgres } from './pg-server.js';
 
@@ -74,6 +75,16 @@ function healthz(adminPort: number): Promise<{ status: number; body: Record<stri
       res.on('end', () =>
         resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }),
       );
+    }).on('error', reject);
+  });
+}
+
+function scrape(adminPort: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port: adminPort, path: '/metrics' }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve(text));
     }).on('error', reject);
   });
 }
@@ -236,9 +247,19 @@ describe('relay process on PostgreSQL', () => {
     expect(receiptOf(alice, 2, 'queued')).toBe(false);
     expect(alice.closed).toBe(false);
     expect(relay.child.exitCode).toBeNull();
+    expect(await scrape(relay.adminPort)).toContain('parley_storage_up{engine="postgres"} 0');
+    // A device connecting meanwhile is not let in (its record cannot be written) and
+    // is told so, rather than left waiting.
+    const late = new TestClient(`wss://127.0.0.1:${relay.port}/ws`, bobTls);
+    await until(() => late.opened || late.closed, 'open', 15_000);
+    late.send({ type: 'hello', protocolVersions: [1], timestamp: Date.now() });
+    expect((await late.next('error', 30_000)).code).toBe('server_error');
+    expect(late.has('welcome')).toBe(false);
+    late.close();
 
     await server.start();
     await untilHealth(relay.adminPort, 200);
+    expect(await scrape(relay.adminPort)).toContain('parley_storage_up{engine="postgres"} 1');
     // The client retries the refused message (same id); the relay stores it now.
     send(alice, 'alice', 'bob', 2);
     await until(() => receiptOf(alice, 2, 'queued'), 'queued after recovery', 15_000);
@@ -255,4 +276,29 @@ describe('relay process on PostgreSQL', () => {
     expect(relay.child.exitCode).toBeNull();
     await kill(relay.child);
   }, 180_000);
+
+  it('a relay that cannot reach PostgreSQL, or read its password file, does not start', async () => {
+    const dataDir = join(dir, 'nostart');
+    const storage = (postgres: Record<string, unknown>) => ({
+      dataDir,
+      port: 0,
+      logLevel: 'silent',
+      config: { storage: { engine: 'postgres' as const, postgres } },
+    });
+    // A port nothing listens on: the server's own port while it is stopped.
+    await server.stop();
+    try {
+      await expect(
+        startRelay(storage({ host: '127.0.0.1', port: server.port, user: server.user })),
+      ).rejects.toMatchObject({ code: 'STORAGE' });
+    } finally {
+      await server.start();
+    }
+    await expect(
+      startRelay(storage({ host: '127.0.0.1', passwordFile: join(dir, 'missing-password') })),
+    ).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('storage.postgres.passwordFile') as unknown as string,
+    });
+  }, 60_000);
 });
