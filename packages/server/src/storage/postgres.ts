@@ -19,6 +19,24 @@
  */
 import pg from 'pg';
 import { ServerError } from '../errors.js';
+import {
+  PG_HEALTH_TIMEOUT_MS,
+  poolConfig,
+  storageError,
+  type PostgresConnection,
+  type PostgresHealth,
+} from './postgres-pool.js';
+import {
+  buf,
+  bytes,
+  toDevice,
+  toMail,
+  toOneTime,
+  toSigned,
+  type DeviceRow,
+  type KeyRow,
+  type MailRow,
+} from './postgres-rows.js';
 import { migrate } from './postgres-schema.js';
 import type {
   Address,
@@ -27,7 +45,6 @@ import type {
   EnqueueResult,
   IdentityDhKey,
   MailItem,
-  MailKind,
   NewMail,
   OneTimePrekey,
   PrekeyBundle,
@@ -39,144 +56,13 @@ import type {
   Submission,
 } from './types.js';
 
-/** Default connections per node; each relay node holds its own pool. */
-export const DEFAULT_PG_POOL_SIZE = 10;
-/**
- * How long a query waits for a connection (including opening one) before failing. While
- * the server is down a send fails after at most this long instead of hanging.
- */
-const PG_CONNECT_TIMEOUT_MS = 5_000;
-/** Idle pool connections are closed after this, so a restarted server is rejoined fresh. */
-const PG_IDLE_TIMEOUT_MS = 10_000;
-/** Bound on any single statement, server side: a stuck lock fails instead of piling up. */
-const PG_STATEMENT_TIMEOUT_MS = 30_000;
-/** Bound on the health probe (`SELECT 1`). */
-const PG_HEALTH_TIMEOUT_MS = 2_000;
+export {
+  DEFAULT_PG_POOL_SIZE,
+  type PostgresConnection,
+  type PostgresHealth,
+} from './postgres-pool.js';
 
-const INT8_OID = 20;
-
-/** Connection settings of {@link PostgresStore.open}. */
-export interface PostgresConnection {
-  /** `postgres://user:password@host:port/database`; other fields override its parts. */
-  readonly url?: string | undefined;
-  readonly host?: string | undefined;
-  readonly port?: number | undefined;
-  readonly database?: string | undefined;
-  readonly user?: string | undefined;
-  readonly password?: string | undefined;
-  readonly poolSize?: number | undefined;
-  /** Called for errors of idle pool connections (e.g. the server restarted). */
-  readonly onPoolError?: (err: Error) => void;
-}
-
-/** State reported by {@link PostgresStore.health}. */
-export interface PostgresHealth {
-  readonly ok: boolean;
-  readonly error?: string;
-  readonly totalConnections: number;
-  readonly idleConnections: number;
-  readonly waiting: number;
-}
-
-interface DeviceRow {
-  name: string;
-  device_id: number;
-  identity_key: Buffer;
-  certificate: Buffer | null;
-  registered_at: number;
-}
-interface KeyRow {
-  kind?: string;
-  id: number;
-  public_key: Buffer;
-  signature: Buffer | null;
-}
-interface MailRow {
-  id: number;
-  r_name: string;
-  r_device: number;
-  s_name: string;
-  s_device: number;
-  client_id: Buffer;
-  kind: string;
-  payload: Buffer;
-  stored_at: number;
-  expires_at: number;
-}
-
-const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const rKey = (a: Address): string => `${a.deviceId}:${a.name}`;
-
-function toDevice(r: DeviceRow): DeviceRecord {
-  return {
-    name: r.name,
-    deviceId: r.device_id,
-    identityKey: bytes(r.identity_key),
-    ...(r.certificate ? { certificate: bytes(r.certificate) } : {}),
-    registeredAt: r.registered_at,
-  };
-}
-function toSigned(r: KeyRow): SignedPrekey {
-  return {
-    id: r.id,
-    publicKey: bytes(r.public_key),
-    signature: bytes(r.signature ?? Buffer.alloc(0)),
-  };
-}
-function toOneTime(r: KeyRow): OneTimePrekey {
-  return {
-    id: r.id,
-    publicKey: bytes(r.public_key),
-    ...(r.signature ? { signature: bytes(r.signature) } : {}),
-  };
-}
-function toMail(r: MailRow): MailItem {
-  return {
-    serverMessageId: r.id,
-    recipient: { name: r.r_name, deviceId: r.r_device },
-    sender: { name: r.s_name, deviceId: r.s_device },
-    clientMessageId: bytes(r.client_id),
-    kind: r.kind as MailKind,
-    payload: bytes(r.payload),
-    storedAt: r.stored_at,
-    expiresAt: r.expires_at,
-  };
-}
-
-/** Database errors become the store's one error type; messages carry no row data. */
-function storageError(err: unknown): ServerError {
-  if (err instanceof ServerError) return err;
-  const e = err as { message?: string; code?: string };
-  const code = e.code ? ` (${e.code})` : '';
-  return new ServerError('STORAGE', `postgresql: ${e.message ?? 'unknown error'}${code}`);
-}
-
-/** bigint columns hold ids and millisecond times, all below 2^53: read them as numbers. */
-const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID && format !== 'binary'
-      ? (v: string) => Number(v)
-      : pg.types.getTypeParser(oid, format ?? 'text')) as pg.CustomTypesConfig['getTypeParser'],
-};
-
-/** Builds the pool settings from the relay's connection settings. */
-export function poolConfig(c: PostgresConnection): pg.PoolConfig {
-  return {
-    ...(c.url !== undefined ? { connectionString: c.url } : {}),
-    ...(c.host !== undefined ? { host: c.host } : {}),
-    ...(c.port !== undefined ? { port: c.port } : {}),
-    ...(c.database !== undefined ? { database: c.database } : {}),
-    ...(c.user !== undefined ? { user: c.user } : {}),
-    ...(c.password !== undefined ? { password: c.password } : {}),
-    max: c.poolSize ?? DEFAULT_PG_POOL_SIZE,
-    connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
-    idleTimeoutMillis: PG_IDLE_TIMEOUT_MS,
-    statement_timeout: PG_STATEMENT_TIMEOUT_MS,
-    application_name: 'parley-relay',
-    types,
-  };
-}
 
 /** The relay database on PostgreSQL. */
 export class PostgresStore implements RelayStore {
