@@ -164,4 +164,29 @@ describe('PostgresStore shared by several nodes', () => {
     expect(await b.expire(100)).toBe(2);
     expect(await a.mailboxCount(bob)).toBe(0);
   });
+
+  it('decides each item of one group commit as if alone, in call order', async () => {
+    const [s] = (await nodes()) as [PostgresStore];
+    // The first call commits alone; the rest queue behind it and share one transaction.
+    const [first, ...rest] = await Promise.all([
+      s.enqueue(mail('x', 1), 3),
+      s.enqueue(mail('x', 2), 3),
+      s.enqueue(mail('x', 2), 3),
+      s.enqueue(mail('x', 3), 3),
+      s.enqueue(mail('x', 4), 3),
+      s.enqueue(mail('x', 1), 3),
+    ]);
+    const id = (r: typeof first | undefined): number => (r?.ok === true ? r.serverMessageId : -1);
+    const [two, twoAgain, three, four, oneAgain] = rest;
+    expect(first).toMatchObject({ ok: true, duplicate: false });
+    expect(two).toMatchObject({ ok: true, duplicate: false });
+    expect(id(two)).toBeGreaterThan(id(first));
+    expect(twoAgain).toEqual({ ok: true, serverMessageId: id(two), duplicate: true });
+    expect(three).toMatchObject({ ok: true, duplicate: false });
+    expect(id(three)).toBeGreaterThan(id(two));
+    expect(four).toEqual({ ok: false, reason: 'mailbox-full' });
+    // A retry of stored mail is answered as such even when the mailbox is full.
+    expect(oneAgain).toEqual({ ok: true, serverMessageId: id(first), duplicate: true });
+    expect((await s.pending(bob, 0, 10)).map((m) => m.payload[0])).toEqual([1, 2, 3]);
+  });
 });

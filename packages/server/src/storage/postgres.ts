@@ -9,7 +9,7 @@
  *   crash). Mail for one recipient is inserted under a transaction-scoped advisory lock
  *   on that recipient, so its ids grow in commit order and a reader paging with
  *   `pending(afterId)` never skips a row that commits later; the mailbox cap is counted
- *   under the same lock.
+ *   under the same lock. Inserts are group-committed (`postgres-mail-writer.ts`).
  * - Durability: `committed` (and so "queued") resolves only after COMMIT returned, with
  *   the server's default `synchronous_commit = on` (WAL flushed).
  *
@@ -37,6 +37,7 @@ import {
   type KeyRow,
   type MailRow,
 } from './postgres-rows.js';
+import { addressKey, PostgresMailWriter } from './postgres-mail-writer.js';
 import { migrate } from './postgres-schema.js';
 import type {
   Address,
@@ -62,23 +63,17 @@ export {
   type PostgresHealth,
 } from './postgres-pool.js';
 
-const rKey = (a: Address): string => `${a.deviceId}:${a.name}`;
-
 /** The relay database on PostgreSQL. */
 export class PostgresStore implements RelayStore {
   readonly #pool: pg.Pool;
   #closed = false;
-  /**
-   * Per recipient on this node, the decision of the last submit: the next one starts
-   * after it, so decisions (duplicate, full, id) follow call order on this node. Other
-   * nodes are ordered by the advisory lock in the database.
-   */
-  readonly #lastDecision = new Map<string, Promise<unknown>>();
+  readonly #writer: PostgresMailWriter;
   /** Commits in flight by server id, so an ack that overtakes its commit waits for it. */
   readonly #committing = new Map<number, Promise<CommitOutcome>>();
 
   private constructor(pool: pg.Pool) {
     this.#pool = pool;
+    this.#writer = new PostgresMailWriter(pool);
   }
 
   /** Connects, applies migrations, and returns the store. Fails if the server is unreachable. */
@@ -344,93 +339,39 @@ export class PostgresStore implements RelayStore {
   }
 
   /**
-   * One transaction per item: lock the recipient, find a duplicate, count, insert. The
-   * decision is known after the insert, before COMMIT; `committed` resolves after it.
-   * This backend does not hold mail in memory (`holdMs` is ignored): it always stores.
+   * Queues the item for the next group commit (see `postgres-mail-writer.ts`). The
+   * decision is known inside that transaction, before COMMIT; `committed` resolves
+   * after it. This backend does not hold mail in memory (`holdMs` is ignored).
    */
   submit(mail: NewMail, maxPerRecipient: number): Promise<Submission> {
     if (this.#closed) return Promise.reject(new ServerError('STORAGE', 'store is closed'));
-    const key = rKey(mail.recipient);
-    const previous = this.#lastDecision.get(key) ?? Promise.resolve();
-    let decide!: (d: EnqueueResult) => void;
-    let refuse!: (e: unknown) => void;
-    const decided = new Promise<EnqueueResult>((resolve, reject) => {
-      decide = resolve;
-      refuse = reject;
-    });
-    const turn = previous.then(
-      () => undefined,
-      () => undefined,
-    );
-    const committed = turn.then(() =>
-      this.#tx(async (c) => {
-        await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
-        const inserted = await c.query<{ id: number }>(
-          `INSERT INTO mailbox (r_name, r_device, s_name, s_device, client_id, kind, payload, stored_at, expires_at)
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
-            WHERE (SELECT count(*) FROM mailbox WHERE r_name = $1 AND r_device = $2) < $10
-           ON CONFLICT (s_name, s_device, client_id) DO NOTHING
-           RETURNING id`,
-          [
-            mail.recipient.name,
-            mail.recipient.deviceId,
-            mail.sender.name,
-            mail.sender.deviceId,
-            buf(mail.clientMessageId),
-            mail.kind,
-            buf(mail.payload),
-            mail.storedAt,
-            mail.expiresAt,
-            maxPerRecipient,
-          ],
-        );
-        const id = inserted.rows[0]?.id;
-        if (id !== undefined) {
-          const outcome = { ok: true, serverMessageId: id, duplicate: false } as const;
-          decide(outcome);
-          return outcome;
-        }
-        // Nothing inserted: either a retry of stored mail or a full mailbox.
-        const dup = await c.query<{ id: number }>(
-          'SELECT id FROM mailbox WHERE s_name = $1 AND s_device = $2 AND client_id = $3',
-          [mail.sender.name, mail.sender.deviceId, buf(mail.clientMessageId)],
-        );
-        const dupId = dup.rows[0]?.id;
-        const outcome: EnqueueResult =
-          dupId !== undefined
-            ? { ok: true, serverMessageId: dupId, duplicate: true }
-            : { ok: false, reason: 'mailbox-full' };
-        decide(outcome);
-        return outcome;
-      }),
-    );
-    // If the transaction fails before deciding, the caller's submit rejects.
-    committed.catch(refuse);
-    this.#lastDecision.set(key, decided);
-    // The map holds one settled promise per recipient at most; drop ours once superseded.
-    void decided.then(
-      () => this.#forgetDecision(key, decided),
-      () => this.#forgetDecision(key, decided),
-    );
-    return decided.then((decision) => {
-      const outcome = committed.then((): CommitOutcome => 'stored');
+    return new Promise<Submission>((resolve, reject) => {
+      let commit!: () => void;
+      let fail!: (e: unknown) => void;
+      const committed = new Promise<CommitOutcome>((res, rej) => {
+        commit = () => res('stored');
+        fail = rej;
+      });
       // A caller may ignore `committed` (e.g. for a full mailbox): never an unhandled rejection.
-      outcome.catch(() => undefined);
-      if (decision.ok && !decision.duplicate) {
-        const id = decision.serverMessageId;
-        this.#committing.set(id, outcome);
-        void outcome.then(
-          () => this.#committing.delete(id),
-          () => this.#committing.delete(id),
-        );
-      }
-      // Sequence values are never reused, so showing an id before its commit is safe.
-      return { decision, committed: outcome, idDurable: true };
+      committed.catch(() => undefined);
+      this.#writer.push({
+        mail,
+        maxPerRecipient,
+        decide: (decision) => {
+          if (decision.ok && !decision.duplicate) {
+            const id = decision.serverMessageId;
+            this.#committing.set(id, committed);
+            const forget = (): boolean => this.#committing.delete(id);
+            committed.then(forget, forget);
+          }
+          // Sequence values are never reused, so showing an id before its commit is safe.
+          resolve({ decision, committed, idDurable: true });
+        },
+        refuse: reject,
+        commit,
+        fail,
+      });
     });
-  }
-
-  #forgetDecision(key: string, p: Promise<unknown>): void {
-    if (this.#lastDecision.get(key) === p) this.#lastDecision.delete(key);
   }
 
   async pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]> {
@@ -468,7 +409,7 @@ export class PostgresStore implements RelayStore {
   async addReceipt(sender: Address, receipt: Receipt, maxPerSender: number): Promise<void> {
     await this.#tx(async (c) => {
       // Serialises the trim of one sender's receipts across nodes (class 1: receipts).
-      await c.query('SELECT pg_advisory_xact_lock(1, hashtext($1))', [rKey(sender)]);
+      await c.query('SELECT pg_advisory_xact_lock(1, hashtext($1))', [addressKey(sender)]);
       await c.query(
         `INSERT INTO receipts (s_name, s_device, client_id, status, server_id, ts)
          VALUES ($1, $2, $3, $4, $5, $6)`,
@@ -526,7 +467,7 @@ export class PostgresStore implements RelayStore {
   /** Waits for commits in flight, then closes the pool. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    await Promise.allSettled([...this.#lastDecision.values(), ...this.#committing.values()]);
+    await this.#writer.drain();
     this.#closed = true;
     await this.#pool.end();
   }
