@@ -189,4 +189,17 @@ describe('PostgresStore shared by several nodes', () => {
     expect(oneAgain).toEqual({ ok: true, serverMessageId: id(first), duplicate: true });
     expect((await s.pending(bob, 0, 10)).map((m) => m.payload[0])).toEqual([1, 2, 3]);
   });
+
+  it("an ack that overtakes its item's commit on the same node still deletes it", async () => {
+    const [s] = (await nodes()) as [PostgresStore];
+    for (let i = 0; i < 5; i++) {
+      // The id is known before COMMIT returned (the relay hands the item over live then).
+      const sub = await s.submit(mail('live', i), 10);
+      const id = sub.decision.ok ? sub.decision.serverMessageId : -1;
+      const acked = await s.ack(bob, id);
+      expect(acked?.serverMessageId).toBe(id);
+      await expect(sub.committed).resolves.toBe('stored');
+    }
+    expect(await s.mailboxCount(bob)).toBe(0);
+  });
 });
