@@ -255,6 +255,9 @@ async function runScenario(
 const RUNS_NODE = Number(process.env.PARLEY_SIM_RUNS ?? 2000);
 const RUNS_PORTABLE = Math.max(50, Math.floor(RUNS_NODE / 10));
 const RUNS_LONG = Math.max(20, Math.floor(RUNS_NODE / 30));
+// The runs are a fixed amount of work; on a loaded 2-core machine the 2000 node runs took
+// over the suite's 60 s default, so these properties get a bound of their own.
+const PROPERTY_TIMEOUT_MS = 300_000;
 
 describe('two-party simulator', () => {
   for (const [name, runs, make] of [
@@ -284,7 +287,7 @@ describe('two-party simulator', () => {
       // The generator must actually exercise deliveries and duplicates.
       expect(stats.delivered).toBeGreaterThan(runs * 3);
       expect(stats.duplicates).toBeGreaterThan(runs / 4);
-    });
+    }, PROPERTY_TIMEOUT_MS);
   }
 
   it(`keeps the invariants through long conversations with post-quantum ratchet steps (node, ${RUNS_LONG} runs)`, async () => {
@@ -301,5 +304,5 @@ describe('two-party simulator', () => {
     );
     // Most long runs must have reached the KEM schedule, or this test proves nothing about it.
     expect(stats.pqRuns).toBeGreaterThan(RUNS_LONG / 2);
-  });
+  }, PROPERTY_TIMEOUT_MS);
 });
