@@ -11,7 +11,8 @@
  * The browser side runs the real platform (store, lock, socket, core) under a minimal
  * harness page (bench/web/page.ts), not the UI's markup.
  *
- *   npm run bench:web        (PARLEY_BENCH_N=100, PARLEY_BENCH_R=5 to change)
+ *   npm run bench:web        (PARLEY_BENCH_N=100, PARLEY_BENCH_R=5 to change;
+ *                             PARLEY_BENCH_WEB_DIR=DIR measures that built app's first load)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -68,18 +69,23 @@ const relayConfig = {
   },
 };
 
+/** A built app to measure instead of this checkout's (e.g. another branch's build). */
+const WEB_DIR = process.env['PARLEY_BENCH_WEB_DIR'];
+
 async function firstLoad(browser: Browser, tmp: string): Promise<{ files: number; bytes: number }> {
-  const build = spawnSync('npm', ['run', 'build', '-w', 'apps/web'], {
-    cwd: root,
-    encoding: 'utf8',
-  });
-  if (build.status !== 0) throw new Error(`web build failed:\n${build.stdout}\n${build.stderr}`);
+  if (WEB_DIR === undefined) {
+    const build = spawnSync('npm', ['run', 'build', '-w', 'apps/web'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    if (build.status !== 0) throw new Error(`web build failed:\n${build.stdout}\n${build.stderr}`);
+  }
   const relay = await startRelay({
     dataDir: join(tmp, 'relay-app'),
     port: 0,
     auth: 'open',
     web: true,
-    defaultWebDir: join(root, 'apps/web/dist'),
+    defaultWebDir: WEB_DIR ?? join(root, 'apps/web/dist'),
     logLevel: 'silent',
   });
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
@@ -224,6 +230,7 @@ async function main(): Promise<void> {
     console.log(
       `bench:web  (N=${N} messages each, R=${R} page opens; chromium ${browser.version()})`,
     );
+    if (WEB_DIR !== undefined) console.log(`app measured: ${WEB_DIR}`);
     console.log(
       `first-load JavaScript (real app, gzip as served): ${load.files} file(s), ${kb.toFixed(1)} KB  goal <= ${FIRST_LOAD_GOAL_KB} KB: ${kb <= FIRST_LOAD_GOAL_KB ? 'met' : 'MISSED'}`,
     );
