@@ -30,12 +30,15 @@ export { NAME_PATTERN, isValidName, assertValidName } from './names.js';
 export { pkiPaths, type PkiPaths, type RevocationReason } from './store.js';
 export type { RandomBytes } from './x509.js';
 export {
+  crlNextUpdate,
   initPki,
   issueClient,
   listCertificates,
   readPkiFiles,
   refreshCrl,
+  renew,
   revoke,
+  revokeSerial,
   signCsr,
   type CertificateInfo,
   type InitPkiOptions,
