@@ -4,6 +4,9 @@
 import type { Command } from 'commander';
 import { startRelay, tuneRelayProcess, type StartRelayOptions } from '@parley/server';
 
+/** Backstop for leaving the process after a failed start (normally it ends at once). */
+const STARTUP_FAILURE_EXIT_MS = 2_000;
+
 interface ServerFlags {
   readonly data: string;
   readonly host?: string;
@@ -51,7 +54,15 @@ export function registerServer(program: Command): void {
         ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
       };
       tuneRelayProcess();
-      const relay = await startRelay(opts);
+      let relay;
+      try {
+        relay = await startRelay(opts);
+      } catch (err) {
+        // startRelay has closed what it opened; should any handle still be alive, the
+        // process must not linger as a relay that never serves.
+        setTimeout(() => process.exit(1), STARTUP_FAILURE_EXIT_MS).unref();
+        throw err;
+      }
       process.stdout.write(
         [
           `parley relay listening on ${relay.url} (auth ${relay.auth})`,
