@@ -58,7 +58,9 @@ export type AuditEventType =
   | 'prekeys.rejected'
   | 'crl.reloaded'
   | 'relay.start'
-  | 'relay.stop';
+  | 'relay.stop'
+  | 'relay.restored'
+  | 'identity.replaced';
 
 /** One audit event. Only these fields exist, so content or keys cannot slip in. */
 export interface AuditEvent {

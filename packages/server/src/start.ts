@@ -11,7 +11,7 @@ import {
   unwatchFile,
   watchFile,
 } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createNodeCrypto } from '@parley/crypto/node';
 import {
   CRL_REFRESH_BEFORE_DAYS,
@@ -26,6 +26,7 @@ import { AUDIT_CHECKPOINT_INTERVAL_MS, AuditLog, loadOrCreateAuditKey } from './
 import { lockDataDir } from './data-lock.js';
 import { readConfigFile, resolveConfig, type RelayConfig, type RelayConfigFile } from './config.js';
 import { createLogger, RelayMetrics, startAdmin } from './observability.js';
+import { relayPaths, type RelayPaths } from './paths.js';
 import { RelayCore } from './relay.js';
 import { SqliteStore } from './storage/sqlite.js';
 import { startTransport, type TlsMaterial } from './transport.js';
@@ -86,16 +87,7 @@ export interface RunningRelay {
   /** PEM of the private CA that signed the server certificate. */
   readonly caPem: string;
   readonly config: RelayConfig;
-  readonly paths: {
-    readonly dataDir: string;
-    readonly caCert: string;
-    readonly serverCert: string;
-    readonly serverKey: string;
-    readonly crl: string;
-    readonly database: string;
-    readonly auditLog: string;
-    readonly auditKey: string;
-  };
+  readonly paths: RelayPaths;
   /** Re-reads the CRL now (as SIGHUP does); closes sessions whose certificate is revoked. */
   reloadCrl(): Promise<void>;
   close(): Promise<void>;
@@ -122,9 +114,6 @@ function warnIfCrlDue(
     );
   }
 }
-
-const under = (dir: string, p: string | undefined, fallback: string): string =>
-  p === undefined ? join(dir, fallback) : isAbsolute(p) ? p : join(dir, p);
 
 /** Starts the relay. Initialises the PKI in `dataDir` when absent. */
 export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay> {
@@ -177,16 +166,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
           'Move it to a separate CA folder (parley pki init --ca-dir), see docs/threat-model.md',
       );
     }
-    const paths = {
-      dataDir,
-      caCert: under(dataDir, config.tls.caFile, 'pki/ca.crt'),
-      serverCert: under(dataDir, config.tls.certFile, 'pki/server.crt'),
-      serverKey: under(dataDir, config.tls.keyFile, 'pki/server.key'),
-      crl: under(dataDir, config.tls.crlFile, 'pki/crl.pem'),
-      database: under(dataDir, config.storage.file, 'relay.db'),
-      auditLog: under(dataDir, config.auditFile, 'audit.log'),
-      auditKey: join(dataDir, 'audit.key'),
-    };
+    const paths = relayPaths(dataDir, config);
     const readTls = (): TlsMaterial => ({
       key: readFileSync(paths.serverKey, 'utf8'),
       cert: readFileSync(paths.serverCert, 'utf8'),

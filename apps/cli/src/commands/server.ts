@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander';
 import { startRelay, tuneRelayProcess, type StartRelayOptions } from '@parley/server';
+import { registerServerBackup } from './server-backup.js';
 
 /** Backstop for leaving the process after a failed start (normally it ends at once). */
 const STARTUP_FAILURE_EXIT_MS = 2_000;
@@ -27,7 +28,7 @@ function parsePort(flag: string, value: string | undefined): number | undefined 
 }
 
 export function registerServer(program: Command): void {
-  program
+  const server = program
     .command('server')
     .description('run the relay (initialises the PKI in DIR when absent)')
     .requiredOption('--data <DIR>', 'data directory (PKI, database, audit log)')
@@ -86,4 +87,5 @@ export function registerServer(program: Command): void {
       await relay.close();
       process.stdout.write('parley relay stopped\n');
     });
+  registerServerBackup(server);
 }
