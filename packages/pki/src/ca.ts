@@ -736,3 +736,12 @@ export function crlNextUpdate(pem: string): Date | undefined {
     throw new PkiError('crl_invalid', 'CRL is not parseable', { cause });
   }
 }
+
+/** DER bytes of a PEM CRL (what the relay serves in `crl` frames); `crl_invalid` if unparseable. */
+export function crlToDer(pem: string): Uint8Array {
+  try {
+    return new Uint8Array(new x509.X509Crl(pem).rawData);
+  } catch (cause) {
+    throw new PkiError('crl_invalid', 'CRL is not parseable', { cause });
+  }
+}

@@ -31,6 +31,7 @@ export { pkiPaths, type PkiPaths, type RevocationReason } from './store.js';
 export type { RandomBytes } from './x509.js';
 export {
   crlNextUpdate,
+  crlToDer,
   initPki,
   issueClient,
   listCertificates,

@@ -73,6 +73,8 @@ export interface AuditEvent {
   readonly code?: string;
   /** A count or size related to the event (bytes of a wrong-size message, blocks in window). */
   readonly value?: number;
+  /** Serial (lowercase hex) of the client certificate the event is about. */
+  readonly serial?: string;
 }
 
 /** A decrypted, verified record. */

@@ -418,6 +418,12 @@ export class Session {
         this.#emptyMarkerDue = true;
         this.#pump();
         return;
+      case 'crl.fetch': {
+        const crl = this.#core.crl;
+        if (crl === undefined) this.#sendError('failed', { requestId: frame.requestId });
+        else this.sendFrame({ type: 'crl', requestId: frame.requestId, crl });
+        return;
+      }
       case 'presence.list': {
         const names = this.#core.onlineNames();
         this.sendFrame({

@@ -17,6 +17,7 @@ import {
   CRL_REFRESH_BEFORE_DAYS,
   createClientVerifier,
   crlNextUpdate,
+  crlToDer,
   initPki,
   pkiPaths,
   readPkiFiles,
@@ -203,6 +204,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     checkpointTimer.unref();
     undo.push(() => clearInterval(checkpointTimer));
     const core = new RelayCore({ config, store, audit, metrics, logger, crypto, now });
+    if (config.auth === 'mtls') core.setCrl(crlToDer(tls.crl));
     undo.push(() => core.shutdown());
 
     // Fails early, with a PKI error, if the CA or CRL is unusable.
@@ -230,6 +232,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
           const nextVerifier = await createClientVerifier({ caPem: next.ca, crlPem: next.crl });
           tls = next;
           transport.updateTls(tls);
+          if (config.auth === 'mtls') core.setCrl(crlToDer(tls.crl));
           // Connections made before the change are re-checked: a revoked device is cut now.
           const dropped = core.revalidate((der) => {
             try {
