@@ -57,6 +57,7 @@ export {
   ed25519SeedFromPkcs8Pem,
   generateDeviceKeyPem,
 } from './device.js';
+export { certificateSerial, verifyCrl, type VerifiedCrl } from './crl.js';
 export {
   createClientVerifier,
   verifyClientCertificate,
