@@ -15,6 +15,7 @@ import type { CryptoProvider } from '@parley/crypto';
 import type {
   ClientFrame,
   DeliverFrame,
+  IdentityResultFrame,
   KeysBundleFrame,
   ReceiptFrame,
   StoredReceiptFrame,
@@ -40,8 +41,9 @@ import type {
   StoredMessage,
 } from './store/types.js';
 import { markVerified, observeIdentityKey } from './trust.js';
+import { UploadAnswers } from './upload-answers.js';
 
-/** How long a key lookup or presence query may wait for the relay. */
+/** How long a key lookup, presence query or prekey upload may wait for the relay. */
 export const REQUEST_TIMEOUT_MS = 15_000;
 /**
  * One-time prekeys published at registration and topped up to on `prekeys.low`: the
@@ -135,6 +137,9 @@ interface Pending<T> {
 
 type Phase = 'offline' | 'authenticating' | 'ready';
 
+/** What a correlated request resolves with. */
+type Answer = KeysBundleFrame | IdentityResultFrame | readonly string[];
+
 export class ParleyClient {
   private readonly store: ClientStore;
   private readonly crypto: CryptoProvider;
@@ -145,7 +150,9 @@ export class ParleyClient {
   private readonly revocation: RevocationHooks | undefined;
   private readonly queue = new KeyedQueue();
   private readonly listeners = new Set<ClientListener>();
-  private readonly pending = new Map<number, Pending<KeysBundleFrame | readonly string[]>>();
+  private readonly pending = new Map<number, Pending<Answer>>();
+  /** Prekey uploads waiting for `prekeys.stored`. */
+  private readonly uploads = new UploadAnswers(REQUEST_TIMEOUT_MS);
   private transport: ClientTransport | undefined;
   private phase: Phase = 'offline';
   private nextRequestId = 1;
@@ -231,6 +238,7 @@ export class ParleyClient {
     this.transport = undefined;
     this.online.clear();
     this.inflight.clear();
+    this.uploads.failAll();
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     for (const [id, p] of this.pending) {
@@ -286,7 +294,11 @@ export class ParleyClient {
         this.emit({ type: 'mailbox-drained' });
         return;
       case 'keys.bundle':
+      case 'identity.result':
         return this.settle(frame.requestId, frame);
+      case 'prekeys.stored':
+        this.uploads.stored(frame);
+        return;
       case 'presence.list.result':
         this.online.clear();
         for (const n of frame.names) this.online.add(n);
@@ -299,10 +311,13 @@ export class ParleyClient {
         return;
       case 'crl':
         return this.revocation?.onCrl(frame.crl);
-      case 'prekeys.low':
-        return this.queue.run(PREKEY_QUEUE, () =>
-          this.replenishPrekeys(frame.remainingOneTime, frame.remainingOneTimePq),
-        );
+      case 'prekeys.low': {
+        const mark = this.uploads.answers;
+        return this.queue.run(PREKEY_QUEUE, () => {
+          const fresher = this.uploads.newerThan(mark) ?? frame;
+          return this.replenishPrekeys(fresher.remainingOneTime, fresher.remainingOneTimePq);
+        });
+      }
       case 'error':
         return this.onErrorFrame(frame.code, frame.requestId, frame.clientMessageId);
       case 'ping':
@@ -380,8 +395,8 @@ export class ParleyClient {
     });
     if (this.phase !== 'ready') return;
     this.revocation?.connected((f) => this.sendFrame(f));
+    // No `mailbox.fetch`: the relay pushes the backlog after `welcome` by itself.
     this.emit({ type: 'ready' });
-    this.sendFrame({ type: 'mailbox.fetch' });
     void this.requestPresence().catch(() => undefined);
     // Older outbox entries go out first; messages still waiting for keys follow them.
     await this.flushOutbox();
@@ -402,6 +417,9 @@ export class ParleyClient {
       }
       this.emit({ type: 'auth-rejected', reason: code });
     }
+    // The upload that waits for this answer reports it.
+    if (requestId === undefined && clientMessageId === undefined && this.uploads.refused(code))
+      return;
     if (requestId !== undefined && this.pending.has(requestId)) {
       const p = this.pending.get(requestId) as Pending<unknown>;
       this.pending.delete(requestId);
@@ -429,9 +447,7 @@ export class ParleyClient {
 
   /* ---------------- requests ---------------- */
 
-  private request<T extends KeysBundleFrame | readonly string[]>(
-    frame: (id: number) => ClientFrame,
-  ): Promise<T> {
+  private request<T extends Answer>(frame: (id: number) => ClientFrame): Promise<T> {
     if (this.phase !== 'ready')
       return Promise.reject(new ClientError('TRANSPORT', 'not connected to the relay'));
     const id = this.nextRequestId++;
@@ -450,7 +466,7 @@ export class ParleyClient {
     });
   }
 
-  private settle(requestId: number, value: KeysBundleFrame | readonly string[]): void {
+  private settle(requestId: number, value: Answer): void {
     const p = this.pending.get(requestId);
     if (!p) return;
     this.pending.delete(requestId);
@@ -510,10 +526,24 @@ export class ParleyClient {
     writes.push(this.signedPrekeysWrite([{ id: ids[0] as number, createdAt: this.clock() }]));
     // Secrets first: an upload the relay accepted must never name keys we lost.
     await this.store.commit([...writes, ...batch.writes]);
-    if (this.sendFrame({ type: 'prekeys.upload', ...batch.upload })) {
+    // Published only once the relay says it stored them; otherwise the next connection
+    // publishes a fresh set.
+    if (this.sendFrame({ type: 'prekeys.upload', ...batch.upload }) && (await this.uploaded())) {
       await this.store.commit([
         { op: 'meta.put', key: META_PREKEYS_PUBLISHED, value: new Uint8Array([1]) },
       ]);
+    }
+  }
+
+  /** Waits for the relay's answer to the upload just sent; false (reported) if none came. */
+  private async uploaded(): Promise<boolean> {
+    try {
+      await this.uploads.expect();
+      return true;
+    } catch (err) {
+      if (err instanceof ClientError && err.code !== 'TRANSPORT')
+        this.emit({ type: 'error', error: err });
+      return false;
     }
   }
 
@@ -551,7 +581,7 @@ export class ParleyClient {
     if (writes.length === 0) return;
     writes.push(this.signedPrekeysWrite(keep));
     await this.store.commit(writes);
-    if (upload) this.sendFrame({ type: 'prekeys.upload', ...upload });
+    if (upload && this.sendFrame({ type: 'prekeys.upload', ...upload })) await this.uploaded();
   }
 
   private async replenishPrekeys(remaining: number, remainingPq: number): Promise<void> {
@@ -567,7 +597,7 @@ export class ParleyClient {
       oneTimePqIds: ids.slice(wantOt),
     });
     await this.store.commit([...writes, ...batch.writes]);
-    this.sendFrame({ type: 'prekeys.upload', ...batch.upload });
+    if (this.sendFrame({ type: 'prekeys.upload', ...batch.upload })) await this.uploaded();
   }
 
   /* ---------------- contacts and trust ---------------- */
@@ -621,13 +651,21 @@ export class ParleyClient {
     return outcome.contact;
   }
 
-  private async lookup(name: string): Promise<KeysBundleFrame> {
+  private lookup(name: string): Promise<KeysBundleFrame> {
+    return this.named(name, (requestId) => ({ type: 'keys.lookup', requestId, name }));
+  }
+
+  /** A peer's identity and certificate only: unlike `lookup`, it takes none of its prekeys. */
+  private lookupIdentity(name: string): Promise<IdentityResultFrame> {
+    return this.named(name, (requestId) => ({ type: 'identity.lookup', requestId, name }));
+  }
+
+  private async named<T extends KeysBundleFrame | IdentityResultFrame>(
+    name: string,
+    frame: (id: number) => ClientFrame,
+  ): Promise<T> {
     try {
-      return await this.request<KeysBundleFrame>((requestId) => ({
-        type: 'keys.lookup',
-        requestId,
-        name,
-      }));
+      return await this.request<T>(frame);
     } catch (err) {
       // The relay answers every refusal with the same generic code (M13); say what it can mean.
       if (err instanceof ClientError && err.code === 'RELAY_ERROR') {
@@ -645,13 +683,13 @@ export class ParleyClient {
   async fetchContact(name: string): Promise<Contact> {
     checkUserName(name);
     return this.queue.run(name, async () => {
-      const bundle = await this.lookup(name);
+      const identity = await this.lookupIdentity(name);
       const writes: StoreWrite[] = [];
       const contact = await this.trustKey(
         name,
-        bundle.deviceId,
-        bundle.identityKey,
-        bundle.certificate,
+        identity.deviceId,
+        identity.identityKey,
+        identity.certificate,
         writes,
       );
       await this.store.commit(writes);
@@ -1059,8 +1097,8 @@ export class ParleyClient {
         (known.trust === 'ca-attested' || known.trust === 'verified') &&
         constantTimeEqual(known.identityKey, result.peerIdentityKey);
       if ((result.newSession || !session) && !alreadyTrusted) {
-        // mtls: fetch the certificate the relay holds for the sender (a key lookup; it
-        // costs the sender one one-time prekey, once per new key).
+        // mtls: fetch the certificate the relay holds for the sender (an identity
+        // lookup, which spends none of the sender's prekeys).
         const bundleCert =
           this.account.info.mode === 'mtls' ? await this.certificateOf(from) : undefined;
         await this.trustKey(from, frame.from.deviceId, result.peerIdentityKey, bundleCert, writes);
@@ -1119,8 +1157,7 @@ export class ParleyClient {
 
   /** mtls: the certificate the relay holds for `name`, to check a key that arrived in a handshake. */
   private async certificateOf(name: string): Promise<Uint8Array | undefined> {
-    const bundle = await this.lookup(name);
-    return bundle.certificate;
+    return (await this.lookupIdentity(name)).certificate;
   }
 
   /* ---------------- history ---------------- */

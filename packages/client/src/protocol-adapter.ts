@@ -32,10 +32,9 @@ import {
   generateSignedPreKey,
   initiateSession,
   parsePreKeyMessage,
-  preKeyMessageId,
   publicKemPreKey,
   publicSignedPreKey,
-  respondToPreKeyMessage,
+  respondWithStores,
   safetyNumber,
   serializeSession,
   sessionMatchesPreKeyMessage,
@@ -388,44 +387,46 @@ export function createProtocolE2ee(crypto: CryptoProvider): E2ee {
           terminateSession(next);
           return { state, plaintext, peerIdentityKey, writes: [], newSession: false };
         }
-        // An initial message starting a new session.
-        const info = parsePreKeyMessage(payload);
-        const seenKey = `pk:${preKeyMessageId(info)}`;
-        if (await store.hasSeen(seenKey))
-          throw new ClientError('DUPLICATE', 'initial message already received');
-        const spkBytes = await store.getSecret(SECRET_SIGNED_PREKEY, info.signedPreKeyId);
-        const kemBytes = await store.getSecret(SECRET_KEM_PREKEY, info.kemPreKeyId);
-        const otkBytes =
-          info.oneTimePreKeyId === undefined
-            ? undefined
-            : await store.getSecret(SECRET_ONE_TIME_PREKEY, info.oneTimePreKeyId);
-        if (!spkBytes || !kemBytes || (info.oneTimePreKeyId !== undefined && !otkBytes)) {
-          throw new ClientError('PROTOCOL', 'initial message names a prekey we do not hold');
-        }
-        const kemPreKey = decodeKemRecord(kemBytes);
-        const { session: next, plaintext } = respondToPreKeyMessage(
+        // An initial message starting a new session: the protocol's rule (replay check,
+        // prekey lookup, handshake, then consumption) with our store behind it. Its
+        // consumption becomes writes committed with the message; trust is the client's
+        // own (trust.ts: a changed key is shown, not refused), so the protocol's TOFU
+        // store is left empty.
+        const writes: StoreWrite[] = [];
+        const secret = async <T>(kind: string, id: number, decode: (b: Uint8Array) => T) => {
+          const bytes = await store.getSecret(kind, id);
+          return bytes ? decode(bytes) : undefined;
+        };
+        const { session: next, plaintext } = await respondWithStores(
           ctx(now),
           {
-            identity: idOf(identity),
-            keys: {
-              signedPreKey: decodeSignedRecord(spkBytes),
-              kemPreKey,
-              oneTimePreKey: otkBytes ? decodeOneTimeRecord(otkBytes) : undefined,
+            identity: {
+              getLocalIdentity: () => idOf(identity),
+              getTrustedIdentity: () => undefined,
+              saveTrustedIdentity: () => undefined,
+            },
+            preKeys: {
+              getSignedPreKey: (id) => secret(SECRET_SIGNED_PREKEY, id, decodeSignedRecord),
+              getKemPreKey: (id) => secret(SECRET_KEM_PREKEY, id, decodeKemRecord),
+              getOneTimePreKey: (id) => secret(SECRET_ONE_TIME_PREKEY, id, decodeOneTimeRecord),
+              removeOneTimePreKey: (id) => {
+                writes.push({ op: 'secret.delete', kind: SECRET_ONE_TIME_PREKEY, id });
+              },
+              removeKemPreKey: (id) => {
+                writes.push({ op: 'secret.delete', kind: SECRET_KEM_PREKEY, id });
+              },
+            },
+            seen: {
+              has: (id) => store.hasSeen(`pk:${id}`),
+              add: (id) => {
+                writes.push({ op: 'seen.add', key: `pk:${id}` });
+              },
             },
           },
           payload,
           meta,
         );
-        const writes: StoreWrite[] = [{ op: 'seen.add', key: seenKey }];
-        if (info.oneTimePreKeyId !== undefined) {
-          writes.push({
-            op: 'secret.delete',
-            kind: SECRET_ONE_TIME_PREKEY,
-            id: info.oneTimePreKeyId,
-          });
-        }
-        if (kemPreKey.kind === 'one-time')
-          writes.push({ op: 'secret.delete', kind: SECRET_KEM_PREKEY, id: kemPreKey.id });
+        const info = parsePreKeyMessage(payload);
         const state = serializeSession(next);
         terminateSession(next);
         if (session) terminateSession(session);

@@ -80,7 +80,7 @@ describe('client core with the in-process relay', () => {
     relay.redeliver('bob');
     relay.redeliver('bob');
     bob.client.connectionClosed();
-    await online(relay, bob); // reconnect: mailbox.fetch delivers it again
+    await online(relay, bob); // reconnect: the pushed backlog delivers it again
     relay.dropAcks = false;
     relay.redeliver('bob');
     await until(() => relay.users.get('bob')?.mailbox.length === 0, 'acked');

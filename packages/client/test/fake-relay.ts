@@ -61,12 +61,16 @@ export class FakeRelay {
   readonly seenPayloads: Uint8Array[] = [];
   /** When set, `send` frames are dropped (no receipt): exercises the outbox retry. */
   dropSends = false;
-  /** When set, `ack` frames are ignored: the relay redelivers on the next fetch. */
+  /** When set, `ack` frames are ignored: the relay redelivers on the next connection. */
   dropAcks = false;
   /** When set, `keys.lookup` frames go unanswered: a relay that stalls mid-lookup. */
   dropLookups = false;
   /** `keys.lookup` frames received (answered or not). */
   lookups = 0;
+  /** `identity.lookup` frames received. */
+  identityLookups = 0;
+  /** When set, `prekeys.upload` is refused (uncorrelated `error`, as the relay does) and not stored. */
+  refuseUploads = false;
   /** This many `send` frames are answered `rate_limited` (and not stored). */
   rateLimitNext = 0;
 
@@ -140,14 +144,44 @@ export class FakeRelay {
             remainingOneTimePq: me.oneTimePq.length,
           });
         }
+        // Like the real relay: the backlog is pushed unasked, then the "queue empty" marker.
+        for (const s of me.mailbox) conn.toClient(s.frame);
+        conn.toClient({ type: 'mailbox.empty' });
         return;
       case 'prekeys.upload':
+        if (this.refuseUploads) {
+          conn.toClient({ type: 'error', code: 'failed' });
+          return;
+        }
         if (frame.signedPrekey) me.signedPrekey = frame.signedPrekey;
         if (frame.identityDh) me.identityDh = frame.identityDh;
         if (frame.pqLastResort) me.pqLastResort = frame.pqLastResort;
         me.oneTime.push(...frame.oneTime);
         me.oneTimePq.push(...frame.oneTimePq);
+        conn.toClient({
+          type: 'prekeys.stored',
+          remainingOneTime: me.oneTime.length,
+          remainingOneTimePq: me.oneTimePq.length,
+        });
         return;
+      case 'identity.lookup': {
+        this.identityLookups++;
+        const u = this.users.get(frame.name);
+        if (!u || !u.identityDh) {
+          conn.toClient({ type: 'error', code: 'failed', requestId: frame.requestId });
+          return;
+        }
+        conn.toClient({
+          type: 'identity.result',
+          requestId: frame.requestId,
+          name: frame.name,
+          deviceId: 1,
+          identityKey: u.identityKey,
+          identityDh: u.identityDh,
+          ...(u.certificate ? { certificate: u.certificate } : {}),
+        });
+        return;
+      }
       case 'keys.lookup': {
         this.lookups++;
         if (this.dropLookups) return;
@@ -179,9 +213,7 @@ export class FakeRelay {
         return;
       }
       case 'send':
-      case 'session.terminate':
-      case 'session.request':
-      case 'session.accept': {
+      case 'session.terminate': {
         if (this.dropSends) return;
         if (this.rateLimitNext > 0) {
           this.rateLimitNext--;
@@ -219,7 +251,7 @@ export class FakeRelay {
           frame: {
             type: 'deliver',
             serverMessageId: id,
-            kind: frame.type === 'send' ? 'message' : frame.type,
+            kind: frame.type === 'send' ? 'message' : 'session.terminate',
             from: { name: conn.name, deviceId: 1 },
             timestamp: Date.now(),
             payload: frame.payload,
@@ -253,7 +285,7 @@ export class FakeRelay {
         return;
       }
       case 'mailbox.fetch':
-        for (const s of me.mailbox) conn.toClient(s.frame);
+        // A sync point only, as on the real relay: the backlog went out after `welcome`.
         conn.toClient({ type: 'mailbox.empty' });
         return;
       case 'presence.list':

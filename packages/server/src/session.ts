@@ -38,6 +38,7 @@ import {
   type KemPreKey,
   type SignedPreKey,
 } from '@parley/protocol';
+import { answerIdentityLookup } from './identity-lookup.js';
 import { newChallenge, sameKey, verifyAuthSignature, type IssuedChallenge } from './auth.js';
 import type { AuditEventType } from './audit.js';
 import type { Connection } from './connection.js';
@@ -74,15 +75,10 @@ const LIVE_ACK_HOLD_MS = 1_000;
 /** How long to wait before re-checking a full send buffer while draining mail. */
 const DRAIN_POLL_MS = 5;
 
-type Relayed = Extract<
-  ClientFrame,
-  { type: 'send' | 'session.request' | 'session.accept' | 'session.terminate' }
->;
+type Relayed = Extract<ClientFrame, { type: 'send' | 'session.terminate' }>;
 
 const KIND_OF: Record<Relayed['type'], MailKind> = {
   send: 'message',
-  'session.request': 'session.request',
-  'session.accept': 'session.accept',
   'session.terminate': 'session.terminate',
 };
 
@@ -401,9 +397,10 @@ export class Session {
         return this.#onPrekeys(frame);
       case 'keys.lookup':
         return this.#onLookup(frame);
+      case 'identity.lookup':
+        this.sendFrame(await answerIdentityLookup(this.#core.deps.store, frame));
+        return;
       case 'send':
-      case 'session.request':
-      case 'session.accept':
       case 'session.terminate':
         this.#onRelay(frame);
         return;
@@ -411,10 +408,10 @@ export class Session {
         this.#ackSoon(frame.serverMessageId);
         return;
       case 'mailbox.fetch':
-        // Acks sent before the fetch take effect first, so acked mail is not resent.
+        // A sync point, not a second delivery: the backlog was pushed after `welcome`
+        // and the cursor stays, so nothing already sent here is sent again. Acks sent
+        // before it take effect before `mailbox.empty` answers it.
         await Promise.all(this.#acksInFlight);
-        this.#caughtUp = false;
-        this.#cursor = 0;
         this.#emptyMarkerDue = true;
         this.#pump();
         return;
@@ -685,6 +682,12 @@ export class Session {
       ...(frame.pqLastResort ? { pqLastResort: frame.pqLastResort } : {}),
       oneTime: frame.oneTime,
       oneTimePq: frame.oneTimePq,
+    });
+    const after = await store.countPrekeys(me);
+    this.sendFrame({
+      type: 'prekeys.stored',
+      remainingOneTime: after.oneTime,
+      remainingOneTimePq: after.oneTimePq,
     });
   }
 

@@ -115,15 +115,15 @@ describe('relay (mtls)', () => {
     const delivered = await alice.next('receipt');
     expect(delivered.status).toBe('delivered');
     expect(delivered.clientMessageId).toEqual(clientId(1));
-    // Session control frames are relayed the same way, with their kind.
+    // A session's end is relayed the same way, with its kind.
     alice.send({
-      type: 'session.request',
+      type: 'session.terminate',
       clientMessageId: clientId(2),
       from: { name: 'ralice', deviceId: 1 },
       to: { name: 'rbob', deviceId: 1 },
       payload: new Uint8Array([1, 2, 3]),
     });
-    expect((await bob.next('deliver')).kind).toBe('session.request');
+    expect((await bob.next('deliver')).kind).toBe('session.terminate');
     alice.close();
     bob.close();
   });
@@ -159,7 +159,7 @@ describe('relay (mtls)', () => {
     }
     expect(got).toEqual([0, 1, 2, 3, 4]);
     await bob.next('mailbox.empty');
-    // Unacked mail is redelivered on fetch; acked mail is gone.
+    // A fetch is a sync point: acked mail is gone and nothing is sent again.
     bob.send({ type: 'mailbox.fetch' });
     await bob.next('mailbox.empty');
     expect(bob.has('deliver')).toBe(false);

@@ -125,6 +125,25 @@ export function runStoreContract(
       await store.close();
     });
 
+    it('reads the identity DH key without consuming any prekey', async () => {
+      const { store } = await open();
+      await store.registerDevice({ ...bob, identityKey: bytesOf(32, 7), registeredAt: 1 });
+      expect(await store.getIdentityDh(bob)).toBeUndefined();
+      await store.putPrekeys(bob, {
+        identityDh: { publicKey: bytesOf(32, 5), signature: bytesOf(64, 5) },
+        oneTime: [{ id: 10, publicKey: bytesOf(32, 10) }],
+        oneTimePq: [{ id: 20, publicKey: bytesOf(32, 20), signature: bytesOf(64, 20) }],
+      });
+      for (let i = 0; i < 3; i++) {
+        expect(await store.getIdentityDh(bob)).toEqual({
+          publicKey: bytesOf(32, 5),
+          signature: bytesOf(64, 5),
+        });
+      }
+      expect(await store.countPrekeys(bob)).toEqual({ oneTime: 1, oneTimePq: 1 });
+      await store.close();
+    });
+
     it('concurrent lookups never share a one-time key', async () => {
       const { store } = await open();
       await store.registerDevice({ ...bob, identityKey: bytesOf(32, 7), registeredAt: 1 });

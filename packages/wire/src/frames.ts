@@ -62,7 +62,7 @@ const identityDh = t.struct({
 /** One-time X25519 prekey (unsigned, as in X3DH). */
 const oneTimePrekey = t.struct({ id: t.u32(), publicKey: t.bytes(X25519_PUBLIC_KEY_BYTES) });
 
-/** Fields shared by `send` and the session control frames, all relayed alike. */
+/** Fields shared by `send` and `session.terminate`, relayed alike. */
 const relayed = {
   clientMessageId: t.bytes(CLIENT_MESSAGE_ID_BYTES),
   from: address,
@@ -70,7 +70,11 @@ const relayed = {
   payload: t.varbytes(MAX_PAYLOAD_BYTES),
 } as const;
 
-/** What a relayed frame was, so the recipient can tell a session request from a message. */
+/**
+ * What a relayed frame was, so the recipient can tell a session's end from a message.
+ * Indices 1 and 2 belonged to the retired `session.request`/`session.accept` frames: the
+ * relay never sends them, and they keep their places so `session.terminate` stays 3.
+ */
 export const DELIVER_KINDS = [
   'message',
   'session.request',
@@ -190,10 +194,6 @@ export const FRAME_SPECS = {
   },
   /** Relay an opaque E2EE payload. Answered by `receipt` (queued, later delivered). */
   send: { code: 0x06, direction: 'toServer', fields: relayed },
-  /** Relayed like `send`; delivered with kind `session.request`. */
-  'session.request': { code: 0x07, direction: 'toServer', fields: relayed },
-  /** Relayed like `send`; delivered with kind `session.accept`. */
-  'session.accept': { code: 0x08, direction: 'toServer', fields: relayed },
   /** Relayed like `send` (payload may be empty); delivered with kind `session.terminate`. */
   'session.terminate': { code: 0x09, direction: 'toServer', fields: relayed },
   /**
@@ -202,10 +202,23 @@ export const FRAME_SPECS = {
    * the kept receipt). Server ids are unique relay-wide, so one frame serves both.
    */
   ack: { code: 0x0a, direction: 'toServer', fields: { serverMessageId: t.u64() } },
-  /** Ask for the stored backlog; answered by `deliver` frames then `mailbox.empty`. */
+  /**
+   * A sync point: answered by `mailbox.empty` once every `ack` sent before it has taken
+   * effect and all mail pending so far has been sent. It re-sends nothing: the relay
+   * pushes the stored backlog by itself after `welcome` (docs/wire.md §4.3).
+   */
   'mailbox.fetch': { code: 0x0b, direction: 'toServer', fields: {} },
   /** Ask who is online; answered by `presence.list.result` with the same id. */
   'presence.list': { code: 0x0c, direction: 'toServer', fields: { requestId: t.u32() } },
+  /**
+   * Ask for a device's identity (key, signed DH key, certificate) without taking any of
+   * its prekeys; answered by `identity.result` or `error` with the same id.
+   */
+  'identity.lookup': {
+    code: 0x0e,
+    direction: 'toServer',
+    fields: { requestId: t.u32(), name: t.name(), deviceId: t.optional(t.u32()) },
+  },
   /** Ask for the CRL the relay enforces (mtls); answered by `crl` with the same id. */
   'crl.fetch': { code: 0x0f, direction: 'toServer', fields: { requestId: t.u32() } },
 
@@ -332,6 +345,32 @@ export const FRAME_SPECS = {
     },
   },
 
+  /**
+   * Answer to `identity.lookup`: the identity parts of `keys.bundle` and nothing that is
+   * handed out once, so checking a sender's certificate costs the sender no prekey.
+   */
+  'identity.result': {
+    code: 0x4c,
+    direction: 'toClient',
+    fields: {
+      requestId: t.u32(),
+      name: t.name(),
+      deviceId: t.u32(),
+      identityKey: t.bytes(IDENTITY_KEY_BYTES),
+      identityDh,
+      certificate: t.optional(t.varbytes(MAX_CERTIFICATE_BYTES)),
+    },
+  },
+  /**
+   * A `prekeys.upload` was stored (answers come in upload order; a refused upload gets
+   * `error` instead). Carries the one-time stock after the upload.
+   */
+  'prekeys.stored': {
+    code: 0x4d,
+    direction: 'toClient',
+    fields: { remainingOneTime: t.u32(), remainingOneTimePq: t.u32() },
+  },
+
   /* ----- both ways ----- */
 
   /** Liveness check inside blocks (WebSocket pings would break M28's uniform sizes). Live-only. */
@@ -376,6 +415,15 @@ export const LIVE_ONLY_FRAME_TYPES: ReadonlySet<FrameType> = new Set<FrameType>(
   'ping',
 ]);
 
+/**
+ * Codes of retired frame types. They are never assigned again (a decoder reports them
+ * as `FRAME_UNKNOWN_TYPE`), so an old peer's frame can never be read as something else.
+ */
+export const RETIRED_FRAME_CODES: ReadonlyMap<number, string> = new Map([
+  [0x07, 'session.request'],
+  [0x08, 'session.accept'],
+]);
+
 /** Frame type by code, for the decoder. @internal */
 export const FRAME_TYPE_BY_CODE: ReadonlyMap<number, FrameType> = new Map(
   (Object.keys(FRAME_SPECS) as FrameType[]).map((k) => [FRAME_SPECS[k].code, k]),
@@ -388,12 +436,11 @@ export type ResumeFrame = FrameOf<'resume'>;
 export type PrekeysUploadFrame = FrameOf<'prekeys.upload'>;
 export type KeysLookupFrame = FrameOf<'keys.lookup'>;
 export type SendFrame = FrameOf<'send'>;
-export type SessionRequestFrame = FrameOf<'session.request'>;
-export type SessionAcceptFrame = FrameOf<'session.accept'>;
 export type SessionTerminateFrame = FrameOf<'session.terminate'>;
 export type AckFrame = FrameOf<'ack'>;
 export type MailboxFetchFrame = FrameOf<'mailbox.fetch'>;
 export type PresenceListFrame = FrameOf<'presence.list'>;
+export type IdentityLookupFrame = FrameOf<'identity.lookup'>;
 export type ChallengeFrame = FrameOf<'challenge'>;
 export type WelcomeFrame = FrameOf<'welcome'>;
 export type PrekeysLowFrame = FrameOf<'prekeys.low'>;
@@ -405,6 +452,8 @@ export type MailboxEmptyFrame = FrameOf<'mailbox.empty'>;
 export type PresenceFrame = FrameOf<'presence'>;
 export type PresenceListResultFrame = FrameOf<'presence.list.result'>;
 export type ErrorFrame = FrameOf<'error'>;
+export type IdentityResultFrame = FrameOf<'identity.result'>;
+export type PrekeysStoredFrame = FrameOf<'prekeys.stored'>;
 export type PingFrame = FrameOf<'ping'>;
 export type PongFrame = FrameOf<'pong'>;
 /** A device address as carried in frames. */

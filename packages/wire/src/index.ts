@@ -22,6 +22,7 @@ export { WireError, type WireErrorCode, type WireResult } from './errors.js';
 export * from './limits.js';
 export {
   DELIVER_KINDS,
+  RETIRED_FRAME_CODES,
   ERROR_CODES,
   FRAME_SPECS,
   LIVE_ONLY_FRAME_TYPES,
@@ -41,6 +42,8 @@ export {
   type FrameSpec,
   type FrameType,
   type HelloFrame,
+  type IdentityLookupFrame,
+  type IdentityResultFrame,
   type IdentityDh,
   type KeysBundleFrame,
   type KeysLookupFrame,
@@ -51,6 +54,7 @@ export {
   type PingFrame,
   type PongFrame,
   type PrekeysLowFrame,
+  type PrekeysStoredFrame,
   type PrekeysUploadFrame,
   type PresenceFrame,
   type PresenceListFrame,
@@ -62,8 +66,6 @@ export {
   type SendFrame,
   type ServerFrame,
   type ServerFrameType,
-  type SessionAcceptFrame,
-  type SessionRequestFrame,
   type SessionTerminateFrame,
   type WelcomeFrame,
 } from './frames.js';

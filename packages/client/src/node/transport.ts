@@ -2,7 +2,7 @@
  * The Node transport of the client core: one WebSocket over TLS 1.3 to the relay,
  * presenting the device certificate in mtls mode; every message is one wire block.
  * It reconnects with capped exponential backoff and hands each connection to the core,
- * which authenticates and then drains the mailbox (`mailbox.fetch` on every welcome).
+ * which authenticates; the relay then pushes the stored backlog by itself.
  *
  * Owns sockets and timers; knows nothing of sessions or storage.
  */

@@ -1,49 +1,53 @@
 /**
- * Loading of the shared vector folder (`../shared/vectors` from the repository root).
- * The folder lives outside the repository; a missing folder or a file whose SHA-256
- * differs from the folder's `SHA256SUMS` fails the run loudly instead of letting the
- * known-answer tests pass vacuously.
+ * Loading of the known-answer vectors committed beside this file. Every read is checked
+ * twice: the committed bytes against `SHA256SUMS`, and the file in its upstream form
+ * (unpacked when we stored it gzipped) against `SHA256SUMS.upstream`, so that a truncated,
+ * edited or re-encoded vector fails the run instead of quietly testing less.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 
-/** Absolute path of the shared vectors, resolved from this file, not the working directory. */
-export const VECTORS_DIR = fileURLToPath(
-  new URL('../../../../../shared/vectors/', import.meta.url),
-);
+/** Absolute path of the vector folder, resolved from this file, not the working directory. */
+export const VECTORS_DIR = fileURLToPath(new URL('./', import.meta.url));
 
-if (!existsSync(`${VECTORS_DIR}README.md`)) {
-  throw new Error(
-    `crypto vectors not found at ${VECTORS_DIR} (expected ../shared/vectors next to the repo); ` +
-      'the known-answer tests cannot run without them',
+/** A `sha256sum` list: relative path -> hex digest. */
+export function readSums(name: string): Map<string, string> {
+  return new Map(
+    readFileSync(VECTORS_DIR + name, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => {
+        const [digest, path] = line.split(/\s+\*?/, 2);
+        return [path ?? '', digest ?? ''] as const;
+      }),
   );
 }
 
-/** `SHA256SUMS` of the vector folder: relative path -> hex digest. */
-const SUMS = new Map(
-  readFileSync(`${VECTORS_DIR}SHA256SUMS`, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => {
-      const [digest, path] = line.split(/\s+\*?/, 2);
-      return [path ?? '', digest ?? ''] as const;
-    }),
-);
+const COMMITTED = readSums('SHA256SUMS');
+const UPSTREAM = readSums('SHA256SUMS.upstream');
+
+export const sha256Hex = (bytes: Uint8Array): string =>
+  createHash('sha256').update(bytes).digest('hex');
+
+function expectDigest(what: string, bytes: Uint8Array, expected: string | undefined): void {
+  if (expected === undefined) throw new Error(`${what} is not listed`);
+  const actual = sha256Hex(bytes);
+  if (actual !== expected) throw new Error(`${what}: SHA-256 ${actual}, the list says ${expected}`);
+}
 
 /**
- * A vector file's bytes, checked against `SHA256SUMS` first, so that a truncated or
- * edited vector file fails the run instead of quietly testing less.
+ * The bytes of a vector file in its upstream form, named by its upstream path. A file we
+ * stored gzipped (`NAME.gz` committed for upstream `NAME`) is unpacked here.
  */
 function readVerified(relative: string): Buffer {
-  const raw = readFileSync(VECTORS_DIR + relative);
-  const expected = SUMS.get(relative);
-  if (expected === undefined) throw new Error(`${relative} is not listed in SHA256SUMS`);
-  const actual = createHash('sha256').update(raw).digest('hex');
-  if (actual !== expected)
-    throw new Error(`${relative}: SHA-256 ${actual}, SHA256SUMS says ${expected}`);
-  return raw;
+  const stored = COMMITTED.has(relative) ? relative : `${relative}.gz`;
+  const raw = readFileSync(VECTORS_DIR + stored);
+  expectDigest(`${stored} (SHA256SUMS)`, raw, COMMITTED.get(stored));
+  const upstream = stored === relative ? raw : gunzipSync(raw);
+  expectDigest(`${relative} (SHA256SUMS.upstream)`, upstream, UPSTREAM.get(relative));
+  return upstream;
 }
 
 export function readJson<T>(relative: string): T {

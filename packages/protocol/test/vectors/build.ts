@@ -1,8 +1,10 @@
 /**
  * Builds Parley's published known-answer vectors (parley-v1.json): fixed seeds →
  * identities, Bob's bundle, the initial message and the first ratchet messages in
- * both directions. `generate.ts` writes the file; vectors.test.ts checks that the code
- * still produces exactly these bytes with both crypto providers.
+ * both directions, then the scripted conversations of conversations.ts. `generate.ts`
+ * writes the file; vectors.test.ts checks that the code still produces exactly these
+ * bytes with both crypto providers. Fields are only ever appended: the first ten
+ * messages and the saved state stay as first published.
  */
 import {
   createSeededRandom,
@@ -31,7 +33,8 @@ import {
   verifyPreKeyBundle,
   type Address,
   type Session,
-} from '@parley/protocol';
+} from '../../src/index.js';
+import { buildConversations, type Conversation } from './conversations.js';
 
 export interface VectorMessage {
   from: 'alice' | 'bob';
@@ -51,6 +54,8 @@ export interface Vectors {
   /** Bob's serialized session after message 5: a saved-state fixture later versions must read. */
   bobStateAfterMessage5: string;
   messages: VectorMessage[];
+  /** Scripted conversations beyond the ten in-order messages (conversations.ts). */
+  conversations: Conversation[];
 }
 
 const ALICE: Address = { userId: 'alice@example.org', deviceId: 1 };
@@ -171,5 +176,6 @@ export function buildVectors(make: (options: ProviderOptions) => CryptoProvider)
     safetyNumber: sn.digits,
     bobStateAfterMessage5,
     messages,
+    conversations: buildConversations(make),
   };
 }

@@ -113,6 +113,10 @@ export class MemoryStore implements RelayStore {
     });
   }
 
+  getIdentityDh(address: Address): Promise<IdentityDhKey | undefined> {
+    return Promise.resolve(this.#keys.get(key(address))?.identityDh);
+  }
+
   async enqueue(mail: NewMail, maxPerRecipient: number): Promise<EnqueueResult> {
     const { decision, committed } = await this.submit(mail, maxPerRecipient);
     await committed;

@@ -28,6 +28,7 @@ import {
   runBatch,
   toDevice,
   toMail,
+  toSigned,
   type Statements,
   type WriteArgs,
   type WriteOpName,
@@ -40,6 +41,7 @@ import type {
   CommitOutcome,
   DeviceRecord,
   EnqueueResult,
+  IdentityDhKey,
   MailItem,
   NewMail,
   PrekeyBundle,
@@ -370,6 +372,15 @@ export class SqliteStore implements RelayStore {
       oneTimePq: (this.#s.countOneTime.get(address.name, address.deviceId, 'pq') as { n: number })
         .n,
     }));
+  }
+
+  getIdentityDh(address: Address): Promise<IdentityDhKey | undefined> {
+    return this.#run(() => {
+      const row = this.#s.getSigned.get(address.name, address.deviceId, 'idh');
+      if (!row) return undefined;
+      const k = toSigned(row);
+      return { publicKey: k.publicKey, signature: k.signature };
+    });
   }
 
   async enqueue(mail: NewMail, maxPerRecipient: number): Promise<EnqueueResult> {

@@ -64,7 +64,7 @@ export interface PrekeyBundle {
 }
 
 /** Kinds of relayed items; all carry opaque payloads. */
-export type MailKind = 'message' | 'session.request' | 'session.accept' | 'session.terminate';
+export type MailKind = 'message' | 'session.terminate';
 
 export interface NewMail {
   readonly recipient: Address;
@@ -167,6 +167,8 @@ export interface RelayStore {
    */
   takePrekeyBundle(address: Address): Promise<PrekeyBundle | undefined>;
   countPrekeys(address: Address): Promise<{ oneTime: number; oneTimePq: number }>;
+  /** The device's signed identity DH key, if uploaded. Reads only: consumes nothing. */
+  getIdentityDh(address: Address): Promise<IdentityDhKey | undefined>;
 
   /**
    * Stores a message durably; resolves only once it is on stable storage, which is
