@@ -71,7 +71,8 @@ export function registerServer(program: Command): void {
           `CA certificate: ${relay.paths.caCert}`,
           `server credentials: ${relay.paths.serverCert}, ${relay.paths.serverKey}`,
           `audit log: ${relay.paths.auditLog} (encrypted; key ${relay.paths.auditKey})`,
-          `client credentials: parley pki issue NAME --data ${relay.paths.dataDir} --out OUTDIR`,
+          `enrol a device: parley keygen --profile DIR --name NAME --server ${relay.url} --csr NAME.csr, then parley pki sign NAME.csr --data ${relay.paths.dataDir} --out NAME.crt`,
+          `(quick tests: parley pki issue NAME --data ${relay.paths.dataDir} --out OUTDIR)`,
           '',
         ].join('\n'),
       );
