@@ -129,6 +129,35 @@ describe('one relay per data folder', () => {
   });
 });
 
+describe('parley server backup / restore', () => {
+  it('backs up a serving relay, refuses to restore under it, restores once it stopped', async () => {
+    const data = join(dir, 'backed-up');
+    const server = parley('server', '--data', data, '--port', '0');
+    await listening(server);
+    const out = join(dir, 'backup-1');
+    const backup = await run('server', 'backup', '--data', data, '--out', out);
+    expect(backup.err).toBe('');
+    expect(backup.code).toBe(0);
+    for (const f of ['relay.db', 'audit.log', 'audit.key', 'pki/ca.crt']) {
+      expect(existsSync(join(out, f))).toBe(true);
+    }
+    expect(existsSync(join(out, 'pki', 'ca.key'))).toBe(false);
+    const busy = await run('server', 'restore', '--data', data, '--from', out);
+    expect(busy.code).toBe(1);
+    expect(busy.err).toMatch(/in use by another relay/);
+    await stop(server);
+    const restore = await run('server', 'restore', '--data', data, '--from', out);
+    expect(restore.err).toBe('');
+    expect(restore.code).toBe(0);
+    expect(restore.out).toMatch(/one-time prekeys marked spent/);
+    expect((await run('audit', 'verify', '--data', data)).code).toBe(0);
+    const again = parley('server', '--data', data, '--port', '0');
+    await listening(again);
+    await stop(again);
+    expect(again.code).toBe(0);
+  });
+});
+
 describe('start-up failure', () => {
   let blocker: Server | undefined;
   afterAll(() => blocker?.close());

@@ -11,6 +11,9 @@ function out(lines: readonly string[]): void {
 
 /** Adds `backup` and `restore` under the `server` command. */
 export function registerServerBackup(server: Command): void {
+  // `server` has its own --data: options after `backup`/`restore` belong to them
+  // (commander needs positional options on every ancestor for that).
+  for (let c: Command | null = server; c; c = c.parent) c.enablePositionalOptions();
   server
     .command('backup')
     .description("copy a relay's database (SQLite online backup), audit log and key while it runs")

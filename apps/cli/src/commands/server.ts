@@ -9,7 +9,7 @@ import { registerServerBackup } from './server-backup.js';
 const STARTUP_FAILURE_EXIT_MS = 2_000;
 
 interface ServerFlags {
-  readonly data: string;
+  readonly data?: string;
   readonly host?: string;
   readonly port?: string;
   readonly auth?: string;
@@ -31,7 +31,9 @@ export function registerServer(program: Command): void {
   const server = program
     .command('server')
     .description('run the relay (initialises the PKI in DIR when absent)')
-    .requiredOption('--data <DIR>', 'data directory (PKI, database, audit log)')
+    // Checked in the action, not by commander: a mandatory option of `server` would also
+    // be demanded before `server backup --data …`.
+    .option('--data <DIR>', 'data directory (PKI, database, audit log); required')
     .option('--host <HOST>', 'bind address (default 127.0.0.1)')
     .option('--port <PORT>', 'TLS port (default 8443; 0 picks a free port)')
     .option('--auth <MODE>', 'client authentication: mtls or open (default mtls)')
@@ -39,13 +41,15 @@ export function registerServer(program: Command): void {
     .option('--admin-port <PORT>', 'admin listener port on 127.0.0.1 (/healthz, /metrics)')
     .option('--log-level <LEVEL>', 'pino log level (default info)')
     .action(async (flags: ServerFlags) => {
+      if (flags.data === undefined) throw new Error("required option '--data <DIR>' not specified");
       if (flags.auth !== undefined && flags.auth !== 'mtls' && flags.auth !== 'open') {
         throw new Error(`--auth: expected mtls or open, got "${flags.auth}"`);
       }
       const port = parsePort('--port', flags.port);
       const adminPort = parsePort('--admin-port', flags.adminPort);
+      const dataDir = flags.data;
       const opts: StartRelayOptions = {
-        dataDir: flags.data,
+        dataDir,
         handleSignals: true,
         ...(flags.host !== undefined ? { host: flags.host } : {}),
         ...(port !== undefined ? { port } : {}),
