@@ -3,12 +3,12 @@
  * the CA certificate is never replaced when its key is offline and the relay still
  * serves; one relay per data folder; a relay that cannot start exits non-zero.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { issueClient } from '@parley/pki';
+import { initPki, issueClient } from '@parley/pki';
 import { FrameReader, FrameWriter } from '@parley/wire';
 import { afterAll, describe, expect, it } from 'vitest';
 import { killAll, parley, run, until, type Proc } from './cli-process.js';
@@ -88,6 +88,17 @@ describe('CA key offline', () => {
     expect(server.code).toBe(0);
   });
 
+  it('without the CA key, a CRL close to its nextUpdate is reported at start', async () => {
+    const data = join(dir, 'offline-due');
+    await initPki(data, { now: () => new Date(Date.now() - 25 * 86_400_000) });
+    rmSync(join(data, 'pki', 'ca.key'));
+    const server = parley('server', '--data', data, '--port', '0');
+    await listening(server);
+    await until(() => /CRL expires soon and the CA key is offline/.test(server.err), 'CRL warning');
+    await stop(server);
+    expect(server.code).toBe(0);
+  });
+
   it('warns at start when the CA key is readable by the relay', async () => {
     const data = join(dir, 'online');
     const server = parley('server', '--data', data, '--port', '0');
@@ -161,6 +172,16 @@ describe('parley server backup / restore', () => {
 describe('start-up failure', () => {
   let blocker: Server | undefined;
   afterAll(() => blocker?.close());
+
+  it('a bad CRL exits non-zero and releases the data folder', async () => {
+    const data = join(dir, 'bad-crl');
+    await initPki(data);
+    writeFileSync(join(data, 'pki', 'crl.pem'), 'not a CRL\n');
+    const p = parley('server', '--data', data, '--port', '0');
+    await until(() => p.code != null, 'exit on a bad CRL', 10_000);
+    expect(p.code).not.toBe(0);
+    expect(existsSync(join(data, 'relay.lock'))).toBe(false);
+  });
 
   it('a port in use exits non-zero within 10 s and releases the data folder', async () => {
     blocker = createServer();
