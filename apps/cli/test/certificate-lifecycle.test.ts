@@ -134,6 +134,17 @@ describe('certificate lifecycle', () => {
     );
     expect(installed.stderr).toBe('');
     expect(installed.code).toBe(0);
+    // Another account's certificate is refused and changes nothing.
+    const wrong = await parley(
+      'profile',
+      'renew-cert',
+      '--profile',
+      profile('alice'),
+      '--cert',
+      renewed,
+    );
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/is for bob, not alice/);
 
     // The old certificate is revoked: only the renewed one can still connect.
     expect((await parley('pki', 'revoke', '--serial', oldSerial, '--data', data)).code).toBe(0);
