@@ -217,8 +217,8 @@ function main(): void {
     '',
     cacheRow('ed25519 sign 64 B', 'ed25519 sign 64 B, fresh key'),
     cacheRow('x25519 dh', 'x25519 dh, fresh keys'),
-    'mlkem768 and xchacha20poly1305 run the same noble code in both providers (Node 20 has',
-    'neither), so their ratio shows the measurement noise of this machine.',
+    'mlkem768 (liboqs WebAssembly) and xchacha20poly1305 (noble) run the same code in both',
+    'providers (Node 20 has neither), so their ratio shows the measurement noise of this machine.',
     `measured in ${seconds.toFixed(1)} s`,
   );
   process.stdout.write(`${out.join('\n')}\n`);

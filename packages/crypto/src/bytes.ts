@@ -3,6 +3,8 @@
  * constant-time comparison, zeroization, concatenation, hex and UTF-8.
  */
 import { CryptoError } from './errors.js';
+import type { RandomSource } from './provider.js';
+import { pooledRandom } from './random-pool.js';
 
 /**
  * Compares two byte strings in time that depends only on their lengths, never on
@@ -25,6 +27,31 @@ const zeroizeHooks = new Set<ZeroizeHook>();
  */
 export function onZeroize(hook: ZeroizeHook): void {
   zeroizeHooks.add(hook);
+}
+
+type CopyHook = (from: Uint8Array, to: Uint8Array) => void;
+const copyHooks = new Set<CopyHook>();
+
+/**
+ * Lets an implementation carry derived state over to a copy made by {@link copyKey}
+ * (the Node provider hands the copy the parsed key object of the original).
+ * @internal
+ */
+export function onKeyCopy(hook: CopyHook): void {
+  copyHooks.add(hook);
+}
+
+/**
+ * An independent copy of a key array, for a holder that must be able to wipe its
+ * copy without touching the original. Unlike `slice()`, the copy keeps whatever a
+ * provider derived from the original (the Node provider's parsed OpenSSL key, which
+ * costs ~300 µs to rebuild from a secret), and it has its own identity, so zeroizing
+ * either one leaves the other usable.
+ */
+export function copyKey<T extends Uint8Array>(key: T): T {
+  const out = key.slice() as T;
+  for (const hook of copyHooks) hook(key, out);
+  return out;
 }
 
 /**
@@ -80,12 +107,12 @@ export function utf8Decode(bytes: Uint8Array): string {
   }
 }
 
-/** Platform CSPRNG. Never Math.random. */
-export function systemRandomBytes(length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  // getRandomValues fills at most 65536 bytes per call.
-  for (let off = 0; off < length; off += 65536) {
-    crypto.getRandomValues(out.subarray(off, Math.min(length, off + 65536)));
+/** Fills `out` from the platform CSPRNG (`getRandomValues` takes at most 65536 bytes). */
+function fillFromPlatform(out: Uint8Array): void {
+  for (let off = 0; off < out.length; off += 65536) {
+    crypto.getRandomValues(out.subarray(off, Math.min(out.length, off + 65536)));
   }
-  return out;
 }
+
+/** Platform CSPRNG (`crypto.getRandomValues`, small draws pooled). Never Math.random. */
+export const systemRandomBytes: RandomSource = pooledRandom(fillFromPlatform);

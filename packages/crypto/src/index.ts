@@ -16,6 +16,7 @@ export type * from './provider.js';
 export {
   concatBytes,
   constantTimeEqual,
+  copyKey,
   fromHex,
   onZeroize,
   systemRandomBytes,
@@ -25,4 +26,5 @@ export {
   zeroize,
 } from './bytes.js';
 export { createPortableCrypto } from './portable/index.js';
+export { mlkem768Implementation } from './portable/mlkem.js';
 export { createSeededRandom } from './seeded-random.js';

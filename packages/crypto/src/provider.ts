@@ -2,15 +2,17 @@
  * The interface every primitive is reached through. Two implementations exist with
  * identical behaviour, proven by the same known-answer tests and a cross-check
  * property test:
- *  - `createPortableCrypto()` (`@parley/crypto`): @noble/*, runs in browsers and Node;
+ *  - `createPortableCrypto()` (`@parley/crypto`): @noble/* and liboqs's ML-KEM in
+ *    WebAssembly, runs in browsers and Node;
  *  - `createNodeCrypto()` (`@parley/crypto/node`): node:crypto (OpenSSL) where Node 20
- *    has the primitive, noble where it does not (ML-KEM, XChaCha20).
+ *    has the primitive, the portable modules where it does not (ML-KEM, XChaCha20).
  *
  * When a random source is given, all randomness, including key generation and KEM
  * encapsulation, is drawn from it, so a provider built with a seeded generator is fully
  * deterministic (simulators, fuzzers and published protocol vectors depend on that).
- * Without one, the platform CSPRNG is used, and the Node provider may generate curve
- * key pairs inside OpenSSL from that same CSPRNG (faster than importing a seed).
+ * Without one, the platform CSPRNG is used, and key pairs and encapsulations may be
+ * made inside OpenSSL (the Node provider's curve keys) or liboqs (ML-KEM, both
+ * providers) from that same CSPRNG, which is faster than importing a seed.
  */
 import type {
   AeadKey,

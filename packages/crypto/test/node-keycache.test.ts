@@ -6,6 +6,7 @@ import {
   asEd25519SecretKey,
   asX25519PublicKey,
   asX25519SecretKey,
+  copyKey,
   createPortableCrypto,
   toHex,
   utf8Encode,
@@ -100,5 +101,37 @@ describe('node key cache', () => {
       toHex(portable.x25519.dh(x.secretKey, peer.publicKey)),
     );
     expect(keyCacheStats.misses - before.misses).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a copyKey copy inherits the parsed key; a slice() does not; each can be wiped alone', () => {
+    const sk = asX25519SecretKey(node.randomBytes(32));
+    const peer = portable.x25519.generateKeyPair();
+    const expected = toHex(portable.x25519.dh(sk, peer.publicKey));
+    node.x25519.dh(sk, peer.publicKey);
+    node.x25519.dh(sk.slice() as typeof sk, peer.publicKey); // warm the peer's key too
+    const copy = copyKey(sk);
+    expect(copy).not.toBe(sk);
+    let before = stats();
+    expect(toHex(node.x25519.dh(copy, peer.publicKey))).toBe(expected);
+    expect(keyCacheStats.misses - before.misses).toBe(0);
+    before = stats();
+    node.x25519.dh(sk.slice() as typeof sk, peer.publicKey);
+    expect(keyCacheStats.misses - before.misses).toBe(1);
+    // Wiping the copy forgets only the copy; the original still hits.
+    zeroize(copy);
+    before = stats();
+    expect(toHex(node.x25519.dh(sk, peer.publicKey))).toBe(expected);
+    expect(keyCacheStats.misses - before.misses).toBe(0);
+    expect(toHex(node.x25519.dh(copy, peer.publicKey))).toBe(
+      toHex(portable.x25519.dh(copy, peer.publicKey)),
+    );
+  });
+
+  it('copyKey of an array overwritten since it was parsed carries nothing stale over', () => {
+    const sk = asEd25519SecretKey(node.randomBytes(32));
+    node.ed25519.sign(sk, msg);
+    sk.set(node.randomBytes(32));
+    const copy = copyKey(sk);
+    expect(toHex(node.ed25519.sign(copy, msg))).toBe(toHex(portable.ed25519.sign(sk, msg)));
   });
 });

@@ -28,6 +28,7 @@ import {
 import { createNodeCrypto } from '@parley/crypto/node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nodeRawAesGcm, nodeRawChaCha20Poly1305 } from '../src/node/aead.js';
+import { createNobleMlKem768 } from '../src/portable/mlkem.js';
 import {
   rawAesGcm,
   rawChaCha20Poly1305,
@@ -189,6 +190,15 @@ interface AeadTest {
 describe.each(SUBJECTS)('$name provider: known answers', (subject) => {
   const c = subject.make();
   const who = subject.name;
+  /**
+   * Both ML-KEM implementations for inputs both can take: the provider's own (liboqs
+   * in WebAssembly when it loads) and @noble's, which seeded use and the no-WebAssembly
+   * fallback rely on. Each run counts as one case.
+   */
+  const kems = [
+    { label: 'provider', kem: c.mlkem768 },
+    { label: 'noble', kem: createNobleMlKem768(c.randomBytes) },
+  ] as const;
 
   function runAeadFile(
     file: string,
@@ -361,32 +371,35 @@ describe.each(SUBJECTS)('$name provider: known answers', (subject) => {
     const failures = new Failures();
     type T = { seed: string; ek?: string; c: string; K: string };
     for (const { test: t } of wycheproofCases<unknown, T>('mlkem_768_test')) {
-      failures.check(t.tcId, () => {
-        const run = () => {
-          const kp = c.mlkem768.keyPairFromSeed(fromHex(t.seed));
-          const k = c.mlkem768.decapsulate(fromHex(t.c) as never, kp.secretKey);
-          return { kp, k };
-        };
-        if (t.result === 'valid') {
-          const { kp, k } = run();
-          if (t.ek !== undefined) expectHex(kp.publicKey, t.ek, 'ek');
-          expectHex(k, t.K, 'K');
-        } else {
-          // Invalid cases here are wrong-length seeds or ciphertexts.
-          expectCode(thrown(run, 'invalid case'), ['INVALID_LENGTH'], 'mlkem');
-        }
-      });
-      count('ML-KEM-768', who);
+      for (const { label, kem } of kems) {
+        failures.check(`${t.tcId} ${label}`, () => {
+          const run = () => {
+            const kp = kem.keyPairFromSeed(fromHex(t.seed));
+            const k = kem.decapsulate(fromHex(t.c) as never, kp.secretKey);
+            return { kp, k };
+          };
+          if (t.result === 'valid') {
+            const { kp, k } = run();
+            if (t.ek !== undefined) expectHex(kp.publicKey, t.ek, 'ek');
+            expectHex(k, t.K, 'K');
+          } else {
+            // Invalid cases here are wrong-length seeds or ciphertexts.
+            expectCode(thrown(run, 'invalid case'), ['INVALID_LENGTH'], 'mlkem');
+          }
+        });
+        count('ML-KEM-768', who);
+      }
     }
     expect(failures.list).toEqual([]);
   });
 
-  it('Wycheproof mlkem_768_encaps_test (all 265 cases, m fed through the random source)', () => {
+  it('Wycheproof mlkem_768_encaps_test (all 265 cases, m fed through the random source; and unseeded)', () => {
     const failures = new Failures();
     type T = { ek: string; m: string; c: string; K: string };
     for (const { test: t } of wycheproofCases<unknown, T>('mlkem_768_encaps_test')) {
-      failures.check(t.tcId, () => {
-        const ek = fromHex(t.ek);
+      const ek = fromHex(t.ek);
+      const code = ek.length === 1184 ? 'INVALID_KEY' : 'INVALID_LENGTH';
+      failures.check(`${t.tcId} seeded`, () => {
         const seeded = subject.make({ random: fixedDraw(fromHex(t.m)) });
         const encaps = () => seeded.mlkem768.encapsulate(ek as never);
         if (t.result === 'valid') {
@@ -394,7 +407,18 @@ describe.each(SUBJECTS)('$name provider: known answers', (subject) => {
           expectHex(out.ciphertext, t.c, 'c');
           expectHex(out.sharedSecret, t.K, 'K');
         } else {
-          const code = ek.length === 1184 ? 'INVALID_KEY' : 'INVALID_LENGTH';
+          expectCode(thrown(encaps, 'invalid ek'), [code], 'encapsulate');
+        }
+      });
+      count('ML-KEM-768', who);
+      // The unseeded provider encapsulates inside liboqs, which takes no m: the same
+      // keys must be accepted and refused, and what it makes must decapsulate.
+      failures.check(`${t.tcId} unseeded`, () => {
+        const encaps = () => c.mlkem768.encapsulate(ek as never);
+        if (t.result === 'valid') {
+          const out = encaps();
+          expect([out.ciphertext.length, out.sharedSecret.length]).toEqual([1088, 32]);
+        } else {
           expectCode(thrown(encaps, 'invalid ek'), [code], 'encapsulate');
         }
       });
@@ -407,13 +431,15 @@ describe.each(SUBJECTS)('$name provider: known answers', (subject) => {
     const failures = new Failures();
     type T = { dk: string; c: string; K?: string };
     for (const { test: t } of wycheproofCases<unknown, T>('mlkem_768_semi_expanded_decaps_test')) {
-      failures.check(t.tcId, () => {
-        const decaps = () => c.mlkem768.decapsulate(fromHex(t.c) as never, fromHex(t.dk) as never);
-        if (t.result === 'valid') expectHex(decaps(), t.K ?? fail('valid case without K'), 'K');
-        else
-          expectCode(thrown(decaps, 'invalid case'), ['INVALID_LENGTH', 'INVALID_KEY'], 'decaps');
-      });
-      count('ML-KEM-768', who);
+      for (const { label, kem } of kems) {
+        failures.check(`${t.tcId} ${label}`, () => {
+          const decaps = () => kem.decapsulate(fromHex(t.c) as never, fromHex(t.dk) as never);
+          if (t.result === 'valid') expectHex(decaps(), t.K ?? fail('valid case without K'), 'K');
+          else
+            expectCode(thrown(decaps, 'invalid case'), ['INVALID_LENGTH', 'INVALID_KEY'], 'decaps');
+        });
+        count('ML-KEM-768', who);
+      }
     }
     expect(failures.list).toEqual([]);
   });
@@ -473,16 +499,31 @@ describe.each(SUBJECTS)('$name provider: known answers', (subject) => {
         expectHex(out.sharedSecret, t.k, 'k');
         // The matching decapsulation key must recover the same secret.
         const dk = asMlKem768SecretKey(fromHex(t.dk ?? fail('no dk')));
-        expectHex(c.mlkem768.decapsulate(out.ciphertext, dk), t.k, 'k (decaps)');
+        for (const { label, kem } of kems) {
+          expectHex(kem.decapsulate(out.ciphertext, dk), t.k, `k (decaps, ${label})`);
+        }
+      });
+      count('ML-KEM-768', who);
+      // Unseeded encapsulation (liboqs, no m) to the same key: both implementations
+      // must decapsulate it to the secret it returned.
+      failures.check(`unseeded encaps ${t.tcId}`, () => {
+        const out = c.mlkem768.encapsulate(asMlKem768PublicKey(fromHex(t.ek ?? fail('no ek'))));
+        const dk = asMlKem768SecretKey(fromHex(t.dk ?? fail('no dk')));
+        for (const { label, kem } of kems) {
+          const k = kem.decapsulate(out.ciphertext, dk);
+          if (toHex(k) !== toHex(out.sharedSecret)) fail(`k (decaps, ${label}) mismatch`);
+        }
       });
       count('ML-KEM-768', who);
     }
     const dk = asMlKem768SecretKey(fromHex(dec.dk ?? fail('group dk missing')));
     for (const t of dec.tests) {
-      failures.check(`decaps ${t.tcId}`, () => {
-        expectHex(c.mlkem768.decapsulate(asMlKem768Ciphertext(fromHex(t.c)), dk), t.k, 'k');
-      });
-      count('ML-KEM-768', who);
+      for (const { label, kem } of kems) {
+        failures.check(`decaps ${t.tcId} ${label}`, () => {
+          expectHex(kem.decapsulate(asMlKem768Ciphertext(fromHex(t.c)), dk), t.k, 'k');
+        });
+        count('ML-KEM-768', who);
+      }
     }
     expect([enc.tests.length, dec.tests.length]).toEqual([25, 10]);
     expect(failures.list).toEqual([]);
@@ -495,11 +536,13 @@ describe.each(SUBJECTS)('$name provider: known answers', (subject) => {
     expect(lines.length).toBe(780);
     const failures = new Failures();
     lines.forEach((line, i) => {
-      failures.check(`line ${i + 1}`, () => {
-        const encaps = () => c.mlkem768.encapsulate(asMlKem768PublicKey(fromHex(line.trim())));
-        expectCode(thrown(encaps, 'unreduced key'), ['INVALID_KEY'], 'encapsulate');
-      });
-      count('ML-KEM-768', who);
+      for (const { label, kem } of kems) {
+        failures.check(`line ${i + 1} ${label}`, () => {
+          const encaps = () => kem.encapsulate(asMlKem768PublicKey(fromHex(line.trim())));
+          expectCode(thrown(encaps, 'unreduced key'), ['INVALID_KEY'], 'encapsulate');
+        });
+        count('ML-KEM-768', who);
+      }
     });
     expect(failures.list).toEqual([]);
   });
@@ -507,12 +550,14 @@ describe.each(SUBJECTS)('$name provider: known answers', (subject) => {
   it('CCTV strcmp: decapsulation of the strcmp ciphertext', () => {
     const v = parseCctv(readText('cctv/ML-KEM/strcmp/ML-KEM-768.txt'));
     const get = (n: string) => v.get(n) ?? fail(`strcmp: ${n} missing`);
-    const k = c.mlkem768.decapsulate(
-      asMlKem768Ciphertext(fromHex(get('c'))),
-      asMlKem768SecretKey(fromHex(get('dk'))),
-    );
-    expect(toHex(k)).toBe(get('K'));
-    count('ML-KEM-768', who);
+    for (const { label, kem } of kems) {
+      const k = kem.decapsulate(
+        asMlKem768Ciphertext(fromHex(get('c'))),
+        asMlKem768SecretKey(fromHex(get('dk'))),
+      );
+      expect(toHex(k), label).toBe(get('K'));
+      count('ML-KEM-768', who);
+    }
   });
 
   it.each(['intermediate', 'unluckysample'])(

@@ -18,6 +18,7 @@ import {
   asX25519PublicKey,
   concatBytes,
   constantTimeEqual,
+  copyKey,
   utf8Encode,
   zeroize,
   type CryptoProvider,
@@ -236,8 +237,9 @@ export function responderState(
     baseKey: info.baseKey,
     pendingPreKey: undefined,
     rootKey: sk,
-    // Own copy: the session wipes its keys independently of the prekey store.
-    dhSelf: { publicKey: spk.publicKey, secretKey: spk.secretKey.slice() as typeof spk.secretKey },
+    // Own copy: the session wipes its keys independently of the prekey store; copyKey
+    // keeps the provider's parsed key, which the first ratchet step uses at once.
+    dhSelf: { publicKey: spk.publicKey, secretKey: copyKey(spk.secretKey) },
     dhRemote: undefined,
     send: undefined,
     nextSendHeaderKey: nhkb,

@@ -1,7 +1,8 @@
 /**
  * `@parley/crypto/node`: the Node provider. node:crypto (OpenSSL) for everything Node 20
  * has (SHA-2, HMAC, HKDF, Ed25519, X25519, AES-256-GCM, ChaCha20-Poly1305), and the
- * portable noble modules for what it lacks (ML-KEM-768, XChaCha20-Poly1305).
+ * portable modules for what it lacks (ML-KEM-768 from liboqs in WebAssembly, with
+ * @noble for seeded use; XChaCha20-Poly1305 from @noble).
  *
  * Same interface and the same verdict on every input as `createPortableCrypto()`; the
  * known-answer and cross-check tests run both. Key generation draws its seed from the
@@ -48,15 +49,14 @@ import { portableXChaCha20Poly1305 } from '../portable/aead.js';
 import { checkHkdfLength, isAllZero } from '../portable/index.js';
 import { createMlKem768 } from '../portable/mlkem.js';
 import type { CryptoProvider, ProviderOptions } from '../provider.js';
+import { pooledRandom } from '../random-pool.js';
 import { nodeAes256Gcm, nodeChaCha20Poly1305 } from './aead.js';
 import { keyObject, rawSecretOf, rememberKeyObject } from './keycache.js';
 
 export type { CryptoProvider, ProviderOptions } from '../provider.js';
 
-/** OpenSSL's CSPRNG, filling a plain Uint8Array (never a pooled Buffer slab). */
-function nodeRandomBytes(length: number): Uint8Array {
-  return randomFillSync(new Uint8Array(length));
-}
+/** OpenSSL's CSPRNG into plain Uint8Arrays (never a shared Buffer slab), small draws pooled. */
+const nodeRandomBytes = pooledRandom((buffer) => randomFillSync(buffer));
 
 /**
  * A plain, unshared Uint8Array copy of an OpenSSL output buffer; the Buffer itself is
@@ -103,8 +103,9 @@ function nativeKeyPair(curve: 'ed25519' | 'x25519') {
  * Creates the Node provider.
  * @param options.random - random source for every draw, including key generation and
  *   ML-KEM encapsulation; defaults to OpenSSL's CSPRNG. Without it, Ed25519 and X25519
- *   key pairs are generated inside OpenSSL (same CSPRNG, much faster); with it, they
- *   are derived from draws of this source, so a seeded provider is deterministic.
+ *   key pairs are generated inside OpenSSL and ML-KEM keys and encapsulations inside
+ *   liboqs (same CSPRNG, much faster); with it, they are derived from draws of this
+ *   source, so a seeded provider is deterministic.
  */
 export function createNodeCrypto(options: ProviderOptions = {}): CryptoProvider {
   const random = options.random ?? nodeRandomBytes;
@@ -187,7 +188,7 @@ export function createNodeCrypto(options: ProviderOptions = {}): CryptoProvider 
         return out as SharedSecret;
       },
     },
-    mlkem768: createMlKem768(random),
+    mlkem768: createMlKem768(random, native),
     aes256gcm: nodeAes256Gcm,
     chacha20poly1305: nodeChaCha20Poly1305,
     xchacha20poly1305: portableXChaCha20Poly1305,

@@ -14,7 +14,7 @@
  * @internal
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { constantTimeEqual, fromHex, onZeroize } from '../bytes.js';
+import { constantTimeEqual, fromHex, onKeyCopy, onZeroize } from '../bytes.js';
 
 interface Entry {
   readonly bytes: Uint8Array;
@@ -45,13 +45,26 @@ const caches: Readonly<Record<KeyKind, WeakMap<Uint8Array, Entry>>> = {
   'x25519-public': new WeakMap(),
 };
 
+/** The same four maps as a list: the hooks below run for every zeroized buffer. */
+const allCaches: ReadonlyArray<WeakMap<Uint8Array, Entry>> = Object.values(caches);
+
 onZeroize((buffer) => {
-  for (const cache of Object.values(caches)) {
+  for (const cache of allCaches) {
     const entry = cache.get(buffer);
     if (!entry) continue;
     // The entry's copy is as secret as the original; OpenSSL's copy goes with the GC.
     entry.bytes.fill(0);
     cache.delete(buffer);
+  }
+});
+
+onKeyCopy((from, to) => {
+  for (const cache of allCaches) {
+    const entry = cache.get(from);
+    // Only an entry that still matches the bytes it was parsed from is carried over.
+    if (entry && constantTimeEqual(entry.bytes, from)) {
+      cache.set(to, { bytes: to.slice(), key: entry.key });
+    }
   }
 });
 

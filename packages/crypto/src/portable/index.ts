@@ -1,5 +1,6 @@
 /**
- * The portable provider: @noble/* only, so it runs unchanged in a browser.
+ * The portable provider: @noble/* and liboqs's ML-KEM in WebAssembly, so it runs
+ * unchanged in a browser.
  */
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
@@ -96,7 +97,7 @@ export function createPortableCrypto(options: ProviderOptions = {}): CryptoProvi
         return shared as SharedSecret;
       },
     },
-    mlkem768: createMlKem768(random),
+    mlkem768: createMlKem768(random, options.random === undefined),
     aes256gcm: portableAes256Gcm,
     chacha20poly1305: portableChaCha20Poly1305,
     xchacha20poly1305: portableXChaCha20Poly1305,
