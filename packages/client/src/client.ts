@@ -25,17 +25,44 @@ import { SUPPORTED_PROTOCOL_VERSIONS, authSignedData } from '@parley/wire';
 import type { Account } from './account.js';
 import type { RevocationHooks } from './revocation-hooks.js';
 import { META_NEXT_PREKEY_ID, META_PREKEYS_PUBLISHED, META_SIGNED_PREKEYS } from './account.js';
+import { Delivery } from './delivery.js';
+import type { DeliveryEvent } from './delivery.js';
 import type { E2ee, PrekeyBatch, SafetyNumber } from './e2ee.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
-import type { Envelope } from './envelope.js';
+import type { Envelope, RepairReason } from './envelope.js';
 import { ClientError } from './errors.js';
+import {
+  hasOutboxRecord,
+  messageOfWireId,
+  outboxRecordDelete,
+  readOutboxRecord,
+} from './outbox-records.js';
+import type { OutboxFrame } from './outbox-records.js';
+import {
+  nextStatus,
+  receiptsDue,
+  receiptsDueWrite,
+  relayReceiptStatus,
+  statusRank,
+  withDue,
+} from './receipts.js';
+import {
+  DEFAULT_REPAIR_POLICY,
+  answered,
+  currentWireId,
+  isAwaitingAnswer,
+  readRepair,
+  repairReasonOf,
+  repairWrite,
+} from './repair.js';
+import type { RepairPolicy } from './repair.js';
+import { readSendFailure, sendFailureWrite } from './send-failures.js';
 import { ResumeTicket } from './resume-ticket.js';
 import { checkUserName } from './names.js';
 import { KeyedQueue } from './queue.js';
 import type {
   ClientStore,
   Contact,
-  MessageStatus,
   OutboxEntry,
   StoreWrite,
   StoredMessage,
@@ -84,8 +111,6 @@ const MAX_PREKEY_ID = 0xffffffff;
  * encrypting. Changed only inside the peer's queue, so no two writers race on it.
  */
 const META_PENDING_PREFIX = 'pending-send:';
-/** Meta key prefix (+ peer:id): why a message was marked `failed` (JSON code and reason). */
-const META_SEND_FAILURE_PREFIX = 'send-failure:';
 
 /** The network as the core sees it. */
 export interface ClientTransport {
@@ -99,12 +124,8 @@ export type ClientEvent =
   | { readonly type: 'disconnected' }
   | { readonly type: 'mailbox-drained' }
   | { readonly type: 'message'; readonly message: StoredMessage }
-  | {
-      readonly type: 'status';
-      readonly peer: string;
-      readonly id: string;
-      readonly status: MessageStatus;
-    }
+  /** `status`, `session-repaired` ("secured again") and delivery `error`s. */
+  | DeliveryEvent
   | { readonly type: 'presence'; readonly name: string; readonly online: boolean }
   | { readonly type: 'key-changed'; readonly contact: Contact }
   | { readonly type: 'session-ended'; readonly peer: string }
@@ -127,6 +148,8 @@ export interface ClientOptions {
   readonly verifyPeerCertificate?: (certificate: Uint8Array, name: string) => Promise<Uint8Array>;
   /** mtls mode: revocation of our own and our contacts' certificates. */
   readonly revocation?: RevocationHooks;
+  /** Repair bounds (repair.ts); the defaults are its named constants. Tests shorten them. */
+  readonly repairPolicy?: Partial<RepairPolicy>;
 }
 
 interface Pending<T> {
@@ -171,6 +194,10 @@ export class ParleyClient {
   private resuming = false;
   /** Names the relay reports online. */
   readonly online = new Set<string>();
+  /** Receipts, repairs and re-sends (delivery.ts); runs inside the peer queues. */
+  private readonly delivery: Delivery;
+  /** Peers with a receipt flush already queued (so one flush batches a backlog). */
+  private readonly receiptFlushQueued = new Set<string>();
 
   constructor(options: ClientOptions) {
     this.store = options.store;
@@ -180,6 +207,24 @@ export class ParleyClient {
     this.clock = options.clock ?? (() => Date.now());
     this.verifyPeerCertificate = options.verifyPeerCertificate;
     this.revocation = options.revocation;
+    const policy = { ...DEFAULT_REPAIR_POLICY, ...options.repairPolicy };
+    this.delivery = new Delivery({
+      store: this.store,
+      e2ee: this.e2ee,
+      policy,
+      identity: () => this.account,
+      now: () => this.clock(),
+      newId: () => toHex(this.crypto.randomBytes(CLIENT_MESSAGE_ID_BYTES)),
+      isReady: () => this.phase === 'ready',
+      lookup: (peer) => this.lookup(peer),
+      trustKey: (peer, deviceId, key, cert, writes) =>
+        this.trustKey(peer, deviceId, key, cert, writes),
+      sendEntry: (entry, frame) => {
+        this.sendOutboxEntry(entry, frame === 'session.terminate');
+      },
+      pendingIds: (peer) => this.pendingIds(peer),
+      emit: (e) => this.emit(e),
+    });
   }
 
   get name(): string {
@@ -401,6 +446,29 @@ export class ParleyClient {
     // Older outbox entries go out first; messages still waiting for keys follow them.
     await this.flushOutbox();
     await this.startPendingSends();
+    // Receipts left due by a crash or a disconnect.
+    for (const c of await this.store.listConversations()) {
+      if ((await receiptsDue(this.store, c.peer)).length > 0) this.scheduleReceiptFlush(c.peer);
+    }
+  }
+
+  /** Queues one receipt flush for `peer` after the jobs already queued (batching them). */
+  private scheduleReceiptFlush(peer: string): void {
+    if (this.receiptFlushQueued.has(peer) || this.closed) return;
+    this.receiptFlushQueued.add(peer);
+    void this.queue
+      .run(peer, async () => {
+        this.receiptFlushQueued.delete(peer);
+        await this.delivery.flushReceipts(peer);
+      })
+      .catch((err: unknown) => this.reportError(err, `receipts to ${peer} failed`));
+  }
+
+  private reportError(err: unknown, what: string): void {
+    this.emit({
+      type: 'error',
+      error: err instanceof ClientError ? err : new ClientError('PROTOCOL', what, { cause: err }),
+    });
   }
 
   private onErrorFrame(
@@ -759,10 +827,7 @@ export class ParleyClient {
     peer: string,
     id: string,
   ): Promise<{ code: string; reason: string } | undefined> {
-    const raw = await this.store.getMeta(`${META_SEND_FAILURE_PREFIX}${peer}:${id}`);
-    return raw === undefined
-      ? undefined
-      : (JSON.parse(utf8Decode(raw)) as { code: string; reason: string });
+    return readSendFailure(this.store, peer, id);
   }
 
   private async pendingIds(peer: string): Promise<string[]> {
@@ -853,15 +918,10 @@ export class ParleyClient {
           return;
         }
         if (!(err instanceof ClientError) || !PERMANENT_LOOKUP_FAILURES.has(err.code)) throw err;
-        const failure = { code: err.code, reason: err.message };
         await this.store.commit([
           dequeue,
           { op: 'message.status', peer, id, status: 'failed' },
-          {
-            op: 'meta.put',
-            key: `${META_SEND_FAILURE_PREFIX}${peer}:${id}`,
-            value: utf8Encode(JSON.stringify(failure)),
-          },
+          sendFailureWrite(peer, id, { code: err.code, reason: err.message }),
         ]);
         this.emit({ type: 'status', peer, id, status: 'failed' });
         this.emit({
@@ -879,7 +939,7 @@ export class ParleyClient {
    */
   private async encryptAndStore(
     peer: string,
-    kind: Envelope['kind'],
+    kind: 'msg' | 'end',
     text: string,
     pending?: { readonly message: StoredMessage; readonly writes: readonly StoreWrite[] },
   ): Promise<StoredMessage> {
@@ -944,8 +1004,8 @@ export class ParleyClient {
       const sentAt = this.inflight.get(entry.id);
       // Each entry goes out once per connection, and again only if unanswered for long.
       if (sentAt !== undefined && now - sentAt < OUTBOX_RESEND_AFTER_MS) continue;
-      const isEnd = (await this.store.getMessage(entry.peer, 'out', entry.id)) === undefined;
-      if (!this.sendOutboxEntry(entry, isEnd)) return;
+      const frame: OutboxFrame = (await readOutboxRecord(this.store, entry)).frame;
+      if (!this.sendOutboxEntry(entry, frame === 'session.terminate')) return;
     }
     if (this.inflight.size > 0) this.scheduleRetry(OUTBOX_RESEND_AFTER_MS);
   }
@@ -984,23 +1044,43 @@ export class ParleyClient {
     (this.retryTimer as { unref?: () => void }).unref?.();
   }
 
+  /**
+   * The relay's word on a wire id: it stored the block (`queued`) or a device of the
+   * recipient acknowledged it (`on-device`). Neither says the recipient can read it, so
+   * neither ever gives `delivered` (receipts.ts).
+   */
   private async onReceipt(frame: ReceiptFrame | StoredReceiptFrame): Promise<void> {
-    const id = toHex(frame.clientMessageId);
-    this.inflight.delete(id);
-    const entry = (await this.store.listOutbox()).find((e) => e.id === id);
-    const peer = entry?.peer ?? (await this.findOutgoingPeer(id));
-    const writes: StoreWrite[] = [];
-    if (entry) writes.push({ op: 'outbox.delete', id });
-    if (peer !== undefined) {
-      const m = await this.store.getMessage(peer, 'out', id);
-      // Receipts may arrive out of order (delivered before queued after a reconnect): never downgrade.
-      if (m && !(m.status === 'delivered' && frame.status === 'queued')) {
-        writes.push({ op: 'message.status', peer, id, status: frame.status });
+    const wireId = toHex(frame.clientMessageId);
+    this.inflight.delete(wireId);
+    const entry = (await this.store.listOutbox()).find((e) => e.id === wireId);
+    const id = await messageOfWireId(this.store, wireId);
+    const peer = entry?.peer ?? (id === undefined ? undefined : await this.findOutgoingPeer(id));
+    const apply = async (): Promise<void> => {
+      const status = relayReceiptStatus(frame.status);
+      const writes: StoreWrite[] = [];
+      if (entry) writes.push({ op: 'outbox.delete', id: wireId });
+      // The relay's last word on this wire id: its record is no longer needed.
+      if (frame.status === 'delivered' && (await hasOutboxRecord(this.store, wireId)))
+        writes.push(outboxRecordDelete(wireId));
+      let changed = false;
+      if (peer !== undefined && id !== undefined) {
+        const m = await this.store.getMessage(peer, 'out', id);
+        // Only the ciphertext the message currently rides in speaks for it; receipts come
+        // out of order (on-device before queued after a reconnect) and never lower a status.
+        const current = currentWireId(await readRepair(this.store, peer), id) === wireId;
+        if (m && current && nextStatus(m.status, status) !== undefined) {
+          writes.push({ op: 'message.status', peer, id, status });
+          changed = true;
+        }
       }
-    }
-    if (writes.length === 0) return;
-    await this.store.commit(writes);
-    if (peer !== undefined) this.emit({ type: 'status', peer, id, status: frame.status });
+      if (writes.length === 0) return;
+      await this.store.commit(writes);
+      if (changed && peer !== undefined && id !== undefined)
+        this.emit({ type: 'status', peer, id, status });
+    };
+    // In the peer's queue, so it reads and writes the status in turn with the
+    // end-to-end receipt (delivered) and re-sends, never from a stale read.
+    return peer === undefined ? apply() : this.queue.run(peer, apply);
   }
 
   private async findOutgoingPeer(id: string): Promise<string | undefined> {
@@ -1014,11 +1094,10 @@ export class ParleyClient {
   waitForStatus(
     peer: string,
     id: string,
-    status: 'queued' | 'delivered',
+    status: 'queued' | 'on-device' | 'delivered',
     timeoutMs: number,
   ): Promise<void> {
-    const rank = (s: MessageStatus): number =>
-      ({ sending: 0, queued: 1, delivered: 2, received: 2, failed: 0 })[s];
+    const rank = statusRank;
     return new Promise((resolve, reject) => {
       let off: () => void = () => undefined;
       const timer = setTimeout(() => {
@@ -1036,7 +1115,7 @@ export class ParleyClient {
         void this.sendFailure(peer, id).then((f) =>
           reject(
             new ClientError(
-              f?.code === 'UNTRUSTED_KEY' ? 'UNTRUSTED_KEY' : 'NOT_FOUND',
+              f?.code === 'UNTRUSTED_KEY' || f?.code === 'UNDELIVERABLE' ? f.code : 'NOT_FOUND',
               `message ${id} not sent: ${f?.reason ?? 'failed'}`,
             ),
           ),
@@ -1060,10 +1139,16 @@ export class ParleyClient {
     this.sendFrame({ type: 'ack', serverMessageId });
   }
 
+  /**
+   * One relayed payload from a peer. Dedupe rests on what the sender authenticated
+   * (the ratchet's replay check, the message id inside the envelope, the hash of every
+   * envelope read), never on the relay's `serverMessageId`, which serves only to ack.
+   */
   private async onDeliver(frame: DeliverFrame): Promise<void> {
     const from = frame.from.name;
-    const serverKey = `srv:${frame.serverMessageId}`;
-    if (await this.store.hasSeen(serverKey)) return this.ack(frame.serverMessageId);
+    // Identifies these exact bytes: a relay's replay, told apart from a new envelope
+    // under a message key we already used (the peer's state is older than ours).
+    const envelopeKey = `env:${toHex(this.crypto.sha256(frame.payload))}`;
     const session = await this.store.getSession(from, frame.from.deviceId);
     let result;
     try {
@@ -1077,17 +1162,10 @@ export class ParleyClient {
         this.clock(),
       );
     } catch (err) {
-      // Tampered, replayed or undecryptable: nothing was changed. Acknowledge so the
-      // relay stops redelivering it; report it unless it is a plain duplicate (M26).
+      // Nothing was changed. Acknowledge so the relay stops redelivering it; then repair
+      // the session unless it is a plain replay (M26).
       this.ack(frame.serverMessageId);
-      if (err instanceof ClientError && err.code === 'DUPLICATE') return;
-      this.emit({
-        type: 'error',
-        error: new ClientError('PROTOCOL', `could not decrypt a message from ${from}`, {
-          cause: err,
-        }),
-      });
-      return;
+      return this.onUndecryptable(frame, err, envelopeKey);
     }
     const writes: StoreWrite[] = [...result.writes];
     try {
@@ -1118,41 +1196,108 @@ export class ParleyClient {
     } finally {
       zeroize(result.plaintext);
     }
-    const messageKey = `msg:${from}:${envelope.id}`;
-    writes.push({
-      op: 'session.put',
-      peer: from,
-      deviceId: frame.from.deviceId,
-      state: result.state,
-    });
-    writes.push({ op: 'seen.add', key: serverKey });
-    let shown: StoredMessage | undefined;
-    if (envelope.kind === 'end') {
-      writes.push({ op: 'session.delete', peer: from, deviceId: frame.from.deviceId });
-    } else if (!(await this.store.hasSeen(messageKey))) {
-      shown = {
-        id: envelope.id,
+    const repair = await readRepair(this.store, from);
+    // Both sides repaired at once: the session started by the name that sorts first is
+    // kept by both, so the two resets do not replace each other's session forever.
+    const keepOurs =
+      envelope.kind === 'reset' && isAwaitingAnswer(repair) && this.account.name < from;
+    if (!keepOurs) {
+      writes.push({
+        op: 'session.put',
         peer: from,
-        direction: 'in',
-        text: envelope.body,
-        sentAt: envelope.sentAt,
-        storedAt: this.clock(),
-        status: 'received',
-        shown: false,
-      };
-      writes.push({ op: 'seen.add', key: messageKey });
-      writes.push({ op: 'message.put', message: shown });
+        deviceId: frame.from.deviceId,
+        state: result.state,
+      });
+    }
+    writes.push({ op: 'seen.add', key: envelopeKey });
+    // Anything that decrypts answers a repair of ours: the peer reads the new session.
+    const secured = isAwaitingAnswer(repair) && !keepOurs;
+    if (secured) writes.push(repairWrite(from, answered(repair)));
+    let shown: StoredMessage | undefined;
+    let events: DeliveryEvent[] = [];
+    let receipt = false;
+    const messageKey = `msg:${from}:${envelope.id}`;
+    switch (envelope.kind) {
+      case 'end':
+        // The peer discarded the session: nothing can carry receipts due in it.
+        writes.push(
+          { op: 'session.delete', peer: from, deviceId: frame.from.deviceId },
+          receiptsDueWrite(from, []),
+        );
+        break;
+      case 'msg':
+        if (!(await this.store.hasSeen(messageKey))) {
+          shown = {
+            id: envelope.id,
+            peer: from,
+            direction: 'in',
+            text: envelope.body,
+            sentAt: envelope.sentAt,
+            storedAt: this.clock(),
+            status: 'received',
+            shown: false,
+          };
+          writes.push({ op: 'seen.add', key: messageKey });
+          writes.push({ op: 'message.put', message: shown });
+        }
+        // Also for a copy we already hold (a re-send after a repair): the sender waits.
+        writes.push(
+          receiptsDueWrite(from, withDue(await receiptsDue(this.store, from), envelope.id)),
+        );
+        receipt = true;
+        break;
+      case 'rcpt':
+        events = await this.delivery.receiptWrites(from, envelope.ids, writes);
+        break;
+      case 'reset':
+        break;
     }
     // One transaction: the message, the session it advanced and the seen marks.
     await this.store.commit(writes);
     zeroize(result.state);
     this.ack(frame.serverMessageId);
+    for (const e of events) this.emit(e);
     if (envelope.kind === 'end') this.emit({ type: 'session-ended', peer: from });
     if (shown)
       this.emit({
         type: 'message',
         message: (await this.store.getMessage(from, 'in', envelope.id)) ?? shown,
       });
+    if (receipt) this.scheduleReceiptFlush(from);
+    if (envelope.kind === 'reset' && !keepOurs) await this.delivery.acceptReset(from);
+    else if (secured) this.emit({ type: 'session-repaired', peer: from });
+  }
+
+  /** A payload from a peer that did not decrypt (already acknowledged). */
+  private async onUndecryptable(
+    frame: DeliverFrame,
+    err: unknown,
+    envelopeKey: string,
+  ): Promise<void> {
+    const from = frame.from.name;
+    let why: RepairReason | undefined = repairReasonOf(err);
+    if (err instanceof ClientError && err.code === 'DUPLICATE') {
+      if (await this.store.hasSeen(envelopeKey)) return;
+      why = 'stale-sender';
+    }
+    // A termination we cannot read ends nothing worth repairing.
+    let outcome: string | undefined;
+    if (why !== undefined && frame.kind !== 'session.terminate') {
+      try {
+        outcome = await this.delivery.startRepair(from, why);
+      } catch (repairErr) {
+        this.reportError(repairErr, `repairing the session with ${from} failed`);
+        return;
+      }
+      if (outcome === 'started' || outcome === 'pending') return;
+    }
+    const note = outcome === 'limit' ? ' (repair limit reached)' : '';
+    this.emit({
+      type: 'error',
+      error: new ClientError('PROTOCOL', `could not decrypt a message from ${from}${note}`, {
+        cause: err,
+      }),
+    });
   }
 
   /** mtls: the certificate the relay holds for `name`, to check a key that arrived in a handshake. */

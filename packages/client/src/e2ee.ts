@@ -66,12 +66,17 @@ export interface Identity {
 
 export interface E2ee {
   generatePrekeys(identity: Identity, request: PrekeyRequest): PrekeyBatch;
-  /** Starts a session from a fetched bundle and encrypts the first plaintext. */
+  /**
+   * Starts a session from a fetched bundle and encrypts the first plaintext.
+   * `oneTimePrekey: false` ignores the bundle's one-time X25519 prekey (a repair: the
+   * relay may hand out keys whose secrets are gone).
+   */
   initiate(
     identity: Identity,
     bundle: KeysBundleFrame,
     plaintext: Uint8Array,
     meta: PayloadMeta,
+    options?: { readonly oneTimePrekey?: boolean },
   ): EncryptResult;
   encrypt(
     identity: Identity,
@@ -81,7 +86,9 @@ export interface E2ee {
   ): EncryptResult;
   /**
    * Decrypts on a copy of `state` (or, for an initial message, against our prekeys in
-   * `store`); throws on any failure without side effects.
+   * `store`); throws on any failure without side effects: `ClientError` `DUPLICATE`
+   * (already read), `NO_SESSION` (an ordinary message and no state), `UNKNOWN_PREKEY`
+   * (an initial message naming prekeys we do not hold), `PROTOCOL` (anything else).
    */
   decrypt(
     identity: Identity,

@@ -4,7 +4,10 @@
  * recognise a re-delivered or replayed message (M26) even if the relay assigns it a
  * new server id, and lets the sender's `delivered` receipt name the right message.
  *
- * Layout: UTF-8 JSON `{"v":1,"t":"msg"|"end","id":hex32,"at":ms,"body":string}`.
+ * Layout: UTF-8 JSON, one object per payload (docs/client.md, "Content types"):
+ *   `{"v":1,"t":"msg"|"end","id":hex32,"at":ms,"body":string}`
+ *   `{"v":1,"t":"rcpt","id":hex32,"at":ms,"ids":[hex32, …]}`   end-to-end delivery receipt
+ *   `{"v":1,"t":"reset","id":hex32,"at":ms,"why":reason}`        first message of a repair
  * JSON keeps the web client trivial; the protocol pads it to a block, so its length
  * leaks nothing beyond the block count.
  */
@@ -19,29 +22,80 @@ export const ENVELOPE_VERSION = 1;
 export const MAX_MESSAGE_TEXT_BYTES = 32 * 1024;
 /** Bound on the encoded envelope the decoder will even parse. */
 const MAX_ENVELOPE_BYTES = MAX_MESSAGE_TEXT_BYTES * 2 + 256;
+/**
+ * Most message ids one receipt names: 64 × 35 bytes of JSON stays inside one 3746-byte
+ * envelope unit, so a receipt is always one wire block however large the backlog.
+ */
+export const MAX_RECEIPT_IDS = 64;
+
+/** Why a recipient asks for a repair (the `why` of a `reset`). */
+export type RepairReason =
+  /** An ordinary message arrived and we hold no session with the sender. */
+  | 'no-session'
+  /** An initial message names a prekey we do not hold (used, rotated away, or never ours). */
+  | 'unknown-prekey'
+  /** The message did not authenticate under any key of the session (stale state, tampering). */
+  | 'invalid-message'
+  /** A new envelope under a message key we already used: the sender's state is older than ours. */
+  | 'stale-sender';
+export const REPAIR_REASONS: readonly RepairReason[] = [
+  'no-session',
+  'unknown-prekey',
+  'invalid-message',
+  'stale-sender',
+];
+const HEX_ID = /^[0-9a-f]{32}$/;
 
 export type EnvelopeKind =
   /** A chat message. */
   | 'msg'
   /** The sender has discarded the session (M31); the recipient discards it too. */
-  | 'end';
+  | 'end'
+  /** The sender decrypted and committed the messages `ids` (never answered by a receipt). */
+  | 'rcpt'
+  /** The sender could not decrypt something from us and started this new session (`why`). */
+  | 'reset';
 
-export interface Envelope {
-  readonly kind: EnvelopeKind;
+interface EnvelopeBase {
   /** Hex of the 16-byte client message id. */
   readonly id: string;
   /** Sender's clock, ms since epoch. */
   readonly sentAt: number;
+}
+export interface TextEnvelope extends EnvelopeBase {
+  readonly kind: 'msg' | 'end';
   readonly body: string;
 }
+export interface ReceiptEnvelope extends EnvelopeBase {
+  readonly kind: 'rcpt';
+  /** Ids of messages from the receipt's recipient, 1..MAX_RECEIPT_IDS of them. */
+  readonly ids: readonly string[];
+}
+export interface ResetEnvelope extends EnvelopeBase {
+  readonly kind: 'reset';
+  readonly why: RepairReason;
+}
+export type Envelope = TextEnvelope | ReceiptEnvelope | ResetEnvelope;
 
 export function encodeEnvelope(e: Envelope): Uint8Array {
-  if (utf8Encode(e.body).length > MAX_MESSAGE_TEXT_BYTES) {
-    throw new ClientError('INVALID_ARGUMENT', `text: longer than ${MAX_MESSAGE_TEXT_BYTES} bytes`);
+  const head = { v: ENVELOPE_VERSION, t: e.kind, id: e.id, at: e.sentAt };
+  switch (e.kind) {
+    case 'msg':
+    case 'end':
+      if (utf8Encode(e.body).length > MAX_MESSAGE_TEXT_BYTES) {
+        throw new ClientError(
+          'INVALID_ARGUMENT',
+          `text: longer than ${MAX_MESSAGE_TEXT_BYTES} bytes`,
+        );
+      }
+      return utf8Encode(JSON.stringify({ ...head, body: e.body }));
+    case 'rcpt':
+      if (e.ids.length < 1 || e.ids.length > MAX_RECEIPT_IDS || !e.ids.every((i) => HEX_ID.test(i)))
+        throw new ClientError('INVALID_ARGUMENT', `ids: 1..${MAX_RECEIPT_IDS} message ids`);
+      return utf8Encode(JSON.stringify({ ...head, ids: e.ids }));
+    case 'reset':
+      return utf8Encode(JSON.stringify({ ...head, why: e.why }));
   }
-  return utf8Encode(
-    JSON.stringify({ v: ENVELOPE_VERSION, t: e.kind, id: e.id, at: e.sentAt, body: e.body }),
-  );
 }
 
 /** Parses a decrypted envelope; anything unexpected is `PROTOCOL` (the peer is buggy or hostile). */
@@ -58,11 +112,35 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   }
   if (typeof o !== 'object' || o === null) return bad();
   const r = o as Record<string, unknown>;
-  const { v, t, id, at, body } = r;
+  const { v, t, id, at } = r;
   if (v !== ENVELOPE_VERSION) bad();
-  if (t !== 'msg' && t !== 'end') bad();
-  if (typeof id !== 'string' || !/^[0-9a-f]{32}$/.test(id)) bad();
+  if (typeof id !== 'string' || !HEX_ID.test(id)) bad();
   if (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0) bad();
-  if (typeof body !== 'string' || utf8Encode(body).length > MAX_MESSAGE_TEXT_BYTES) bad();
-  return { kind: t as EnvelopeKind, id: id as string, sentAt: at as number, body: body as string };
+  const base = { id: id as string, sentAt: at as number };
+  switch (t) {
+    case 'msg':
+    case 'end': {
+      const body = r['body'];
+      if (typeof body !== 'string' || utf8Encode(body).length > MAX_MESSAGE_TEXT_BYTES) bad();
+      return { kind: t, ...base, body: body as string };
+    }
+    case 'rcpt': {
+      const ids = r['ids'];
+      if (
+        !Array.isArray(ids) ||
+        ids.length < 1 ||
+        ids.length > MAX_RECEIPT_IDS ||
+        !ids.every((i) => typeof i === 'string' && HEX_ID.test(i))
+      )
+        bad();
+      return { kind: 'rcpt', ...base, ids: ids as string[] };
+    }
+    case 'reset': {
+      const why = r['why'];
+      if (!REPAIR_REASONS.includes(why as RepairReason)) bad();
+      return { kind: 'reset', ...base, why: why as RepairReason };
+    }
+    default:
+      return bad();
+  }
 }

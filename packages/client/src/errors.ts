@@ -35,6 +35,12 @@ export type ClientErrorCode =
   | 'PROTOCOL'
   /** A message already received (a replay, or a redelivery under a new id); dropped. */
   | 'DUPLICATE'
+  /** An ordinary (non-initial) message arrived from a peer we hold no session with. */
+  | 'NO_SESSION'
+  /** An initial message names a prekey we do not hold (used, rotated away, not ours). */
+  | 'UNKNOWN_PREKEY'
+  /** The peer still could not decrypt a message after the repairs we allow; not re-sent. */
+  | 'UNDELIVERABLE'
   /** The client was closed. */
   | 'CLOSED';
 

@@ -62,7 +62,25 @@ export {
   ENVELOPE_VERSION,
   MAX_MESSAGE_TEXT_BYTES,
 } from './envelope.js';
-export type { Envelope, EnvelopeKind } from './envelope.js';
+export type {
+  Envelope,
+  EnvelopeKind,
+  ReceiptEnvelope,
+  RepairReason,
+  ResetEnvelope,
+  TextEnvelope,
+} from './envelope.js';
+export { MAX_RECEIPT_IDS, REPAIR_REASONS } from './envelope.js';
+export {
+  DEFAULT_REPAIR_POLICY,
+  MAX_REPAIRS_PER_PEER,
+  MAX_RESENDS_PER_MESSAGE,
+  REPAIR_RETRY_AFTER_MS,
+  REPAIR_WINDOW_MS,
+} from './repair.js';
+export type { RepairPolicy } from './repair.js';
+export { nextStatus, relayReceiptStatus, statusRank } from './receipts.js';
+export type { DeliveryEvent } from './delivery.js';
 export { KeyedQueue } from './queue.js';
 export { describeTrust, markVerified, observeIdentityKey } from './trust.js';
 export type { AuthMode, TrustOutcome } from './trust.js';

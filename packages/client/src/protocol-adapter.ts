@@ -198,6 +198,11 @@ function translate(err: unknown): never {
   if (err instanceof ProtocolError && err.code === 'DUPLICATE_MESSAGE') {
     throw new ClientError('DUPLICATE', 'message already received', { cause: err });
   }
+  if (err instanceof ProtocolError && err.code === 'UNKNOWN_PREKEY') {
+    throw new ClientError('UNKNOWN_PREKEY', 'initial message names a prekey we do not hold', {
+      cause: err,
+    });
+  }
   if (err instanceof ProtocolError) {
     throw new ClientError('PROTOCOL', `protocol: ${err.code}`, { cause: err });
   }
@@ -329,11 +334,15 @@ export function createProtocolE2ee(crypto: CryptoProvider): E2ee {
 
     initiate(
       identity: Identity,
-      frame: KeysBundleFrame,
+      fetched: KeysBundleFrame,
       plaintext: Uint8Array,
       m: PayloadMeta,
+      options?: { readonly oneTimePrekey?: boolean },
     ): EncryptResult {
       try {
+        // Without DH4 the handshake is still PQXDH (protocol.md §5.1: the OPK is optional).
+        const { oneTimePrekey: _unused, ...withoutOneTime } = fetched;
+        const frame = options?.oneTimePrekey === false ? withoutOneTime : fetched;
         const bundle = bundleFromFrame(crypto, frame);
         const meta = metaOf(identity, { name: frame.name, deviceId: frame.deviceId }, m);
         const { session, envelope } = initiateSession(
@@ -380,7 +389,7 @@ export function createProtocolE2ee(crypto: CryptoProvider): E2ee {
         const session = stateBytes ? deserializeSession(stateBytes) : undefined;
         const kind = envelopeKind(payload);
         if (kind === 'message' || (session && sessionMatchesPreKeyMessage(session, payload))) {
-          if (!session) throw new ClientError('PROTOCOL', `no session with ${peer.name}`);
+          if (!session) throw new ClientError('NO_SESSION', `no session with ${peer.name}`);
           const { session: next, plaintext } = protocolDecrypt(ctx(now), session, payload, meta);
           const state = serializeSession(next);
           const peerIdentityKey = next.remoteIdentityKey.slice();

@@ -100,10 +100,22 @@ describe('client core with the in-process relay', () => {
     await bob.client.waitForStatus('alice', r.id, 'delivered', 5000);
     const m3 = await alice.client.send('bob', 'c');
     await alice.client.waitForStatus('bob', m3.id, 'delivered', 5000);
+    const relayedBefore = relay.relayed.length;
     const replayed = [...relay.replayAll('bob'), ...relay.replayAll('alice')];
-    expect(replayed.length).toBe(4);
+    // Four messages and the end-to-end receipts for them, every one replayed.
+    expect(replayed.length).toBe(
+      (relay.delivered.get('bob')?.length ?? 0) + (relay.delivered.get('alice')?.length ?? 0),
+    );
+    expect(replayed.length).toBeGreaterThanOrEqual(6);
     // Every replay was processed (decrypted, refused as a duplicate) and acknowledged.
     await until(() => replayed.every((id) => relay.acked.has(id)), 'replays acknowledged');
+    // Nothing answered them: no receipt for a replay, no repair.
+    await alice.client.requestPresence();
+    await bob.client.requestPresence();
+    expect(relay.relayed.length).toBe(relayedBefore);
+    expect([...bob.events, ...alice.events].filter((e) => e.type === 'session-repaired')).toEqual(
+      [],
+    );
     expect(await texts(bob, 'alice')).toEqual(['in:a', 'in:b', 'out:reply', 'in:c']);
     expect(await texts(alice, 'bob')).toEqual(['out:a', 'out:b', 'in:reply', 'out:c']);
     expect([...bob.events, ...alice.events].filter((e) => e.type === 'error')).toEqual([]);
@@ -140,29 +152,51 @@ describe('client core with the in-process relay', () => {
     expect(await texts(bob, 'alice')).toEqual(['in:slow down']);
   });
 
-  it('drops a tampered message without touching the session', async () => {
+  it('a tampered message changes no session; the repair it starts brings the message through', async () => {
     const { relay, alice, bob } = await pair();
     await online(relay, bob);
-    await alice.client.send('bob', 'first');
-    await until(async () => (await bob.client.messages('alice')).length === 1, 'first');
+    const first = await alice.client.send('bob', 'first');
+    await alice.client.waitForStatus('bob', first.id, 'delivered', 5000);
     const before = await bob.store.getSession('alice', 1);
+    // Every batch bob commits from here on, to see what the failed decryption wrote.
+    const commits: (readonly StoreWrite[])[] = [];
+    const commit = bob.store.commit.bind(bob.store);
+    bob.store.commit = (writes: readonly StoreWrite[]) => {
+      commits.push(writes);
+      return commit(writes);
+    };
     // A relay flips a byte in the next payload.
     const origHandle = bob.client.handleFrame.bind(bob.client);
+    let flipped = false;
     bob.client.handleFrame = async (f) => {
-      if (f.type === 'deliver') {
+      if (f.type === 'deliver' && !flipped) {
+        flipped = true;
         const p = f.payload.slice();
         p[p.length - 5] = (p[p.length - 5] as number) ^ 1;
         return origHandle({ ...f, payload: p });
       }
       return origHandle(f);
     };
-    await alice.client.send('bob', 'tampered');
-    await until(() => bob.events.some((e) => e.type === 'error'), 'decrypt error');
-    expect(toHex((await bob.store.getSession('alice', 1))!)).toBe(toHex(before!));
-    bob.client.handleFrame = origHandle;
-    await alice.client.send('bob', 'third');
-    await until(async () => (await bob.client.messages('alice')).length === 2, 'third');
-    expect(await texts(bob, 'alice')).toEqual(['in:first', 'in:third']);
+    const tampered = await alice.client.send('bob', 'tampered');
+    // Bob could not read it, so alice never hears "delivered" for that copy; the
+    // repair makes her send it again in the new session, and then it is.
+    await alice.client.waitForStatus('bob', tampered.id, 'delivered', 5000);
+    expect(await texts(bob, 'alice')).toEqual(['in:first', 'in:tampered']);
+    // The failed decryption wrote nothing: the first session change bob committed is
+    // the repair's new session, together with its reset in the outbox.
+    const firstSessionWrite = commits.find((w) => w.some((x) => x.op === 'session.put'));
+    expect(firstSessionWrite?.some((x) => x.op === 'outbox.put')).toBe(true);
+    expect(toHex((await bob.store.getSession('alice', 1))!)).not.toBe(toHex(before!));
+    expect(bob.events.some((e) => e.type === 'error')).toBe(false);
+    expect(alice.events.some((e) => e.type === 'session-repaired')).toBe(true);
+    const third = await alice.client.send('bob', 'third');
+    await alice.client.waitForStatus('bob', third.id, 'delivered', 5000);
+    expect(await texts(bob, 'alice')).toEqual(['in:first', 'in:tampered', 'in:third']);
+    expect((await alice.client.messages('bob')).map((m) => m.status)).toEqual([
+      'delivered',
+      'delivered',
+      'delivered',
+    ]);
   });
 
   it('commits message and session together: a failed commit leaves both out, redelivery succeeds', async () => {

@@ -59,6 +59,9 @@ export class FakeRelay {
   private nextServerId = 1;
   /** Every payload the relay saw, to check it never holds plaintext. */
   readonly seenPayloads: Uint8Array[] = [];
+  /** Who relayed what to whom, in arrival order (stored or not). */
+  readonly relayed: { readonly from: string; readonly to: string; readonly payload: Uint8Array }[] =
+    [];
   /** When set, `send` frames are dropped (no receipt): exercises the outbox retry. */
   dropSends = false;
   /** When set, `ack` frames are ignored: the relay redelivers on the next connection. */
@@ -73,6 +76,11 @@ export class FakeRelay {
   refuseUploads = false;
   /** This many `send` frames are answered `rate_limited` (and not stored). */
   rateLimitNext = 0;
+  /**
+   * A hostile relay: mail for this user is answered `queued` and then with a forged
+   * `delivered` receipt, and thrown away.
+   */
+  swallowFor: string | undefined;
 
   /** Provision a user as `parley pki issue` + mtls would: identity known by certificate. */
   provision(name: string, identityKey: Uint8Array, certificate?: Uint8Array): void {
@@ -225,6 +233,20 @@ export class FakeRelay {
           return;
         }
         this.seenPayloads.push(frame.payload);
+        this.relayed.push({ from: conn.name, to: frame.to.name, payload: frame.payload });
+        if (frame.to.name === this.swallowFor) {
+          for (const status of ['queued', 'delivered'] as const) {
+            conn.toClient({
+              type: 'receipt',
+              clientMessageId: frame.clientMessageId,
+              status,
+              serverMessageId: this.nextServerId,
+              timestamp: Date.now(),
+            });
+          }
+          this.nextServerId++;
+          return;
+        }
         const to = this.users.get(frame.to.name);
         if (!to) {
           conn.toClient({ type: 'error', code: 'failed', clientMessageId: frame.clientMessageId });

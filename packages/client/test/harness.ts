@@ -4,7 +4,7 @@
  */
 import { createPortableCrypto } from '@parley/crypto';
 import { Account, MIN_KDF_MEMORY_KIB, ParleyClient, createProtocolE2ee } from '@parley/client';
-import type { ClientEvent, ClientStore } from '@parley/client';
+import type { ClientEvent, ClientOptions, ClientStore } from '@parley/client';
 import type { FakeRelay } from './fake-relay.js';
 
 export const crypto = createPortableCrypto();
@@ -55,11 +55,19 @@ export async function device(
   name: string,
   store: ClientStore,
   clock?: () => number,
+  options?: Pick<ClientOptions, 'repairPolicy'>,
 ): Promise<Device> {
   const account = await Account.load(store, crypto);
   if (!relay.users.has(name)) relay.provision(name, account.keyPair.publicKey);
   else relay.users.get(name)!.identityKey = account.keyPair.publicKey;
-  const client = new ParleyClient({ store, crypto, e2ee, account, ...(clock ? { clock } : {}) });
+  const client = new ParleyClient({
+    store,
+    crypto,
+    e2ee,
+    account,
+    ...(clock ? { clock } : {}),
+    ...options,
+  });
   const events: ClientEvent[] = [];
   client.on((e) => events.push(e));
   return { name, store, client, events };

@@ -5,18 +5,24 @@
 import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createPortableCrypto, toHex, utf8Encode } from '@parley/crypto';
+import { createPortableCrypto, toHex, utf8Decode, utf8Encode } from '@parley/crypto';
+import { MAX_SINGLE_UNIT_PLAINTEXT_BYTES } from '@parley/protocol';
 import {
   Account,
   KeyedQueue,
   MAX_MESSAGE_TEXT_BYTES,
+  MAX_RECEIPT_IDS,
+  REPAIR_REASONS,
+  nextStatus,
+  relayReceiptStatus,
+  statusRank,
   MemoryStore,
   decodeEnvelope,
   encodeEnvelope,
   markVerified,
   observeIdentityKey,
 } from '@parley/client';
-import type { Envelope } from '@parley/client';
+import type { Envelope, MessageStatus } from '@parley/client';
 
 const crypto = createPortableCrypto();
 
@@ -35,6 +41,55 @@ describe('envelope', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('round-trips receipts and resets, byte for byte as documented', () => {
+    const hexId = fc.uint8Array({ minLength: 16, maxLength: 16 }).map(toHex);
+    fc.assert(
+      fc.property(
+        hexId,
+        fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+        fc.array(hexId, { minLength: 1, maxLength: MAX_RECEIPT_IDS }),
+        fc.constantFrom(...REPAIR_REASONS),
+        (id, sentAt, ids, why) => {
+          const r: Envelope = { kind: 'rcpt', id, sentAt, ids };
+          expect(decodeEnvelope(encodeEnvelope(r))).toEqual(r);
+          const x: Envelope = { kind: 'reset', id, sentAt, why };
+          expect(decodeEnvelope(encodeEnvelope(x))).toEqual(x);
+        },
+      ),
+      { numRuns: 100 },
+    );
+    const id = 'ab'.repeat(16);
+    expect(utf8Decode(encodeEnvelope({ kind: 'rcpt', id, sentAt: 5, ids: [id] }))).toBe(
+      `{"v":1,"t":"rcpt","id":"${id}","at":5,"ids":["${id}"]}`,
+    );
+    expect(utf8Decode(encodeEnvelope({ kind: 'reset', id, sentAt: 5, why: 'no-session' }))).toBe(
+      `{"v":1,"t":"reset","id":"${id}","at":5,"why":"no-session"}`,
+    );
+    // A full receipt still fits one envelope unit, so it is one wire block.
+    const full = encodeEnvelope({
+      kind: 'rcpt',
+      id,
+      sentAt: Number.MAX_SAFE_INTEGER,
+      ids: Array.from({ length: MAX_RECEIPT_IDS }, () => id),
+    });
+    expect(full.length).toBeLessThanOrEqual(MAX_SINGLE_UNIT_PLAINTEXT_BYTES);
+    const tooMany = Array.from({ length: MAX_RECEIPT_IDS + 1 }, () => id);
+    expect(() => encodeEnvelope({ kind: 'rcpt', id, sentAt: 1, ids: tooMany })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    for (const b of [
+      `{"v":1,"t":"rcpt","id":"${id}","at":1,"ids":[]}`,
+      `{"v":1,"t":"rcpt","id":"${id}","at":1,"ids":["short"]}`,
+      `{"v":1,"t":"rcpt","id":"${id}","at":1,"ids":"${id}"}`,
+      `{"v":1,"t":"rcpt","id":"${id}","at":1,"ids":${JSON.stringify(tooMany)}}`,
+      `{"v":1,"t":"reset","id":"${id}","at":1,"why":"because"}`,
+      `{"v":1,"t":"reset","id":"${id}","at":1}`,
+    ])
+      expect(() => decodeEnvelope(utf8Encode(b))).toThrow(
+        expect.objectContaining({ code: 'PROTOCOL' }),
+      );
   });
 
   it('rejects malformed or oversized envelopes with PROTOCOL, and over-long text on encode', () => {
@@ -59,6 +114,32 @@ describe('envelope', () => {
     expect(() =>
       encodeEnvelope({ kind: 'msg', id: '0'.repeat(32), sentAt: 1, body: long }),
     ).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
+
+describe('delivery status rules', () => {
+  const outgoing: MessageStatus[] = ['sending', 'queued', 'on-device', 'delivered', 'failed'];
+
+  it("the relay's receipts never give delivered, never lower a status, never revive a failed one", () => {
+    expect(relayReceiptStatus('queued')).toBe('queued');
+    expect(relayReceiptStatus('delivered')).toBe('on-device');
+    for (const current of outgoing) {
+      for (const wire of ['queued', 'delivered'] as const) {
+        const next = nextStatus(current, relayReceiptStatus(wire));
+        expect(next).not.toBe('delivered');
+        if (next !== undefined) expect(statusRank(next)).toBeGreaterThan(statusRank(current));
+        if (current === 'delivered' || current === 'failed') expect(next).toBeUndefined();
+      }
+    }
+  });
+
+  it("only the recipient's receipt gives delivered, from any outgoing status", () => {
+    for (const current of outgoing) {
+      expect(nextStatus(current, 'delivered')).toBe(
+        current === 'delivered' ? undefined : 'delivered',
+      );
+    }
+    expect(nextStatus('received', 'delivered')).toBeUndefined();
   });
 });
 

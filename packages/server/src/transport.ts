@@ -20,6 +20,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { isValidName, type VerifiedClientCertificate } from '@parley/pki';
+import { tlsFragmentForBlocks } from '@parley/wire';
 import type { PeerInfo } from './connection.js';
 import { RejectionAuditLimiter } from './rejection-audit.js';
 import type { RelayCore } from './relay.js';
@@ -206,6 +207,8 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
       }
     }
     const release = preAuth.releaser(remote);
+    // One block per TLS record, so record sizes never count the blocks of a burst (M42).
+    tlsSocket.setMaxSendFragment(tlsFragmentForBlocks(limits.blockBytes, false));
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) =>
       attach(core, ws, socket, peer, release),
     );

@@ -25,7 +25,7 @@ import {
   checkUserName,
   createProtocolE2ee,
 } from '../index.js';
-import type { AuthMode, ClientStore, KdfParams } from '../index.js';
+import type { AuthMode, ClientOptions, ClientStore, KdfParams } from '../index.js';
 import { createProfile, openProfile } from './profile.js';
 import { RevocationWatch } from './revocation.js';
 import { NodeTransport } from './transport.js';
@@ -158,6 +158,8 @@ export interface OpenClientOptions {
   readonly reconnect?: boolean;
   /** Override the stored relay URL (tests that restart a relay on a new port). */
   readonly server?: string;
+  /** Repair bounds; defaults are the named constants of the client core (repair.ts). */
+  readonly repairPolicy?: ClientOptions['repairPolicy'];
 }
 
 /** A ready-to-connect Node client. `close` stops the transport and closes the store. */
@@ -224,6 +226,7 @@ export async function openNodeClient(o: OpenClientOptions): Promise<NodeClient> 
       clock,
       ...(verifyPeerCertificate ? { verifyPeerCertificate } : {}),
       ...(revocation ? { revocation } : {}),
+      ...(o.repairPolicy ? { repairPolicy: o.repairPolicy } : {}),
     });
     const transport = new NodeTransport({
       url: o.server ?? account.info.server,

@@ -10,7 +10,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import type { ClientRequestArgs } from 'node:http';
 import WebSocket from 'ws';
-import { FrameReader, FrameWriter } from '@parley/wire';
+import { BLOCK_BYTES, FrameReader, FrameWriter, tlsFragmentForBlocks } from '@parley/wire';
 import type { ClientFrame } from '@parley/wire';
 import { ClientError } from '../index.js';
 import type { ClientTransport, ParleyClient } from '../index.js';
@@ -155,6 +155,8 @@ export class NodeTransport {
     const ws = new WebSocket(o.url, {
       createConnection: ((opts: ConnectionOptions) => {
         const socket = tlsConnect(opts);
+        // One block per TLS record, so record sizes never count the blocks of a burst (M42).
+        socket.setMaxSendFragment(tlsFragmentForBlocks(BLOCK_BYTES, true));
         socket.once('secureConnect', () => {
           tlsUp = true;
         });

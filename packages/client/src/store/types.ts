@@ -37,11 +37,20 @@ export interface Contact {
 /**
  * Life of a message: outgoing `sending` (stored; encrypted into the outbox, or waiting
  * for the peer's keys when there is no session yet) -> `queued` (the relay stored it)
- * -> `delivered` (the recipient's device took it); `failed` when it can never be sent
- * (the peer's keys were refused: unknown user, untrusted certificate). Incoming
- * messages are `received`.
+ * -> `on-device` (the relay says the recipient's device acknowledged the block: not a
+ * promise that it could read it) -> `delivered` (only from the end-to-end receipt the
+ * recipient's client sends inside the session after decrypting and committing it);
+ * `failed` when it can never be sent (the peer's keys were refused: unknown user,
+ * untrusted certificate) or the peer still could not decrypt it after repairs.
+ * Incoming messages are `received`.
  */
-export type MessageStatus = 'sending' | 'queued' | 'delivered' | 'received' | 'failed';
+export type MessageStatus =
+  | 'sending'
+  | 'queued'
+  | 'on-device'
+  | 'delivered'
+  | 'received'
+  | 'failed';
 
 export interface StoredMessage {
   /** Hex of the 16-byte client message id chosen by the sender. */
