@@ -58,6 +58,11 @@ describe('one valid certificate per name', () => {
     const v = await createClientVerifier({ caPem, crlPem });
     expect(() => v.verify({ certPem: first.certPem }, new Date())).toThrow(/revoked/);
     expect(v.verify({ certPem: second.certPem }, new Date()).name).toBe('bob');
+    // The library-only override models a CA that does not keep the rule.
+    const dup = await issueClient(data, 'bob', join(t.dir, 'bob3'), { allowDuplicate: true });
+    expect(dup.replaced).toEqual([]);
+    const live = (await listCertificates(data)).filter((c) => c.name === 'bob' && !c.revoked);
+    expect(live.map((c) => c.serial).sort()).toEqual([second.serial, dup.serial].sort());
   });
 
   it('revokes by serial and renews the same key', async () => {
