@@ -61,6 +61,13 @@ export interface RestoreResult {
 
 function pathsOf(o: BackupOptions) {
   const config = resolveConfig(o.configFile ? readConfigFile(o.configFile) : {});
+  if (config.storage.engine !== 'sqlite') {
+    // A PostgreSQL relay is backed up with PostgreSQL's own tools (docs/operations.md).
+    throw new ServerError(
+      'CONFIG_INVALID',
+      'parley server backup/restore cover the embedded SQLite store only',
+    );
+  }
   return relayPaths(resolve(o.dataDir), config);
 }
 

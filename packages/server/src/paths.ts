@@ -31,7 +31,11 @@ export function relayPaths(
     serverCert: under(dataDir, config.tls.certFile, 'pki/server.crt'),
     serverKey: under(dataDir, config.tls.keyFile, 'pki/server.key'),
     crl: under(dataDir, config.tls.crlFile, 'pki/crl.pem'),
-    database: under(dataDir, config.storage.file, 'relay.db'),
+    database: under(
+      dataDir,
+      config.storage.engine === 'sqlite' ? config.storage.file : undefined,
+      'relay.db',
+    ),
     auditLog: under(dataDir, config.auditFile, 'audit.log'),
     auditKey: join(dataDir, 'audit.key'),
   };

@@ -23,13 +23,14 @@ import {
   readPkiFiles,
   refreshCrl,
 } from '@parley/pki';
+import { WS_PATH } from '@parley/wire';
 import { AUDIT_CHECKPOINT_INTERVAL_MS, AuditLog, loadOrCreateAuditKey } from './audit.js';
 import { lockDataDir } from './data-lock.js';
 import { readConfigFile, resolveConfig, type RelayConfig, type RelayConfigFile } from './config.js';
 import { createLogger, RelayMetrics, startAdmin } from './observability.js';
 import { relayPaths, type RelayPaths } from './paths.js';
 import { RelayCore } from './relay.js';
-import { SqliteStore } from './storage/sqlite.js';
+import { openStorage } from './storage/engine.js';
 import { startTransport, type TlsMaterial } from './transport.js';
 
 /** How often the CRL file is polled for changes (fs.watchFile; survives atomic renames). */
@@ -180,9 +181,8 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
 
     const crypto = createNodeCrypto();
     const metrics = new RelayMetrics();
-    const store = await SqliteStore.open(paths.database, {
-      synchronous: config.storage.synchronous,
-    });
+    const storage = await openStorage(config.storage, { dataDir, logger, metrics });
+    const store = storage.store;
     undo.push(() => store.close());
     // Checkpoints go to the structured log, a different sink from the audit file, so
     // an operator who ships logs off the machine can detect a cut-off audit tail. They
@@ -217,7 +217,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     });
     undo.push(() => transport.close());
     let closed = false;
-    const admin = await startAdmin(config.adminPort, metrics, () => !closed);
+    const admin = await startAdmin(config.adminPort, metrics, () => !closed, storage.health);
     undo.push(() => admin.close());
 
     let reloading: Promise<void> = Promise.resolve();
@@ -278,7 +278,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     return {
       port: transport.port,
       adminPort: admin.port,
-      url: `wss://${host}:${transport.port}/ws`,
+      url: `wss://${host}:${transport.port}${WS_PATH}`,
       auth: config.auth,
       caPem: tls.ca,
       config,

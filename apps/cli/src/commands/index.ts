@@ -3,6 +3,7 @@ import { registerAudit } from './audit.js';
 import { registerClient } from './client.js';
 import { registerPki } from './pki.js';
 import { registerProfile } from './profile.js';
+import { registerProfileSet } from './profile-set.js';
 import { registerServer } from './server.js';
 
 type Register = (program: Command) => void;
@@ -14,6 +15,8 @@ const groups: readonly Register[] = [
   registerAudit,
   registerClient,
   registerProfile,
+  // After every other group: it joins an existing `profile` group.
+  registerProfileSet,
 ];
 
 export function registerCommands(program: Command): void {

@@ -44,3 +44,5 @@ export {
   type InstallCertificateOptions,
   type KeygenOptions,
 } from './certificate.js';
+export { updateProfileSettings } from './profile-settings.js';
+export type { ProfileSettings, ProfileSettingsUpdate } from './profile-settings.js';
