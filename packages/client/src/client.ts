@@ -66,7 +66,7 @@ import type {
   StoreWrite,
   StoredMessage,
 } from './store/types.js';
-import { markVerified, observeIdentityKey } from './trust.js';
+import { holdsOutgoing, markVerified, observeIdentityKey } from './trust.js';
 import { UploadAnswers } from './upload-answers.js';
 
 /** How long a key lookup, presence query or prekey upload may wait for the relay. */
@@ -213,7 +213,7 @@ export class ParleyClient {
       isReady: () => this.phase === 'ready',
       lookup: (peer) => this.lookup(peer),
       trustKey: (peer, deviceId, key, cert, writes) =>
-        this.trustKey(peer, deviceId, key, cert, writes),
+        this.trustForSending(peer, deviceId, key, cert, writes),
       sendEntry: (entry, frame) => {
         this.sendOutboxEntry(entry, frame === 'session.terminate');
       },
@@ -711,6 +711,28 @@ export class ParleyClient {
     return outcome.contact;
   }
 
+  /**
+   * `trustKey` for a key we are about to encrypt to: a change the user has not accepted
+   * is committed (so the warning and the new key persist for `markVerified`) and refused
+   * with `KEY_CHANGED`, before anything is encrypted to it.
+   */
+  private async trustForSending(
+    name: string,
+    deviceId: number,
+    identityKey: Uint8Array,
+    certificate: Uint8Array | undefined,
+    writes: StoreWrite[],
+  ): Promise<Contact> {
+    const own: StoreWrite[] = [];
+    const contact = await this.trustKey(name, deviceId, identityKey, certificate, own);
+    if (holdsOutgoing(contact, this.mode)) {
+      if (own.length > 0) await this.store.commit(own);
+      throw keyChangedError(name);
+    }
+    writes.push(...own);
+    return contact;
+  }
+
   private lookup(name: string): Promise<KeysBundleFrame> {
     return this.named(name, (requestId) => ({ type: 'keys.lookup', requestId, name }));
   }
@@ -777,6 +799,8 @@ export class ParleyClient {
     if (!contact) throw new ClientError('NOT_FOUND', `no contact named ${name}`);
     const updated = markVerified(contact, this.clock());
     await this.store.commit([{ op: 'contact.put', contact: updated }]);
+    // Messages held for the key change go out now, encrypted to the key just accepted.
+    await this.startPendingSends();
     return updated;
   }
 
@@ -806,7 +830,8 @@ export class ParleyClient {
         try {
           return await this.encryptAndStore(peer, 'msg', text);
         } catch (err) {
-          if (!isTransient(err)) throw err;
+          if (isHeld(err)) this.emit({ type: 'error', error: err });
+          else if (!isTransient(err)) throw err;
         }
       }
       return this.storePending(peer, text, waiting);
@@ -900,9 +925,16 @@ export class ParleyClient {
         await this.store.commit([dequeue]);
         continue;
       }
+      // Held for a key change: no lookup either (each would spend one of the peer's
+      // prekeys); `markVerified` starts this again.
+      if (holdsOutgoing(await this.store.getContact(peer), this.mode)) return;
       try {
         await this.encryptAndStore(peer, 'msg', message.text, { message, writes: [dequeue] });
       } catch (err) {
+        if (isHeld(err)) {
+          this.emit({ type: 'error', error: err });
+          return;
+        }
         // Lost connection or timeout: it stays first in line for the next attempt.
         if (isTransient(err)) {
           if (this.phase === 'ready') this.scheduleRetry(OUTBOX_RESEND_AFTER_MS);
@@ -944,12 +976,28 @@ export class ParleyClient {
     let result;
     let deviceId = 1;
     if (state) {
+      // A session the peer's new key started (an initial message we received) is held too.
+      if (holdsOutgoing(await this.store.getContact(peer), this.mode)) {
+        zeroize(state, plaintext);
+        throw keyChangedError(peer);
+      }
       result = this.e2ee.encrypt(this.account, state, plaintext, meta);
     } else {
       if (kind === 'end') throw new ClientError('NOT_FOUND', `no session with ${peer}`);
       const bundle = await this.lookup(peer);
       deviceId = bundle.deviceId;
-      await this.trustKey(peer, bundle.deviceId, bundle.identityKey, bundle.certificate, writes);
+      try {
+        await this.trustForSending(
+          peer,
+          bundle.deviceId,
+          bundle.identityKey,
+          bundle.certificate,
+          writes,
+        );
+      } catch (err) {
+        zeroize(plaintext);
+        throw err;
+      }
       result = this.e2ee.initiate(this.account, bundle, plaintext, meta);
     }
     // Superseded session bytes and the plaintext are secrets we no longer need.
@@ -1344,6 +1392,19 @@ const PERMANENT_LOOKUP_FAILURES: ReadonlySet<string> = new Set(['NOT_FOUND', 'UN
 /** No connection, or the relay did not answer: worth trying again later. */
 function isTransient(err: unknown): boolean {
   return err instanceof ClientError && (err.code === 'TRANSPORT' || err.code === 'TIMEOUT');
+}
+
+/** A send refused until the user accepts a contact's changed key (it stays `sending`). */
+function isHeld(err: unknown): err is ClientError {
+  return err instanceof ClientError && err.code === 'KEY_CHANGED';
+}
+
+function keyChangedError(peer: string): ClientError {
+  return new ClientError(
+    'KEY_CHANGED',
+    `${peer}'s identity key changed: messages to ${peer} wait until you compare the safety ` +
+      `number and accept the new key (parley verify ${peer} --mark-verified)`,
+  );
 }
 
 function fromHexId(hex: string): Uint8Array {
