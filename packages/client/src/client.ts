@@ -24,6 +24,7 @@ import type {
 import { SUPPORTED_PROTOCOL_VERSIONS, authSignedData } from '@parley/wire';
 import type { Account } from './account.js';
 import { META_NEXT_PREKEY_ID, META_PREKEYS_PUBLISHED, META_SIGNED_PREKEYS } from './account.js';
+import type { ClientTransport } from './connection.js';
 import { Delivery } from './delivery.js';
 import type { DeliveryEvent } from './delivery.js';
 import type { E2ee, PrekeyBatch, SafetyNumber } from './e2ee.js';
@@ -110,12 +111,6 @@ const MAX_PREKEY_ID = 0xffffffff;
  * encrypting. Changed only inside the peer's queue, so no two writers race on it.
  */
 const META_PENDING_PREFIX = 'pending-send:';
-
-/** The network as the core sees it. */
-export interface ClientTransport {
-  /** Queues one frame for the relay; returns false if there is no connection now. */
-  send(frame: ClientFrame): boolean;
-}
 
 /** Everything the UI and scripts can observe. */
 export type ClientEvent =

@@ -46,7 +46,18 @@ export {
   ONE_TIME_PREKEYS_TARGET,
   ONE_TIME_PQ_PREKEYS_TARGET,
 } from './client.js';
-export type { ClientEvent, ClientListener, ClientOptions, ClientTransport } from './client.js';
+export type { ClientEvent, ClientListener, ClientOptions } from './client.js';
+export {
+  ConnectionDriver,
+  LIVENESS_TIMEOUT_MS,
+  RECONNECT_INITIAL_MS,
+  RECONNECT_MAX_MS,
+  WATCHDOG_INTERVAL_MS,
+} from './connection.js';
+export type { ClientTransport, ConnectionDriverOptions, DrivenClient } from './connection.js';
+export type { ClientSocket, ClientSocketHandlers, SocketOpener } from './socket.js';
+export { systemClock, systemTimers } from './timers.js';
+export type { Clock, TimerHandle, Timers } from './timers.js';
 export type {
   DecryptResult,
   E2ee,

@@ -15,11 +15,10 @@ export type { ProfileOptions } from './profile.js';
 export {
   NodeTransport,
   describeConnectError,
-  RECONNECT_INITIAL_MS,
-  RECONNECT_MAX_MS,
+  nodeSocketOpener,
   CONNECT_TIMEOUT_MS,
 } from './transport.js';
-export type { NodeTransportOptions } from './transport.js';
+export type { NodeSocketOptions, NodeTransportOptions } from './transport.js';
 export {
   initProfile,
   openNodeClient,
