@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createPortableCrypto } from '@parley/crypto';
 import { Account, MemoryStore, ParleyClient, createProtocolE2ee } from '@parley/client';
 import type { StoredMessage } from '@parley/client';
-import type { NodeClient } from '@parley/client/node';
+import type { NodeClient } from '@parley/client-node';
 import { ChatApp } from '../src/tui/chat.js';
 
 const crypto = createPortableCrypto();

@@ -68,6 +68,8 @@ import type {
   StoredMessage,
 } from './store/types.js';
 import { holdsOutgoing, markVerified, observeIdentityKey } from './trust.js';
+import { systemClock, systemTimers } from './timers.js';
+import type { Clock, TimerHandle, Timers } from './timers.js';
 import { UploadAnswers } from './upload-answers.js';
 
 /** How long a key lookup, presence query or prekey upload may wait for the relay. */
@@ -133,8 +135,10 @@ export interface ClientOptions {
   readonly crypto: CryptoProvider;
   readonly e2ee: E2ee;
   readonly account: Account;
-  /** Milliseconds since the epoch. */
-  readonly clock?: () => number;
+  /** Milliseconds since the epoch (default: the host clock). */
+  readonly clock?: Clock;
+  /** Timers for request bounds and outbox retries (default: the host's, unref'd). */
+  readonly timers?: Timers;
   /**
    * mtls mode: checks a peer's certificate (DER) against our organisation's CA and
    * returns the Ed25519 key it certifies for `name`, or throws. Absent in open mode.
@@ -147,7 +151,7 @@ export interface ClientOptions {
 interface Pending<T> {
   resolve(value: T): void;
   reject(err: Error): void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: TimerHandle;
 }
 
 type Phase = 'offline' | 'authenticating' | 'ready';
@@ -160,19 +164,20 @@ export class ParleyClient {
   private readonly crypto: CryptoProvider;
   private readonly e2ee: E2ee;
   private account: Account;
-  private readonly clock: () => number;
+  private readonly clock: Clock;
+  private readonly timers: Timers;
   private readonly verifyPeerCertificate: ClientOptions['verifyPeerCertificate'];
   private readonly queue = new KeyedQueue();
   private readonly listeners = new Set<ClientListener>();
   private readonly pending = new Map<number, Pending<Answer>>();
   /** Prekey uploads waiting for `prekeys.stored`. */
-  private readonly uploads = new UploadAnswers(REQUEST_TIMEOUT_MS);
+  private readonly uploads: UploadAnswers;
   private transport: ClientTransport | undefined;
   private phase: Phase = 'offline';
   private nextRequestId = 1;
   /** Outbox ids sent on this connection and not yet answered, with when they were sent. */
   private readonly inflight = new Map<string, number>();
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryTimer: TimerHandle | undefined;
   private retryAt = 0;
   private closed = false;
   private drained = false;
@@ -195,7 +200,9 @@ export class ParleyClient {
     this.crypto = options.crypto;
     this.e2ee = options.e2ee;
     this.account = options.account;
-    this.clock = options.clock ?? (() => Date.now());
+    this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? systemTimers;
+    this.uploads = new UploadAnswers(REQUEST_TIMEOUT_MS, this.timers);
     this.verifyPeerCertificate = options.verifyPeerCertificate;
     const policy = { ...DEFAULT_REPAIR_POLICY, ...options.repairPolicy };
     this.delivery = new Delivery({
@@ -274,10 +281,10 @@ export class ParleyClient {
     this.online.clear();
     this.inflight.clear();
     this.uploads.failAll();
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    if (this.retryTimer !== undefined) this.timers.clear(this.retryTimer);
     this.retryTimer = undefined;
     for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
+      this.timers.clear(p.timer);
       p.reject(new ClientError('TRANSPORT', 'connection lost'));
       this.pending.delete(id);
     }
@@ -478,7 +485,7 @@ export class ParleyClient {
     if (requestId !== undefined && this.pending.has(requestId)) {
       const p = this.pending.get(requestId) as Pending<unknown>;
       this.pending.delete(requestId);
-      clearTimeout(p.timer);
+      this.timers.clear(p.timer);
       p.reject(new ClientError('RELAY_ERROR', `relay refused the request (${code})`));
       return;
     }
@@ -508,13 +515,13 @@ export class ParleyClient {
     const id = this.nextRequestId++;
     if (this.nextRequestId > 0xffffffff) this.nextRequestId = 1;
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.timers.set(() => {
         this.pending.delete(id);
         reject(new ClientError('TIMEOUT', 'relay did not answer in time'));
       }, REQUEST_TIMEOUT_MS);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       if (!this.sendFrame(frame(id))) {
-        clearTimeout(timer);
+        this.timers.clear(timer);
         this.pending.delete(id);
         reject(new ClientError('TRANSPORT', 'not connected to the relay'));
       }
@@ -525,7 +532,7 @@ export class ParleyClient {
     const p = this.pending.get(requestId);
     if (!p) return;
     this.pending.delete(requestId);
-    clearTimeout(p.timer);
+    this.timers.clear(p.timer);
     p.resolve(value);
   }
 
@@ -1065,17 +1072,16 @@ export class ParleyClient {
     const at = this.clock() + delayMs;
     if (this.retryTimer !== undefined) {
       if (this.retryAt <= at) return;
-      clearTimeout(this.retryTimer);
+      this.timers.clear(this.retryTimer);
     }
     this.retryAt = at;
-    this.retryTimer = setTimeout(() => {
+    // A pending retry must not keep a finished command alive (systemTimers unref).
+    this.retryTimer = this.timers.set(() => {
       this.retryTimer = undefined;
       void this.flushOutbox()
         .then(() => this.startPendingSends())
         .catch(() => undefined);
     }, delayMs);
-    // Node: a pending retry must not keep a finished command alive.
-    (this.retryTimer as { unref?: () => void }).unref?.();
   }
 
   /**
@@ -1134,17 +1140,17 @@ export class ParleyClient {
     const rank = statusRank;
     return new Promise((resolve, reject) => {
       let off: () => void = () => undefined;
-      const timer = setTimeout(() => {
+      const timer = this.timers.set(() => {
         off();
         reject(new ClientError('TIMEOUT', `message ${id} did not become ${status} in time`));
       }, timeoutMs);
       const done = (): void => {
-        clearTimeout(timer);
+        this.timers.clear(timer);
         off();
         resolve();
       };
       const failed = (): void => {
-        clearTimeout(timer);
+        this.timers.clear(timer);
         off();
         void this.sendFailure(peer, id).then((f) =>
           reject(

@@ -1,7 +1,8 @@
 /**
  * `@parley/client`: the client core shared by the terminal and web apps. It does no
  * I/O itself: storage (`ClientStore`), transport and clock are interfaces that the
- * apps supply (Node adapters live in `@parley/client/node`).
+ * apps supply (Node adapters live in `@parley/client-node`, a separate package, so
+ * this one installs no native module).
  */
 export { ClientError } from './errors.js';
 export type { ClientErrorCode } from './errors.js';

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { toHex, utf8Encode } from '@parley/crypto';
 import { MemoryStore } from '@parley/client';
 import type { StoreWrite } from '@parley/client';
-import { createProfile, openProfile } from '@parley/client/node';
+import { createProfile, openProfile } from '@parley/client-node';
 import { FakeRelay } from './fake-relay.js';
 import { cheap, device, makeAccount, online, texts, until } from './harness.js';
 import type { Device } from './harness.js';

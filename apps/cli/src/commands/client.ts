@@ -17,8 +17,8 @@ import {
   initProfile,
   openNodeClient,
   readPemFile,
-} from '@parley/client/node';
-import type { NodeClient } from '@parley/client/node';
+} from '@parley/client-node';
+import type { NodeClient } from '@parley/client-node';
 import { askNewPassphrase, askPassphrase } from '../tui/passphrase.js';
 import { formatSafetyNumber } from '../tui/format.js';
 

@@ -13,7 +13,7 @@ import { Box, Text, render, useApp, useInput, useStdout } from 'ink';
 import QRCode from 'qrcode';
 import { checkUserName, describeTrust } from '@parley/client';
 import type { Contact, ConversationSummary, StoredMessage } from '@parley/client';
-import type { NodeClient } from '@parley/client/node';
+import type { NodeClient } from '@parley/client-node';
 import { clockTime, formatSafetyNumber, statusMark } from './format.js';
 
 /** Messages kept on screen per conversation; older ones stay in the store. */

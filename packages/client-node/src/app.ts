@@ -24,8 +24,8 @@ import {
   ParleyClient,
   checkUserName,
   createProtocolE2ee,
-} from '../index.js';
-import type { AuthMode, ClientOptions, ClientStore, KdfParams } from '../index.js';
+} from '@parley/client';
+import type { AuthMode, ClientOptions, ClientStore, KdfParams } from '@parley/client';
 import { createProfile, openProfile } from './profile.js';
 import { NodeTransport } from './transport.js';
 
