@@ -11,7 +11,12 @@ import type { ClientRequestArgs } from 'node:http';
 import WebSocket from 'ws';
 import { BLOCK_BYTES, tlsFragmentForBlocks } from '@parley/wire';
 import { ClientError, ConnectionDriver } from '@parley/client';
-import type { ClientSocket, ClientSocketHandlers, ParleyClient, SocketOpener } from '@parley/client';
+import type {
+  ClientSocket,
+  ClientSocketHandlers,
+  ParleyClient,
+  SocketOpener,
+} from '@parley/client';
 
 /** TLS + WebSocket handshake bound; a relay that accepts TCP but never answers is dead to us. */
 export const CONNECT_TIMEOUT_MS = 10_000;

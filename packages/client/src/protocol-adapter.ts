@@ -375,12 +375,7 @@ export function createProtocolE2ee(
         const session = deserializeSession(stateBytes);
         const peer = session.remoteAddress;
         const meta = metaOf(identity, { name: peer.userId, deviceId: peer.deviceId }, m);
-        const { session: next, envelope } = protocolEncrypt(
-          ctx(clock()),
-          session,
-          plaintext,
-          meta,
-        );
+        const { session: next, envelope } = protocolEncrypt(ctx(clock()), session, plaintext, meta);
         const state = serializeSession(next);
         terminateSession(next);
         return { state, payload: envelope };
