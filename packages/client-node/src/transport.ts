@@ -10,7 +10,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { ClientRequestArgs } from 'node:http';
 import WebSocket from 'ws';
 import { BLOCK_BYTES, tlsFragmentForBlocks } from '@parley/wire';
-import { ClientError, ConnectionDriver } from '@parley/client';
+import { ClientError, ConnectionDriver, normaliseRelayUrl } from '@parley/client';
 import type {
   ClientSocket,
   ClientSocketHandlers,
@@ -22,7 +22,7 @@ import type {
 export const CONNECT_TIMEOUT_MS = 10_000;
 
 export interface NodeTransportOptions {
-  /** wss://HOST:PORT/ws */
+  /** wss://HOST:PORT (the relay's /ws endpoint) or the full wss://HOST:PORT/ws */
   readonly url: string;
   /** PEM of the CA that signed the relay's certificate (our organisation's CA in mtls mode). */
   readonly caPem?: string;
@@ -59,7 +59,10 @@ export function describeConnectError(err: unknown): ClientError {
 /** The socket half of `NodeTransportOptions`: where the relay is and our credentials. */
 export type NodeSocketOptions = Pick<NodeTransportOptions, 'url' | 'caPem' | 'certPem' | 'keyPem'>;
 
-/** Opens `ws` sockets over TLS 1.3 to the relay (the `ClientSocket` of Node). */
+/**
+ * Opens `ws` sockets over TLS 1.3 to the relay (the `ClientSocket` of Node). `o.url`
+ * is dialled as given: callers normalise it first (`normaliseRelayUrl`).
+ */
 export function nodeSocketOpener(o: NodeSocketOptions): SocketOpener {
   return (handlers: ClientSocketHandlers): ClientSocket => {
     // Whether TLS completed: with TLS 1.3 a relay that refuses our certificate (revoked,
@@ -130,15 +133,20 @@ export function nodeSocketOpener(o: NodeSocketOptions): SocketOpener {
 
 /** The portable driver over Node sockets: what the CLI and tests connect with. */
 export class NodeTransport extends ConnectionDriver {
+  /** The endpoint actually dialled: a stored or given URL without a path means the relay's `/ws`. */
+  readonly url: string;
+
   constructor(options: NodeTransportOptions) {
+    const url = normaliseRelayUrl(options.url, 'relay URL');
     super({
       client: options.client,
-      open: nodeSocketOpener(options),
+      open: nodeSocketOpener({ ...options, url }),
       ...(options.reconnect !== undefined ? { reconnect: options.reconnect } : {}),
       ...(options.initialBackoffMs !== undefined
         ? { initialBackoffMs: options.initialBackoffMs }
         : {}),
       ...(options.maxBackoffMs !== undefined ? { maxBackoffMs: options.maxBackoffMs } : {}),
     });
+    this.url = url;
   }
 }
