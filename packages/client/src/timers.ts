@@ -24,7 +24,7 @@ export const systemTimers: Timers = {
     return handle;
   },
   clear(handle) {
-    clearTimeout(handle);
+    clearTimeout(handle as Parameters<typeof clearTimeout>[0]);
   },
 };
 

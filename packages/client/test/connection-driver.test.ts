@@ -67,7 +67,7 @@ class ScriptedSocket implements ClientSocket {
 function fakeClient(): DrivenClient & {
   log: string[];
   frames: ServerFrame[];
-  transport?: ClientTransport;
+  transport?: ClientTransport | undefined;
   emit(type: string): void;
 } {
   const listeners = new Set<(e: { type: string }) => void>();

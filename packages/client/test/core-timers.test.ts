@@ -57,8 +57,18 @@ describe('the core on injected time', () => {
     expect(sent[0]).toMatchObject({ type: 'hello', timestamp: time.now });
     const welcome = client.handleFrame({
       type: 'welcome',
+      version: 1,
+      name: 'erin',
+      deviceId: 1,
       sessionToken: new Uint8Array(0),
       expiresAt: 0,
+      limits: {
+        blockBytes: 4096,
+        maxFrameBytes: 131072,
+        maxPayloadBytes: 65536,
+        rateLimitMessages: 100,
+        rateLimitWindowMs: 5000,
+      },
     });
     await until(() => sent.some((f) => f.type === 'prekeys.upload'), 'the first upload');
     await until(() => time.pending > 0, 'the upload bound is armed');
