@@ -41,6 +41,7 @@ import { statusRank } from './receipts.js';
 import { DEFAULT_REPAIR_POLICY } from './repair.js';
 import type { RepairPolicy } from './repair.js';
 import { Requests } from './requests.js';
+import type { RevocationHooks } from './revocation-hooks.js';
 import { readSendFailure } from './send-failures.js';
 import { CLIENT_MESSAGE_ID_BYTES, Sender } from './sender.js';
 import { checkUserName } from './names.js';
@@ -74,6 +75,8 @@ export interface ClientOptions {
    * returns the Ed25519 key it certifies for `name`, or throws. Absent in open mode.
    */
   readonly verifyPeerCertificate?: PeerCertificateCheck;
+  /** mtls mode: revocation of our own and our contacts' certificates. */
+  readonly revocation?: RevocationHooks;
   /** Repair bounds (repair.ts); the defaults are its named constants. Tests shorten them. */
   readonly repairPolicy?: Partial<RepairPolicy>;
 }
@@ -94,6 +97,7 @@ export class ParleyClient {
   private drained = false;
   /** Names the relay reports online. */
   readonly online = new Set<string>();
+  private readonly revocation: RevocationHooks | undefined;
   private readonly auth: Auth;
   private readonly requests: Requests;
   private readonly prekeys: Prekeys;
@@ -109,6 +113,7 @@ export class ParleyClient {
     this.e2ee = options.e2ee;
     this.account = options.account;
     this.clock = options.clock ?? systemClock;
+    this.revocation = options.revocation;
     this.timers = options.timers ?? systemTimers;
     const ctx: CoreContext = {
       store: this.store,
@@ -292,6 +297,8 @@ export class ParleyClient {
         else this.online.delete(frame.name);
         this.emit({ type: 'presence', name: frame.name, online: frame.event === 'join' });
         return;
+      case 'crl':
+        return this.revocation?.onCrl(frame.crl);
       case 'prekeys.low':
         return this.prekeys.onLow(frame);
       case 'error':
@@ -315,6 +322,7 @@ export class ParleyClient {
     // Prekeys before anything else.
     await this.prekeys.onWelcome();
     if (this.phase !== 'ready') return;
+    this.revocation?.connected((f) => this.sendFrame(f));
     // No `mailbox.fetch`: the relay pushes the backlog after `welcome` by itself.
     this.emit({ type: 'ready' });
     void this.requestPresence().catch(() => undefined);
@@ -399,6 +407,7 @@ export class ParleyClient {
   async send(peer: string, text: string): Promise<StoredMessage> {
     checkUserName(peer, 'recipient');
     if (this.closed) throw new ClientError('CLOSED', 'client is closed');
+    await this.revocation?.assertSendable(peer);
     return this.queue.run(peer, () => this.sender.send(peer, text));
   }
 

@@ -28,6 +28,8 @@ export const RECONNECT_MAX_MS = 15_000;
 export const LIVENESS_TIMEOUT_MS = 100_000;
 /** How often liveness and fragment-reassembly deadlines are checked. */
 export const WATCHDOG_INTERVAL_MS = 5_000;
+/** Backoff step after the relay refused our credentials: straight to the cap. */
+const REFUSED_BACKOFF_ATTEMPT = 16;
 /** A clean close that the other side does not complete in this long is made abrupt. */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -152,7 +154,23 @@ export class ConnectionDriver {
     });
   }
 
+  /**
+   * Ends the connection for good with `err` (our certificate was revoked): no more
+   * attempts, waiters rejected, `error` keeps the reason for status lines.
+   */
+  halt(err: ClientError): void {
+    this.lastError = err;
+    this.stopped = true;
+    if (this.reconnectTimer !== undefined) this.timers.clear(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    for (const w of this.waiters) w.reject(err);
+    this.waiters.clear();
+    this.socket?.close(false);
+  }
+
   private fail(err: ClientError): void {
+    // A halt's reason (revocation) outlives the errors of the connection it closed.
+    if (this.lastError?.code === 'CERT_REVOKED') return;
     this.lastError = err;
     if (err.code === 'AUTH_REJECTED') {
       for (const w of this.waiters) w.reject(err);
@@ -168,9 +186,11 @@ export class ConnectionDriver {
     let lastActivity = this.clock();
     let watchdog: TimerHandle | undefined;
     let done = false;
+    let opened = false;
     const socket: ClientSocket = this.options.open({
       opened: () => {
         if (done) return;
+        opened = true;
         client.connectionOpened(transport);
       },
       message: (bytes) => {
@@ -187,7 +207,12 @@ export class ConnectionDriver {
         if (frame) void client.handleFrame(frame);
       },
       failed: (err) => {
-        if (!done) this.fail(err);
+        if (done) return;
+        // Refused credentials stay refused: retry at the slowest pace, not in a tight
+        // loop (a relay restarting mid-handshake can look the same, so not never).
+        if (err.code === 'AUTH_REJECTED' && !opened)
+          this.attempt = Math.max(this.attempt, REFUSED_BACKOFF_ATTEMPT);
+        this.fail(err);
       },
       closed: () => {
         if (done) return;
