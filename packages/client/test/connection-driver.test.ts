@@ -11,6 +11,7 @@ import {
   ConnectionDriver,
   LIVENESS_TIMEOUT_MS,
   RECONNECT_INITIAL_MS,
+  RECONNECT_MAX_MS,
   WATCHDOG_INTERVAL_MS,
 } from '@parley/client';
 import type {
@@ -180,5 +181,27 @@ describe('ConnectionDriver over a scripted socket', () => {
     await driver.stop();
     time.advance(60_000);
     expect(sockets.length).toBe(1);
+  });
+
+  it('refused credentials back off to the cap; halt ends the connection for good', async () => {
+    const { time, sockets, driver } = setup();
+    driver.start();
+    (sockets[0] as ScriptedSocket).h.failed(new ClientError('AUTH_REJECTED', 'hung up'));
+    (sockets[0] as ScriptedSocket).h.closed();
+    time.advance(RECONNECT_MAX_MS - 1);
+    expect(sockets.length).toBe(1);
+    time.advance(1);
+    expect(sockets.length).toBe(2);
+    const s = sockets[1] as ScriptedSocket;
+    s.open = true;
+    s.h.opened();
+    const ready = driver.waitReady(60_000);
+    driver.halt(new ClientError('CERT_REVOKED', 'our certificate is revoked'));
+    await expect(ready).rejects.toMatchObject({ code: 'CERT_REVOKED' });
+    expect(s.closes).toEqual([false]);
+    s.h.failed(new ClientError('TRANSPORT', 'closed'));
+    expect(driver.error?.code).toBe('CERT_REVOKED');
+    time.advance(10 * RECONNECT_MAX_MS);
+    expect(sockets.length).toBe(2);
   });
 });
