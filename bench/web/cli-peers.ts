@@ -11,8 +11,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createPortableCrypto } from '@parley/crypto';
-import { initProfile, openNodeClient } from '@parley/client/node';
-import type { NodeClient } from '@parley/client/node';
+import { initProfile, openNodeClient } from '@parley/client-node';
+import type { NodeClient } from '@parley/client-node';
 
 const [url = '', caFile = '', dir = '', nText = '0', tag = ''] = process.argv.slice(2);
 const N = Number(nText);
