@@ -6,10 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { BLOCK_BYTES } from '@parley/wire';
 import type { ClientEvent, ClientTransport, ParleyClient } from '@parley/client';
-import { WebConnection, WEB_LIVENESS_TIMEOUT_MS } from '../src/platform/connection.js';
+import { WebConnection } from '../src/platform/connection.js';
 import type { ConnectionState, Timers } from '../src/platform/connection.js';
 import type { BlockSocket, BlockSocketHandlers } from '../src/platform/socket.js';
-import { ClientError } from '@parley/client';
+import { ClientError, LIVENESS_TIMEOUT_MS } from '@parley/client';
 
 class FakeTimers implements Timers {
   t = 1_000_000;
@@ -170,7 +170,7 @@ describe('WebConnection', () => {
     conn.start();
     const s = sockets[0] as FakeSocket;
     s.handlers.opened();
-    timers.advance(WEB_LIVENESS_TIMEOUT_MS - 10_000);
+    timers.advance(LIVENESS_TIMEOUT_MS - 10_000);
     expect(s.closedAbruptly).toBeUndefined();
     timers.advance(20_000);
     expect(s.closedAbruptly).toBe(true);

@@ -3,24 +3,21 @@
  * the client core, reconnects with capped exponential backoff, replaces a connection
  * that has gone silent, and reports a state the UI shows as its connection banner.
  *
- * Interim: the client core is getting a portable connection driver that will own
- * reconnecting and liveness for both apps; when it lands, this file shrinks to handing
- * it `openBlockSocket`. The bounds below match the Node transport's for that reason.
+ * The bounds are the core's (`@parley/client`: RECONNECT_*, LIVENESS_TIMEOUT_MS). The
+ * core's `ConnectionDriver` takes the same socket opener; this driver stays only for
+ * what that one does not report yet: the banner state with the next retry's delay.
  */
 import { FrameReader, FrameWriter } from '@parley/wire';
 import type { ClientFrame } from '@parley/wire';
-import { ClientError } from '@parley/client';
+import {
+  ClientError,
+  LIVENESS_TIMEOUT_MS,
+  RECONNECT_INITIAL_MS,
+  RECONNECT_MAX_MS,
+  WATCHDOG_INTERVAL_MS,
+} from '@parley/client';
 import type { ClientTransport, ParleyClient } from '@parley/client';
 import type { BlockSocket, BlockSocketOpener } from './socket.js';
-
-/** First reconnect delay: quick enough that a relay restart is barely noticed. */
-export const WEB_RECONNECT_INITIAL_MS = 250;
-/** Backoff cap: a relay down for long is polled every 15 s, not hammered. */
-export const WEB_RECONNECT_MAX_MS = 15_000;
-/** Three missed relay pings (the relay pings an idle client every 30 s). */
-export const WEB_LIVENESS_TIMEOUT_MS = 100_000;
-/** How often liveness and fragment-reassembly deadlines are checked. */
-const WATCHDOG_INTERVAL_MS = 5_000;
 
 /** What the connection banner shows. */
 export type ConnectionState =
@@ -164,7 +161,7 @@ export class WebConnection {
       } catch {
         return socket?.close(true);
       }
-      if (this.timers.now() - lastActivity > WEB_LIVENESS_TIMEOUT_MS) socket?.close(true);
+      if (this.timers.now() - lastActivity > LIVENESS_TIMEOUT_MS) socket?.close(true);
     }, WATCHDOG_INTERVAL_MS);
     let opened = false;
     let reason = 'cannot reach the relay';
@@ -204,8 +201,8 @@ export class WebConnection {
 
   private scheduleReconnect(reason: string): void {
     if (this.stopped) return;
-    const initial = this.options.initialBackoffMs ?? WEB_RECONNECT_INITIAL_MS;
-    const max = this.options.maxBackoffMs ?? WEB_RECONNECT_MAX_MS;
+    const initial = this.options.initialBackoffMs ?? RECONNECT_INITIAL_MS;
+    const max = this.options.maxBackoffMs ?? RECONNECT_MAX_MS;
     const delay = Math.min(max, initial * 2 ** Math.min(this.attempt, 16));
     this.attempt++;
     this.set({ kind: 'offline', retryInMs: delay, reason });

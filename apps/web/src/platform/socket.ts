@@ -10,32 +10,15 @@
  * `send` or `close` (browser WebSocket events are always dispatched later).
  */
 import { ClientError } from '@parley/client';
+import type { ClientSocket, ClientSocketHandlers, SocketOpener } from '@parley/client';
 
-/** What one socket reports. */
-export interface BlockSocketHandlers {
-  opened(): void;
-  /** One received block. */
-  message(block: Uint8Array): void;
-  /** Why the connection failed (a browser only ever tells us "it did not work"). */
-  failed(error: ClientError): void;
-  closed(): void;
-}
+/** The core's socket contract (`@parley/client`), implemented here for the browser. */
+export type BlockSocketHandlers = ClientSocketHandlers;
+export type BlockSocket = ClientSocket;
+export type BlockSocketOpener = SocketOpener;
 
 /** Browsers may only send 1000 or 3000..4999; 4000 marks "given up on by the client". */
 const ABRUPT_CLOSE_CODE = 4000;
-
-/** One connection to the relay. */
-export interface BlockSocket {
-  /** Sends one block; false if the socket is not open. */
-  send(block: Uint8Array): boolean;
-  /**
-   * Closes the connection. A browser always closes with the WebSocket handshake; an
-   * abrupt close (a connection presumed dead) says so with the application code 4000.
-   */
-  close(abrupt?: boolean): void;
-}
-
-export type BlockSocketOpener = (handlers: BlockSocketHandlers) => BlockSocket;
 
 /** The relay URL for a page served by the relay itself: `wss://<host>/ws`. */
 export function relayUrlFor(location: { readonly host: string }): string {
