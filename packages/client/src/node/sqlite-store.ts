@@ -8,6 +8,7 @@
 import Database from 'better-sqlite3-multiple-ciphers';
 import { toHex } from '@parley/crypto';
 import { ClientError, selectMessages } from '../index.js';
+import { createSearchIndex, prepareSearch } from './search-index.js';
 import type {
   ClientStore,
   Contact,
@@ -15,13 +16,14 @@ import type {
   ListMessagesOptions,
   MessageStatus,
   OutboxEntry,
+  SearchOptions,
   StoreWrite,
   StoredMessage,
   TrustState,
 } from '../index.js';
 
 /** Bumped with every schema change; `migrate` upgrades older files in place. */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA_V1 = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
@@ -138,6 +140,8 @@ export function openSqliteStore(
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
+    // Deleted history is zeroed inside the (encrypted) pages, not merely unlinked.
+    db.pragma('secure_delete = ON');
     migrate(db);
   } catch (err) {
     db.close();
@@ -157,9 +161,11 @@ function migrate(db: Database.Database): void {
       `store schema ${version} is newer than this client (${SCHEMA_VERSION})`,
     );
   }
-  if (version === 0) {
+  if (version < SCHEMA_VERSION) {
     db.transaction(() => {
-      db.exec(SCHEMA_V1);
+      if (version < 1) db.exec(SCHEMA_V1);
+      // v2: the search index (search-index.ts), filled from the messages already stored.
+      if (version < 2) createSearchIndex(db);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   }
@@ -170,6 +176,7 @@ export class SqliteStore implements ClientStore {
   private readonly stmt;
   private readonly applyBatch: (writes: readonly StoreWrite[]) => void;
   private readonly applyBatches: (batches: readonly (readonly StoreWrite[])[]) => void;
+  private readonly search: ReturnType<typeof prepareSearch>;
   private closed = false;
   /** Batches waiting for the next group commit. */
   private queued: {
@@ -235,7 +242,10 @@ export class SqliteStore implements ClientStore {
            created_at = excluded.created_at, attempts = excluded.attempts`,
       ),
       delOutbox: p('DELETE FROM outbox WHERE id = ?'),
+      delMessage: p('DELETE FROM messages WHERE peer = ? AND direction = ? AND id = ?'),
+      delConversation: p('DELETE FROM messages WHERE peer = ?'),
     };
+    this.search = prepareSearch(db);
     // better-sqlite3 transactions roll back if the function throws: all or nothing.
     this.applyBatch = db.transaction((writes: readonly StoreWrite[]) => {
       for (const w of writes) this.apply(w);
@@ -309,6 +319,12 @@ export class SqliteStore implements ClientStore {
       case 'message.shown':
         s.markShown.run(w.peer, w.uptoSeq);
         return;
+      case 'message.delete':
+        s.delMessage.run(w.peer, w.direction, w.id);
+        return;
+      case 'conversation.delete':
+        s.delConversation.run(w.peer);
+        return;
       case 'seen.add':
         s.addSeen.run(w.key);
         return;
@@ -376,6 +392,10 @@ export class SqliteStore implements ClientStore {
       unread: number;
     }[];
     return rows.map((r) => ({ peer: r.peer, lastText: r.text, lastAt: r.at, unread: r.unread }));
+  }
+  async searchMessages(query: string, options?: SearchOptions): Promise<StoredMessage[]> {
+    this.live();
+    return (this.search(query, options) as MessageRow[]).map(toMessage);
   }
   async hasSeen(key: string): Promise<boolean> {
     this.live();
