@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerAudit } from './audit.js';
 import { registerClient } from './client.js';
 import { registerPki } from './pki.js';
+import { registerPassphrase } from './passphrase.js';
 import { registerSearch } from './search.js';
 import { registerServer } from './server.js';
 
@@ -14,6 +15,7 @@ const groups: readonly Register[] = [
   registerAudit,
   registerClient,
   registerSearch,
+  registerPassphrase,
 ];
 
 export function registerCommands(program: Command): void {

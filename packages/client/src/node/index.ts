@@ -12,6 +12,8 @@ export {
   PROFILE_HEADER_FILE,
 } from './profile.js';
 export type { ProfileOptions } from './profile.js';
+export { changePassphrase, setDuressPassphrase } from './passphrase-change.js';
+export type { PassphraseChangeOptions } from './passphrase-change.js';
 export {
   NodeTransport,
   describeConnectError,

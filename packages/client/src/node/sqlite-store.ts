@@ -464,6 +464,33 @@ export class SqliteStore implements ClientStore {
     }
   }
 
+  /**
+   * Re-encrypts every page under `key` (SQLCipher rekey; a passphrase change) and closes
+   * the store. SQLite3MultipleCiphers rekeys only outside WAL mode, so the WAL is folded
+   * in and the journal switched to DELETE for the rewrite, which runs as one transaction;
+   * the connection is closed rather than reused (after a rekey it can no longer
+   * checkpoint a WAL), and the next open switches back to WAL.
+   */
+  rekeyAndClose(key: Uint8Array): void {
+    this.live();
+    if (this.queued.length > 0) this.flush();
+    this.closed = true;
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.pragma('journal_mode = DELETE');
+      this.db.pragma(`rekey="x'${toHex(key)}'"`);
+    } finally {
+      this.db.close();
+    }
+  }
+
+  /** A consistent image of the whole database, decrypted, in memory (backup.ts). */
+  snapshot(): Buffer {
+    this.live();
+    if (this.queued.length > 0) this.flush();
+    return this.db.serialize();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     // Commits already accepted are written before the database closes.

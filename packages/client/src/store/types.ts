@@ -46,12 +46,7 @@ export interface Contact {
  * Incoming messages are `received`.
  */
 export type MessageStatus =
-  | 'sending'
-  | 'queued'
-  | 'on-device'
-  | 'delivered'
-  | 'received'
-  | 'failed';
+  'sending' | 'queued' | 'on-device' | 'delivered' | 'received' | 'failed';
 
 export interface StoredMessage {
   /** Hex of the 16-byte client message id chosen by the sender. */

@@ -1,0 +1,205 @@
+/**
+ * The duress passphrase (M40): a second passphrase whose use erases the profile's keys
+ * and history and opens a plausible empty profile in their place.
+ *
+ * Every profile header carries a duress slot `{check, sealed}` of fixed size. When no
+ * duress passphrase is set the slot is random bytes; when one is set, `check` is an HMAC
+ * of a fixed label under the key the duress passphrase derives (same Argon2id
+ * parameters and salt as the real passphrase) and `sealed` is the decoy template (the
+ * account's name, relay and CA: what an empty profile of this person would still
+ * hold) encrypted under a key derived from it. The two are indistinguishable without
+ * the passphrase, so the header does not say whether a duress passphrase exists.
+ *
+ * Unlocking runs one Argon2id and compares the result against both check values in
+ * constant time, whichever passphrase was typed: the costly work is the same on both
+ * paths. This module owns the slot format, the wipe and the decoy; profile.ts decides
+ * when to call them.
+ */
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { randomFillSync } from 'node:crypto';
+import { join } from 'node:path';
+import {
+  asAeadKey,
+  constantTimeEqual,
+  fromHex,
+  toHex,
+  utf8Decode,
+  utf8Encode,
+  zeroize,
+} from '@parley/crypto';
+import type { CryptoProvider } from '@parley/crypto';
+import { Account, ClientError } from '../index.js';
+import type { AccountInfo, StoreWrite } from '../index.js';
+
+/** The header's duress slot: hex HMAC and base64 sealed template (or random filler). */
+export interface DuressSlot {
+  readonly check: string;
+  readonly sealed: string;
+}
+
+/** What the decoy keeps: nothing secret, only what makes it look like this person's profile. */
+export interface DecoyTemplate {
+  readonly account: Pick<AccountInfo, 'name' | 'deviceId' | 'server' | 'mode' | 'createdAt'>;
+  /** Public meta records to keep (the organisation CA), as UTF-8 text by key. */
+  readonly meta: Readonly<Record<string, string>>;
+}
+
+/**
+ * Plaintext size of the sealed template, fixed so the slot's length never depends on
+ * what it holds (a CA certificate is well under 3 KiB).
+ */
+export const DECOY_TEMPLATE_BYTES = 4096;
+const NONCE_BYTES = 24;
+const TAG_BYTES = 16;
+/** Length of the sealed slot in bytes: nonce, padded template, tag. */
+export const DURESS_SEALED_BYTES = NONCE_BYTES + DECOY_TEMPLATE_BYTES + TAG_BYTES;
+const CHECK_LABEL = utf8Encode('parley/profile/duress-check/v1');
+const SEAL_INFO = utf8Encode('parley/profile/duress-seal/v1');
+const SEAL_AAD = utf8Encode('parley-profile duress slot v1');
+/** Overwrite chunk: big enough to be quick, small enough not to hold a big file in memory. */
+const WIPE_CHUNK_BYTES = 1024 * 1024;
+
+/** A slot that holds no duress passphrase: random bytes shaped like a real one. */
+export function emptyDuressSlot(crypto: CryptoProvider): DuressSlot {
+  return {
+    check: toHex(crypto.randomBytes(32)),
+    sealed: Buffer.from(crypto.randomBytes(DURESS_SEALED_BYTES)).toString('base64'),
+  };
+}
+
+/** Validates a slot read from an untrusted header; throws `PROFILE_CORRUPT`. */
+export function checkDuressSlot(v: unknown): DuressSlot {
+  const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  const check = o['check'];
+  const sealed = o['sealed'];
+  if (
+    typeof check !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(check) ||
+    typeof sealed !== 'string' ||
+    Buffer.from(sealed, 'base64').length !== DURESS_SEALED_BYTES
+  ) {
+    throw new ClientError('PROFILE_CORRUPT', 'profile header: duress slot malformed');
+  }
+  return { check, sealed };
+}
+
+/**
+ * Constant-time: does `key` open the duress slot? Computes the HMAC even without a slot,
+ * so an unlock costs the same whether or not one is set.
+ */
+export function duressMatches(
+  crypto: CryptoProvider,
+  key: Uint8Array,
+  slot: DuressSlot | undefined,
+): boolean {
+  const mac = crypto.hmacSha256(key, CHECK_LABEL);
+  const expected = slot ? fromHex(slot.check) : new Uint8Array(32);
+  return constantTimeEqual(mac, expected) && slot !== undefined;
+}
+
+function sealKey(crypto: CryptoProvider, key: Uint8Array): Uint8Array {
+  return crypto.hkdfSha256(key, new Uint8Array(0), SEAL_INFO, 32);
+}
+
+/** The slot for a duress passphrase whose derived key is `key`. */
+export function makeDuressSlot(
+  crypto: CryptoProvider,
+  key: Uint8Array,
+  template: DecoyTemplate,
+): DuressSlot {
+  const json = utf8Encode(JSON.stringify(template));
+  if (json.length > DECOY_TEMPLATE_BYTES) {
+    throw new ClientError(
+      'INVALID_ARGUMENT',
+      `the profile's CA certificate is too large for the duress slot (${DECOY_TEMPLATE_BYTES} bytes)`,
+    );
+  }
+  // Padded with spaces, which JSON.parse ignores after the value.
+  const padded = new Uint8Array(DECOY_TEMPLATE_BYTES).fill(0x20);
+  padded.set(json);
+  const nonce = crypto.randomBytes(NONCE_BYTES);
+  const k = sealKey(crypto, key);
+  try {
+    const sealed = crypto.xchacha20poly1305.encrypt(asAeadKey(k), nonce, padded, SEAL_AAD);
+    return {
+      check: toHex(crypto.hmacSha256(key, CHECK_LABEL)),
+      sealed: Buffer.concat([nonce, sealed]).toString('base64'),
+    };
+  } finally {
+    zeroize(k);
+  }
+}
+
+/** Opens the template of a slot that `duressMatches`; `PROFILE_CORRUPT` if it was altered. */
+export function openDecoyTemplate(
+  crypto: CryptoProvider,
+  key: Uint8Array,
+  slot: DuressSlot,
+): DecoyTemplate {
+  const raw = new Uint8Array(Buffer.from(slot.sealed, 'base64'));
+  const k = sealKey(crypto, key);
+  try {
+    const plain = crypto.xchacha20poly1305.decrypt(
+      asAeadKey(k),
+      raw.subarray(0, NONCE_BYTES),
+      raw.subarray(NONCE_BYTES),
+      SEAL_AAD,
+    );
+    return JSON.parse(utf8Decode(plain)) as DecoyTemplate;
+  } catch (err) {
+    throw new ClientError('PROFILE_CORRUPT', 'profile header: duress slot damaged', { cause: err });
+  } finally {
+    zeroize(k);
+  }
+}
+
+/**
+ * Overwrites a file with random bytes over its whole length, syncs, then unlinks it.
+ * On a disk that rewrites in place this destroys the old bytes; on flash and copy-on-write
+ * file systems the old blocks may survive outside the file (docs/client.md says so).
+ */
+export function overwriteAndUnlink(path: string): void {
+  if (!existsSync(path)) return;
+  const size = statSync(path).size;
+  const fd = openSync(path, 'r+');
+  try {
+    const chunk = Buffer.alloc(Math.min(WIPE_CHUNK_BYTES, Math.max(size, 1)));
+    for (let at = 0; at < size; at += chunk.length) {
+      randomFillSync(chunk);
+      writeSync(fd, chunk, 0, Math.min(chunk.length, size - at), at);
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  unlinkSync(path);
+}
+
+/** Every file of a profile's database, including SQLite's side files. */
+export function databaseFiles(dir: string, dbFile: string): string[] {
+  return ['', '-wal', '-shm', '-journal'].map((suffix) => join(dir, dbFile + suffix));
+}
+
+/**
+ * The records of the decoy: the template's account, unregistered, with a fresh
+ * identity key (the real one is gone), and its public meta records. The same writes
+ * `init` makes.
+ */
+export function decoyWrites(crypto: CryptoProvider, template: DecoyTemplate): StoreWrite[] {
+  const writes = Account.creationWrites(
+    { ...template.account, registered: false },
+    crypto.randomBytes(32),
+  );
+  for (const [key, value] of Object.entries(template.meta)) {
+    writes.push({ op: 'meta.put', key, value: utf8Encode(value) });
+  }
+  return writes;
+}
