@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerAudit } from './audit.js';
+import { registerBackup } from './backup.js';
 import { registerClient } from './client.js';
 import { registerPki } from './pki.js';
 import { registerPassphrase } from './passphrase.js';
@@ -16,6 +17,7 @@ const groups: readonly Register[] = [
   registerClient,
   registerSearch,
   registerPassphrase,
+  registerBackup,
 ];
 
 export function registerCommands(program: Command): void {
