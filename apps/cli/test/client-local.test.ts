@@ -56,7 +56,7 @@ const as = (passphrase: string, extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-function folderHolds(dir: string, needle: Uint8Array): string[] {
+function folderHolds(dir: string, needle: Buffer): string[] {
   return readdirSync(dir).filter((f) => readFileSync(join(dir, f)).includes(needle));
 }
 
