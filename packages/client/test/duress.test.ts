@@ -5,7 +5,7 @@
  * database in the folder, the real passphrase opens nothing afterwards (even with the
  * old header put back), and the empty profile it opens then behaves like any profile.
  */
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -221,5 +221,44 @@ describe('passphrase change', () => {
     const decoy = await openProfile(dir, 'duress words', { crypto });
     expect(await decoy.listMessages()).toEqual([]);
     await decoy.close();
+  });
+
+  it('an interrupted change: whichever passphrase the database answers to opens it', async () => {
+    const { dir } = await makeProfile();
+    const before = join(root, `before-${n}`);
+    cpSync(dir, before, { recursive: true });
+    const oldHeader = readFileSync(join(dir, PROFILE_HEADER_FILE));
+    await changePassphrase({
+      profile: dir,
+      passphrase: 'real passphrase',
+      newPassphrase: 'brand new passphrase',
+      crypto,
+    });
+    const newHeader = readFileSync(join(dir, PROFILE_HEADER_FILE));
+
+    // Crash after the rekey, before the header was replaced.
+    const after = join(root, `after-${n}`);
+    cpSync(dir, after, { recursive: true });
+    writeFileSync(join(after, PROFILE_HEADER_FILE), oldHeader);
+    writeFileSync(join(after, 'profile.json.next'), newHeader);
+    await expect(openProfile(after, 'real passphrase', { crypto })).rejects.toMatchObject({
+      code: 'WRONG_PASSPHRASE',
+      message: expect.stringMatching(/interrupted.*use the new passphrase/) as unknown,
+    });
+    const finished = await openProfile(after, 'brand new passphrase', { crypto });
+    expect((await finished.listMessages('bob')).length).toBe(302);
+    await finished.close();
+    expect(readFileSync(join(after, PROFILE_HEADER_FILE)).equals(newHeader)).toBe(true);
+    expect(readdirSync(after).sort()).toEqual([PROFILE_HEADER_FILE, PROFILE_DB_FILE]);
+
+    // Crash before the rekey committed: the old passphrase still opens, the new one not.
+    writeFileSync(join(before, 'profile.json.next'), newHeader);
+    await expect(openProfile(before, 'brand new passphrase', { crypto })).rejects.toMatchObject({
+      code: 'WRONG_PASSPHRASE',
+    });
+    expect(readFileSync(join(before, PROFILE_HEADER_FILE)).equals(oldHeader)).toBe(true);
+    const old = await openProfile(before, 'real passphrase', { crypto });
+    expect((await old.listMessages('bob')).length).toBe(302);
+    await old.close();
   });
 });
