@@ -2,7 +2,7 @@
  * The SQLite search index (M38) beyond the contract: nothing of it is readable on disk
  * (database, WAL, shared memory), with a control showing the same scan does find the
  * tokens of an unencrypted FTS5 table; and a profile made before the index existed
- * (schema 1) gets its old messages indexed when it is opened.
+ * (schema 1 or 2) gets its old messages indexed when it is opened.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,23 +76,24 @@ describe('search index inside SQLCipher', () => {
     expect(control.includes(Buffer.from('xylophone'))).toBe(true);
   });
 
-  it('a schema-1 store (before search) is indexed when opened', async () => {
-    const path = join(root, 'old.db');
+  it.each([1, 2])('a schema-%i store (before search) is indexed when opened', async (version) => {
+    const path = join(root, `old-${version}.db`);
     const key = crypto.randomBytes(32);
     const s = openSqliteStore(path, key, { create: true });
     await s.close();
-    // Turn it back into a schema-1 file holding a message, as an older client left it.
+    // Turn it back into a file of that schema holding a message, as an older client left it.
     const db = new Database(path);
     db.pragma(`cipher='sqlcipher'`);
     db.pragma('legacy=4');
     db.pragma(`key="x'${toHex(key)}'"`);
     db.exec(`DROP TRIGGER messages_index_insert; DROP TRIGGER messages_index_delete;
       DROP TRIGGER messages_index_update; DROP TABLE message_index;`);
+    if (version < 2) db.exec('DROP INDEX messages_by_peer');
     db.prepare(
       `INSERT INTO messages (peer, direction, id, text, sent_at, stored_at, status, shown)
        VALUES ('bob', 'in', 'old1', 'written before search existed', 1, 2, 'received', 0)`,
     ).run();
-    db.pragma('user_version = 1');
+    db.pragma(`user_version = ${version}`);
     db.close();
 
     const r = openSqliteStore(path, key, { create: false });

@@ -7,14 +7,11 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { backupProfile, restoreProfile } from '@parley/client/node';
+import { out } from '../output.js';
 import { askNewPassphrase, askPassphrase, askSecret } from '../tui/passphrase.js';
 
 /** Scripts give the backup passphrase here. */
 export const BACKUP_PASSPHRASE_ENV = 'PARLEY_BACKUP_PASSPHRASE';
-
-function out(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
 
 export function registerBackup(program: Command): void {
   program

@@ -4,6 +4,7 @@ import { registerBackup } from './backup.js';
 import { registerClient } from './client.js';
 import { registerPki } from './pki.js';
 import { registerPassphrase } from './passphrase.js';
+import { registerProfileSet } from './profile-set.js';
 import { registerSearch } from './search.js';
 import { registerServer } from './server.js';
 
@@ -18,6 +19,8 @@ const groups: readonly Register[] = [
   registerSearch,
   registerPassphrase,
   registerBackup,
+  // After every other group: it joins an existing `profile` group.
+  registerProfileSet,
 ];
 
 export function registerCommands(program: Command): void {

@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { changePassphrase, setDuressPassphrase } from '@parley/client/node';
+import { out } from '../output.js';
 import { askNewSecret, askPassphrase } from '../tui/passphrase.js';
 
 /** Scripts give the new passphrase here (the current one stays in PARLEY_PASSPHRASE). */
@@ -24,13 +25,13 @@ export function registerPassphrase(program: Command): void {
       if (o.duress) {
         const newPassphrase = await askNewSecret(NEW_PASSPHRASE_ENV, 'duress passphrase');
         await setDuressPassphrase({ profile, passphrase, newPassphrase });
-        process.stdout.write(
-          'duress passphrase set: unlocking with it erases this profile (keys and history) and opens an empty one\n',
+        out(
+          'duress passphrase set: unlocking with it erases this profile (keys and history) and opens an empty one',
         );
       } else {
         const newPassphrase = await askNewSecret(NEW_PASSPHRASE_ENV, 'passphrase');
         await changePassphrase({ profile, passphrase, newPassphrase });
-        process.stdout.write('passphrase changed\n');
+        out('passphrase changed');
       }
     });
 }

@@ -4,31 +4,10 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { StoredMessage } from '@parley/client';
 import { openNodeClient } from '@parley/client/node';
+import { out } from '../output.js';
 import { askPassphrase } from '../tui/passphrase.js';
-
-function out(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-
-function hitLine(m: StoredMessage, json: boolean): string {
-  if (json) {
-    return JSON.stringify({
-      id: m.id,
-      peer: m.peer,
-      direction: m.direction,
-      text: m.text,
-      sentAt: m.sentAt,
-      storedAt: m.storedAt,
-      status: m.status,
-    });
-  }
-  const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
-  return m.direction === 'in'
-    ? `[${when}] ${m.peer}: ${m.text}`
-    : `[${when}] you → ${m.peer}: ${m.text}`;
-}
+import { historyLine } from './message-lines.js';
 
 export function registerSearch(program: Command): void {
   program
@@ -48,7 +27,8 @@ export function registerSearch(program: Command): void {
         const hits = await c.store.searchMessages(query, {
           ...(o.peer !== undefined ? { peer: o.peer } : {}),
         });
-        for (const m of hits) out(hitLine(m, o.json === true));
+        const me = c.account.info.name;
+        for (const m of hits) out(historyLine(m, me, o.json === true));
         if (hits.length === 0 && o.json !== true) out('no messages found');
       } finally {
         await c.close();

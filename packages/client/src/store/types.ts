@@ -134,6 +134,11 @@ export type StoreWrite =
 export interface ListMessagesOptions {
   /** Only messages with seq greater than this. */
   readonly afterSeq?: number;
+  /**
+   * Only messages with seq less than this: with `limit`, one page of history older than
+   * the oldest one shown (scrollback), read without loading the whole conversation.
+   */
+  readonly beforeSeq?: number;
   /** Only incoming messages not yet shown. */
   readonly unshownOnly?: boolean;
   /** Most recent `limit` messages (still returned oldest first). */
