@@ -195,6 +195,23 @@ describe('parley search, backup and restore (mtls relay)', () => {
     );
     expect(byKey.code).toBe(0);
   });
+
+  it('mtls: after the duress passphrase the empty profile has no certificate, so the relay refuses it', async () => {
+    const set = await parley(
+      as('pw-bob', { PARLEY_NEW_PASSPHRASE: 'bob duress' }),
+      'passphrase',
+      '--profile',
+      pb,
+      '--duress',
+    );
+    expect(set.code).toBe(0);
+    const contacts = await parley(as('bob duress'), 'contacts', '--profile', pb);
+    expect(contacts).toEqual({ code: 0, stdout: 'no contacts yet\n', stderr: '' });
+    const read = await parley(as('bob duress'), 'read', '--profile', pb);
+    expect(read.code).toBe(1);
+    expect(read.stdout).toBe('');
+    expect(read.stderr).toMatch(/refused our credentials/);
+  });
 });
 
 describe('parley passphrase [--duress] (open relay)', () => {
