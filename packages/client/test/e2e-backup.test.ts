@@ -174,6 +174,15 @@ describe('backup and restore', () => {
       backupProfile({ profile: profiles.alice, passphrase: PASS, out: file, crypto, kdf: KDF }),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
 
+    await expect(
+      backupProfile({
+        profile: profiles.alice,
+        passphrase: PASS,
+        out: join(root, 'no-such-dir', 'x.backup'),
+        crypto,
+        kdf: KDF,
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     const target = join(root, 'rk-restored');
     const opts = { profile: target, from: file, passphrase: PASS, crypto, kdf: KDF };
     const typed = (made.recoveryKey as string).toLowerCase().replaceAll('-', ' ');

@@ -170,9 +170,16 @@ export async function backupProfile(o: BackupOptions): Promise<BackupResult> {
       image,
       header,
     );
+    // Written beside the target and renamed, so FILE is either absent or complete.
     const tmp = join(dirname(o.out), `.${basename(o.out)}.tmp`);
-    writeFileSync(tmp, Buffer.concat([header, sealed]), { mode: 0o600, flag: 'wx' });
-    renameSync(tmp, o.out);
+    try {
+      rmSync(tmp, { force: true });
+      writeFileSync(tmp, Buffer.concat([header, sealed]), { mode: 0o600, flag: 'wx' });
+      renameSync(tmp, o.out);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw new ClientError('INVALID_ARGUMENT', `--out: cannot write ${o.out}`, { cause: err });
+    }
   } finally {
     zeroize(key);
     zeroize(image);
