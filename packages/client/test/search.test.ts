@@ -76,6 +76,39 @@ describe('search index inside SQLCipher', () => {
     expect(control.includes(Buffer.from('xylophone'))).toBe(true);
   });
 
+  it('a deleted message leaves the index itself, not only the answers', async () => {
+    const path = join(root, 'deleted.db');
+    const key = crypto.randomBytes(32);
+    const s = openSqliteStore(path, key, { create: true });
+    await s.commit([
+      { op: 'message.put', message: msg('d1', 'zanzibar once') },
+      { op: 'message.put', message: { ...msg('d2', 'zanzibar twice'), peer: 'carol' } },
+      { op: 'message.put', message: msg('k1', 'kept words') },
+    ]);
+    await s.commit([{ op: 'message.delete', peer: 'bob', direction: 'in', id: 'd1' }]);
+    await s.commit([{ op: 'conversation.delete', peer: 'carol' }]);
+    await s.close();
+    const db = new Database(path);
+    db.pragma(`cipher='sqlcipher'`);
+    db.pragma('legacy=4');
+    db.pragma(`key="x'${toHex(key)}'"`);
+    // Straight at the FTS5 table, without the join to `messages` that hides stale rows.
+    const rowids = (w: string): unknown[] =>
+      db.prepare('SELECT rowid FROM message_index WHERE message_index MATCH ?').all(w);
+    expect(rowids('zanzibar')).toEqual([]);
+    expect(rowids('kept')).toHaveLength(1);
+    // And no term is left behind in the index's own vocabulary (FTS5 secure-delete).
+    db.exec(`CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, message_index, 'row')`);
+    const terms = db.prepare('SELECT term FROM temp.vocab ORDER BY term').pluck().all();
+    expect(terms).toEqual(['kept', 'words']);
+    // Nor in the index's stored segments, where a plain delete leaves the old entry until
+    // a merge happens to rewrite it.
+    const blocks = db.prepare('SELECT block FROM message_index_data').pluck().all() as Buffer[];
+    expect(blocks.some((b) => Buffer.from(b).includes(Buffer.from('zanzibar')))).toBe(false);
+    expect(blocks.some((b) => Buffer.from(b).includes(Buffer.from('kept')))).toBe(true);
+    db.close();
+  });
+
   it.each([1, 2])('a schema-%i store (before search) is indexed when opened', async (version) => {
     const path = join(root, `old-${version}.db`);
     const key = crypto.randomBytes(32);
