@@ -5,7 +5,15 @@
  * database in the folder, the real passphrase opens nothing afterwards (even with the
  * old header put back), and the empty profile it opens then behaves like any profile.
  */
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  linkSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -114,6 +122,11 @@ describe('duress passphrase', () => {
     const oldHeaderCopy = join(root, `header-${n}.json`);
     cpSync(join(dir, PROFILE_HEADER_FILE), oldHeaderCopy);
 
+    // A second name for the old database's inode shows what happened to its bytes:
+    // overwritten in place before the unlink, not merely unlinked.
+    const link = join(root, `link-${n}`);
+    linkSync(join(dir, PROFILE_DB_FILE), link);
+
     const decoy = await openProfile(dir, 'duress words', { crypto });
     expect(await decoy.listContacts()).toEqual([]);
     expect(await decoy.listMessages()).toEqual([]);
@@ -140,6 +153,14 @@ describe('duress passphrase', () => {
           false,
         );
       }
+    }
+
+    const overwritten = readFileSync(link);
+    expect(overwritten.length).toBe(oldDb.length);
+    for (let at = 0; at + 64 <= oldDb.length; at += 4096) {
+      expect(overwritten.includes(oldDb.subarray(at, at + 64)), `old page ${at} survived`).toBe(
+        false,
+      );
     }
 
     // The real passphrase opens nothing, even with the old header put back.
