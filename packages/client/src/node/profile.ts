@@ -40,6 +40,7 @@ import {
   emptyDuressSlot,
   openDecoyTemplate,
   overwriteAndUnlink,
+  spendOpenWork,
 } from './duress.js';
 import type { DuressSlot } from './duress.js';
 
@@ -203,6 +204,7 @@ async function replaceWithDecoy(
   crypto: CryptoProvider,
 ): Promise<SqliteStore> {
   const template = openDecoyTemplate(crypto, key, header.duress as DuressSlot);
+  spendOpenWork(databaseFiles(dir, PROFILE_DB_FILE));
   for (const f of databaseFiles(dir, PROFILE_DB_FILE)) overwriteAndUnlink(f);
   overwriteAndUnlink(join(dir, PROFILE_NEXT_HEADER_FILE));
   const store = openSqliteStore(join(dir, PROFILE_DB_FILE), key, { create: true });
