@@ -4,6 +4,7 @@ import { registerBackup } from './backup.js';
 import { registerClient } from './client.js';
 import { registerPki } from './pki.js';
 import { registerPassphrase } from './passphrase.js';
+import { registerProfile } from './profile.js';
 import { registerProfileSet } from './profile-set.js';
 import { registerSearch } from './search.js';
 import { registerServer } from './server.js';
@@ -16,6 +17,7 @@ const groups: readonly Register[] = [
   registerPki,
   registerAudit,
   registerClient,
+  registerProfile,
   registerSearch,
   registerPassphrase,
   registerBackup,
