@@ -37,6 +37,7 @@ import {
   zeroize,
 } from '@parley/crypto';
 import type { CryptoProvider } from '@parley/crypto';
+import { ed25519SeedFromPkcs8Pem, generateDeviceKeyPem } from '@parley/pki';
 import { Account, ClientError } from '../index.js';
 import type { AccountInfo, StoreWrite } from '../index.js';
 
@@ -49,8 +50,10 @@ export interface DuressSlot {
 /** What the decoy keeps: nothing secret, only what makes it look like this person's profile. */
 export interface DecoyTemplate {
   readonly account: Pick<AccountInfo, 'name' | 'deviceId' | 'server' | 'mode' | 'createdAt'>;
-  /** Public meta records to keep (the organisation CA), as UTF-8 text by key. */
+  /** Public meta records to keep (open mode: the CA), as UTF-8 text by key. */
   readonly meta: Readonly<Record<string, string>>;
+  /** mtls: the meta key under which a new device key is stored (keygen's layout). */
+  readonly deviceKeyMeta?: string;
 }
 
 /**
@@ -226,17 +229,28 @@ export function databaseFiles(dir: string, dbFile: string): string[] {
 }
 
 /**
- * The records of the decoy: the template's account, unregistered, with a fresh
- * identity key (the real one is gone), and its public meta records. The same writes
- * `init` makes.
+ * The records of the decoy, the same writes the commands that make a new profile make:
+ * open mode, `init` (the template's account, unregistered, a fresh identity key, the CA);
+ * mtls, `keygen` (a fresh device key stored where `keygen` stores it, no certificate,
+ * no CA), since an mtls device without its certificate looks like one awaiting
+ * enrolment. The real identity key is gone either way.
  */
-export function decoyWrites(crypto: CryptoProvider, template: DecoyTemplate): StoreWrite[] {
-  const writes = Account.creationWrites(
-    { ...template.account, registered: false },
-    crypto.randomBytes(32),
-  );
+export async function decoyWrites(
+  crypto: CryptoProvider,
+  template: DecoyTemplate,
+): Promise<StoreWrite[]> {
+  let seed: Uint8Array;
+  const extra: StoreWrite[] = [];
+  if (template.account.mode === 'mtls' && template.deviceKeyMeta !== undefined) {
+    const keyPem = await generateDeviceKeyPem();
+    seed = ed25519SeedFromPkcs8Pem(keyPem);
+    extra.push({ op: 'meta.put', key: template.deviceKeyMeta, value: utf8Encode(keyPem) });
+  } else {
+    seed = crypto.randomBytes(32);
+  }
+  const writes = Account.creationWrites({ ...template.account, registered: false }, seed);
   for (const [key, value] of Object.entries(template.meta)) {
     writes.push({ op: 'meta.put', key, value: utf8Encode(value) });
   }
-  return writes;
+  return [...writes, ...extra];
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createPortableCrypto, utf8Decode, zeroize } from '@parley/crypto';
 import type { CryptoProvider } from '@parley/crypto';
 import { Account, ClientError, deriveStoreKey, keyMatchesCheck } from '../index.js';
-import { META_TLS_CA } from './app.js';
+import { META_TLS_CA, META_TLS_KEY } from './app.js';
 import { duressMatches, emptyDuressSlot, makeDuressSlot } from './duress.js';
 import type { DecoyTemplate } from './duress.js';
 import {
@@ -80,9 +80,11 @@ export async function setDuressPassphrase(o: PassphraseChangeOptions): Promise<v
     const { name, deviceId, server, mode, createdAt } = account.info;
     account.dispose();
     const ca = await store.getMeta(META_TLS_CA);
+    // The decoy is what `init` (open) or `keygen` (mtls) would make for this account.
     const template: DecoyTemplate = {
       account: { name, deviceId, server, mode, createdAt },
-      meta: ca ? { [META_TLS_CA]: utf8Decode(ca) } : {},
+      meta: ca && mode === 'open' ? { [META_TLS_CA]: utf8Decode(ca) } : {},
+      ...(mode === 'mtls' ? { deviceKeyMeta: META_TLS_KEY } : {}),
     };
     const key = await deriveStoreKey(o.newPassphrase, header.kdf);
     try {

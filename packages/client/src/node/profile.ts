@@ -209,7 +209,7 @@ async function replaceWithDecoy(
   overwriteAndUnlink(join(dir, PROFILE_NEXT_HEADER_FILE));
   const store = openSqliteStore(join(dir, PROFILE_DB_FILE), key, { create: true });
   chmodSync(join(dir, PROFILE_DB_FILE), 0o600);
-  await store.commit(decoyWrites(crypto, template));
+  await store.commit(await decoyWrites(crypto, template));
   writeProfileHeader(dir, profileHeader(crypto, header.kdf, key), PROFILE_HEADER_FILE, true);
   return store;
 }
