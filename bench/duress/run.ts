@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { createPortableCrypto, toHex } from '@parley/crypto';
 import { MIN_KDF_MEMORY_KIB } from '@parley/client';
 import type { StoreWrite } from '@parley/client';
-import { initProfile, openProfile, setDuressPassphrase } from '@parley/client/node';
+import { initProfile, openProfile, setDuressPassphrase } from '@parley/client-node';
 
 const RUNS = Number(process.env['PARLEY_BENCH_RUNS'] ?? 7);
 const MESSAGES = Number(process.env['PARLEY_BENCH_MESSAGES'] ?? 2000);

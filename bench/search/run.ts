@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { createSeededRandom, toHex } from '@parley/crypto';
 import type { StoreWrite } from '@parley/client';
-import { openSqliteStore, PROFILE_DB_FILE } from '@parley/client/node';
+import { openSqliteStore, PROFILE_DB_FILE } from '@parley/client-node';
 
 const MESSAGES = Number(process.env['PARLEY_BENCH_MESSAGES'] ?? 100_000);
 const QUERIES = Number(process.env['PARLEY_BENCH_QUERIES'] ?? 400);

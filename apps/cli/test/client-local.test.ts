@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPortableCrypto } from '@parley/crypto';
 import { META_IDENTITY_SECRET, MIN_KDF_MEMORY_KIB } from '@parley/client';
-import { createKeyProfile, initProfile, openNodeClient, openProfile } from '@parley/client/node';
+import { createKeyProfile, initProfile, openNodeClient, openProfile } from '@parley/client-node';
 import { issueClient } from '@parley/pki';
 import { startRelay } from '@parley/server';
 import type { RunningRelay } from '@parley/server';

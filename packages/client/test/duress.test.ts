@@ -27,7 +27,7 @@ import {
   PROFILE_DB_FILE,
   PROFILE_HEADER_FILE,
   setDuressPassphrase,
-} from '@parley/client/node';
+} from '@parley/client-node';
 
 const crypto = createPortableCrypto();
 const root = mkdtempSync(join(tmpdir(), 'parley-duress-'));

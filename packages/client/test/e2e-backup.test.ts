@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ClientEvent } from '@parley/client';
-import { backupProfile, openNodeClient, restoreProfile } from '@parley/client/node';
-import type { NodeClient } from '@parley/client/node';
+import { backupProfile, openNodeClient, restoreProfile } from '@parley/client-node';
+import type { NodeClient } from '@parley/client-node';
 import { KDF, PASS, crypto, startMtlsPair, until } from './e2e-helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'parley-e2e-backup-'));

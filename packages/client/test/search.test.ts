@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createPortableCrypto, toHex } from '@parley/crypto';
 import { MIN_KDF_MEMORY_KIB } from '@parley/client';
 import type { StoredMessage } from '@parley/client';
-import { createProfile, openSqliteStore, PROFILE_DB_FILE } from '@parley/client/node';
+import { createProfile, openSqliteStore, PROFILE_DB_FILE } from '@parley/client-node';
 
 const crypto = createPortableCrypto();
 const root = mkdtempSync(join(tmpdir(), 'parley-search-'));

@@ -1,12 +1,12 @@
 /**
  * `parley backup --profile DIR --out FILE` and `parley restore --profile DIR --from FILE`:
- * one encrypted file with keys, contacts and history (packages/client/src/node/backup.ts).
+ * one encrypted file with keys, contacts and history (packages/client-node/src/backup.ts).
  * The backup passphrase comes from PARLEY_BACKUP_PASSPHRASE; without it, backup makes a
  * recovery key and shows it once, and restore asks for either without echo.
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { backupProfile, restoreProfile } from '@parley/client/node';
+import { backupProfile, restoreProfile } from '@parley/client-node';
 import { out } from '../output.js';
 import { askNewPassphrase, askPassphrase, askSecret } from '../tui/passphrase.js';
 

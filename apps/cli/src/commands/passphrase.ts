@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { changePassphrase, setDuressPassphrase } from '@parley/client/node';
+import { changePassphrase, setDuressPassphrase } from '@parley/client-node';
 import { out } from '../output.js';
 import { askNewSecret, askPassphrase } from '../tui/passphrase.js';
 

@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { openNodeClient } from '@parley/client/node';
+import { openNodeClient } from '@parley/client-node';
 import { out } from '../output.js';
 import { askPassphrase } from '../tui/passphrase.js';
 import { historyLine } from './message-lines.js';

@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPortableCrypto, utf8Decode, zeroize } from '@parley/crypto';
 import type { CryptoProvider } from '@parley/crypto';
-import { Account, ClientError, deriveStoreKey, keyMatchesCheck } from '../index.js';
+import { Account, ClientError, deriveStoreKey, keyMatchesCheck } from '@parley/client';
 import { META_TLS_CA, META_TLS_KEY } from './app.js';
 import { duressMatches, emptyDuressSlot, makeDuressSlot } from './duress.js';
 import type { DecoyTemplate } from './duress.js';

@@ -38,8 +38,8 @@ import {
 } from '@parley/crypto';
 import type { CryptoProvider } from '@parley/crypto';
 import { ed25519SeedFromPkcs8Pem, generateDeviceKeyPem } from '@parley/pki';
-import { Account, ClientError } from '../index.js';
-import type { AccountInfo, StoreWrite } from '../index.js';
+import { Account, ClientError } from '@parley/client';
+import type { AccountInfo, StoreWrite } from '@parley/client';
 
 /** The header's duress slot: hex HMAC and base64 sealed template (or random filler). */
 export interface DuressSlot {

@@ -12,8 +12,8 @@
  * `searchMessages`.
  */
 import type Database from 'better-sqlite3-multiple-ciphers';
-import { fts5MatchExpression, parseSearchQuery, searchLimit } from '../index.js';
-import type { SearchOptions } from '../index.js';
+import { fts5MatchExpression, parseSearchQuery, searchLimit } from '@parley/client';
+import type { SearchOptions } from '@parley/client';
 
 // External content: the index stores tokens and rowids only; the text stays in
 // `messages`. Triggers keep it in step with every insert, update and delete, so no

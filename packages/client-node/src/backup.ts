@@ -31,8 +31,14 @@ import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { asAeadKey, createPortableCrypto, utf8Encode, zeroize } from '@parley/crypto';
 import type { CryptoProvider } from '@parley/crypto';
-import { ClientError, checkKdfParams, deriveStoreKey, newKdfParams, SALT_BYTES } from '../index.js';
-import type { KdfParams, MessageStatus, StoreWrite, TrustState } from '../index.js';
+import {
+  ClientError,
+  checkKdfParams,
+  deriveStoreKey,
+  newKdfParams,
+  SALT_BYTES,
+} from '@parley/client';
+import type { KdfParams, MessageStatus, StoreWrite, TrustState } from '@parley/client';
 import { createProfile, openProfile, profileExists, PROFILE_DB_FILE } from './profile.js';
 
 const MAGIC = utf8Encode('PARLEYBK');
