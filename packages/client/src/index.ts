@@ -21,6 +21,17 @@ export type {
 } from './store/types.js';
 export { MemoryStore, selectMessages, summarise } from './store/memory.js';
 export {
+  parseSearchQuery,
+  searchInMessages,
+  searchLimit,
+  fts5MatchExpression,
+  tokenize,
+  DEFAULT_SEARCH_LIMIT,
+  MAX_SEARCH_LIMIT,
+  MAX_SEARCH_TERMS,
+} from './store/search.js';
+export type { SearchOptions, SearchTerm } from './store/search.js';
+export {
   checkKdfParams,
   deriveStoreKey,
   keyCheckValue,
