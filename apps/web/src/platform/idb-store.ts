@@ -21,6 +21,7 @@ import {
   keyCheckValue,
   keyMatchesCheck,
   newKdfParams,
+  searchInMessages,
   selectMessages,
   summarise,
 } from '@parley/client';
@@ -31,6 +32,7 @@ import type {
   KdfParams,
   ListMessagesOptions,
   OutboxEntry,
+  SearchOptions,
   StoreWrite,
   StoredMessage,
 } from '@parley/client';
@@ -123,12 +125,24 @@ function applyWrite(r: Records, w: StoreWrite, dirty: Set<string>): void {
         if ((m.seq ?? 0) <= w.uptoSeq && !m.shown) put(key, { ...m, shown: true });
       }
       return;
+    case 'message.delete':
+      return del(k('g', w.peer, w.direction, w.id));
+    case 'conversation.delete': {
+      const prefix = k('g', w.peer, '');
+      for (const key of [...r.keys()]) if (key.startsWith(prefix)) del(key);
+      return;
+    }
     case 'seen.add':
       return put(k('n', w.key), true);
     case 'outbox.put':
       return put(k('o', w.entry.id), { ...w.entry, payload: copy(w.entry.payload) });
     case 'outbox.delete':
       return del(k('o', w.id));
+    default: {
+      // A write kind added to the contract must be handled here before this compiles.
+      const unknown: never = w;
+      throw new ClientError('STORE', `web store: unknown write ${JSON.stringify(unknown)}`);
+    }
   }
 }
 
@@ -211,6 +225,11 @@ export class IdbStore implements ClientStore {
   }
   async listConversations(): Promise<ConversationSummary[]> {
     return summarise(this.values<StoredMessage>('g'));
+  }
+  async searchMessages(query: string, options?: SearchOptions): Promise<StoredMessage[]> {
+    // Decrypted history is in memory already: the core's reference matcher serves it,
+    // so an index of words (which would itself have to be encrypted) is not needed.
+    return searchInMessages(this.values<StoredMessage>('g'), query, options);
   }
   async hasSeen(key: string): Promise<boolean> {
     return this.live().has(k('n', key));

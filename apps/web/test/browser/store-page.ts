@@ -8,6 +8,8 @@ import { createPortableCrypto, toHex, utf8Encode } from '@parley/crypto';
 import { MIN_KDF_MEMORY_KIB } from '@parley/client';
 import type { ClientStore, StoreWrite } from '@parley/client';
 import { storeContract } from '../../../../packages/client/test/store-contract.js';
+import type { StoreHarness } from '../../../../packages/client/test/store-contract.js';
+import { storeSearchContract } from '../../../../packages/client/test/store-search-contract.js';
 import {
   createIdbProfile,
   deleteIdbProfile,
@@ -22,7 +24,7 @@ const PASS = 'correct horse';
 
 let n = 0;
 const names = new WeakMap<ClientStore, string>();
-storeContract('indexeddb', {
+const indexeddb: StoreHarness = {
   open: async () => {
     const name = `contract-${n++}`;
     const s = await createIdbProfile(name, PASS, cheap);
@@ -36,7 +38,9 @@ storeContract('indexeddb', {
     names.set(r, name);
     return r;
   },
-});
+};
+storeContract('indexeddb', indexeddb);
+storeSearchContract('indexeddb', indexeddb);
 
 async function writeSecretHistory(profile: string, text: string): Promise<void> {
   const s = await createIdbProfile(profile, PASS, cheap);
