@@ -27,7 +27,9 @@ import { META_NEXT_PREKEY_ID, META_PREKEYS_PUBLISHED, META_SIGNED_PREKEYS } from
 import { Delivery } from './delivery.js';
 import type { DeliveryEvent } from './delivery.js';
 import type { E2ee, PrekeyBatch, SafetyNumber } from './e2ee.js';
-import { decodeEnvelope, encodeEnvelope } from './envelope.js';
+import { decodeEnvelope, encodeEnvelope, outgoingEnvelope } from './envelope.js';
+import { fileText } from './attachment-entry.js';
+import { Attachments, type TransferProgress, type UploadReport } from './attachments.js';
 import type { Envelope, RepairReason } from './envelope.js';
 import { ClientError } from './errors.js';
 import {
@@ -194,6 +196,8 @@ export class ParleyClient {
   private readonly delivery: Delivery;
   /** Peers with a receipt flush already queued (so one flush batches a backlog). */
   private readonly receiptFlushQueued = new Set<string>();
+  /** Attachment uploads and downloads (attachments.ts). */
+  readonly attachments: Attachments;
 
   constructor(options: ClientOptions) {
     this.store = options.store;
@@ -219,6 +223,14 @@ export class ParleyClient {
       },
       pendingIds: (peer) => this.pendingIds(peer),
       emit: (e) => this.emit(e),
+    });
+    this.attachments = new Attachments({
+      crypto: this.crypto,
+      send: (f) => this.sendFrame(f),
+      nextRequestId: () => this.nextRequestId++,
+      isReady: () => this.phase === 'ready',
+      onConnection: (l) =>
+        this.on((e) => (e.type === 'ready' || e.type === 'disconnected') && l(e.type === 'ready')),
     });
   }
 
@@ -313,7 +325,11 @@ export class ParleyClient {
       case 'challenge':
         return this.answerChallenge(frame.nonce, frame.timestamp, frame.serverId);
       case 'welcome':
+        this.attachments.blockBytes = frame.limits.blockBytes;
         return this.onWelcome(frame.sessionToken, frame.expiresAt);
+      case 'blob.status':
+      case 'blob.data':
+        return this.attachments.onFrame(frame);
       case 'deliver':
         return this.queue.run(frame.from.name, () => this.onDeliver(frame));
       case 'receipt':
@@ -477,6 +493,7 @@ export class ParleyClient {
       }
       this.emit({ type: 'auth-rejected', reason: code });
     }
+    if (this.attachments.onError(code, requestId)) return;
     // The upload that waits for this answer reports it.
     if (requestId === undefined && clientMessageId === undefined && this.uploads.refused(code))
       return;
@@ -813,6 +830,26 @@ export class ParleyClient {
     });
   }
 
+  /**
+   * Uploads `bytes` as an encrypted attachment (resuming across reconnects), then sends
+   * the message that names it, like `send`. Needs a connection for the upload.
+   */
+  async sendFile(
+    peer: string,
+    file: { bytes: Uint8Array; name: string; type: string },
+    progress?: TransferProgress,
+  ): Promise<{ message: StoredMessage; upload: UploadReport }> {
+    checkUserName(peer, 'recipient');
+    const prepared = this.attachments.prepare(file.bytes, file.name, file.type);
+    let upload: UploadReport;
+    try {
+      upload = await this.attachments.upload(prepared, progress);
+    } finally {
+      prepared.dispose();
+    }
+    return { message: await this.send(peer, fileText(prepared.entry)), upload };
+  }
+
   /** Why a `failed` message could not be sent, if it failed. */
   async sendFailure(
     peer: string,
@@ -842,7 +879,7 @@ export class ParleyClient {
     const now = this.clock();
     const id = toHex(this.crypto.randomBytes(CLIENT_MESSAGE_ID_BYTES));
     // Same size rule as an encrypted message, checked now rather than at connect time.
-    zeroize(encodeEnvelope({ kind: 'msg', id, sentAt: now, body: text }));
+    zeroize(encodeEnvelope(outgoingEnvelope(id, now, text)));
     const message: StoredMessage = {
       id,
       peer,
@@ -937,7 +974,9 @@ export class ParleyClient {
     const now = this.clock();
     const id = pending?.message.id ?? toHex(this.crypto.randomBytes(CLIENT_MESSAGE_ID_BYTES));
     const sentAt = pending?.message.sentAt ?? now;
-    const plaintext = encodeEnvelope({ kind, id, sentAt, body: text });
+    const plaintext = encodeEnvelope(
+      kind === 'end' ? { kind, id, sentAt, body: text } : outgoingEnvelope(id, sentAt, text),
+    );
     const writes: StoreWrite[] = [...(pending?.writes ?? [])];
     const meta = { kind: kind === 'end' ? ('session.terminate' as const) : ('message' as const) };
     let state = await this.store.getSession(peer, 1);
@@ -1217,12 +1256,13 @@ export class ParleyClient {
         );
         break;
       case 'msg':
+      case 'file':
         if (!(await this.store.hasSeen(messageKey))) {
           shown = {
             id: envelope.id,
             peer: from,
             direction: 'in',
-            text: envelope.body,
+            text: envelope.kind === 'file' ? fileText(envelope.file) : envelope.body,
             sentAt: envelope.sentAt,
             storedAt: this.clock(),
             status: 'received',

@@ -8,6 +8,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { createNodeCrypto } from '@parley/crypto/node';
 import { createClientVerifier, initPki, readPkiFiles, refreshCrl } from '@parley/pki';
 import { WS_PATH } from '@parley/wire';
+import { SqliteFileBlobStore } from './blobs/sqlite-files.js';
 import { AUDIT_CHECKPOINT_INTERVAL_MS, AuditLog, loadOrCreateAuditKey } from './audit.js';
 import { readConfigFile, resolveConfig, type RelayConfig, type RelayConfigFile } from './config.js';
 import { createLogger, RelayMetrics, startAdmin } from './observability.js';
@@ -139,7 +140,9 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
   audit.checkpoint();
   const checkpointTimer = setInterval(() => audit.checkpoint(), AUDIT_CHECKPOINT_INTERVAL_MS);
   checkpointTimer.unref();
-  const core = new RelayCore({ config, store, audit, metrics, logger, crypto, now });
+  // Blob files stay on this node's disk whatever the storage engine (docs/operations.md).
+  const blobs = new SqliteFileBlobStore(dataDir);
+  const core = new RelayCore({ config, store, blobs, audit, metrics, logger, crypto, now });
 
   // Fails early, with a PKI error, if the CA or CRL is unusable.
   await createClientVerifier({ caPem: tls.ca, crlPem: tls.crl });
@@ -224,6 +227,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
       await admin.close();
       core.audit({ type: 'relay.stop' });
       await store.close();
+      await blobs.close();
       audit.close();
     },
   };

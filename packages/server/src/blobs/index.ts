@@ -1,0 +1,3 @@
+export * from './types.js';
+export { MemoryBlobStore } from './memory.js';
+export { BLOBS_DIR, SqliteFileBlobStore } from './sqlite-files.js';
