@@ -13,6 +13,7 @@ import { constantTimeEqual, fromHex, toHex, zeroize, type CryptoProvider } from 
 import {
   BLOB_ID_BYTES,
   BLOCK_BYTES,
+  MAX_BLOB_CHUNKS_IN_FLIGHT,
   type BlobDataFrame,
   type BlobStatusFrame,
   type ClientFrame,
@@ -29,8 +30,8 @@ import {
 import { checkFileEntry, type FileEntry } from './attachment-entry.js';
 import { ClientError } from './errors.js';
 
-/** Chunks sent ahead of the relay's acknowledgement: 2 MiB at 4 KiB blocks. */
-export const UPLOAD_WINDOW_CHUNKS = 512;
+/** Chunks sent ahead of the relay's acknowledgement: all the relay allows (wire limits). */
+export const UPLOAD_WINDOW_CHUNKS = MAX_BLOB_CHUNKS_IN_FLIGHT;
 /**
  * How long a transfer waits for the connection to come back, or for progress while
  * connected, before it fails. A relay restart takes seconds; two minutes rides out a

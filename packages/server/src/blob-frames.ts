@@ -6,7 +6,12 @@
  * Owns: per-connection upload state, the size/quota checks and their audit records.
  * The session hands frames over and supplies the connection through `BlobFramesDeps`.
  */
-import { blobChunkCapacity, type ClientFrame, type ServerFrame } from '@parley/wire';
+import {
+  blobChunkCapacity,
+  MAX_BLOB_CHUNKS_IN_FLIGHT,
+  type ClientFrame,
+  type ServerFrame,
+} from '@parley/wire';
 import { toHex } from '@parley/crypto';
 import type { AuditEvent } from './audit.js';
 import type { AttachmentLimits } from './config.js';
@@ -137,6 +142,8 @@ export class BlobFrames {
     if (!u) return this.#deps.violation('blob-not-begun');
     if (frame.index !== u.next) return this.#deps.violation('blob-chunk-order');
     if (frame.data.length !== u.chunkBytes) return this.#deps.violation('blob-chunk-size');
+    // Beyond the window clients keep to: this relay would buffer without bound.
+    if (u.next - u.stored >= MAX_BLOB_CHUNKS_IN_FLIGHT) return this.#deps.violation('blob-window');
     u.next++;
     u.pending.push(frame.data);
     if (!u.flushing) {

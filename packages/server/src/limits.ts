@@ -169,10 +169,10 @@ export const DEFAULT_BLOB_TTL_MS = DEFAULT_MAILBOX_TTL_MS;
 export const DEFAULT_MAX_CHUNKS_PER_CONNECTION = 64_000;
 
 /**
- * Chunks of one upload the relay writes in one durable batch (one fsync of the blob file,
+ * Chunks of one upload the relay writes in one durable batch (one fdatasync of the blob file,
  * one index commit) before it acknowledges them with `blob.status`.
  */
-export const BLOB_WRITE_BATCH = 256;
+export const BLOB_WRITE_BATCH = 1024;
 
 /** Mailbox items delivered per database read while draining a backlog. */
 export const MAILBOX_BATCH = 64;

@@ -102,6 +102,13 @@ export const BLOB_ID_BYTES = 16;
  */
 export const MAX_BLOB_CHUNK_BYTES = 65_000;
 
+/**
+ * Chunks of one upload a client may send beyond the relay's last `blob.status` (16 MiB
+ * at 4096-byte blocks). Enough to keep the link busy while the relay syncs a batch to
+ * disk; a relay closes a connection that sends more, which bounds what it buffers.
+ */
+export const MAX_BLOB_CHUNKS_IN_FLIGHT = 4096;
+
 /** Bytes of a `blob.chunk`/`blob.data` frame around its data: code, id, index, u16 length. */
 export const BLOB_CHUNK_FRAME_OVERHEAD = 1 + BLOB_ID_BYTES + 4 + 2;
 

@@ -153,7 +153,7 @@ export class SqliteFileBlobStore implements BlobStore {
     const data = Buffer.concat(chunks);
     const file = await this.#file(id);
     await file.write(data, 0, data.length, from * r.chunk_bytes);
-    await file.sync();
+    await file.datasync();
     const stored = from + chunks.length;
     this.#db.prepare('UPDATE blobs SET chunks_stored = ? WHERE id = ?').run(stored, id);
     if (stored === r.chunk_count) await this.#closeFile(id);
