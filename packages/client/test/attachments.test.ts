@@ -22,6 +22,8 @@ import {
 } from '../src/attachment-entry.js';
 import { decodeEnvelope, encodeEnvelope, outgoingEnvelope } from '../src/envelope.js';
 import { ClientError } from '../src/errors.js';
+import { Attachments, type AttachmentHost } from '../src/attachments.js';
+import type { ClientFrame } from '@parley/wire';
 
 const crypto = createNodeCrypto();
 
@@ -120,5 +122,108 @@ describe('file entries', () => {
     expect(safeFileName('.bashrc')).toBe('bashrc');
     expect(safeFileName('a\u0000b\nc?.txt')).toBe('a_b_c_.txt');
     expect(safeFileName('...')).toBe('attachment');
+  });
+});
+
+describe('transfers resume across a lost connection', () => {
+  /** A scripted relay: records frames, lets the test answer and drop the connection. */
+  function fakeHost() {
+    const sent: ClientFrame[] = [];
+    const listeners = new Set<(up: boolean) => void>();
+    let up = true;
+    let id = 1;
+    const host: AttachmentHost = {
+      crypto,
+      send: (f) => (up ? (sent.push(f), true) : false),
+      nextRequestId: () => id++,
+      isReady: () => up,
+      onConnection: (l) => (listeners.add(l), () => listeners.delete(l)),
+    };
+    const setUp = (v: boolean): void => {
+      up = v;
+      for (const l of [...listeners]) l(v);
+    };
+    return { host, sent, setUp };
+  }
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  it('a download continues from the first chunk it lacks and checks the whole file', async () => {
+    const { host, sent, setUp } = fakeHost();
+    const sender = new Attachments(host);
+    const file = crypto.randomBytes(150_000);
+    const prepared = sender.prepare(file, 'f.bin', 'application/octet-stream');
+    const chunks = Array.from({ length: prepared.layout.chunkCount }, (_, i) => prepared.chunk(i));
+    const a = new Attachments(host);
+    const got = a.download(prepared.entry);
+    await tick();
+    const fetch1 = sent.pop() as Extract<ClientFrame, { type: 'blob.fetch' }>;
+    expect(fetch1).toMatchObject({ type: 'blob.fetch', fromIndex: 0 });
+    const status = (requestId: number) => ({
+      type: 'blob.status' as const,
+      requestId,
+      blobId: prepared.blobId,
+      chunkCount: prepared.layout.chunkCount,
+      chunkBytes: prepared.layout.chunkBytes,
+      chunksStored: prepared.layout.chunkCount,
+    });
+    a.onFrame(status(fetch1.requestId));
+    for (let i = 0; i < 10; i++) {
+      a.onFrame({
+        type: 'blob.data',
+        blobId: prepared.blobId,
+        index: i,
+        data: chunks[i] as Uint8Array,
+      });
+    }
+    setUp(false);
+    setUp(true);
+    await tick();
+    const fetch2 = sent.pop() as Extract<ClientFrame, { type: 'blob.fetch' }>;
+    expect(fetch2).toMatchObject({ type: 'blob.fetch', fromIndex: 10 });
+    a.onFrame(status(fetch2.requestId));
+    for (let i = 10; i < chunks.length; i++) {
+      a.onFrame({
+        type: 'blob.data',
+        blobId: prepared.blobId,
+        index: i,
+        data: chunks[i] as Uint8Array,
+      });
+    }
+    expect(toHex(await got)).toBe(toHex(file));
+  });
+
+  it('an upload begins again after a drop and sends only what the relay lacks', async () => {
+    const { host, sent, setUp } = fakeHost();
+    const a = new Attachments(host);
+    const prepared = a.prepare(crypto.randomBytes(150_000), 'f.bin', 'x/y');
+    const total = prepared.layout.chunkCount;
+    const done = a.upload(prepared);
+    await tick();
+    const begin1 = sent.shift() as Extract<ClientFrame, { type: 'blob.begin' }>;
+    const status = (requestId: number, chunksStored: number) => ({
+      type: 'blob.status' as const,
+      requestId,
+      blobId: prepared.blobId,
+      chunkCount: total,
+      chunkBytes: prepared.layout.chunkBytes,
+      chunksStored,
+    });
+    a.onFrame(status(begin1.requestId, 0));
+    expect(sent.length).toBe(total);
+    sent.length = 0;
+    setUp(false); // the relay kept 7 chunks durably
+    setUp(true);
+    await tick();
+    const begin2 = sent.shift() as Extract<ClientFrame, { type: 'blob.begin' }>;
+    expect(begin2.type).toBe('blob.begin');
+    a.onFrame(status(begin2.requestId, 7));
+    expect(sent.map((f) => (f as { index: number }).index)).toEqual(
+      Array.from({ length: total - 7 }, (_, i) => i + 7),
+    );
+    a.onFrame(status(begin2.requestId, total));
+    expect(await done).toEqual([
+      { resumedAt: 0, sent: total },
+      { resumedAt: 7, sent: total - 7 },
+    ]);
   });
 });
