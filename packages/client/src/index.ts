@@ -108,3 +108,4 @@ export {
   type TransferProgress,
   type UploadReport,
 } from './attachments.js';
+export type { RevocationHooks } from './revocation-hooks.js';
