@@ -239,6 +239,13 @@ export class RelayCore {
         },
         (err: unknown) => this.deps.logger.error({ err: (err as Error).message }, 'expiry failed'),
       );
+      this.blobs.expire(now).then(
+        (n) => {
+          if (n > 0) this.deps.logger.info({ expired: n }, 'expired attachment blobs');
+        },
+        (err: unknown) =>
+          this.deps.logger.error({ err: (err as Error).message }, 'blob expiry failed'),
+      );
     }
   }
 

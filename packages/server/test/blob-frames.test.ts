@@ -4,6 +4,8 @@
  * `maxBlocksPerConnection` goes through), the chunk limit itself holds, chunks out of
  * order close the connection, and only complete blobs can be fetched, by anyone with the id.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobChunkCapacity } from '@parley/wire';
 import { startHarness, TestClient, until, type Harness } from './helpers.js';
@@ -80,5 +82,33 @@ describe('blob frames', () => {
     const codes = h.audit().map((r) => [r.identity, r.code]);
     expect(codes).toContainEqual(['carol', 'connection-chunks']);
     expect(codes).toContainEqual(['dave', 'blob-chunk-order']);
+  });
+});
+
+describe('blob expiry', () => {
+  it('the sweep deletes an expired blob file; a fetch of it then fails', async () => {
+    let clock = Date.now();
+    const h = await startHarness({
+      now: () => clock,
+      config: { attachments: { ttlMs: 60_000 }, limits: { expirySweepMs: 50 } },
+    });
+    try {
+      const c = await connected(h, 'erin');
+      c.send({ type: 'blob.begin', requestId: 1, blobId: blobId(5), chunkCount: 1, chunkBytes });
+      c.send({ type: 'blob.chunk', blobId: blobId(5), index: 0, data: new Uint8Array(chunkBytes) });
+      await until(
+        () => c.frames.some((f) => f.type === 'blob.status' && f.chunksStored === 1),
+        'stored',
+      );
+      const file = join(h.dir, 'data', 'blobs', `${'05'.repeat(16)}.blob`);
+      expect(existsSync(file)).toBe(true);
+      clock += 61_000;
+      await until(() => !existsSync(file), 'blob file deleted by the sweep');
+      c.send({ type: 'blob.fetch', requestId: 2, blobId: blobId(5), fromIndex: 0 });
+      await until(() => c.frames.some((f) => f.type === 'error' && f.requestId === 2), 'refused');
+      c.close();
+    } finally {
+      await h.close();
+    }
   });
 });
