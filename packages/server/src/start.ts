@@ -204,8 +204,8 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     const checkpointTimer = setInterval(() => audit.checkpoint(), AUDIT_CHECKPOINT_INTERVAL_MS);
     checkpointTimer.unref();
     undo.push(() => clearInterval(checkpointTimer));
-    // Blob files stay on this node's disk whatever the storage engine (docs/operations.md).
-    const blobs = new SqliteFileBlobStore(dataDir);
+    // PostgreSQL keeps blobs in the shared database; SQLite, as files in the data dir.
+    const blobs = storage.blobs ?? new SqliteFileBlobStore(dataDir);
     undo.push(() => blobs.close());
     const core = new RelayCore({ config, store, blobs, audit, metrics, logger, crypto, now });
     if (config.auth === 'mtls') core.setCrl(crlToDer(tls.crl));
