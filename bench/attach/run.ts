@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createNodeCrypto } from '@parley/crypto/node';
-import { initProfile, openNodeClient } from '@parley/client/node';
+import { initProfile, openNodeClient } from '@parley/client-node';
 import { issueClient } from '@parley/pki';
 import { startRelay } from '@parley/server';
 

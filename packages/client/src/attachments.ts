@@ -29,6 +29,7 @@ import {
 } from './attachment-crypto.js';
 import { checkFileEntry, type FileEntry } from './attachment-entry.js';
 import { ClientError } from './errors.js';
+import type { TimerHandle, Timers } from './timers.js';
 
 /** Chunks sent ahead of the relay's acknowledgement: all the relay allows (wire limits). */
 export const UPLOAD_WINDOW_CHUNKS = MAX_BLOB_CHUNKS_IN_FLIGHT;
@@ -48,6 +49,8 @@ export type UploadReport = { readonly resumedAt: number; readonly sent: number }
 /** What the transfers need from the client core. */
 export interface AttachmentHost {
   readonly crypto: CryptoProvider;
+  /** The core's timers (the core keeps time only through what it is given). */
+  readonly timers: Timers;
   send(frame: ClientFrame): boolean;
   nextRequestId(): number;
   isReady(): boolean;
@@ -160,13 +163,13 @@ export class Attachments {
   #ready(): Promise<void> {
     if (this.#host.isReady()) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.#host.timers.set(() => {
         off();
         reject(new ClientError('TRANSPORT', 'attachment transfer: the relay stayed unreachable'));
       }, TRANSFER_STALL_MS);
       const off = this.#host.onConnection((up) => {
         if (!up) return;
-        clearTimeout(timer);
+        this.#host.timers.clear(timer);
         off();
         resolve();
       });
@@ -188,9 +191,9 @@ export class Attachments {
     ) => Waiter,
   ): Promise<'done' | 'lost'> {
     return new Promise((resolve, reject) => {
-      let stall: ReturnType<typeof setTimeout> | undefined;
+      let stall: TimerHandle | undefined;
       const cleanup = (): void => {
-        clearTimeout(stall);
+        if (stall !== undefined) this.#host.timers.clear(stall);
         off();
         this.#waiters.delete(requestId);
         this.#byBlob.delete(blob);
@@ -204,8 +207,8 @@ export class Attachments {
         reject(e);
       };
       const touch = (): void => {
-        clearTimeout(stall);
-        stall = setTimeout(
+        if (stall !== undefined) this.#host.timers.clear(stall);
+        stall = this.#host.timers.set(
           () =>
             fail(new ClientError('TIMEOUT', 'attachment transfer: the relay stopped answering')),
           TRANSFER_STALL_MS,

@@ -23,6 +23,7 @@ import {
 import { decodeEnvelope, encodeEnvelope, outgoingEnvelope } from '../src/envelope.js';
 import { ClientError } from '../src/errors.js';
 import { Attachments, type AttachmentHost } from '../src/attachments.js';
+import { systemTimers } from '../src/timers.js';
 import type { ClientFrame } from '@parley/wire';
 
 const crypto = createNodeCrypto();
@@ -134,6 +135,7 @@ describe('transfers resume across a lost connection', () => {
     let id = 1;
     const host: AttachmentHost = {
       crypto,
+      timers: systemTimers,
       send: (f) => (up ? (sent.push(f), true) : false),
       nextRequestId: () => id++,
       isReady: () => up,

@@ -16,7 +16,7 @@ import {
   type FileEntry,
   type StoredMessage,
 } from '@parley/client';
-import type { NodeClient } from '@parley/client/node';
+import type { NodeClient } from '@parley/client-node';
 
 const TYPES: Record<string, string> = {
   '.txt': 'text/plain',
@@ -70,6 +70,20 @@ export function progressReporter(
   };
 }
 
+/**
+ * Runs `work` with the process held open: the core's timers (reconnect backoff, transfer
+ * stall) are unref'd so that idle retries never keep a finished command alive, but a
+ * transfer waiting for the relay to come back is exactly what this command waits for.
+ */
+async function holdingProcess<T>(work: () => Promise<T>): Promise<T> {
+  const hold = setInterval(() => undefined, 60_000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(hold);
+  }
+}
+
 /** `send NAME --file PATH`: upload, then the message; returns the stored message. */
 export async function sendFile(c: NodeClient, name: string, path: string): Promise<StoredMessage> {
   const full = resolve(path);
@@ -90,13 +104,11 @@ export async function sendFile(c: NodeClient, name: string, path: string): Promi
   }
   const progress = progressReporter('upload', bytes.length);
   let total = 0;
-  const { message, upload } = await c.client.sendFile(
-    name,
-    { bytes, name: basename(full), type: guessType(full) },
-    (done, all) => {
+  const { message, upload } = await holdingProcess(() =>
+    c.client.sendFile(name, { bytes, name: basename(full), type: guessType(full) }, (done, all) => {
       total = all;
       progress.update(done, all);
-    },
+    }),
   );
   progress.end();
   // Scripts (and the resume test) read this line: each attempt's starting chunk and sends.
@@ -137,7 +149,9 @@ export function saveUnique(dir: string, name: string, bytes: Uint8Array): string
 export async function saveFile(c: NodeClient, entry: FileEntry, dir: string): Promise<string> {
   const progress = progressReporter(`download ${safeFileName(entry.name)}`, entry.size);
   try {
-    const bytes = await c.client.attachments.download(entry, (d, t) => progress.update(d, t));
+    const bytes = await holdingProcess(() =>
+      c.client.attachments.download(entry, (d, t) => progress.update(d, t)),
+    );
     return saveUnique(dir, entry.name, bytes);
   } finally {
     progress.end();
