@@ -70,6 +70,8 @@ export function useChat(s: ChatSession, onIncoming?: (message: StoredMessage) =>
       if (e.type === 'session-ended') setNotice(`Session with ${e.peer} ended; keys discarded.`);
       refresh();
     });
+    // The client may have become ready between the first render and this subscription.
+    setReady(client.isReady);
     const up = (): void => setOnline(true);
     const down = (): void => setOnline(false);
     window.addEventListener('online', up);
