@@ -47,6 +47,14 @@ const fileSchema = z.strictObject({
     })
     .optional(),
   auditFile: z.string().min(1).optional(),
+  /** The browser client, served at `/` on the TLS port (open mode). */
+  web: z
+    .strictObject({
+      enabled: z.boolean().optional(),
+      /** The built app (apps/web/dist); relative paths are taken from the working directory. */
+      dir: z.string().min(1).optional(),
+    })
+    .optional(),
   limits: z
     .strictObject({
       blockBytes: z.number().int().min(512).max(65536).optional(),
@@ -103,6 +111,7 @@ export interface RelayConfig {
     readonly synchronous: 'full' | 'normal';
   };
   readonly auditFile?: string;
+  readonly web: { readonly enabled: boolean; readonly dir?: string };
   readonly limits: RelayLimits;
   readonly rateLimit: RateLimitConfig;
 }
@@ -168,6 +177,8 @@ export interface ConfigOverrides {
   readonly auth?: 'mtls' | 'open';
   readonly adminPort?: number;
   readonly logLevel?: string;
+  /** `--web`: serve the browser client. */
+  readonly web?: boolean;
   readonly config?: RelayConfigFile;
 }
 
@@ -230,6 +241,7 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
       auth: overrides.auth,
       adminPort: overrides.adminPort,
       logLevel: overrides.logLevel,
+      web: overrides.web === undefined ? undefined : { enabled: overrides.web },
     }),
     'flags',
   );
@@ -239,7 +251,10 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
     for (const l of layers) if (l[k] !== undefined) v = l[k];
     return v;
   };
-  const merge = <T extends object>(base: T, k: 'limits' | 'rateLimit' | 'tls' | 'storage'): T => {
+  const merge = <T extends object>(
+    base: T,
+    k: 'limits' | 'rateLimit' | 'tls' | 'storage' | 'web',
+  ): T => {
     let out = { ...base };
     for (const l of layers) out = { ...out, ...definedOnly(l[k] as object | undefined) };
     return out;
@@ -264,12 +279,20 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
       'config: field "rateLimit.maxBlocksPerIdentity": must be at least rateLimit.maxBlocksPerConnection',
     );
   }
+  const web = merge<{ enabled?: boolean; dir?: string }>({}, 'web');
+  const auth = pick('auth') ?? 'mtls';
+  if (web.enabled === true && auth !== 'open') {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      'config: field "web.enabled": the web client is served in open mode only (auth: open); see docs/client.md for mtls browser sign-in',
+    );
+  }
   const auditFile = pick('auditFile');
   const storageFile = pick('storage')?.file;
   return {
     host: pick('host') ?? L.DEFAULT_HOST,
     port: pick('port') ?? L.DEFAULT_PORT,
-    auth: pick('auth') ?? 'mtls',
+    auth,
     serverId: pick('serverId') ?? 'parley-relay',
     serverNames: pick('serverNames') ?? [],
     presenceBroadcast: pick('presenceBroadcast') ?? true,
@@ -282,6 +305,7 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
       ...(storageFile !== undefined ? { file: storageFile } : {}),
     },
     ...(auditFile !== undefined ? { auditFile } : {}),
+    web: { enabled: web.enabled ?? false, ...(web.dir !== undefined ? { dir: web.dir } : {}) },
     limits,
     rateLimit,
   };

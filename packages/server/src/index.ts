@@ -19,6 +19,8 @@ export {
 } from './start.js';
 export { ServerError, type ServerErrorCode } from './errors.js';
 export { tuneRelayProcess } from './runtime.js';
+export { createWebHandler, MAX_WEB_DIR_BYTES, WEB_CSP, WEB_SECURITY_HEADERS } from './web.js';
+export type { WebHandler } from './web.js';
 export {
   DEFAULT_LIMITS,
   DEFAULT_RATE_LIMIT,

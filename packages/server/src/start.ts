@@ -13,6 +13,8 @@ import { createLogger, RelayMetrics, startAdmin } from './observability.js';
 import { RelayCore } from './relay.js';
 import { SqliteStore } from './storage/sqlite.js';
 import { startTransport, type TlsMaterial } from './transport.js';
+import { ServerError } from './errors.js';
+import { createWebHandler } from './web.js';
 
 /** How often the CRL file is polled for changes (fs.watchFile; survives atomic renames). */
 const CRL_POLL_MS = 500;
@@ -43,6 +45,10 @@ export interface StartRelayOptions {
   /** Programmatic configuration (tests, benches); validated like the file, wins over it. */
   readonly config?: RelayConfigFile;
   readonly logLevel?: string;
+  /** Serve the web client (`--web`); overrides `web.enabled` of the file. */
+  readonly web?: boolean;
+  /** Where the built web client is when the configuration names no `web.dir`. */
+  readonly defaultWebDir?: string;
   /** Re-read the CRL on SIGHUP (the `parley server` command sets this). */
   readonly handleSignals?: boolean;
   /** Clock in ms since the epoch; default Date.now. */
@@ -55,6 +61,8 @@ export interface RunningRelay {
   readonly adminPort: number;
   /** `wss://HOST:PORT/ws` */
   readonly url: string;
+  /** `https://HOST:PORT/` when the web client is served. */
+  readonly webUrl?: string;
   readonly auth: 'mtls' | 'open';
   /** PEM of the private CA that signed the server certificate. */
   readonly caPem: string;
@@ -87,9 +95,20 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     ...(opts.auth !== undefined ? { auth: opts.auth } : {}),
     ...(opts.adminPort !== undefined ? { adminPort: opts.adminPort } : {}),
     ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
+    ...(opts.web !== undefined ? { web: opts.web } : {}),
     ...(opts.config !== undefined ? { config: opts.config } : {}),
   });
   const now = opts.now ?? Date.now;
+  // Loaded before anything is created or bound: a missing app fails the start cleanly.
+  const webDir = config.web.dir ?? opts.defaultWebDir;
+  if (config.web.enabled && webDir === undefined) {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      'config: field "web.dir": required to serve the web client',
+    );
+  }
+  const web =
+    config.web.enabled && webDir !== undefined ? createWebHandler(resolve(webDir)) : undefined;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   await initPki(dataDir, { serverNames: config.serverNames });
   await refreshCrl(dataDir);
@@ -144,6 +163,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     port: config.port,
     mtls: config.auth === 'mtls',
     tls,
+    ...(web ? { web } : {}),
   });
   let closed = false;
   const admin = await startAdmin(config.adminPort, metrics, () => !closed);
@@ -193,7 +213,13 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
 
   core.audit({ type: 'relay.start', code: config.auth });
   logger.info(
-    { port: transport.port, host: config.host, auth: config.auth, adminPort: admin.port },
+    {
+      port: transport.port,
+      host: config.host,
+      auth: config.auth,
+      adminPort: admin.port,
+      web: web !== undefined,
+    },
     'relay listening',
   );
 
@@ -202,6 +228,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     port: transport.port,
     adminPort: admin.port,
     url: `wss://${host}:${transport.port}/ws`,
+    ...(web ? { webUrl: `https://${host}:${transport.port}/` } : {}),
     auth: config.auth,
     caPem: tls.ca,
     config,
