@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'vite';
 import type { ViteDevServer } from 'vite';
 import type { Page } from 'playwright-core';
-import { launch, removeDir, screenshot } from './browser.js';
-import type { Browser } from './browser.js';
+import { launchPersistent } from './chromium.js';
+import { screenshot } from './browser.js';
 
 const WEB = fileURLToPath(new URL('..', import.meta.url));
 /** Bound on any single wait for page state (the first load compiles the app on demand). */
@@ -30,7 +30,7 @@ interface Harness {
 }
 
 let server: ViteDevServer;
-let browser: Browser;
+let browser: Awaited<ReturnType<typeof launchPersistent>>;
 let page: Page;
 let url: string;
 
@@ -65,15 +65,14 @@ beforeAll(async () => {
   const addr = server.httpServer?.address();
   if (!addr || typeof addr === 'string') throw new Error('vite did not listen');
   url = `http://127.0.0.1:${addr.port}/test/harness/index.html`;
-  browser = await launch();
+  browser = await launchPersistent();
   page = await browser.context.newPage();
   await page.goto(url);
   await page.waitForFunction(() => 'harness' in window, null, { timeout: WAIT_MS });
 });
 
 afterAll(async () => {
-  await browser?.close();
-  if (browser) removeDir(browser.userDataDir);
+  await browser?.dispose();
   await server?.close();
 });
 
