@@ -19,8 +19,10 @@ export interface WebRelay {
   readonly appDir: string;
   /** https://127.0.0.1:PORT/ */
   readonly url: string;
-  /** Stops the relay and starts it again on the same port and data (a relay restart). */
-  restart(): Promise<void>;
+  /** Stops the relay (the data stays). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data, after `stop`. */
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,7 @@ export async function startWebRelay(): Promise<WebRelay> {
       defaultWebDir: appDir,
       logLevel: 'silent',
     });
+  let stopped = false;
   const env: WebRelay = {
     relay: await start(0),
     root,
@@ -55,13 +58,17 @@ export async function startWebRelay(): Promise<WebRelay> {
     get url() {
       return `https://127.0.0.1:${env.relay.port}/`;
     },
-    restart: async () => {
-      const port = env.relay.port;
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
       await env.relay.close();
-      env.relay = await start(port);
+    },
+    start: async () => {
+      env.relay = await start(env.relay.port);
+      stopped = false;
     },
     close: async () => {
-      await env.relay.close();
+      await env.stop();
       rmSync(root, { recursive: true, force: true });
     },
   };
