@@ -114,11 +114,7 @@ describe('web UI in Chromium (harness relay)', () => {
     expect(await incoming.count()).toBe(1);
     expect(await incoming.locator('time').getAttribute('title')).toMatch(/UTC[+-]\d\d:\d\d/);
     expect(await page.getByRole('log').getAttribute('aria-live')).toBe('polite');
-    await screenshot(
-      page,
-      'conversation.png',
-      fileURLToPath(new URL('../../../docs/web-client.png', import.meta.url)),
-    );
+    await screenshot(page, 'harness-conversation.png');
 
     // A long paste (20 000 characters: several wire blocks) goes through whole.
     const long = 'x'.repeat(19_990) + ' the end.';
