@@ -20,11 +20,15 @@ export interface TestPage {
   close(): Promise<void>;
 }
 
-export async function serveTestPage(entry: string): Promise<TestPage> {
+/**
+ * Bundles `entry` into a new folder as `assets/page.js` beside an `index.html` that
+ * loads it (no inline script, so the page runs under the relay's CSP too).
+ */
+export async function buildTestPage(entry: string): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-page-'));
   await build({
     entryPoints: [entry],
-    outfile: join(dir, 'page.js'),
+    outfile: join(dir, 'assets', 'page.js'),
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -44,10 +48,16 @@ export async function serveTestPage(entry: string): Promise<TestPage> {
   });
   writeFileSync(
     join(dir, 'index.html'),
-    '<!doctype html><meta charset="utf-8"><title>loading</title><script type="module" src="/page.js"></script>',
+    '<!doctype html><meta charset="utf-8"><title>loading</title><script type="module" src="/assets/page.js"></script>',
   );
+  return dir;
+}
+
+/** Builds the page and serves it over plain HTTP on 127.0.0.1 (no relay). */
+export async function serveTestPage(entry: string): Promise<TestPage> {
+  const dir = await buildTestPage(entry);
   const server = createServer((req, res) => {
-    const file = req.url === '/page.js' ? 'page.js' : 'index.html';
+    const file = req.url === '/assets/page.js' ? 'assets/page.js' : 'index.html';
     res.writeHead(200, {
       'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html',
     });

@@ -1,0 +1,204 @@
+/**
+ * Keeps the web client connected: opens a block socket (socket.ts), frames blocks for
+ * the client core, reconnects with capped exponential backoff, replaces a connection
+ * that has gone silent, and reports a state the UI shows as its connection banner.
+ *
+ * Interim: the client core is getting a portable connection driver that will own
+ * reconnecting and liveness for both apps; when it lands, this file shrinks to handing
+ * it `openBlockSocket`. The bounds below match the Node transport's for that reason.
+ */
+import { FrameReader, FrameWriter } from '@parley/wire';
+import type { ClientFrame } from '@parley/wire';
+import { ClientError } from '@parley/client';
+import type { ClientTransport, ParleyClient } from '@parley/client';
+import { openBlockSocket } from './socket.js';
+import type { BlockSocket } from './socket.js';
+
+/** First reconnect delay: quick enough that a relay restart is barely noticed. */
+export const WEB_RECONNECT_INITIAL_MS = 250;
+/** Backoff cap: a relay down for long is polled every 15 s, not hammered. */
+export const WEB_RECONNECT_MAX_MS = 15_000;
+/** Three missed relay pings (the relay pings an idle client every 30 s). */
+export const WEB_LIVENESS_TIMEOUT_MS = 100_000;
+/** How often liveness and fragment-reassembly deadlines are checked. */
+const WATCHDOG_INTERVAL_MS = 5_000;
+
+/** What the connection banner shows. */
+export type ConnectionState =
+  | { readonly kind: 'connecting' }
+  | { readonly kind: 'online' }
+  /** Lost or never reached; the next attempt is `retryInMs` away. */
+  | { readonly kind: 'offline'; readonly retryInMs: number; readonly reason: string }
+  /** The relay refused our credentials; no retry. */
+  | { readonly kind: 'refused'; readonly reason: string }
+  | { readonly kind: 'stopped' };
+
+/** The timer functions the driver uses, so tests can run it on a fake clock. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+  now(): number;
+}
+
+const browserTimers: Timers = {
+  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  clearTimeout: (h) => globalThis.clearTimeout(h as number),
+  setInterval: (fn, ms) => globalThis.setInterval(fn, ms),
+  clearInterval: (h) => globalThis.clearInterval(h as number),
+  now: () => Date.now(),
+};
+
+export interface WebConnectionOptions {
+  readonly url: string;
+  readonly client: ParleyClient;
+  readonly timers?: Timers;
+  readonly open?: typeof openBlockSocket;
+  readonly initialBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+}
+
+export class WebConnection {
+  private socket: BlockSocket | undefined;
+  private stopped = true;
+  private attempt = 0;
+  private retry: unknown;
+  private current: ConnectionState = { kind: 'stopped' };
+  private readonly listeners = new Set<(s: ConnectionState) => void>();
+  private readonly timers: Timers;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly options: WebConnectionOptions) {
+    this.timers = options.timers ?? browserTimers;
+    this.unsubscribe = options.client.on((e) => {
+      if (e.type === 'ready') {
+        this.attempt = 0;
+        this.set({ kind: 'online' });
+      } else if (e.type === 'auth-rejected') {
+        this.set({ kind: 'refused', reason: `the relay refused this device (${e.reason})` });
+        this.stopped = true;
+        this.socket?.close(1000);
+      }
+    });
+  }
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  /** Calls `fn` now and on every change; returns the unsubscribe function. */
+  onState(fn: (s: ConnectionState) => void): () => void {
+    this.listeners.add(fn);
+    fn(this.current);
+    return () => this.listeners.delete(fn);
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.connect();
+  }
+
+  /** Resolves when the core is authenticated; rejects if refused or after `timeoutMs`. */
+  waitReady(timeoutMs: number): Promise<void> {
+    if (this.options.client.isReady) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = this.timers.setTimeout(() => {
+        off();
+        reject(new ClientError('TIMEOUT', 'could not connect to the relay in time'));
+      }, timeoutMs);
+      const off = this.onState((s) => {
+        if (s.kind !== 'online' && s.kind !== 'refused') return;
+        this.timers.clearTimeout(timer);
+        queueMicrotask(off);
+        if (s.kind === 'online') resolve();
+        else reject(new ClientError('AUTH_REJECTED', s.reason));
+      });
+    });
+  }
+
+  /** Drops the connection now and reconnects after the usual backoff (tests, network change). */
+  drop(): void {
+    this.socket?.close(4000);
+  }
+
+  /** Reconnects at once (the browser says the network is back). */
+  retryNow(): void {
+    if (this.stopped || this.socket) return;
+    this.timers.clearTimeout(this.retry);
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timers.clearTimeout(this.retry);
+    this.socket?.close(1000);
+    this.socket = undefined;
+    this.unsubscribe();
+    this.set({ kind: 'stopped' });
+  }
+
+  private set(s: ConnectionState): void {
+    this.current = s;
+    for (const fn of this.listeners) fn(s);
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const { client } = this.options;
+    this.set({ kind: 'connecting' });
+    const writer = new FrameWriter();
+    const reader = new FrameReader({ direction: 'toClient', now: () => this.timers.now() });
+    let lastActivity = this.timers.now();
+    let socket: BlockSocket | undefined = undefined;
+    const transport: ClientTransport = {
+      send: (frame: ClientFrame): boolean => {
+        if (!socket || this.socket !== socket) return false;
+        for (const block of writer.write(frame)) if (!socket.send(block)) return false;
+        return true;
+      },
+    };
+    const watchdog = this.timers.setInterval(() => {
+      try {
+        reader.checkTimeouts();
+      } catch {
+        return socket?.close(4001);
+      }
+      if (this.timers.now() - lastActivity > WEB_LIVENESS_TIMEOUT_MS) socket?.close(4002);
+    }, WATCHDOG_INTERVAL_MS);
+    const open = this.options.open ?? openBlockSocket;
+    socket = open(this.options.url, {
+      onOpen: () => client.connectionOpened(transport),
+      onBlock: (block) => {
+        lastActivity = this.timers.now();
+        let frame;
+        try {
+          frame = reader.push(block);
+        } catch {
+          // A malformed block: this connection is done; reconnect fresh.
+          return socket?.close(4003);
+        }
+        if (frame) void client.handleFrame(frame);
+      },
+      onClose: ({ opened, code }) => {
+        this.timers.clearInterval(watchdog);
+        reader.close();
+        if (this.socket === socket) this.socket = undefined;
+        if (opened) client.connectionClosed();
+        this.scheduleReconnect(opened ? `connection lost (${code})` : 'cannot reach the relay');
+      },
+    });
+    this.socket = socket;
+  }
+
+  private scheduleReconnect(reason: string): void {
+    if (this.stopped) return;
+    const initial = this.options.initialBackoffMs ?? WEB_RECONNECT_INITIAL_MS;
+    const max = this.options.maxBackoffMs ?? WEB_RECONNECT_MAX_MS;
+    const delay = Math.min(max, initial * 2 ** Math.min(this.attempt, 16));
+    this.attempt++;
+    this.set({ kind: 'offline', retryInMs: delay, reason });
+    this.retry = this.timers.setTimeout(() => this.connect(), delay);
+  }
+}
