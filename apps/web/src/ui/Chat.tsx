@@ -18,13 +18,28 @@ import {
   notifyState,
 } from './notifications.js';
 
-function Banner({ connection }: { connection: Connection }): JSX.Element | null {
+function Banner({
+  connection,
+  reason,
+}: {
+  connection: Connection;
+  reason: string | undefined;
+}): JSX.Element | null {
   if (connection === 'connected') return null;
+  const text =
+    connection === 'offline'
+      ? 'Offline. Messages you write are kept and sent when the network is back.'
+      : connection === 'refused'
+        ? `The relay refused this device${reason ? `: ${reason}` : ''}. Messages stay here, unsent.`
+        : 'Not connected to the relay; reconnecting… Messages you write are kept and sent after reconnecting.';
   return (
-    <div class={`banner ${connection}`} role="status" data-connection={connection}>
-      {connection === 'offline'
-        ? 'Offline. Messages you write are kept and sent when the network is back.'
-        : 'Not connected to the relay; reconnecting… Messages you write are kept and sent after reconnecting.'}
+    <div
+      class={`banner ${connection}`}
+      role={connection === 'refused' ? 'alert' : 'status'}
+      data-connection={connection}
+      title={reason}
+    >
+      {text}
     </div>
   );
 }
@@ -154,7 +169,7 @@ export function Chat({ s, onLock }: { s: ChatSession; onLock: () => void }): JSX
           Lock
         </button>
       </header>
-      <Banner connection={chat.connection} />
+      <Banner connection={chat.connection} reason={chat.linkReason} />
       {chat.notice ? (
         <p class="notice" role="status">
           {chat.notice}

@@ -6,12 +6,15 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import { ClientError } from '@parley/client';
+import { ProfileInUseError } from './session.js';
 import type { ChatSession, ProfileGate } from './session.js';
 
 /** Shortest passphrase the form accepts; Argon2id makes each guess costly, length does the rest. */
 export const MIN_PASSPHRASE_CHARS = 8;
 
 function explain(err: unknown): string {
+  if (err instanceof ProfileInUseError)
+    return 'This profile is open in another tab of this browser. Close it there, then try again.';
   if (err instanceof ClientError) {
     switch (err.code) {
       case 'WRONG_PASSPHRASE':

@@ -5,12 +5,23 @@
  */
 import type { AuthMode, ParleyClient } from '@parley/client';
 
+/** The relay link as the platform's connection reports it (the banner shows it). */
+export type LinkState =
+  | { readonly kind: 'connecting' | 'online' | 'stopped' }
+  | { readonly kind: 'offline'; readonly reason: string; readonly retryInMs: number }
+  | { readonly kind: 'refused'; readonly reason: string };
+
 /** An unlocked profile with its client core, connecting in the background. */
 export interface ChatSession {
   readonly client: ParleyClient;
   /** Our name at the relay. */
   readonly name: string;
   readonly mode: AuthMode;
+  /**
+   * Calls `fn` now and on every change of the relay link; returns the unsubscribe
+   * function. Without it the UI follows the core's `ready` and `disconnected` events.
+   */
+  onLink?(fn: (state: LinkState) => void): () => void;
   /** Stops the connection and closes the store (on sign-out or page hide). */
   close(): Promise<void>;
 }
@@ -29,4 +40,12 @@ export interface ProfileGate {
   create(profile: NewProfile): Promise<ChatSession>;
   /** Rejects with `WRONG_PASSPHRASE` and changes nothing if the passphrase is wrong. */
   unlock(passphrase: string): Promise<ChatSession>;
+}
+
+/** The profile is open in another tab of this browser, which alone may write to it. */
+export class ProfileInUseError extends Error {
+  constructor(readonly profile: string) {
+    super(`profile ${profile} is open in another tab`);
+    this.name = 'ProfileInUseError';
+  }
 }

@@ -7,12 +7,12 @@
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { Contact, ConversationSummary, StoredMessage } from '@parley/client';
-import type { ChatSession } from './session.js';
+import type { ChatSession, LinkState } from './session.js';
 
 /** Messages kept on screen per conversation; older ones stay in the store. */
 export const VISIBLE_HISTORY = 200;
 
-export type Connection = 'connected' | 'reconnecting' | 'offline';
+export type Connection = 'connected' | 'reconnecting' | 'offline' | 'refused';
 
 export interface Row {
   readonly peer: string;
@@ -23,6 +23,8 @@ export interface Row {
 
 export interface ChatState {
   readonly connection: Connection;
+  /** Why the link is down, when the platform says (refused credentials, network error). */
+  readonly linkReason: string | undefined;
   readonly rows: readonly Row[];
   readonly contacts: readonly Contact[];
   readonly selected: string | undefined;
@@ -43,10 +45,18 @@ function browserOnline(): boolean {
   return typeof navigator === 'undefined' || navigator.onLine !== false;
 }
 
+/** Authenticated is what counts as connected; a refusal is not "reconnecting". */
+function connectionOf(ready: boolean, online: boolean, link: LinkState | undefined): Connection {
+  if (link?.kind === 'refused') return 'refused';
+  if (ready) return 'connected';
+  return online ? 'reconnecting' : 'offline';
+}
+
 export function useChat(s: ChatSession, onIncoming?: (message: StoredMessage) => void): ChatState {
   const { client } = s;
   const [ready, setReady] = useState(client.isReady);
   const [online, setOnline] = useState(browserOnline());
+  const [link, setLink] = useState<LinkState | undefined>(undefined);
   const [conversations, setConversations] = useState<ConversationSummary[]>([]);
   const [contacts, setContacts] = useState<Contact[]>([]);
   const [extraPeers, setExtraPeers] = useState<string[]>([]);
@@ -72,6 +82,7 @@ export function useChat(s: ChatSession, onIncoming?: (message: StoredMessage) =>
     });
     // The client may have become ready between the first render and this subscription.
     setReady(client.isReady);
+    const offLink = s.onLink?.(setLink);
     const up = (): void => setOnline(true);
     const down = (): void => setOnline(false);
     window.addEventListener('online', up);
@@ -80,11 +91,12 @@ export function useChat(s: ChatSession, onIncoming?: (message: StoredMessage) =>
     document.addEventListener('visibilitychange', refresh);
     return () => {
       off();
+      offLink?.();
       window.removeEventListener('online', up);
       window.removeEventListener('offline', down);
       document.removeEventListener('visibilitychange', refresh);
     };
-  }, [client, refresh]);
+  }, [s, client, refresh]);
 
   useEffect(() => {
     let live = true;
@@ -140,7 +152,8 @@ export function useChat(s: ChatSession, onIncoming?: (message: StoredMessage) =>
   }, []);
 
   return {
-    connection: ready ? 'connected' : online ? 'reconnecting' : 'offline',
+    connection: connectionOf(ready, online, link),
+    linkReason: link && 'reason' in link ? link.reason : undefined,
     rows,
     contacts,
     selected,
