@@ -149,6 +149,23 @@ describe('web UI in Chromium (harness relay)', () => {
     await lastOut().locator('.status.delivered').waitFor({ timeout: WAIT_MS });
   });
 
+  it('a message to an unknown name written offline ends ✗ not sent, with the reason', async () => {
+    await call('dropAlice');
+    await page.locator('.banner.reconnecting').waitFor({ timeout: WAIT_MS });
+    await page.getByLabel('Start a conversation').fill('nobody');
+    await page.getByRole('button', { name: 'Open' }).click();
+    const box = page.getByLabel('Message to nobody');
+    await box.fill('is anyone there?');
+    await box.press('Enter');
+    await lastOut().locator('.status.sending').waitFor({ timeout: WAIT_MS });
+    await call('reconnectAlice');
+    const failed = lastOut().locator('.status.failed');
+    await failed.waitFor({ timeout: WAIT_MS });
+    await failed.locator('.reason').waitFor({ timeout: WAIT_MS });
+    expect(await failed.textContent()).toMatch(/^✗ not sent: .*nobody/);
+    await page.locator('button.conv[data-peer="bob"]').click();
+  });
+
   it('warns loudly on a key change; accepting goes through the safety number and QR code', async () => {
     await call('bobReinstall');
     await page.waitForFunction(
