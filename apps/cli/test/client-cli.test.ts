@@ -14,41 +14,13 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueClient, revoke } from '@parley/pki';
 import { startRelay } from '@parley/server';
 import type { RunningRelay } from '@parley/server';
-import { main } from '../src/main.js';
+import { parleyMain } from './cli-main.js';
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function parley(passphrase: string, ...args: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const before = process.env['PARLEY_PASSPHRASE'];
-  process.env['PARLEY_PASSPHRASE'] = passphrase;
-  try {
-    const code = await main(['node', 'parley', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    if (before === undefined) delete process.env['PARLEY_PASSPHRASE'];
-    else process.env['PARLEY_PASSPHRASE'] = before;
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const parley = parleyMain;
 
 function snapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -218,7 +190,9 @@ describe('parley client commands', () => {
       const s = await parley('pw-carol', 'send', '--profile', pc, 'dave', 'open mode hello');
       expect(s.code).toBe(0);
       const r = await parley('pw-dave', 'read', '--profile', pd);
-      expect(r.stdout).toMatch(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] carol: open mode hello\n$/);
+      expect(r.stdout).toMatch(
+        /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d\] carol: open mode hello\n$/,
+      );
       expect((await parley('pw-dave', 'contacts', '--profile', pd)).stdout).toMatch(
         /^carol\s+unverified\s+not verified \(trusted on first use\)/m,
       );

@@ -3,7 +3,6 @@
  * through a real mtls relay; the captured screens must show them with status marks.
  * Runs the built CLI (apps/cli/bin/parley.js -> dist), as a user would.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,34 +13,11 @@ import { initProfile } from '@parley/client/node';
 import { issueClient } from '@parley/pki';
 import { startRelay } from '@parley/server';
 import type { RunningRelay } from '@parley/server';
+import { tmuxServer } from './tmux.js';
 
 const BIN = resolve(import.meta.dirname, '../bin/parley.js');
-const socket = `parley-test-${process.pid}`;
-const tmux = (...args: string[]): string =>
-  execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
-const capture = (session: string): string => tmux('capture-pane', '-p', '-t', session);
-
-/**
- * Polls a pane (bounded by `limitMs`) until `re` matches; returns the screen. On timeout the
- * error says whether the pane's process is still alive and what it runs, so a hang and a
- * crash read differently.
- */
-async function screenMatching(session: string, re: RegExp, limitMs = 20_000): Promise<string> {
-  let last = '';
-  for (let waited = 0; waited < limitMs; waited += 100) {
-    last = capture(session);
-    if (re.test(last)) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const pane = tmux(
-    'list-panes',
-    '-t',
-    session,
-    '-F',
-    'dead=#{pane_dead} cmd=#{pane_current_command}',
-  );
-  throw new Error(`pane ${session} never matched ${re} (${pane.trim()}):\n${last}`);
-}
+const tmux = tmuxServer(`parley-test-${process.pid}`);
+const { capture, screenMatching } = tmux;
 
 describe('parley chat in tmux', () => {
   const root = mkdtempSync(join(tmpdir(), 'parley-tmux-'));
@@ -71,11 +47,7 @@ describe('parley chat in tmux', () => {
     }
   });
   afterAll(async () => {
-    try {
-      tmux('kill-server');
-    } catch {
-      // already gone
-    }
+    tmux.killServer();
     await relay.close();
     rmSync(root, { recursive: true, force: true });
   });

@@ -6,6 +6,7 @@
 export { ClientError } from './errors.js';
 export type { ClientErrorCode } from './errors.js';
 export { checkUserName, DEFAULT_DEVICE_ID, USER_NAME_PATTERN } from './names.js';
+export { normaliseRelayUrl } from './relay-url.js';
 export type {
   ClientStore,
   Contact,

@@ -132,6 +132,46 @@ export function storeContract(name: string, h: StoreHarness): void {
       await s.close();
     });
 
+    it('pages history backwards: beforeSeq + limit walk a conversation once, oldest first', async () => {
+      const s = await h.open();
+      const writes = [];
+      for (let i = 0; i < 23; i++) {
+        writes.push({ op: 'message.put' as const, message: msg({ id: `b${i}` }) });
+        if (i % 4 === 0)
+          writes.push({ op: 'message.put' as const, message: msg({ id: `c${i}`, peer: 'carol' }) });
+      }
+      await s.commit(writes);
+      const pages: string[][] = [];
+      let before: number | undefined;
+      // Bounded: a backend that ignored beforeSeq would return the same page forever.
+      for (let guard = 0; guard < 10; guard++) {
+        const page = await s.listMessages('bob', {
+          limit: 5,
+          ...(before !== undefined ? { beforeSeq: before } : {}),
+        });
+        if (page.length === 0) break;
+        pages.push(page.map((m) => m.id));
+        before = page[0]?.seq;
+      }
+      expect(pages[0]).toEqual(['b18', 'b19', 'b20', 'b21', 'b22']);
+      expect(pages.length).toBe(5);
+      expect(pages.at(-1)).toEqual(['b0', 'b1', 'b2']);
+      expect(pages.reverse().flat()).toEqual(Array.from({ length: 23 }, (_, i) => `b${i}`));
+      // The same bound without a peer pages across conversations; with afterSeq it is a window.
+      const all = await s.listMessages();
+      const mid = all[10]?.seq ?? 0;
+      expect(
+        (await s.listMessages(undefined, { beforeSeq: mid, limit: 3 })).map((m) => m.id),
+      ).toEqual(all.slice(7, 10).map((m) => m.id));
+      const lo = all[2]?.seq ?? 0;
+      expect(
+        (await s.listMessages(undefined, { afterSeq: lo, beforeSeq: mid })).map((m) => m.id),
+      ).toEqual(all.slice(3, 10).map((m) => m.id));
+      expect(await s.listMessages('bob', { beforeSeq: 1 })).toEqual([]);
+      expect(await s.listMessages('bob', { limit: 0 })).toEqual([]);
+      await s.close();
+    });
+
     it('applies a batch atomically: a failing write leaves nothing of the batch', async () => {
       const s = await h.open();
       await s.commit([{ op: 'session.put', peer: 'bob', deviceId: 1, state: new Uint8Array([1]) }]);

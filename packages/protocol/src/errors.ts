@@ -32,7 +32,16 @@ export type ProtocolErrorCode =
   /** Saved state bytes that do not parse. */
   | 'INVALID_STATE'
   /** A caller passed an out-of-range argument (names the argument). */
-  | 'INVALID_ARGUMENT';
+  | 'INVALID_ARGUMENT'
+  /**
+   * A group message names a sender chain we do not hold (never distributed to us, or
+   * rotated out of the retained window): ask the sender to resend its distribution.
+   */
+  | 'UNKNOWN_SENDER_CHAIN'
+  /** A membership change does not follow the state it is applied to (group, epoch, hash). */
+  | 'GROUP_CHAIN_MISMATCH'
+  /** A membership change is signed by someone who is not a member or lacks the admin role. */
+  | 'NOT_AUTHORIZED';
 
 /** Error thrown by every function of this package; switch on `code`, never on `message`. */
 export class ProtocolError extends Error {

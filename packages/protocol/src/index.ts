@@ -96,3 +96,4 @@ export {
   safetyNumber,
   type SafetyNumber,
 } from './safety-number.js';
+export * from './group/index.js';

@@ -255,6 +255,9 @@ async function runScenario(
 const RUNS_NODE = Number(process.env.PARLEY_SIM_RUNS ?? 2000);
 const RUNS_PORTABLE = Math.max(50, Math.floor(RUNS_NODE / 10));
 const RUNS_LONG = Math.max(20, Math.floor(RUNS_NODE / 30));
+// The runs are a fixed amount of work; on a loaded 2-core machine the 2000 node runs took
+// over the suite's 60 s default, so these properties get a bound of their own.
+const PROPERTY_TIMEOUT_MS = 300_000;
 
 describe('two-party simulator', () => {
   for (const [name, runs, make] of [
@@ -269,37 +272,45 @@ describe('two-party simulator', () => {
       (seed: Uint8Array) => createPortableCrypto({ random: createSeededRandom(seed) }),
     ],
   ] as const) {
-    it(`delivers every message exactly once and refuses every duplicate (${name}, ${runs} runs)`, async () => {
+    it(
+      `delivers every message exactly once and refuses every duplicate (${name}, ${runs} runs)`,
+      async () => {
+        const stats: Stats = { delivered: 0, duplicates: 0, lostOld: 0, pqRuns: 0 };
+        await fc.assert(
+          fc.asyncProperty(
+            fc.uint8Array({ minLength: 32, maxLength: 32 }),
+            fc.array(opArb, { minLength: 5, maxLength: 50, size: 'max' }),
+            async (seed, ops) => {
+              await runScenario(make(seed), ops, stats);
+            },
+          ),
+          { numRuns: runs },
+        );
+        // The generator must actually exercise deliveries and duplicates.
+        expect(stats.delivered).toBeGreaterThan(runs * 3);
+        expect(stats.duplicates).toBeGreaterThan(runs / 4);
+      },
+      PROPERTY_TIMEOUT_MS,
+    );
+  }
+
+  it(
+    `keeps the invariants through long conversations with post-quantum ratchet steps (node, ${RUNS_LONG} runs)`,
+    async () => {
       const stats: Stats = { delivered: 0, duplicates: 0, lostOld: 0, pqRuns: 0 };
       await fc.assert(
         fc.asyncProperty(
           fc.uint8Array({ minLength: 32, maxLength: 32 }),
-          fc.array(opArb, { minLength: 5, maxLength: 50, size: 'max' }),
+          fc.array(chattyOpArb, { minLength: 250, maxLength: 400, size: 'max' }),
           async (seed, ops) => {
-            await runScenario(make(seed), ops, stats);
+            await runScenario(createNodeCrypto({ random: createSeededRandom(seed) }), ops, stats);
           },
         ),
-        { numRuns: runs },
+        { numRuns: RUNS_LONG },
       );
-      // The generator must actually exercise deliveries and duplicates.
-      expect(stats.delivered).toBeGreaterThan(runs * 3);
-      expect(stats.duplicates).toBeGreaterThan(runs / 4);
-    });
-  }
-
-  it(`keeps the invariants through long conversations with post-quantum ratchet steps (node, ${RUNS_LONG} runs)`, async () => {
-    const stats: Stats = { delivered: 0, duplicates: 0, lostOld: 0, pqRuns: 0 };
-    await fc.assert(
-      fc.asyncProperty(
-        fc.uint8Array({ minLength: 32, maxLength: 32 }),
-        fc.array(chattyOpArb, { minLength: 250, maxLength: 400, size: 'max' }),
-        async (seed, ops) => {
-          await runScenario(createNodeCrypto({ random: createSeededRandom(seed) }), ops, stats);
-        },
-      ),
-      { numRuns: RUNS_LONG },
-    );
-    // Most long runs must have reached the KEM schedule, or this test proves nothing about it.
-    expect(stats.pqRuns).toBeGreaterThan(RUNS_LONG / 2);
-  });
+      // Most long runs must have reached the KEM schedule, or this test proves nothing about it.
+      expect(stats.pqRuns).toBeGreaterThan(RUNS_LONG / 2);
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 });

@@ -12,6 +12,23 @@ const port = z.number().int().min(0).max(65535);
 const positiveMs = z.number().int().min(1);
 const count = z.number().int().min(1);
 
+/** Connection to PostgreSQL: a URL, or its parts; fields given beside a URL override it. */
+const postgresSchema = z.strictObject({
+  url: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  database: z.string().min(1).optional(),
+  user: z.string().min(1).optional(),
+  password: z.string().min(1).optional(),
+  /** File holding the password (first line), so it need not sit in the config file. */
+  passwordFile: z.string().min(1).optional(),
+  /** Connections this relay node keeps open; each node has its own pool. */
+  poolSize: z.number().int().min(1).max(1000).optional(),
+});
+
 /** Schema of the configuration file. Every field is optional; unknown fields are errors. */
 const fileSchema = z.strictObject({
   host: z.string().min(1).optional(),
@@ -40,10 +57,14 @@ const fileSchema = z.strictObject({
     .optional(),
   storage: z
     .strictObject({
+      /** sqlite (default, embedded) or postgres (shared by several relay nodes). */
+      engine: z.enum(['sqlite', 'postgres']).optional(),
+      /** Older spelling of `engine: 'sqlite'`, still accepted. */
       kind: z.literal('sqlite').optional(),
       file: z.string().min(1).optional(),
       /** full: fsync per commit (power-loss safe); normal: survives process crashes only. */
       synchronous: z.enum(['full', 'normal']).optional(),
+      postgres: postgresSchema.optional(),
     })
     .optional(),
   auditFile: z.string().min(1).optional(),
@@ -105,16 +126,24 @@ export interface RelayConfig {
     readonly crlFile?: string;
     readonly watchCrl?: boolean;
   };
-  readonly storage: {
-    readonly kind: 'sqlite';
-    readonly file?: string;
-    readonly synchronous: 'full' | 'normal';
-  };
+  readonly storage: StorageConfig;
   readonly auditFile?: string;
   readonly web: { readonly enabled: boolean; readonly dir?: string };
   readonly limits: RelayLimits;
   readonly rateLimit: RateLimitConfig;
 }
+
+/** PostgreSQL connection settings as configured (the password file is read at start). */
+export type PostgresConfig = z.infer<typeof postgresSchema>;
+
+export type StorageConfig =
+  | {
+      readonly engine: 'sqlite';
+      /** Data-dir relative or absolute; default relay.db. */
+      readonly file?: string;
+      readonly synchronous: 'full' | 'normal';
+    }
+  | { readonly engine: 'postgres'; readonly postgres: PostgresConfig };
 
 export interface RelayLimits {
   readonly blockBytes: number;
@@ -288,7 +317,6 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
     );
   }
   const auditFile = pick('auditFile');
-  const storageFile = pick('storage')?.file;
   return {
     host: pick('host') ?? L.DEFAULT_HOST,
     port: pick('port') ?? L.DEFAULT_PORT,
@@ -299,14 +327,42 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
     adminPort: pick('adminPort') ?? 0,
     logLevel: pick('logLevel') ?? 'info',
     tls: merge({}, 'tls'),
-    storage: {
-      kind: 'sqlite',
-      synchronous: pick('storage')?.synchronous ?? 'full',
-      ...(storageFile !== undefined ? { file: storageFile } : {}),
-    },
+    storage: resolveStorage(merge<NonNullable<RelayConfigFile['storage']>>({}, 'storage')),
     ...(auditFile !== undefined ? { auditFile } : {}),
     web: { enabled: web.enabled ?? false, ...(web.dir !== undefined ? { dir: web.dir } : {}) },
     limits,
     rateLimit,
   };
+}
+
+const storageField = (field: string, rule: string): ServerError =>
+  new ServerError('CONFIG_INVALID', `config: field "storage.${field}": ${rule}`);
+
+/** The storage section's cross-field rules; each error names the field. */
+function resolveStorage(s: NonNullable<RelayConfigFile['storage']>): StorageConfig {
+  const engine = s.engine ?? 'sqlite';
+  if (engine === 'sqlite') {
+    if (s.postgres !== undefined) {
+      throw storageField('postgres', 'given, but storage.engine is not "postgres"');
+    }
+    return {
+      engine,
+      synchronous: s.synchronous ?? 'full',
+      ...(s.file !== undefined ? { file: s.file } : {}),
+    };
+  }
+  if (s.kind !== undefined) throw storageField('kind', 'contradicts storage.engine "postgres"');
+  for (const f of ['file', 'synchronous'] as const) {
+    if (s[f] !== undefined) throw storageField(f, 'applies to the sqlite engine only');
+  }
+  const pg = s.postgres;
+  if (pg === undefined)
+    throw storageField('postgres', 'required when storage.engine is "postgres"');
+  if (pg.url === undefined && pg.host === undefined) {
+    throw storageField('postgres.url', 'give a url or a host');
+  }
+  if (pg.password !== undefined && pg.passwordFile !== undefined) {
+    throw storageField('postgres.passwordFile', 'give either password or passwordFile, not both');
+  }
+  return { engine, postgres: pg };
 }

@@ -55,7 +55,12 @@ export {
   type VerifyAuditOptions,
 } from './audit.js';
 export { SlidingWindowLimiter } from './rate-limit.js';
-export { MemoryStore, SqliteStore } from './storage/index.js';
+export {
+  MemoryStore,
+  PostgresStore,
+  SqliteStore,
+  type PostgresConnection,
+} from './storage/index.js';
 export type * from './storage/types.js';
 export { RelayCore, type RelayCoreDeps } from './relay.js';
 export type { Connection, PeerInfo } from './connection.js';

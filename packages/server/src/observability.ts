@@ -83,14 +83,22 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
+/** What a dependency (the storage engine) reports to `/healthz`. */
+export interface DependencyHealth {
+  readonly ok: boolean;
+  readonly error?: string;
+}
+
 /**
  * Starts the admin listener on 127.0.0.1. `/healthz` answers 200 while `healthy()`
- * is true and 503 otherwise; `/metrics` is the Prometheus text format.
+ * is true and `storage()` (probed per request) reports ok, 503 otherwise, with the
+ * storage report in the body; `/metrics` is the Prometheus text format.
  */
 export async function startAdmin(
   port: number,
   metrics: RelayMetrics,
   healthy: () => boolean,
+  storage?: () => Promise<DependencyHealth>,
 ): Promise<AdminServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -99,9 +107,22 @@ export async function startAdmin(
       return;
     }
     if (path === '/healthz') {
-      const ok = healthy();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
+      const probe = storage
+        ? storage().catch((err: unknown): DependencyHealth => ({
+            ok: false,
+            error: (err as Error).message,
+          }))
+        : Promise.resolve(undefined);
+      void probe.then((report) => {
+        const ok = healthy() && (report?.ok ?? true);
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            status: ok ? 'ok' : 'unavailable',
+            ...(report ? { storage: report } : {}),
+          }),
+        );
+      });
       return;
     }
     if (path === '/metrics') {

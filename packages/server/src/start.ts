@@ -7,11 +7,12 @@ import { mkdirSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { createNodeCrypto } from '@parley/crypto/node';
 import { createClientVerifier, initPki, readPkiFiles, refreshCrl } from '@parley/pki';
+import { WS_PATH } from '@parley/wire';
 import { AUDIT_CHECKPOINT_INTERVAL_MS, AuditLog, loadOrCreateAuditKey } from './audit.js';
 import { readConfigFile, resolveConfig, type RelayConfig, type RelayConfigFile } from './config.js';
 import { createLogger, RelayMetrics, startAdmin } from './observability.js';
 import { RelayCore } from './relay.js';
-import { SqliteStore } from './storage/sqlite.js';
+import { openStorage } from './storage/engine.js';
 import { startTransport, type TlsMaterial } from './transport.js';
 import { ServerError } from './errors.js';
 import { createWebHandler } from './web.js';
@@ -119,7 +120,11 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     serverCert: under(dataDir, config.tls.certFile, 'pki/server.crt'),
     serverKey: under(dataDir, config.tls.keyFile, 'pki/server.key'),
     crl: under(dataDir, config.tls.crlFile, 'pki/crl.pem'),
-    database: under(dataDir, config.storage.file, 'relay.db'),
+    database: under(
+      dataDir,
+      config.storage.engine === 'sqlite' ? config.storage.file : undefined,
+      'relay.db',
+    ),
     auditLog: under(dataDir, config.auditFile, 'audit.log'),
     auditKey: join(dataDir, 'audit.key'),
   };
@@ -134,9 +139,8 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
   const crypto = createNodeCrypto();
   const logger = createLogger(config.logLevel);
   const metrics = new RelayMetrics();
-  const store = await SqliteStore.open(paths.database, {
-    synchronous: config.storage.synchronous,
-  });
+  const storage = await openStorage(config.storage, { dataDir, logger, metrics });
+  const store = storage.store;
   // Checkpoints go to the structured log, a different sink from the audit file, so
   // an operator who ships logs off the machine can detect a cut-off audit tail. They
   // are kept at info level even when the relay logs only warnings (not when silent).
@@ -166,7 +170,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     ...(web ? { web } : {}),
   });
   let closed = false;
-  const admin = await startAdmin(config.adminPort, metrics, () => !closed);
+  const admin = await startAdmin(config.adminPort, metrics, () => !closed, storage.health);
 
   let reloading: Promise<void> = Promise.resolve();
   // The trigger is recorded in the audit record, so an operator (and a test) can tell
@@ -227,7 +231,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
   return {
     port: transport.port,
     adminPort: admin.port,
-    url: `wss://${host}:${transport.port}/ws`,
+    url: `wss://${host}:${transport.port}${WS_PATH}`,
     ...(web ? { webUrl: `https://${host}:${transport.port}/` } : {}),
     auth: config.auth,
     caPem: tls.ca,

@@ -20,7 +20,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { isValidName, type VerifiedClientCertificate } from '@parley/pki';
-import { tlsFragmentForBlocks } from '@parley/wire';
+import { WS_PATH, tlsFragmentForBlocks } from '@parley/wire';
 import type { PeerInfo } from './connection.js';
 import type { RelayCore } from './relay.js';
 import type { WebHandler } from './web.js';
@@ -146,7 +146,7 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
     const tlsSocket = socket as TLSSocket;
     const remote = remoteOf(tlsSocket);
     const path = (req.url ?? '').split('?')[0];
-    if (path !== '/ws') {
+    if (path !== WS_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
       return;
     }

@@ -20,6 +20,7 @@
  */
 export { WireError, type WireErrorCode, type WireResult } from './errors.js';
 export * from './limits.js';
+export { WS_PATH } from './endpoint.js';
 export { MAX_TLS_FRAGMENT_BYTES, blockMessageBytes, tlsFragmentForBlocks } from './records.js';
 export {
   DELIVER_KINDS,

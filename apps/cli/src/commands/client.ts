@@ -1,6 +1,6 @@
 /**
  * The client commands of `parley` (issue 5's command-line contract):
- *   init, send, read [--follow] [--json], contacts, verify [--mark-verified], chat.
+ *   init, send, read [--follow] [--json] [--history], contacts, verify [--mark-verified], chat.
  * Every command opens the encrypted profile with the passphrase (PARLEY_PASSPHRASE or
  * asked without echo); a wrong passphrase fails before anything is touched. Failures
  * throw and `main()` prints `parley: ...` with exit status 1.
@@ -9,8 +9,7 @@ import { rmSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import QRCode from 'qrcode';
-import { ClientError, describeTrust } from '@parley/client';
-import type { StoredMessage } from '@parley/client';
+import { ClientError, checkUserName, describeTrust } from '@parley/client';
 import {
   PROFILE_DB_FILE,
   PROFILE_HEADER_FILE,
@@ -21,18 +20,19 @@ import {
 import type { NodeClient } from '@parley/client/node';
 import { askNewPassphrase, askPassphrase } from '../tui/passphrase.js';
 import { formatSafetyNumber } from '../tui/format.js';
+import { onStdoutClosed, out, stdoutIsTerminal, warn } from '../output.js';
+import {
+  HISTORY_DEFAULT_LIMIT,
+  historyLine,
+  messageLine,
+  parseLimit,
+  sendStatusLine,
+} from './message-lines.js';
 
 /** How long `send` waits for the relay's `queued` receipt. */
 const SEND_QUEUED_TIMEOUT_MS = 30_000;
 /** How long `read` waits for the mailbox backlog before printing what it has. */
 const READ_DRAIN_TIMEOUT_MS = 20_000;
-
-function out(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-function warn(line: string): void {
-  process.stderr.write(`parley: ${line}\n`);
-}
 
 async function open(profile: string, reconnect = false): Promise<NodeClient> {
   const passphrase = await askPassphrase();
@@ -56,24 +56,20 @@ function waitDrained(c: NodeClient, timeoutMs: number): Promise<void> {
   });
 }
 
-function messageLine(m: StoredMessage, json: boolean): string {
-  if (json) {
-    return JSON.stringify({
-      id: m.id,
-      from: m.peer,
-      text: m.text,
-      sentAt: m.sentAt,
-      receivedAt: m.storedAt,
-    });
-  }
-  const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
-  return `[${when}] ${m.peer}: ${m.text}`;
-}
-
 /** Prints unshown incoming messages in order and marks them shown, in one pass per peer. */
-async function printNew(c: NodeClient, json: boolean): Promise<void> {
-  const fresh = await c.client.messages(undefined, { unshownOnly: true });
-  for (const m of fresh) out(messageLine(m, json));
+async function printNew(
+  c: NodeClient,
+  json: boolean,
+  peer?: string,
+  printed = new Set<string>(),
+): Promise<void> {
+  const fresh = (await c.client.messages(peer, { unshownOnly: true })).filter(
+    (m) => !printed.has(`${m.peer}:${m.id}`),
+  );
+  for (const m of fresh) {
+    printed.add(`${m.peer}:${m.id}`);
+    out(messageLine(m, json));
+  }
   const upto = new Map<string, number>();
   for (const m of fresh) upto.set(m.peer, Math.max(upto.get(m.peer) ?? 0, m.seq ?? 0));
   for (const [peer, seq] of upto) await c.client.markShown(peer, seq);
@@ -140,12 +136,14 @@ export function registerClient(program: Command): void {
             ...(caPem !== undefined ? { caPem } : {}),
           });
         }
-        out(`profile created for ${created.name} (${created.mode}) in ${profile}`);
-        // Register (open) and publish prekeys now, so others can write before our first chat.
+        // Register (open) and publish prekeys now, so others can write before our first
+        // chat. Success is reported only once the relay answered: a profile that never
+        // reached it is not "ready".
         const c = await openNodeClient({ profile, passphrase, reconnect: false });
         try {
           await c.connect();
           await c.client.requestPresence(); // a round trip: the relay has processed the upload
+          out(`profile created for ${created.name} (${created.mode}) in ${profile}`);
           out(`registered with ${c.account.info.server}`);
         } catch (err) {
           await c.close();
@@ -176,10 +174,14 @@ export function registerClient(program: Command): void {
               `the relay refused the certificate of ${created.name} (revoked or expired?)`,
             );
           }
-          warn(
-            `profile saved in ${profile}; it registers on first use once the relay is reachable`,
+          throw new ClientError(
+            err instanceof ClientError ? err.code : 'TRANSPORT',
+            `not registered: ${(err as Error).message}. The profile for ${created.name} is saved in ${profile} ` +
+              `but is not usable until it reaches the relay at ${c.account.info.server}: check that the relay runs ` +
+              `and that the address and CA are right, then fix them with ` +
+              `\`parley profile set --profile ${profile} --server wss://HOST:PORT [--ca FILE]\``,
+            { cause: err },
           );
-          throw err;
         }
         await c.close();
       },
@@ -204,6 +206,8 @@ export function registerClient(program: Command): void {
         }
         await c.client.waitForStatus(name, m.id, 'queued', SEND_QUEUED_TIMEOUT_MS);
         out(m.id);
+        const now = await c.store.getMessage(name, 'out', m.id);
+        process.stderr.write(`${sendStatusLine(now?.status ?? 'queued')}\n`);
       } finally {
         await c.close();
       }
@@ -211,43 +215,108 @@ export function registerClient(program: Command): void {
 
   program
     .command('read')
-    .description('print new messages (--follow: keep waiting; --json: one object per line)')
+    .description(
+      'print new messages (--follow: keep waiting; --history: stored conversation; --json: one object per line)',
+    )
     .requiredOption('--profile <DIR>', 'profile directory')
     .option('--follow', 'keep running and print messages as they arrive')
     .option('--json', 'one JSON object per line')
-    .action(async (o: { profile: string; follow?: boolean; json?: boolean }) => {
-      const json = o.json === true;
-      const c = await open(o.profile, o.follow === true);
-      try {
-        let refused: unknown;
-        try {
-          await c.connect();
-          await waitDrained(c, READ_DRAIN_TIMEOUT_MS);
-        } catch (err) {
-          if (o.follow) throw err;
-          // Stored messages are still shown; refused credentials still fail the command.
-          if (err instanceof ClientError && err.code === 'AUTH_REJECTED') refused = err;
-          else warn(`offline (${(err as Error).message}); showing stored messages`);
-        }
-        await printNew(c, json);
-        if (refused !== undefined) throw refused;
-        if (!o.follow) return;
-        c.client.on((e) => {
-          if (e.type === 'message' && e.message.direction === 'in') {
-            out(messageLine(e.message, json));
-            void c.client.markShown(e.message.peer, e.message.seq ?? 0);
+    .option(
+      '--history',
+      'print the stored history (both directions, with status), not only new messages',
+    )
+    .option('--peer <NAME>', 'only this conversation')
+    .option(
+      '--limit <N>',
+      `with --history: the newest N messages (default ${HISTORY_DEFAULT_LIMIT})`,
+    )
+    .action(
+      async (o: {
+        profile: string;
+        follow?: boolean;
+        json?: boolean;
+        history?: boolean;
+        peer?: string;
+        limit?: string;
+      }) => {
+        const json = o.json === true;
+        const peer = o.peer !== undefined ? checkUserName(o.peer, '--peer') : undefined;
+        if (o.history) {
+          if (o.follow)
+            throw new ClientError('INVALID_ARGUMENT', '--history and --follow cannot be combined');
+          const limit = parseLimit(o.limit);
+          // The local store only: history is what this device holds, no relay needed.
+          const c = await open(o.profile);
+          try {
+            const page = await c.client.messages(peer, { limit });
+            for (const m of page) {
+              const failure =
+                m.direction === 'out' && m.status === 'failed'
+                  ? (await c.client.sendFailure(m.peer, m.id))?.reason
+                  : undefined;
+              out(historyLine(m, c.account.name, json, failure));
+            }
+          } finally {
+            await c.close();
           }
-          if (e.type === 'key-changed')
-            warn(`${e.contact.name}: ${describeTrust('key-changed', c.account.info.mode)}`);
-        });
-        await new Promise<void>((res) => {
-          process.once('SIGINT', res);
-          process.once('SIGTERM', res);
-        });
-      } finally {
-        await c.close();
-      }
-    });
+          return;
+        }
+        if (o.limit !== undefined)
+          throw new ClientError('INVALID_ARGUMENT', '--limit applies to --history');
+        const c = await open(o.profile, o.follow === true);
+        // --follow: every print is a store query in one chain, started by each new message
+        // from the moment we connect, so a message arriving while the backlog is printed
+        // is neither lost nor printed twice nor out of order.
+        const printed = new Set<string>();
+        let printing = Promise.resolve();
+        const printLater = (): void => {
+          printing = printing
+            .then(() => printNew(c, json, peer, printed))
+            .catch((err: unknown) => warn(`cannot show messages: ${(err as Error).message}`));
+        };
+        let stop: (() => void) | undefined;
+        const stopped = new Promise<void>((res) => (stop = res));
+        const onSignal = (): void => stop?.();
+        if (o.follow) {
+          process.once('SIGINT', onSignal);
+          process.once('SIGTERM', onSignal);
+          onStdoutClosed(onSignal);
+          c.client.on((e) => {
+            if (
+              e.type === 'message' &&
+              e.message.direction === 'in' &&
+              (peer === undefined || e.message.peer === peer)
+            )
+              printLater();
+            if (e.type === 'key-changed')
+              warn(`${e.contact.name}: ${describeTrust('key-changed', c.account.info.mode)}`);
+          });
+        }
+        try {
+          let refused: unknown;
+          try {
+            await c.connect();
+            await waitDrained(c, READ_DRAIN_TIMEOUT_MS);
+          } catch (err) {
+            if (o.follow) throw err;
+            // Stored messages are still shown; refused credentials still fail the command.
+            if (err instanceof ClientError && err.code === 'AUTH_REJECTED') refused = err;
+            else warn(`offline (${(err as Error).message}); showing stored messages`);
+          }
+          printLater();
+          await printing;
+          if (refused !== undefined) throw refused;
+          if (!o.follow) return;
+          // Until interrupted, or until our reader goes away (`read --follow | head -3`).
+          await stopped;
+          await printing;
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          await c.close();
+        }
+      },
+    );
 
   program
     .command('contacts')
@@ -286,11 +355,11 @@ export function registerClient(program: Command): void {
         out('');
         out(formatSafetyNumber(number.digits));
         out('');
+        // Terminal colours only on a terminal; a pipe or file gets plain block characters.
         out(
-          await QRCode.toString(number.qrPayload, {
-            type: 'terminal',
-            small: true,
-          }),
+          stdoutIsTerminal()
+            ? await QRCode.toString(number.qrPayload, { type: 'terminal', small: true })
+            : await QRCode.toString(number.qrPayload, { type: 'utf8', margin: 2 }),
         );
         if (o.markVerified) {
           await c.client.markVerified(name);
@@ -310,6 +379,12 @@ export function registerClient(program: Command): void {
     .description('the interactive terminal chat')
     .requiredOption('--profile <DIR>', 'profile directory')
     .action(async (o: { profile: string }) => {
+      if (!process.stdin.isTTY || !process.stdout.isTTY) {
+        throw new ClientError(
+          'INVALID_ARGUMENT',
+          'chat needs a terminal (stdin and stdout); scripts use send and read',
+        );
+      }
       const c = await open(o.profile, true);
       const { runChat } = await import('../tui/chat.js');
       try {

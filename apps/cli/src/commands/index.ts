@@ -2,12 +2,20 @@ import type { Command } from 'commander';
 import { registerAudit } from './audit.js';
 import { registerClient } from './client.js';
 import { registerPki } from './pki.js';
+import { registerProfileSet } from './profile-set.js';
 import { registerServer } from './server.js';
 
 type Register = (program: Command) => void;
 
 /** Command groups, in the order `parley --help` lists them. */
-const groups: readonly Register[] = [registerServer, registerPki, registerAudit, registerClient];
+const groups: readonly Register[] = [
+  registerServer,
+  registerPki,
+  registerAudit,
+  registerClient,
+  // After every other group: it joins an existing `profile` group.
+  registerProfileSet,
+];
 
 export function registerCommands(program: Command): void {
   for (const register of groups) register(program);

@@ -1,25 +1,48 @@
 /**
  * `parley chat`: the interactive terminal UI (ink). Left: conversations with unread
  * counts and presence; right: the selected conversation with timestamps and status
- * marks (… sending, ✓ queued, ✓✓ delivered, ✗ not sent); bottom: the input line. Key changes are
- * shown as a red banner until the user verifies; `/verify` opens the safety-number
- * screen with a QR code; `/help` lists every command. Fits 80x24.
+ * marks (… sending, ✓ queued, ✓ on device, ✓✓ delivered end to end, ✗ not sent with the
+ * reason), scrollable back through the whole stored history (PgUp/PgDn, paged from the
+ * store); bottom: the input, multi-line (bracketed paste, Alt/Shift+Enter). Key changes
+ * are shown as a red banner until the user verifies; `/verify` opens the safety-number
+ * screen with a QR code; `/help` lists every command. Fills the terminal and follows
+ * its size (80x24 and up).
  *
  * Everything it shows comes from the client core's store and events; it never talks to
  * the relay or the store directly.
  */
-import React, { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import React, { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { Box, Text, render, useApp, useInput, useStdout } from 'ink';
+import type { Key } from 'ink';
 import QRCode from 'qrcode';
-import { checkUserName, describeTrust } from '@parley/client';
+import wrapAnsi from 'wrap-ansi';
+import { MAX_MESSAGE_TEXT_BYTES, checkUserName, describeTrust } from '@parley/client';
 import type { Contact, ConversationSummary, StoredMessage } from '@parley/client';
 import type { NodeClient } from '@parley/client/node';
-import { clockTime, formatSafetyNumber, statusMark } from './format.js';
+import { formatSafetyNumber, terminalSafe } from './format.js';
+import { EMPTY_INPUT, applyInputKey } from './input-editor.js';
+import type { InputState } from './input-editor.js';
+import { useTerminalSize } from './terminal-size.js';
+import { transcriptLines, visibleWindow } from './transcript.js';
+import { HelpScreen, PartText, VerifyScreen } from './screens.js';
 
-/** Messages kept on screen per conversation; older ones stay in the store. */
-const VISIBLE_HISTORY = 200;
+/** Messages read from the store at a time: the newest page, then one more per PgUp past it. */
+const HISTORY_PAGE = 100;
 /** Width of the conversation list column (fits a 64-byte name truncated, plus counters). */
 const LIST_WIDTH = 22;
+/** Rows the input grows to before it scrolls (the conversation keeps the rest). */
+const MAX_INPUT_ROWS = 5;
+/** The conversation pane never shrinks below this (trust line + a few messages). */
+const MIN_PANE_ROWS = 4;
+
+/** Terminal control: erase the screen and scrollback, cursor home. */
+const CLEAR_SCREEN = '\u001b[2J\u001b[3J\u001b[H';
+/** Alternate screen on (the shell's screen comes back on exit) and bracketed paste on. */
+const ENTER_FULL_SCREEN = '\u001b[?1049h\u001b[H\u001b[?2004h';
+const LEAVE_FULL_SCREEN = '\u001b[?2004l\u001b[?1049l';
+
+const wrapPlain = (text: string, width: number): string[] =>
+  text === '' ? [''] : wrapAnsi(text, width, { hard: true, trim: false }).split('\n');
 
 type Screen =
   | { kind: 'main' }
@@ -32,22 +55,6 @@ interface Row {
   readonly online: boolean;
 }
 
-const HELP = [
-  'Keys',
-  '  Up/Down        select a conversation',
-  '  Enter          send the typed message to the selected conversation',
-  '  Esc            back to the conversation',
-  '  Ctrl-C         quit',
-  '',
-  'Commands (type in the input line)',
-  '  /to NAME       open a conversation with NAME',
-  '  /verify        safety number and QR code of the selected contact',
-  '  /verified      mark the selected contact verified (after comparing numbers)',
-  '  /end           end the session with the selected contact (keys discarded)',
-  '  /help          this screen',
-  '  /quit          leave',
-];
-
 /** What the conversation pane says about the contact's key (mtls: CA-certified or not). */
 function trustLine(contact: Contact | undefined, mode: 'mtls' | 'open'): string {
   if (!contact) return 'no key yet (fetched on first message)';
@@ -57,27 +64,41 @@ function trustLine(contact: Contact | undefined, mode: 'mtls' | 'open'): string 
 function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
   const { exit } = useApp();
   const { stdout } = useStdout();
+  // A resize may shrink the screen under ink's last frame: start the next one on a clean screen.
+  const size = useTerminalSize(() => stdout.write(CLEAR_SCREEN));
   const [connected, setConnected] = useState(c.client.isReady);
   const [conversations, setConversations] = useState<ConversationSummary[]>([]);
   const [contacts, setContacts] = useState<Contact[]>([]);
   const [extraPeers, setExtraPeers] = useState<string[]>([]);
   const [selected, setSelected] = useState<string | undefined>(undefined);
   const [messages, setMessages] = useState<StoredMessage[]>([]);
-  const [input, setInputState] = useState('');
+  const [reasons, setReasons] = useState<ReadonlyMap<string, string>>(new Map());
+  // Scrollback: how many lines up from the newest the view is (0 follows new messages),
+  // whether the store holds older messages than those loaded, and the oldest loaded seq
+  // once the user has paged back (undefined: only the newest page is loaded).
+  const [scroll, setScroll] = useState(0);
+  const [hasOlder, setHasOlder] = useState(false);
+  const windowStart = useRef<number | undefined>(undefined);
+  const loadingOlder = useRef(false);
+  const [input, setInputState] = useState<InputState>(EMPTY_INPUT);
   // The authoritative input buffer: one terminal read may carry several keys (pasted
   // text, or text plus Enter from tmux send-keys), so edits apply synchronously here.
-  const inputRef = useRef('');
-  const setInput = useCallback((next: string | ((s: string) => string)) => {
-    inputRef.current = typeof next === 'function' ? next(inputRef.current) : next;
-    setInputState(inputRef.current);
+  const inputRef = useRef<InputState>(EMPTY_INPUT);
+  const setInput = useCallback((next: InputState) => {
+    inputRef.current = next;
+    setInputState(next);
   }, []);
   const [notice, setNotice] = useState<string>('Type /help for commands.');
   const [warnings, setWarnings] = useState<string[]>([]);
-  // Header, notice and input lines, one spare for ink's trailing newline, and the banners.
-  const rowsAvail = Math.max(8, (stdout.rows || 24) - 4 - warnings.length);
   const [screen, setScreen] = useState<Screen>({ kind: 'main' });
   const [tick, setTick] = useState(0);
   const refresh = useCallback(() => setTick((t) => t + 1), []);
+
+  const select = useCallback((peer: string | undefined) => {
+    windowStart.current = undefined;
+    setScroll(0);
+    setSelected(peer);
+  }, []);
 
   const rows: Row[] = useMemo(() => {
     const seen = new Set<string>();
@@ -125,22 +146,60 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
         return [...new Set([...w, ...fromStore])];
       });
       const peer = selected ?? conv[0]?.peer;
-      if (peer !== undefined && selected === undefined) setSelected(peer);
-      if (peer !== undefined) {
-        const list = await c.client.messages(peer, { limit: VISIBLE_HISTORY });
-        if (!live) return;
-        setMessages(list);
-        const lastIn = [...list].reverse().find((m) => m.direction === 'in' && !m.shown);
-        if (lastIn?.seq !== undefined && screen.kind === 'main') {
-          await c.client.markShown(peer, lastIn.seq);
-          refresh();
+      if (peer !== undefined && selected === undefined) select(peer);
+      if (peer === undefined) return setMessages([]);
+      // The newest page, or everything from the oldest page the user scrolled back to
+      // (re-read so status marks and new messages show).
+      const from = windowStart.current;
+      const list =
+        from === undefined
+          ? await c.client.messages(peer, { limit: HISTORY_PAGE })
+          : await c.client.messages(peer, { afterSeq: from - 1 });
+      if (!live) return;
+      // An older page landed meanwhile: this read would drop it; read again from there.
+      if (windowStart.current !== from) return refresh();
+      setMessages(list);
+      if (from === undefined) setHasOlder(list.length === HISTORY_PAGE);
+      const failed = list.filter((m) => m.direction === 'out' && m.status === 'failed');
+      if (failed.length > 0) {
+        const found = new Map<string, string>();
+        for (const m of failed) {
+          const f = await c.client.sendFailure(peer, m.id);
+          if (f) found.set(m.id, f.reason);
         }
-      } else setMessages([]);
+        if (live) setReasons(found);
+      }
+      const lastIn = [...list].reverse().find((m) => m.direction === 'in' && !m.shown);
+      if (lastIn?.seq !== undefined && screen.kind === 'main') {
+        await c.client.markShown(peer, lastIn.seq);
+        refresh();
+      }
     })();
     return () => {
       live = false;
     };
-  }, [c, selected, tick, screen.kind, refresh]);
+  }, [c, selected, tick, screen.kind, refresh, select]);
+
+  const selectedRef = useRef(selected);
+  selectedRef.current = selected;
+  /** Reads the page of history before the oldest loaded message from the store. */
+  const loadOlder = useCallback(async () => {
+    const peer = selected;
+    const oldest = messages[0]?.seq;
+    if (peer === undefined || oldest === undefined || loadingOlder.current) return;
+    loadingOlder.current = true;
+    try {
+      const page = await c.client.messages(peer, { beforeSeq: oldest, limit: HISTORY_PAGE });
+      if (peer !== selectedRef.current) return;
+      windowStart.current = page[0]?.seq ?? oldest;
+      setHasOlder(page.length === HISTORY_PAGE);
+      setMessages((m) => [...page, ...m.filter((x) => (x.seq ?? 0) >= oldest)]);
+    } catch (err) {
+      setNotice(`history: ${(err as Error).message}`);
+    } finally {
+      loadingOlder.current = false;
+    }
+  }, [c, selected, messages]);
 
   const openVerify = useCallback(
     async (peer: string) => {
@@ -169,7 +228,7 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
     async (line: string) => {
       const text = line.trim();
       if (text.length === 0) return;
-      if (text.startsWith('/')) {
+      if (text.startsWith('/') && !text.includes('\n')) {
         const [cmd, arg] = text.split(/\s+/, 2);
         switch (cmd) {
           case '/quit':
@@ -180,7 +239,7 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
             try {
               const peer = checkUserName((arg ?? '').toLowerCase(), 'NAME');
               setExtraPeers((p) => (p.includes(peer) ? p : [...p, peer]));
-              setSelected(peer);
+              select(peer);
               setNotice(`conversation with ${peer}`);
             } catch (err) {
               setNotice((err as Error).message);
@@ -213,6 +272,15 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
         }
       }
       if (!selected) return setNotice('no conversation selected: /to NAME');
+      // Refused here, not in the core, so the text stays in the input to be shortened.
+      const bytes = Buffer.byteLength(text, 'utf8');
+      if (bytes > MAX_MESSAGE_TEXT_BYTES) {
+        if (inputRef.current.text === '') setInput({ ...inputRef.current, text: line });
+        return setNotice(
+          `not sent: ${bytes} bytes, a message holds at most ${MAX_MESSAGE_TEXT_BYTES}; shorten it`,
+        );
+      }
+      setScroll(0);
       try {
         await c.client.send(selected, text);
       } catch (err) {
@@ -220,45 +288,92 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
       }
       refresh();
     },
-    [c, selected, exit, openVerify, refresh],
+    [c, selected, exit, openVerify, refresh, select, setInput],
   );
 
-  useInput((ch, key) => {
+  // Layout, from the top: header, banners, the panes, the notice, the input (up to
+  // MAX_INPUT_ROWS rows), and one row left for ink's trailing newline, so the frame never
+  // reaches the terminal's last row (ink would then redraw the whole screen each time).
+  const promptText = selected ? `${selected}> ` : '> ';
+  const inputWidth = Math.max(10, size.columns - promptText.length - 1);
+  const inputLines = input.text.split('\n').flatMap((p) => wrapPlain(terminalSafe(p), inputWidth));
+  const inputShown = inputLines.slice(-MAX_INPUT_ROWS);
+  const inputHidden = inputLines.length - inputShown.length;
+  const paneRows = Math.max(MIN_PANE_ROWS, size.rows - 3 - warnings.length - inputShown.length);
+  const paneWidth = Math.max(20, size.columns - LIST_WIDTH - 2);
+  const lines = useMemo(
+    () => transcriptLines(messages, paneWidth, reasons),
+    [messages, paneWidth, reasons],
+  );
+  // The conversation's first row says how the contact's key is trusted.
+  const textRows = paneRows - 1;
+  const view = visibleWindow(lines.length, textRows, scroll);
+  // Scrolled back and a message arrives: keep the lines being read where they are.
+  const newest = useRef<{ key: string | undefined; total: number }>({ key: undefined, total: 0 });
+  useLayoutEffect(() => {
+    const last = lines.at(-1)?.key;
+    const before = newest.current;
+    if (
+      scroll > 0 &&
+      before.key !== undefined &&
+      last !== before.key &&
+      lines.length > before.total
+    ) {
+      setScroll((s) => s + lines.length - before.total);
+    }
+    newest.current = { key: last, total: lines.length };
+  }, [lines, scroll]);
+
+  const scrollBy = (delta: number): void => {
+    const next = view.offset + delta;
+    if (delta > 0 && next + textRows > lines.length && hasOlder) {
+      // Past the loaded history: read the next older page; the view lands there once loaded.
+      setScroll(next);
+      void loadOlder();
+      return;
+    }
+    setScroll(visibleWindow(lines.length, textRows, next).offset);
+  };
+
+  // ink re-subscribes a changed input handler in a passive effect, after the frame is
+  // already on screen; a key arriving in between would reach the previous render's
+  // handler (stale selection, empty list). One stable handler reading the latest render's
+  // closure (swapped in during the commit, before any input can run) closes that gap.
+  const onKey = useRef<(ch: string, key: Key) => void>(() => undefined);
+  const handleKey = (ch: string, key: Key): void => {
     if (key.ctrl && ch === 'c') return exit();
     if (screen.kind !== 'main') {
       if (key.escape || key.return || ch === 'q') setScreen({ kind: 'main' });
       return;
     }
-    if (key.upArrow || key.downArrow) {
-      if (rows.length === 0) return;
-      const i = rows.findIndex((r) => r.peer === selected);
-      const next = key.upArrow ? Math.max(0, i - 1) : Math.min(rows.length - 1, i + 1);
-      setSelected(rows[next]?.peer);
-      return;
+    if (!inputRef.current.pasting) {
+      const page = Math.max(1, textRows - 1);
+      if (key.pageUp) return scrollBy(page);
+      if (key.pageDown) return scrollBy(-page);
+      if (key.end) return setScroll(0);
+      if (key.upArrow || key.downArrow) {
+        if (rows.length === 0) return;
+        const i = rows.findIndex((r) => r.peer === selected);
+        const next = key.upArrow ? Math.max(0, i - 1) : Math.min(rows.length - 1, i + 1);
+        if (rows[next]?.peer !== selected) select(rows[next]?.peer);
+        return;
+      }
     }
-    if (key.return) {
-      const line = inputRef.current;
-      setInput('');
-      void submit(line);
-      return;
-    }
-    if (key.backspace || key.delete) return setInput((s) => s.slice(0, -1));
-    if (key.escape) return setInput('');
-    if (!ch || key.ctrl || key.meta) return;
-    for (const c of ch) {
-      if (c === '\r' || c === '\n') {
-        const line = inputRef.current;
-        setInput('');
-        void submit(line);
-      } else if (c === '\u007f' || c === '\b') setInput((s) => s.slice(0, -1));
-      else if (c >= ' ') setInput((s) => s + c);
-    }
+    const step = applyInputKey(inputRef.current, ch, key);
+    setInput(step.state);
+    for (const line of step.submitted) void submit(line);
+  };
+  useLayoutEffect(() => {
+    onKey.current = handleKey;
   });
+  useInput(useCallback((ch: string, key: Key) => onKey.current(ch, key), []));
 
   const header = (
     <Box>
-      <Text bold>Parley</Text>
-      <Text>
+      <Text bold wrap="truncate">
+        Parley
+      </Text>
+      <Text wrap="truncate">
         {' '}
         · {c.account.name} ({c.account.info.mode}) ·{' '}
       </Text>
@@ -270,69 +385,32 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
     </Box>
   );
 
-  if (screen.kind === 'help') {
-    return (
-      <Box flexDirection="column">
-        {header}
-        {HELP.map((l, i) => (
-          <Text key={i}>{l}</Text>
-        ))}
-        <Text dimColor>Esc: back</Text>
-      </Box>
-    );
-  }
-  if (screen.kind === 'verify') {
-    // QR (about 35x18) beside the digits, so the whole screen fits 80x24.
-    return (
-      <Box flexDirection="column">
-        {header}
-        <Box flexDirection="row">
-          <Text>{screen.qr.replace(/\n+$/, '')}</Text>
-          <Box flexDirection="column" paddingLeft={2} width={40}>
-            <Text bold>Safety number with {screen.peer}</Text>
-            <Text>{screen.trust}</Text>
-            <Text> </Text>
-            <Text>{screen.digits}</Text>
-            <Text> </Text>
-            <Text wrap="wrap">
-              Compare these digits (or scan the code) with {screen.peer} in person or on a trusted
-              call. If they match, type /verified.
-            </Text>
-            <Text dimColor>Esc: back</Text>
-          </Box>
-        </Box>
-      </Box>
-    );
-  }
+  if (screen.kind === 'help') return <HelpScreen header={header} />;
+  if (screen.kind === 'verify') return <VerifyScreen header={header} {...screen} />;
 
-  // Newest messages that fit: one row of the pane is the contact's trust line, and a
-  // long message wraps over several rows of the pane's width.
-  const paneWidth = Math.max(20, (stdout.columns || 80) - LIST_WIDTH - 2);
-  const rowsOf = (m: StoredMessage): number => {
-    const label = m.direction === 'out' ? 'me' : m.peer;
-    const chars = 6 + label.length + 2 + [...m.text].length + (m.direction === 'out' ? 3 : 0);
-    return Math.max(1, Math.ceil(chars / paneWidth));
-  };
-  const shown: StoredMessage[] = [];
-  let used = 1;
-  for (let i = messages.length - 1; i >= 0; i--) {
-    const m = messages[i] as StoredMessage;
-    if (used + rowsOf(m) > rowsAvail) break;
-    used += rowsOf(m);
-    shown.unshift(m);
-  }
+  const selectedIndex = Math.max(
+    0,
+    rows.findIndex((r) => r.peer === selected),
+  );
+  const listStart = Math.max(0, selectedIndex - paneRows + 1);
+  const atTop = view.start === 0 && !hasOlder;
+  const status =
+    view.offset > 0 || scroll > 0
+      ? `${atTop ? 'start of the conversation' : 'history'} · PgUp older · PgDn newer · End latest`
+      : notice;
   return (
-    <Box flexDirection="column">
+    <Box flexDirection="column" height={size.rows - 1}>
       {header}
       {warnings.map((w) => (
-        <Text key={w} color="red" bold>
+        <Text key={w} color="red" bold wrap="truncate">
           ⚠ {w}
         </Text>
       ))}
-      <Box flexDirection="row" height={rowsAvail}>
+      <Box flexDirection="row" height={paneRows} overflow="hidden">
         <Box
           flexDirection="column"
           width={LIST_WIDTH}
+          flexShrink={0}
           borderStyle="single"
           borderRight
           borderTop={false}
@@ -340,7 +418,7 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
           borderLeft={false}
         >
           {rows.length === 0 ? <Text dimColor>/to NAME to start</Text> : null}
-          {rows.map((r) => (
+          {rows.slice(listStart, listStart + paneRows).map((r) => (
             <Text key={r.peer} inverse={r.peer === selected} wrap="truncate">
               {r.online ? '●' : '○'} {r.peer.slice(0, LIST_WIDTH - 8)}
               {r.unread > 0 ? ` (${r.unread})` : ''}
@@ -359,26 +437,31 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
               )}
             </Text>
           )}
-          {shown.map((m) => (
-            <Text key={`${m.direction}:${m.id}`} wrap="wrap">
-              <Text dimColor>{clockTime(m.sentAt)} </Text>
-              <Text color={m.direction === 'out' ? 'cyan' : 'magenta'}>
-                {m.direction === 'out' ? 'me' : m.peer}
-              </Text>
-              <Text>: {m.text}</Text>
-              {m.direction === 'out' ? <Text dimColor> {statusMark(m.status)}</Text> : null}
+          {lines.slice(view.start, view.end).map((l) => (
+            <Text key={l.key} wrap="truncate">
+              {l.parts.map((p, i) => (
+                <PartText key={i} part={p} />
+              ))}
             </Text>
           ))}
         </Box>
       </Box>
       <Text dimColor wrap="truncate">
-        {notice}
+        {status}
       </Text>
-      <Box>
-        <Text color="cyan">{selected ? `${selected}> ` : '> '}</Text>
-        <Text>{input}</Text>
-        <Text inverse> </Text>
-      </Box>
+      {inputShown.map((l, i) => (
+        <Box key={i}>
+          <Text color="cyan">
+            {i === 0
+              ? inputHidden > 0
+                ? `+${inputHidden}`.padEnd(promptText.length)
+                : promptText
+              : ' '.repeat(promptText.length)}
+          </Text>
+          <Text>{l}</Text>
+          {i === inputShown.length - 1 ? <Text inverse> </Text> : null}
+        </Box>
+      ))}
     </Box>
   );
 }
@@ -386,8 +469,27 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
 /** Runs the chat until the user quits. Connects in the background and keeps reconnecting. */
 export async function runChat(c: NodeClient): Promise<void> {
   c.connect().catch(() => undefined);
-  const app = render(<ChatApp c={c} />, { exitOnCtrlC: false });
-  await app.waitUntilExit();
+  let restored = false;
+  const restore = (): void => {
+    if (restored) return;
+    restored = true;
+    process.stdout.write(LEAVE_FULL_SCREEN);
+  };
+  // Even on a crash the user's terminal gets its screen back and paste mode off.
+  process.once('exit', restore);
+  process.stdout.write(ENTER_FULL_SCREEN);
+  try {
+    const app = render(<ChatApp c={c} />, {
+      exitOnCtrlC: false,
+      // Shift+Enter is distinguishable only with the kitty keyboard protocol; ink turns it
+      // on for terminals known to support it, after asking them.
+      kittyKeyboard: { mode: 'auto' },
+    });
+    await app.waitUntilExit();
+  } finally {
+    restore();
+    process.off('exit', restore);
+  }
 }
 
 export { ChatApp };

@@ -15,6 +15,9 @@ function readHidden(prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let value = '';
     const isTty = stdin.isTTY === true;
+    // Echo goes off before the prompt shows: whoever types on seeing it (a person, or a
+    // test driving the terminal) must never have the first keys echoed.
+    if (isTty) stdin.setRawMode(true);
     process.stderr.write(prompt);
     const finish = (err?: Error): void => {
       stdin.removeListener('data', onData);
@@ -35,7 +38,6 @@ function readHidden(prompt: string): Promise<string> {
         }
       }
     };
-    if (isTty) stdin.setRawMode(true);
     stdin.resume();
     stdin.on('data', onData);
     stdin.once('end', () => finish());

@@ -24,6 +24,7 @@ import {
   ParleyClient,
   checkUserName,
   createProtocolE2ee,
+  normaliseRelayUrl,
 } from '../index.js';
 import type { AuthMode, ClientOptions, ClientStore, KdfParams } from '../index.js';
 import { createProfile, openProfile } from './profile.js';
@@ -51,17 +52,6 @@ export type InitOptions = {
   | { readonly mode: 'open'; readonly name: string; readonly caPem?: string }
 );
 
-function checkServerUrl(url: string): void {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new ClientError('INVALID_ARGUMENT', `--server: not a URL: ${url}`);
-  }
-  if (u.protocol !== 'wss:')
-    throw new ClientError('INVALID_ARGUMENT', '--server: expected wss://HOST:PORT');
-}
-
 /** Reads a PEM file for `init`, naming the option on failure. */
 export function readPemFile(path: string, option: string): string {
   try {
@@ -81,7 +71,7 @@ export async function initProfile(
 ): Promise<{ name: string; mode: AuthMode; identityKey: Uint8Array }> {
   const crypto = o.crypto ?? createPortableCrypto();
   const now = o.now ?? (() => Date.now());
-  checkServerUrl(o.server);
+  const server = normaliseRelayUrl(o.server);
   let name: string;
   let seed: Uint8Array;
   const meta: { key: string; value: Uint8Array }[] = [];
@@ -132,7 +122,7 @@ export async function initProfile(
       {
         name,
         deviceId: DEFAULT_DEVICE_ID,
-        server: o.server,
+        server,
         mode: o.mode,
         registered: false,
         createdAt: now(),

@@ -30,3 +30,5 @@ export {
   META_TLS_KEY,
 } from './app.js';
 export type { InitOptions, NodeClient, OpenClientOptions } from './app.js';
+export { updateProfileSettings } from './profile-settings.js';
+export type { ProfileSettings, ProfileSettingsUpdate } from './profile-settings.js';

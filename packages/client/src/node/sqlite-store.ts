@@ -7,7 +7,7 @@
  */
 import Database from 'better-sqlite3-multiple-ciphers';
 import { toHex } from '@parley/crypto';
-import { ClientError, selectMessages } from '../index.js';
+import { ClientError } from '../index.js';
 import type {
   ClientStore,
   Contact,
@@ -21,7 +21,7 @@ import type {
 } from '../index.js';
 
 /** Bumped with every schema change; `migrate` upgrades older files in place. */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA_V1 = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
@@ -38,6 +38,11 @@ CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, peer TEXT NOT NULL
 CREATE TABLE seen (key TEXT PRIMARY KEY) STRICT, WITHOUT ROWID;
 CREATE TABLE outbox (id TEXT PRIMARY KEY, peer TEXT NOT NULL, device INTEGER NOT NULL,
   payload BLOB NOT NULL, created_at INTEGER NOT NULL, attempts INTEGER NOT NULL) STRICT;
+`;
+
+/** v2: history is paged per conversation (newest first, before a seq) without a scan. */
+const SCHEMA_V2 = `
+CREATE INDEX messages_by_peer ON messages (peer, seq);
 `;
 
 interface MessageRow {
@@ -157,9 +162,10 @@ function migrate(db: Database.Database): void {
       `store schema ${version} is newer than this client (${SCHEMA_VERSION})`,
     );
   }
-  if (version === 0) {
+  if (version < SCHEMA_VERSION) {
     db.transaction(() => {
-      db.exec(SCHEMA_V1);
+      if (version < 1) db.exec(SCHEMA_V1);
+      if (version < 2) db.exec(SCHEMA_V2);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   }
@@ -178,6 +184,8 @@ export class SqliteStore implements ClientStore {
     reject: (e: Error) => void;
   }[] = [];
   private flushScheduled = false;
+  /** Prepared history reads, one per combination of filters. */
+  private readonly pagedQueries = new Map<string, Database.Statement>();
 
   constructor(private readonly db: Database.Database) {
     const p = (sql: string) => db.prepare(sql);
@@ -218,8 +226,6 @@ export class SqliteStore implements ClientStore {
       markShown: p(
         "UPDATE messages SET shown = 1 WHERE peer = ? AND direction = 'in' AND seq <= ? AND shown = 0",
       ),
-      allMessages: p('SELECT * FROM messages ORDER BY seq'),
-      peerMessages: p('SELECT * FROM messages WHERE peer = ? ORDER BY seq'),
       conversations: p(
         `SELECT m.peer AS peer, m.text AS text, m.stored_at AS at,
            (SELECT count(*) FROM messages u WHERE u.peer = m.peer AND u.direction = 'in' AND u.shown = 0) AS unread
@@ -360,12 +366,33 @@ export class SqliteStore implements ClientStore {
     const r = this.stmt.getMessage.get(peer, direction, id) as MessageRow | undefined;
     return r && toMessage(r);
   }
-  async listMessages(peer?: string, options?: ListMessagesOptions): Promise<StoredMessage[]> {
+  async listMessages(peer?: string, options: ListMessagesOptions = {}): Promise<StoredMessage[]> {
     this.live();
-    const rows = (
-      peer === undefined ? this.stmt.allMessages.all() : this.stmt.peerMessages.all(peer)
-    ) as MessageRow[];
-    return selectMessages(rows.map(toMessage), peer, options);
+    // Filtered and paged in SQL (newest first, then reversed), so reading one screen of
+    // a long history touches one page of rows, not the whole conversation.
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (peer !== undefined) {
+      where.push('peer = ?');
+      params.push(peer);
+    }
+    if (options.afterSeq !== undefined) {
+      where.push('seq > ?');
+      params.push(options.afterSeq);
+    }
+    if (options.beforeSeq !== undefined) {
+      where.push('seq < ?');
+      params.push(options.beforeSeq);
+    }
+    if (options.unshownOnly) where.push("direction = 'in' AND shown = 0");
+    if (options.limit !== undefined) params.push(Math.max(0, Math.floor(options.limit)));
+    const sql = `SELECT * FROM messages${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC${options.limit !== undefined ? ' LIMIT ?' : ''}`;
+    let stmt = this.pagedQueries.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.pagedQueries.set(sql, stmt);
+    }
+    return (stmt.all(...params) as MessageRow[]).map(toMessage).reverse();
   }
   async listConversations(): Promise<ConversationSummary[]> {
     this.live();

@@ -12,7 +12,7 @@ import type { ClientRequestArgs } from 'node:http';
 import WebSocket from 'ws';
 import { BLOCK_BYTES, FrameReader, FrameWriter, tlsFragmentForBlocks } from '@parley/wire';
 import type { ClientFrame } from '@parley/wire';
-import { ClientError } from '../index.js';
+import { ClientError, normaliseRelayUrl } from '../index.js';
 import type { ClientTransport, ParleyClient } from '../index.js';
 
 /** First reconnect delay: quick enough that a relay restart is barely noticed. */
@@ -32,7 +32,7 @@ export const LIVENESS_TIMEOUT_MS = 100_000;
 const WATCHDOG_INTERVAL_MS = 5_000;
 
 export interface NodeTransportOptions {
-  /** wss://HOST:PORT/ws */
+  /** wss://HOST:PORT (the relay's /ws endpoint) or the full wss://HOST:PORT/ws */
   readonly url: string;
   /** PEM of the CA that signed the relay's certificate (our organisation's CA in mtls mode). */
   readonly caPem?: string;
@@ -73,8 +73,11 @@ export class NodeTransport {
   private timer: NodeJS.Timeout | undefined;
   private lastError: ClientError | undefined;
   private readonly waiters = new Set<{ resolve: () => void; reject: (e: Error) => void }>();
+  /** The endpoint actually dialled: a stored or given URL without a path means the relay's `/ws`. */
+  readonly url: string;
 
   constructor(private readonly options: NodeTransportOptions) {
+    this.url = normaliseRelayUrl(options.url, 'relay URL');
     options.client.on((e) => {
       if (e.type === 'ready') {
         this.attempt = 0;
@@ -135,7 +138,7 @@ export class NodeTransport {
     // Whether TLS completed: with TLS 1.3 a relay that refuses our certificate (revoked,
     // expired, unknown) can only hang up after the handshake, before the HTTP upgrade.
     let tlsUp = false;
-    const ws = new WebSocket(o.url, {
+    const ws = new WebSocket(this.url, {
       createConnection: ((opts: ConnectionOptions) => {
         const socket = tlsConnect(opts);
         // One block per TLS record, so record sizes never count the blocks of a burst (M42).

@@ -121,6 +121,7 @@ export function selectMessages(
     (m) =>
       (peer === undefined || m.peer === peer) &&
       (options.afterSeq === undefined || (m.seq ?? 0) > options.afterSeq) &&
+      (options.beforeSeq === undefined || (m.seq ?? 0) < options.beforeSeq) &&
       (!options.unshownOnly || (m.direction === 'in' && !m.shown)),
   );
   out.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));

@@ -45,12 +45,7 @@ export interface Contact {
  * Incoming messages are `received`.
  */
 export type MessageStatus =
-  | 'sending'
-  | 'queued'
-  | 'on-device'
-  | 'delivered'
-  | 'received'
-  | 'failed';
+  'sending' | 'queued' | 'on-device' | 'delivered' | 'received' | 'failed';
 
 export interface StoredMessage {
   /** Hex of the 16-byte client message id chosen by the sender. */
@@ -129,6 +124,11 @@ export type StoreWrite =
 export interface ListMessagesOptions {
   /** Only messages with seq greater than this. */
   readonly afterSeq?: number;
+  /**
+   * Only messages with seq less than this: with `limit`, one page of history older than
+   * the oldest one shown (scrollback), read without loading the whole conversation.
+   */
+  readonly beforeSeq?: number;
   /** Only incoming messages not yet shown. */
   readonly unshownOnly?: boolean;
   /** Most recent `limit` messages (still returned oldest first). */

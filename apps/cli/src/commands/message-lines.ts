@@ -1,0 +1,70 @@
+/**
+ * How `read`, `read --history` and `send` print messages: for people, local time with
+ * the zone's offset and the status marks of the chat; for scripts (`--json`), one
+ * object per line with ISO 8601 times carrying the offset. A peer's text is made
+ * terminal-safe in human output only (JSON escapes it anyway).
+ */
+import { ClientError } from '@parley/client';
+import type { StoredMessage } from '@parley/client';
+import { isoLocal, localDateTime, statusMark, statusWords, terminalSafe } from '../tui/format.js';
+
+/** Most messages `read --history` prints when no `--limit` is given. */
+export const HISTORY_DEFAULT_LIMIT = 50;
+/** Bound on `--limit`: beyond this a script should page with several calls. */
+const HISTORY_MAX_LIMIT = 100_000;
+
+/** One new incoming message (`read`, `read --follow`). */
+export function messageLine(m: StoredMessage, json: boolean): string {
+  if (json) {
+    return JSON.stringify({
+      id: m.id,
+      from: m.peer,
+      text: m.text,
+      sentAt: isoLocal(m.sentAt),
+      receivedAt: isoLocal(m.storedAt),
+    });
+  }
+  return `[${localDateTime(m.sentAt)}] ${m.peer}: ${terminalSafe(m.text)}`;
+}
+
+/** One message of the stored history, either direction, with its status. */
+export function historyLine(m: StoredMessage, me: string, json: boolean, failure?: string): string {
+  const from = m.direction === 'in' ? m.peer : me;
+  const to = m.direction === 'in' ? me : m.peer;
+  if (json) {
+    return JSON.stringify({
+      id: m.id,
+      peer: m.peer,
+      direction: m.direction,
+      from,
+      to,
+      text: m.text,
+      sentAt: isoLocal(m.sentAt),
+      storedAt: isoLocal(m.storedAt),
+      status: m.status,
+      ...(failure !== undefined ? { failure } : {}),
+    });
+  }
+  const who = m.direction === 'in' ? `${m.peer}` : `me → ${m.peer}`;
+  const why = failure !== undefined ? `: ${terminalSafe(failure)}` : '';
+  const mark = m.direction === 'out' ? ` ${statusMark(m.status)}${why}` : '';
+  return `[${localDateTime(m.sentAt)}] ${who}: ${terminalSafe(m.text)}${mark}`;
+}
+
+/** What `send` says on stderr about where its message is (stdout carries only the id). */
+export function sendStatusLine(status: StoredMessage['status']): string {
+  return `${statusMark(status)} ${statusWords(status)}`;
+}
+
+/** `--limit N`: a positive integer. */
+export function parseLimit(raw: string | undefined): number {
+  if (raw === undefined) return HISTORY_DEFAULT_LIMIT;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1 || n > HISTORY_MAX_LIMIT) {
+    throw new ClientError(
+      'INVALID_ARGUMENT',
+      `--limit: expected a whole number from 1 to ${HISTORY_MAX_LIMIT}, not ${raw}`,
+    );
+  }
+  return n;
+}

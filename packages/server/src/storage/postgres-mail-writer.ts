@@ -1,0 +1,251 @@
+/**
+ * Group commit of new mail on PostgreSQL: submits that arrive while a transaction is
+ * committing join the next one, so one WAL flush serves many messages, and the answer
+ * "queued" still waits for the COMMIT that made the item durable.
+ *
+ * Order: one batch at a time per node, in call order, so this node's decisions
+ * (duplicate, full, id) follow call order. Across nodes, each batch holds a
+ * transaction-scoped advisory lock on every recipient it writes to until it commits:
+ * a recipient's server ids (an identity column) grow in commit order, which is what lets
+ * readers page by id without ever skipping a row, and the cap is counted under the lock.
+ * Locks are taken in key order, so two nodes' batches cannot deadlock.
+ */
+import type pg from 'pg';
+import { ServerError } from '../errors.js';
+import { storageError } from './postgres-pool.js';
+import { buf } from './postgres-rows.js';
+import type { Address, EnqueueResult, NewMail } from './types.js';
+
+/**
+ * Most items in one transaction: bounds how long the recipients' locks are held and how
+ * much one failed commit has to refuse. A few hundred amortise the flush well.
+ */
+const MAX_BATCH_ITEMS = 256;
+
+/** One submitted item waiting for its batch. */
+interface Queued {
+  readonly mail: NewMail;
+  readonly maxPerRecipient: number;
+  /** The batch is decided (its transaction is about to commit). */
+  readonly decide: (d: EnqueueResult) => void;
+  /** The batch failed before deciding: the submit rejects, nothing was stored. */
+  readonly refuse: (e: unknown) => void;
+  /** The batch failed after deciding: `committed` rejects, nothing was stored. */
+  readonly fail: (e: unknown) => void;
+  /** COMMIT returned. */
+  readonly commit: () => void;
+}
+
+/** Lock key of an address: its mailbox (one-bigint key space) or its receipts (class 1). */
+export const addressKey = (a: Address): string => `${a.deviceId}:${a.name}`;
+
+export class PostgresMailWriter {
+  readonly #pool: pg.Pool;
+  readonly #queue: Queued[] = [];
+  #running: Promise<void> | undefined;
+
+  constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  /** Queues an item; the callbacks settle as its batch decides and commits. */
+  push(item: Queued): void {
+    this.#queue.push(item);
+    this.#kick();
+  }
+
+  /** Resolves once nothing is queued or committing. */
+  async drain(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  #kick(): void {
+    if (this.#running || this.#queue.length === 0) return;
+    const batch = this.#queue.splice(0, MAX_BATCH_ITEMS);
+    this.#running = this.#run(batch).finally(() => {
+      this.#running = undefined;
+      this.#kick();
+    });
+  }
+
+  async #run(batch: readonly Queued[]): Promise<void> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      const e = storageError(err);
+      for (const q of batch) q.refuse(e);
+      return;
+    }
+    let decided = false;
+    try {
+      await client.query('BEGIN');
+      const keys = [...new Set(batch.map((q) => addressKey(q.mail.recipient)))].sort();
+      await client.query(
+        `SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))
+           FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k) AS sorted`,
+        [keys],
+      );
+      const decisions = await decideBatch(client, batch);
+      // Known before COMMIT, so the relay can hand mail over live while it commits.
+      batch.forEach((q, i) => q.decide(decisions[i] as EnqueueResult));
+      decided = true;
+      await client.query('COMMIT');
+      client.release();
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      // A connection that failed mid-transaction may be broken: do not reuse it.
+      client.release(true);
+      const e = storageError(err);
+      for (const q of batch) (decided ? q.fail : q.refuse)(e);
+      return;
+    }
+    for (const q of batch) q.commit();
+  }
+}
+
+const dedupKey = (m: NewMail): string =>
+  `${m.sender.deviceId}:${m.sender.name}:${Buffer.from(m.clientMessageId).toString('hex')}`;
+
+/**
+ * Decides a whole batch in a fixed number of statements, in call order: an item is a
+ * duplicate if its sender's client message id is stored already (or earlier in the
+ * batch), else refused if its recipient's mailbox is full, else inserted. Runs under the
+ * batch's recipient locks, so the counts cannot change underneath.
+ */
+async function decideBatch(c: pg.PoolClient, batch: readonly Queued[]): Promise<EnqueueResult[]> {
+  const mails = batch.map((q) => q.mail);
+  const stored = new Map<string, number>();
+  const dupRows = await c.query<{
+    s_name: string;
+    s_device: number;
+    client_id: Buffer;
+    id: number;
+  }>({
+    name: 'parley-mail-dups',
+    text: `SELECT m.s_name, m.s_device, m.client_id, m.id FROM mailbox m
+             JOIN unnest($1::text[], $2::bigint[], $3::bytea[]) AS k(s_name, s_device, client_id)
+               ON m.s_name = k.s_name AND m.s_device = k.s_device AND m.client_id = k.client_id`,
+    values: [
+      mails.map((m) => m.sender.name),
+      mails.map((m) => m.sender.deviceId),
+      mails.map((m) => buf(m.clientMessageId)),
+    ],
+  });
+  for (const r of dupRows.rows) {
+    stored.set(`${r.s_device}:${r.s_name}:${r.client_id.toString('hex')}`, r.id);
+  }
+  const recipients = [
+    ...new Map(mails.map((m) => [addressKey(m.recipient), m.recipient])).values(),
+  ];
+  const counts = new Map<string, number>();
+  const countRows = await c.query<{ r_name: string; r_device: number; n: number }>({
+    name: 'parley-mail-counts',
+    text: `SELECT m.r_name, m.r_device, count(*)::bigint AS n FROM mailbox m
+             JOIN unnest($1::text[], $2::bigint[]) AS k(r_name, r_device)
+               ON m.r_name = k.r_name AND m.r_device = k.r_device
+            GROUP BY m.r_name, m.r_device`,
+    values: [recipients.map((r) => r.name), recipients.map((r) => r.deviceId)],
+  });
+  for (const r of countRows.rows) counts.set(`${r.r_device}:${r.r_name}`, r.n);
+
+  // Plan in call order: 'dup' (stored id known), 'dupOf' (an earlier item of the batch),
+  // 'full', or an insert.
+  type Plan =
+    | { kind: 'dup'; id: number }
+    | { kind: 'dupOf'; index: number }
+    | { kind: 'full' }
+    | { kind: 'insert' };
+  const plans: Plan[] = [];
+  const firstInBatch = new Map<string, number>();
+  const toInsert: number[] = [];
+  batch.forEach((q, i) => {
+    const dk = dedupKey(q.mail);
+    const storedId = stored.get(dk);
+    const earlier = firstInBatch.get(dk);
+    if (storedId !== undefined) plans.push({ kind: 'dup', id: storedId });
+    else if (earlier !== undefined) plans.push({ kind: 'dupOf', index: earlier });
+    else {
+      const rk = addressKey(q.mail.recipient);
+      const n = counts.get(rk) ?? 0;
+      if (n >= q.maxPerRecipient) plans.push({ kind: 'full' });
+      else {
+        counts.set(rk, n + 1);
+        firstInBatch.set(dk, i);
+        toInsert.push(i);
+        plans.push({ kind: 'insert' });
+      }
+    }
+  });
+
+  const ids = new Map<number, number>();
+  if (toInsert.length > 0) {
+    const rows = toInsert.map((i) => (batch[i] as Queued).mail);
+    // ORDER BY the input position: identity values are drawn in that order, so ids
+    // follow call order.
+    const inserted = await c.query<{
+      s_name: string;
+      s_device: number;
+      client_id: Buffer;
+      id: number;
+    }>({
+      name: 'parley-mail-insert',
+      text: `INSERT INTO mailbox (r_name, r_device, s_name, s_device, client_id, kind, payload, stored_at, expires_at)
+             SELECT r_name, r_device, s_name, s_device, client_id, kind, payload, stored_at, expires_at
+               FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bytea[], $6::text[],
+                           $7::bytea[], $8::bigint[], $9::bigint[])
+                    WITH ORDINALITY AS t(r_name, r_device, s_name, s_device, client_id, kind, payload,
+                                         stored_at, expires_at, n)
+              ORDER BY n
+             ON CONFLICT (s_name, s_device, client_id) DO NOTHING
+             RETURNING s_name, s_device, client_id, id`,
+      values: [
+        rows.map((m) => m.recipient.name),
+        rows.map((m) => m.recipient.deviceId),
+        rows.map((m) => m.sender.name),
+        rows.map((m) => m.sender.deviceId),
+        rows.map((m) => buf(m.clientMessageId)),
+        rows.map((m) => m.kind),
+        rows.map((m) => buf(m.payload)),
+        rows.map((m) => m.storedAt),
+        rows.map((m) => m.expiresAt),
+      ],
+    });
+    const byKey = new Map<string, number>();
+    for (const r of inserted.rows) {
+      byKey.set(`${r.s_device}:${r.s_name}:${r.client_id.toString('hex')}`, r.id);
+    }
+    for (const i of toInsert) {
+      const mail = (batch[i] as Queued).mail;
+      const id = byKey.get(dedupKey(mail));
+      if (id !== undefined) {
+        ids.set(i, id);
+        continue;
+      }
+      // Stored meanwhile by another node (same sender and id, another recipient, so not
+      // under our locks): a duplicate of that.
+      const dup = await c.query<{ id: number }>(
+        'SELECT id FROM mailbox WHERE s_name = $1 AND s_device = $2 AND client_id = $3',
+        [mail.sender.name, mail.sender.deviceId, buf(mail.clientMessageId)],
+      );
+      const dupId = dup.rows[0]?.id;
+      if (dupId === undefined) throw new ServerError('STORAGE', 'mail vanished during insert');
+      plans[i] = { kind: 'dup', id: dupId };
+    }
+  }
+  return plans.map((p, i): EnqueueResult => {
+    switch (p.kind) {
+      case 'dup':
+        return { ok: true, serverMessageId: p.id, duplicate: true };
+      case 'full':
+        return { ok: false, reason: 'mailbox-full' };
+      case 'insert':
+        return { ok: true, serverMessageId: ids.get(i) as number, duplicate: false };
+      case 'dupOf': {
+        const first = plans[p.index] as Plan;
+        const id = first.kind === 'dup' ? first.id : (ids.get(p.index) as number);
+        return { ok: true, serverMessageId: id, duplicate: true };
+      }
+    }
+  });
+}

@@ -1,0 +1,474 @@
+/**
+ * PostgreSQL backend of {@link RelayStore} (`pg`), for relays that outgrow one machine:
+ * any number of relay nodes may share one database.
+ *
+ * What holds across nodes, and how:
+ * - One-time prekeys: taken with `FOR UPDATE SKIP LOCKED` and deleted in the same
+ *   transaction, so concurrent lookups on any nodes never hand out one key twice.
+ * - Server message ids: an identity column (a sequence: never reused, even after a
+ *   crash). Mail for one recipient is inserted under a transaction-scoped advisory lock
+ *   on that recipient, so its ids grow in commit order and a reader paging with
+ *   `pending(afterId)` never skips a row that commits later; the mailbox cap is counted
+ *   under the same lock. Inserts are group-committed (`postgres-mail-writer.ts`).
+ * - Durability: `committed` (and so "queued") resolves only after COMMIT returned, with
+ *   the server's default `synchronous_commit = on` (WAL flushed).
+ *
+ * Errors of the database (unreachable, restarted) reject with `ServerError('STORAGE')`;
+ * the pool drops broken connections and opens new ones, so the store recovers by itself
+ * once the server is back.
+ */
+import pg from 'pg';
+import { ServerError } from '../errors.js';
+import {
+  PG_HEALTH_TIMEOUT_MS,
+  poolConfig,
+  storageError,
+  type PostgresConnection,
+  type PostgresHealth,
+} from './postgres-pool.js';
+import {
+  buf,
+  bytes,
+  toDevice,
+  toMail,
+  toOneTime,
+  toSigned,
+  type DeviceRow,
+  type KeyRow,
+  type MailRow,
+} from './postgres-rows.js';
+import { addressKey, PostgresMailWriter } from './postgres-mail-writer.js';
+import { migrate } from './postgres-schema.js';
+import type {
+  Address,
+  CommitOutcome,
+  DeviceRecord,
+  EnqueueResult,
+  IdentityDhKey,
+  MailItem,
+  NewMail,
+  OneTimePrekey,
+  PrekeyBundle,
+  PrekeyUpload,
+  Receipt,
+  RelayStore,
+  SignedPrekey,
+  StoredReceipt,
+  Submission,
+} from './types.js';
+
+export {
+  DEFAULT_PG_POOL_SIZE,
+  type PostgresConnection,
+  type PostgresHealth,
+} from './postgres-pool.js';
+
+/** The relay database on PostgreSQL. */
+export class PostgresStore implements RelayStore {
+  readonly #pool: pg.Pool;
+  #closed = false;
+  readonly #writer: PostgresMailWriter;
+  /** Commits in flight by server id, so an ack that overtakes its commit waits for it. */
+  readonly #committing = new Map<number, Promise<CommitOutcome>>();
+
+  private constructor(pool: pg.Pool) {
+    this.#pool = pool;
+    this.#writer = new PostgresMailWriter(pool);
+  }
+
+  /** Connects, applies migrations, and returns the store. Fails if the server is unreachable. */
+  static async open(connection: PostgresConnection): Promise<PostgresStore> {
+    const pool = new pg.Pool(poolConfig(connection));
+    // An idle connection's error (server restart) must not crash the process; the pool
+    // has already dropped that connection.
+    pool.on('error', (err) => connection.onPoolError?.(err));
+    try {
+      await migrate(pool);
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw storageError(err);
+    }
+    return new PostgresStore(pool);
+  }
+
+  async #query<R extends pg.QueryResultRow>(
+    text: string,
+    values: unknown[] = [],
+  ): Promise<pg.QueryResult<R>> {
+    if (this.#closed) throw new ServerError('STORAGE', 'store is closed');
+    try {
+      return await this.#pool.query<R>(text, values);
+    } catch (err) {
+      throw storageError(err);
+    }
+  }
+
+  /** Runs `fn` in a transaction on one pool connection; resolves after COMMIT. */
+  async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new ServerError('STORAGE', 'store is closed');
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw storageError(err);
+    }
+    try {
+      await client.query('BEGIN');
+      const out = await fn(client);
+      await client.query('COMMIT');
+      client.release();
+      return out;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      // A connection that failed mid-transaction may be broken: do not reuse it.
+      client.release(true);
+      throw storageError(err);
+    }
+  }
+
+  /** Reachability probe for `/healthz`, with pool figures for metrics. */
+  async health(): Promise<PostgresHealth> {
+    const figures = {
+      totalConnections: this.#pool.totalCount,
+      idleConnections: this.#pool.idleCount,
+      waiting: this.#pool.waitingCount,
+    };
+    if (this.#closed) return { ok: false, error: 'store is closed', ...figures };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        this.#pool.query('SELECT 1'),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error('health probe timed out')),
+            PG_HEALTH_TIMEOUT_MS,
+          );
+        }),
+      ]);
+      return { ok: true, ...figures };
+    } catch (err) {
+      return { ok: false, error: storageError(err).message, ...figures };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async registerDevice(device: DeviceRecord): Promise<{ created: boolean; device: DeviceRecord }> {
+    const inserted = await this.#query(
+      `INSERT INTO devices (name, device_id, identity_key, certificate, registered_at)
+       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name, device_id) DO NOTHING`,
+      [
+        device.name,
+        device.deviceId,
+        buf(device.identityKey),
+        device.certificate ? buf(device.certificate) : null,
+        device.registeredAt,
+      ],
+    );
+    if (inserted.rowCount === 1) return { created: true, device };
+    const existing = await this.getDevice(device);
+    if (!existing) throw new ServerError('STORAGE', 'device vanished during registration');
+    return { created: false, device: existing };
+  }
+
+  async upsertDevice(device: DeviceRecord): Promise<void> {
+    // Unchanged (the usual reconnect) writes nothing.
+    await this.#query(
+      `INSERT INTO devices (name, device_id, identity_key, certificate, registered_at)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (name, device_id) DO UPDATE
+         SET identity_key = excluded.identity_key, certificate = excluded.certificate
+         WHERE devices.identity_key IS DISTINCT FROM excluded.identity_key
+            OR devices.certificate IS DISTINCT FROM excluded.certificate`,
+      [
+        device.name,
+        device.deviceId,
+        buf(device.identityKey),
+        device.certificate ? buf(device.certificate) : null,
+        device.registeredAt,
+      ],
+    );
+  }
+
+  async getDevice(address: Address): Promise<DeviceRecord | undefined> {
+    const r = await this.#query<DeviceRow>(
+      'SELECT * FROM devices WHERE name = $1 AND device_id = $2',
+      [address.name, address.deviceId],
+    );
+    const row = r.rows[0];
+    return row ? toDevice(row) : undefined;
+  }
+
+  async listDevices(name: string): Promise<DeviceRecord[]> {
+    const r = await this.#query<DeviceRow>(
+      'SELECT * FROM devices WHERE name = $1 ORDER BY device_id',
+      [name],
+    );
+    return r.rows.map(toDevice);
+  }
+
+  async putPrekeys(address: Address, upload: PrekeyUpload): Promise<void> {
+    const { name, deviceId } = address;
+    const signed: [string, SignedPrekey | IdentityDhKey | undefined, number][] = [
+      // The identity DH key lives beside the signed prekeys (kind 'idh', id 0).
+      ['idh', upload.identityDh, 0],
+      ['ec', upload.signedPrekey, upload.signedPrekey?.id ?? 0],
+      ['pq', upload.pqLastResort, upload.pqLastResort?.id ?? 0],
+    ];
+    const oneTime: [string, readonly OneTimePrekey[]][] = [
+      ['ec', upload.oneTime ?? []],
+      ['pq', upload.oneTimePq ?? []],
+    ];
+    await this.#tx(async (c) => {
+      for (const [kind, k, id] of signed) {
+        if (!k) continue;
+        await c.query(
+          `INSERT INTO signed_prekeys (name, device_id, kind, id, public_key, signature)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (name, device_id, kind) DO UPDATE
+             SET id = excluded.id, public_key = excluded.public_key, signature = excluded.signature`,
+          [name, deviceId, kind, id, buf(k.publicKey), buf(k.signature)],
+        );
+      }
+      for (const [kind, keys] of oneTime) {
+        if (keys.length === 0) continue;
+        // One statement per batch; WITH ORDINALITY keeps upload order for hand-out order.
+        await c.query(
+          `INSERT INTO one_time_prekeys (name, device_id, kind, id, public_key, signature)
+           SELECT $1, $2, $3, k.id, k.pk, k.sig
+             FROM unnest($4::bigint[], $5::bytea[], $6::bytea[]) WITH ORDINALITY AS k(id, pk, sig, n)
+            ORDER BY k.n
+           ON CONFLICT DO NOTHING`,
+          [
+            name,
+            deviceId,
+            kind,
+            keys.map((k) => k.id),
+            keys.map((k) => buf(k.publicKey)),
+            keys.map((k) => (k.signature ? buf(k.signature) : null)),
+          ],
+        );
+      }
+    });
+  }
+
+  takePrekeyBundle(address: Address): Promise<PrekeyBundle | undefined> {
+    const { name, deviceId } = address;
+    return this.#tx(async (c) => {
+      const dev = (
+        await c.query<DeviceRow>('SELECT * FROM devices WHERE name = $1 AND device_id = $2', [
+          name,
+          deviceId,
+        ])
+      ).rows[0];
+      const signed = new Map(
+        (
+          await c.query<KeyRow>(
+            'SELECT kind, id, public_key, signature FROM signed_prekeys WHERE name = $1 AND device_id = $2',
+            [name, deviceId],
+          )
+        ).rows.map((r) => [r.kind, r]),
+      );
+      const idh = signed.get('idh');
+      const spk = signed.get('ec');
+      const lastResort = signed.get('pq');
+      if (!dev || !idh || !spk || !lastResort) return undefined;
+      // SKIP LOCKED: a key another lookup (on any node) is taking is passed over, never
+      // waited for and never handed out twice; it is deleted before that lookup commits.
+      const take = async (kind: string): Promise<KeyRow | undefined> =>
+        (
+          await c.query<KeyRow>(
+            `WITH k AS (
+               SELECT name, device_id, kind, id FROM one_time_prekeys
+                WHERE name = $1 AND device_id = $2 AND kind = $3
+                ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+             DELETE FROM one_time_prekeys o USING k
+              WHERE o.name = k.name AND o.device_id = k.device_id AND o.kind = k.kind AND o.id = k.id
+             RETURNING o.id, o.public_key, o.signature`,
+            [name, deviceId, kind],
+          )
+        ).rows[0];
+      const ot = await take('ec');
+      const otPq = await take('pq');
+      const left = await c.query<{ ec: number; pq: number }>(
+        `SELECT count(*) FILTER (WHERE kind = 'ec')::bigint AS ec,
+                count(*) FILTER (WHERE kind = 'pq')::bigint AS pq
+           FROM one_time_prekeys WHERE name = $1 AND device_id = $2`,
+        [name, deviceId],
+      );
+      const identityDh = toSigned(idh);
+      return {
+        device: toDevice(dev),
+        identityDh: { publicKey: identityDh.publicKey, signature: identityDh.signature },
+        signedPrekey: toSigned(spk),
+        pqPrekey: toSigned(otPq ?? lastResort),
+        pqPrekeyIsLastResort: otPq === undefined,
+        ...(ot ? { oneTimePrekey: toOneTime(ot) } : {}),
+        remainingOneTime: left.rows[0]?.ec ?? 0,
+        remainingOneTimePq: left.rows[0]?.pq ?? 0,
+      };
+    });
+  }
+
+  async countPrekeys(address: Address): Promise<{ oneTime: number; oneTimePq: number }> {
+    const r = await this.#query<{ ec: number; pq: number }>(
+      `SELECT count(*) FILTER (WHERE kind = 'ec')::bigint AS ec,
+              count(*) FILTER (WHERE kind = 'pq')::bigint AS pq
+         FROM one_time_prekeys WHERE name = $1 AND device_id = $2`,
+      [address.name, address.deviceId],
+    );
+    return { oneTime: r.rows[0]?.ec ?? 0, oneTimePq: r.rows[0]?.pq ?? 0 };
+  }
+
+  async getIdentityDh(address: Address): Promise<IdentityDhKey | undefined> {
+    const r = await this.#query<KeyRow>(
+      `SELECT id, public_key, signature FROM signed_prekeys
+        WHERE name = $1 AND device_id = $2 AND kind = 'idh'`,
+      [address.name, address.deviceId],
+    );
+    const row = r.rows[0];
+    if (!row) return undefined;
+    const k = toSigned(row);
+    return { publicKey: k.publicKey, signature: k.signature };
+  }
+
+  async enqueue(mail: NewMail, maxPerRecipient: number): Promise<EnqueueResult> {
+    const { decision, committed } = await this.submit(mail, maxPerRecipient);
+    await committed;
+    return decision;
+  }
+
+  /**
+   * Queues the item for the next group commit (see `postgres-mail-writer.ts`). The
+   * decision is known inside that transaction, before COMMIT; `committed` resolves
+   * after it. This backend does not hold mail in memory (`holdMs` is ignored).
+   */
+  submit(mail: NewMail, maxPerRecipient: number): Promise<Submission> {
+    if (this.#closed) return Promise.reject(new ServerError('STORAGE', 'store is closed'));
+    return new Promise<Submission>((resolve, reject) => {
+      let commit!: () => void;
+      let fail!: (e: unknown) => void;
+      const committed = new Promise<CommitOutcome>((res, rej) => {
+        commit = () => res('stored');
+        fail = rej;
+      });
+      // A caller may ignore `committed` (e.g. for a full mailbox): never an unhandled rejection.
+      committed.catch(() => undefined);
+      this.#writer.push({
+        mail,
+        maxPerRecipient,
+        decide: (decision) => {
+          if (decision.ok && !decision.duplicate) {
+            const id = decision.serverMessageId;
+            this.#committing.set(id, committed);
+            const forget = (): boolean => this.#committing.delete(id);
+            committed.then(forget, forget);
+          }
+          // Sequence values are never reused, so showing an id before its commit is safe.
+          resolve({ decision, committed, idDurable: true });
+        },
+        refuse: reject,
+        commit,
+        fail,
+      });
+    });
+  }
+
+  async pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]> {
+    const r = await this.#query<MailRow>(
+      `SELECT * FROM mailbox WHERE r_name = $1 AND r_device = $2 AND id > $3 ORDER BY id LIMIT $4`,
+      [recipient.name, recipient.deviceId, afterId, limit],
+    );
+    return r.rows.map(toMail);
+  }
+
+  async ack(recipient: Address, serverMessageId: number): Promise<MailItem | undefined> {
+    // The recipient may have it live before its insert committed on this node.
+    await this.#committing.get(serverMessageId)?.catch(() => undefined);
+    const r = await this.#query<MailRow>(
+      'DELETE FROM mailbox WHERE id = $1 AND r_name = $2 AND r_device = $3 RETURNING *',
+      [serverMessageId, recipient.name, recipient.deviceId],
+    );
+    const row = r.rows[0];
+    return row ? toMail(row) : undefined;
+  }
+
+  async mailboxCount(recipient: Address): Promise<number> {
+    const r = await this.#query<{ n: number }>(
+      'SELECT count(*)::bigint AS n FROM mailbox WHERE r_name = $1 AND r_device = $2',
+      [recipient.name, recipient.deviceId],
+    );
+    return r.rows[0]?.n ?? 0;
+  }
+
+  async expire(now: number): Promise<number> {
+    const r = await this.#query('DELETE FROM mailbox WHERE expires_at <= $1', [now]);
+    return r.rowCount ?? 0;
+  }
+
+  async addReceipt(sender: Address, receipt: Receipt, maxPerSender: number): Promise<void> {
+    await this.#tx(async (c) => {
+      // Serialises the trim of one sender's receipts across nodes (class 1: receipts).
+      await c.query('SELECT pg_advisory_xact_lock(1, hashtext($1))', [addressKey(sender)]);
+      await c.query(
+        `INSERT INTO receipts (s_name, s_device, client_id, status, server_id, ts)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+        [
+          sender.name,
+          sender.deviceId,
+          buf(receipt.clientMessageId),
+          receipt.status,
+          receipt.serverMessageId,
+          receipt.timestamp,
+        ],
+      );
+      await c.query(
+        `DELETE FROM receipts WHERE s_name = $1 AND s_device = $2 AND id <= (
+           SELECT id FROM receipts WHERE s_name = $1 AND s_device = $2
+            ORDER BY id DESC OFFSET $3 LIMIT 1)`,
+        [sender.name, sender.deviceId, maxPerSender],
+      );
+    });
+  }
+
+  async pendingReceipts(
+    sender: Address,
+    afterReceiptId: number,
+    limit: number,
+  ): Promise<StoredReceipt[]> {
+    const r = await this.#query<{
+      id: number;
+      client_id: Buffer;
+      status: string;
+      server_id: number;
+      ts: number;
+    }>(
+      `SELECT id, client_id, status, server_id, ts FROM receipts
+        WHERE s_name = $1 AND s_device = $2 AND id > $3 ORDER BY id LIMIT $4`,
+      [sender.name, sender.deviceId, afterReceiptId, limit],
+    );
+    return r.rows.map((row) => ({
+      receiptId: row.id,
+      clientMessageId: bytes(row.client_id),
+      status: row.status as 'queued' | 'delivered',
+      serverMessageId: row.server_id,
+      timestamp: row.ts,
+    }));
+  }
+
+  async settleReceipt(sender: Address, serverMessageId: number): Promise<number> {
+    const r = await this.#query(
+      'DELETE FROM receipts WHERE server_id = $1 AND s_name = $2 AND s_device = $3',
+      [serverMessageId, sender.name, sender.deviceId],
+    );
+    return r.rowCount ?? 0;
+  }
+
+  /** Waits for commits in flight, then closes the pool. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#writer.drain();
+    this.#closed = true;
+    await this.#pool.end();
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * The store contract on a real PostgreSQL server, plus what matters once several relay
+ * nodes (several stores, each with its own pool) share one database.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresStore } from '../src/storage/postgres.js';
+import type { Address, NewMail } from '../src/storage/types.js';
+import { startPostgres, type TestPostgres } from './pg-server.js';
+import { runStoreContract } from './store-contract.js';
+
+let server: TestPostgres;
+const opened: PostgresStore[] = [];
+beforeAll(async () => {
+  server = await startPostgres();
+}, 120_000);
+afterAll(async () => {
+  for (const s of opened) await s.close().catch(() => undefined);
+  await server?.destroy();
+}, 60_000);
+
+async function openStore(url: string, poolSize = 4): Promise<PostgresStore> {
+  const s = await PostgresStore.open({ url, poolSize });
+  opened.push(s);
+  return s;
+}
+
+runStoreContract('postgres', async () => {
+  const url = server.url(await server.createDatabase());
+  return { store: await openStore(url), reopen: () => openStore(url) };
+});
+
+const bob: Address = { name: 'bob', deviceId: 1 };
+const mail = (sender: string, i: number, over: Partial<NewMail> = {}): NewMail => ({
+  recipient: bob,
+  sender: { name: sender, deviceId: 1 },
+  clientMessageId: new Uint8Array(16).fill(i % 256).map((b, j) => (j === 0 ? i >> 8 : b)),
+  kind: 'message',
+  payload: new Uint8Array([i & 255, i >> 8]),
+  storedAt: 1,
+  expiresAt: 2 ** 40,
+  ...over,
+});
+
+describe('PostgresStore shared by several nodes', () => {
+  const NODES = 3;
+  const nodes = async (): Promise<PostgresStore[]> => {
+    const url = server.url(await server.createDatabase('nodes'));
+    const out: PostgresStore[] = [];
+    // Opened at once: migrations must serialise, not collide.
+    out.push(...(await Promise.all(Array.from({ length: NODES }, () => openStore(url)))));
+    return out;
+  };
+
+  it('hands out each one-time prekey once under concurrent lookups on several nodes', async () => {
+    const [a, b, c] = (await nodes()) as [PostgresStore, PostgresStore, PostgresStore];
+    await a.registerDevice({ ...bob, identityKey: new Uint8Array(32).fill(7), registeredAt: 1 });
+    const KEYS = 40;
+    await a.putPrekeys(bob, {
+      identityDh: { publicKey: new Uint8Array(32).fill(5), signature: new Uint8Array(64) },
+      signedPrekey: { id: 1, publicKey: new Uint8Array(32).fill(1), signature: new Uint8Array(64) },
+      pqLastResort: { id: 2, publicKey: new Uint8Array(32).fill(2), signature: new Uint8Array(64) },
+      oneTime: Array.from({ length: KEYS }, (_, i) => ({
+        id: 1000 + i,
+        publicKey: new Uint8Array(32).fill(i),
+      })),
+      oneTimePq: Array.from({ length: KEYS / 2 }, (_, i) => ({
+        id: 2000 + i,
+        publicKey: new Uint8Array(32).fill(i),
+        signature: new Uint8Array(64),
+      })),
+    });
+    const bundles = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => [a, b, c][i % 3]!.takePrekeyBundle(bob)),
+    );
+    const ec = bundles.flatMap((x) => (x?.oneTimePrekey ? [x.oneTimePrekey.id] : []));
+    const pq = bundles.flatMap((x) => (x && !x.pqPrekeyIsLastResort ? [x.pqPrekey.id] : []));
+    expect(ec).toHaveLength(KEYS);
+    expect(new Set(ec).size).toBe(KEYS);
+    expect(pq).toHaveLength(KEYS / 2);
+    expect(new Set(pq).size).toBe(KEYS / 2);
+    expect(bundles.every((x) => x !== undefined)).toBe(true);
+    expect(await c.countPrekeys(bob)).toEqual({ oneTime: 0, oneTimePq: 0 });
+  });
+
+  it('server ids are unique and each sender keeps its order when nodes insert at once', async () => {
+    const stores = await nodes();
+    const PER_NODE = 40;
+    // Each node carries one sender and sends its messages in order (awaiting each).
+    const sent = await Promise.all(
+      stores.map(async (s, n) => {
+        const ids: number[] = [];
+        for (let i = 0; i < PER_NODE; i++) {
+          const r = await s.enqueue(mail(`sender${n}`, i), 10_000);
+          if (!r.ok || r.duplicate) throw new Error('not stored');
+          ids.push(r.serverMessageId);
+        }
+        return ids;
+      }),
+    );
+    const all = sent.flat();
+    expect(new Set(all).size).toBe(NODES * PER_NODE);
+    for (const ids of sent) expect([...ids].sort((x, y) => x - y)).toEqual(ids);
+    const pending = await stores[0]!.pending(bob, 0, 10_000);
+    expect(pending.map((m) => m.serverMessageId)).toEqual([...all].sort((x, y) => x - y));
+    for (let n = 0; n < NODES; n++) {
+      const mine = pending.filter((m) => m.sender.name === `sender${n}`);
+      expect(mine.map((m) => m.payload[0])).toEqual(
+        Array.from({ length: PER_NODE }, (_, i) => i & 255),
+      );
+    }
+  });
+
+  it('a reader paging by server id while nodes insert never skips an item', async () => {
+    const stores = await nodes();
+    const PER_NODE = 40;
+    let writing = true;
+    const writers = Promise.all(
+      stores.map(async (s, n) => {
+        await Promise.all(
+          Array.from({ length: PER_NODE }, (_, i) => s.enqueue(mail(`w${n}`, i), 10_000)),
+        );
+      }),
+    ).finally(() => {
+      writing = false;
+    });
+    const seen: number[] = [];
+    let cursor = 0;
+    // Bounded: the writers finish, then one last page drains the rest.
+    for (let round = 0; round < 100_000; round++) {
+      const done = !writing;
+      const page = await stores[round % NODES]!.pending(bob, cursor, 7);
+      for (const m of page) seen.push(m.serverMessageId);
+      cursor = page.at(-1)?.serverMessageId ?? cursor;
+      if (done && page.length < 7) break;
+    }
+    await writers;
+    expect(seen).toHaveLength(NODES * PER_NODE);
+    expect(new Set(seen).size).toBe(seen.length);
+  });
+
+  it('the mailbox cap holds across nodes and a retry on another node is a duplicate', async () => {
+    const stores = await nodes();
+    const CAP = 10;
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => stores[i % NODES]!.enqueue(mail('s', i), CAP)),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(CAP);
+    expect(await stores[1]!.mailboxCount(bob)).toBe(CAP);
+    const first = results.findIndex((r) => r.ok);
+    const original = results[first]!;
+    // The same client message id retried through each node: stored once, same id.
+    const retries = await Promise.all(stores.map((s) => s.enqueue(mail('s', first), CAP)));
+    for (const r of retries) expect(r).toEqual({ ...original, duplicate: true });
+  });
+
+  it('expiry on one node removes the mail for every node', async () => {
+    const [a, b] = (await nodes()) as [PostgresStore, PostgresStore];
+    await a.enqueue(mail('s', 1, { expiresAt: 50 }), 10);
+    await b.enqueue(mail('s', 2, { expiresAt: 100 }), 10);
+    await a.enqueue(mail('s', 3, { expiresAt: 100 }), 10);
+    expect(await b.expire(50)).toBe(1);
+    expect(await a.expire(50)).toBe(0);
+    expect((await a.pending(bob, 0, 10)).map((m) => m.payload[0])).toEqual([2, 3]);
+    expect(await b.expire(100)).toBe(2);
+    expect(await a.mailboxCount(bob)).toBe(0);
+  });
+
+  it('decides each item of one group commit as if alone, in call order', async () => {
+    const [s] = (await nodes()) as [PostgresStore];
+    // The first call commits alone; the rest queue behind it and share one transaction.
+    const [first, ...rest] = await Promise.all([
+      s.enqueue(mail('x', 1), 3),
+      s.enqueue(mail('x', 2), 3),
+      s.enqueue(mail('x', 2), 3),
+      s.enqueue(mail('x', 3), 3),
+      s.enqueue(mail('x', 4), 3),
+      s.enqueue(mail('x', 1), 3),
+    ]);
+    const id = (r: typeof first | undefined): number => (r?.ok === true ? r.serverMessageId : -1);
+    const [two, twoAgain, three, four, oneAgain] = rest;
+    expect(first).toMatchObject({ ok: true, duplicate: false });
+    expect(two).toMatchObject({ ok: true, duplicate: false });
+    expect(id(two)).toBeGreaterThan(id(first));
+    expect(twoAgain).toEqual({ ok: true, serverMessageId: id(two), duplicate: true });
+    expect(three).toMatchObject({ ok: true, duplicate: false });
+    expect(id(three)).toBeGreaterThan(id(two));
+    expect(four).toEqual({ ok: false, reason: 'mailbox-full' });
+    // A retry of stored mail is answered as such even when the mailbox is full.
+    expect(oneAgain).toEqual({ ok: true, serverMessageId: id(first), duplicate: true });
+    expect((await s.pending(bob, 0, 10)).map((m) => m.payload[0])).toEqual([1, 2, 3]);
+  });
+
+  it("an ack that overtakes its item's commit on the same node still deletes it", async () => {
+    const [s] = (await nodes()) as [PostgresStore];
+    for (let i = 0; i < 5; i++) {
+      // The id is known before COMMIT returned (the relay hands the item over live then).
+      const sub = await s.submit(mail('live', i), 10);
+      const id = sub.decision.ok ? sub.decision.serverMessageId : -1;
+      const acked = await s.ack(bob, id);
+      expect(acked?.serverMessageId).toBe(id);
+      await expect(sub.committed).resolves.toBe('stored');
+    }
+    expect(await s.mailboxCount(bob)).toBe(0);
+  });
+});
