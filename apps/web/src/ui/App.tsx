@@ -1,3 +1,4 @@
+/** @jsxImportSource preact */
 /**
  * The web client's UI: the profile gate until a profile is open, then the chat. The
  * platform (storage, socket, lock) comes in as a `ProfileGate`; the default is this

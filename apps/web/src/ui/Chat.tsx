@@ -1,3 +1,4 @@
+/** @jsxImportSource preact */
 /**
  * The signed-in screen: connection banner, conversation list (unread counts, presence),
  * the selected conversation, and the safety-number dialog. On a narrow screen the list

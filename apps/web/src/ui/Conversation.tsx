@@ -1,3 +1,4 @@
+/** @jsxImportSource preact */
 /**
  * One conversation: the trust line, the key-change warning, the "secured again" note,
  * the messages (local time, zone in the title; status marks of outgoing messages with

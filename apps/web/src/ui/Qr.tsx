@@ -1,3 +1,4 @@
+/** @jsxImportSource preact */
 /**
  * A QR code drawn as SVG elements from the `qrcode` package's module matrix: no data
  * URL and no inline style, so the page's strict CSP needs no exception for it.

@@ -1,3 +1,4 @@
+/** @jsxImportSource preact */
 /**
  * The safety-number dialog: 60 digits and a QR code, identical on both sides, and
  * "Mark verified" for after the user compared them. It is also where a changed key is

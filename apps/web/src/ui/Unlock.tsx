@@ -1,3 +1,4 @@
+/** @jsxImportSource preact */
 /**
  * First screen: create this browser's profile (name and passphrase, typed twice) or
  * unlock the stored one. A wrong passphrase says so and changes nothing (the gate

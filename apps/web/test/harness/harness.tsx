@@ -1,3 +1,4 @@
+/** @jsxImportSource preact */
 /**
  * Test harness for the UI alone: the real App and the real client core (protocol,
  * portable crypto, MemoryStore) in the page, with the client tests' in-process relay
