@@ -149,6 +149,65 @@ describe('web UI in Chromium (harness relay)', () => {
     await lastOut().locator('.status.delivered').waitFor({ timeout: WAIT_MS });
   });
 
+  it('is keyboard operable: Tab reaches a conversation, Enter opens it, the composer has focus', async () => {
+    await page.getByLabel('Start a conversation').focus();
+    let onCarol = false;
+    for (let i = 0; i < 20 && !onCarol; i++) {
+      await page.keyboard.press('Tab');
+      onCarol = await page.evaluate(
+        () => (document.activeElement as HTMLElement | null)?.dataset['peer'] === 'carol',
+      );
+    }
+    expect(onCarol).toBe(true);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.activeElement?.id === 'composer-text', null, {
+      timeout: WAIT_MS,
+    });
+    expect(await page.getByLabel('Message to carol').isVisible()).toBe(true);
+    await page.locator('button.conv[data-peer="bob"]').click();
+  });
+
+  it('opt-in notifications: when the tab is hidden, the sender is named and the text is not', async () => {
+    await browser.context.grantPermissions(['notifications'], { origin: new URL(url).origin });
+    await page.getByRole('button', { name: 'Notify me' }).click();
+    await page.getByRole('button', { name: 'Notifications on' }).waitFor({ timeout: WAIT_MS });
+    await page.evaluate(() => {
+      const w = window as unknown as { shownNotes: string[] };
+      w.shownNotes = [];
+      const Real = window.Notification;
+      window.Notification = class extends Real {
+        constructor(title: string, options?: NotificationOptions) {
+          super(title, options);
+          w.shownNotes.push(`${title}|${options?.body ?? ''}`);
+        }
+      };
+      Object.defineProperty(document, 'visibilityState', {
+        configurable: true,
+        get: () => 'hidden',
+      });
+    });
+    await call('bobSend', 'secret words for the tab');
+    await page.waitForFunction(
+      () => (window as unknown as { shownNotes: string[] }).shownNotes.length > 0,
+      null,
+      { timeout: WAIT_MS },
+    );
+    const notes = await page.evaluate(
+      () => (window as unknown as { shownNotes: string[] }).shownNotes,
+    );
+    expect(notes).toEqual(['Parley|New message from bob']);
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'visibilityState', {
+        configurable: true,
+        get: () => 'visible',
+      });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await page
+      .locator('.msg.in', { hasText: 'secret words for the tab' })
+      .waitFor({ timeout: WAIT_MS });
+  });
+
   it('a message to an unknown name written offline ends ✗ not sent, with the reason', async () => {
     await call('dropAlice');
     await page.locator('.banner.reconnecting').waitFor({ timeout: WAIT_MS });
