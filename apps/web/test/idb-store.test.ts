@@ -15,6 +15,7 @@ interface PageApi {
   writeSecretHistory(profile: string, text: string): Promise<void>;
   tryOpen(profile: string, passphrase: string): Promise<string>;
   hex(s: string): string;
+  failMidBatch(profile: string): Promise<string>;
 }
 declare const parleyTest: PageApi;
 
@@ -56,6 +57,12 @@ describe('IndexedDB ClientStore in Chromium', () => {
     // The record really is there: the right passphrase reads it back.
     expect(await page.evaluate(() => parleyTest.tryOpen('raw-probe', 'correct horse'))).toBe(
       'ok:1',
+    );
+  });
+
+  it('writes a batch in one IndexedDB transaction: a request failing mid-batch lands nothing', async () => {
+    expect(await page.evaluate(() => parleyTest.failMidBatch('mid-batch'))).toBe(
+      'error:STORE memory=1/0 disk=1/0',
     );
   });
 

@@ -24,6 +24,7 @@ import { buildTestPage } from './test-page.js';
 interface PageApi {
   create(name: string, passphrase: string): Promise<string>;
   open(profile: string, passphrase: string): Promise<string>;
+  openWhenFree(profile: string, passphrase: string): Promise<string>;
   connect(): Promise<string>;
   send(peer: string, text: string): Promise<string>;
   messages(peer: string): Promise<{ direction: string; text: string; status: string }[]>;
@@ -164,6 +165,20 @@ describe('web platform in Chromium against a real relay', () => {
     expect(await tab1.evaluate(() => parleyTest.states())).toMatch(
       /online,offline,connecting,online/,
     );
+  });
+
+  it('gives the profile to a waiting tab when the holding tab is closed', async () => {
+    const waiting = await openTab();
+    expect(await waiting.evaluate(() => parleyTest.open('alice', 'alice pass'))).toBe(
+      'in-another-tab',
+    );
+    const opened = waiting.evaluate(() => parleyTest.openWhenFree('alice', 'alice pass'));
+    // Closing the tab (not the profile) is what lets go: the browser drops its locks.
+    await tab1.close();
+    expect(await opened).toBe('open');
+    expect(await waiting.evaluate(() => parleyTest.connect())).toBe('ready');
+    expect((await waiting.evaluate(() => parleyTest.messages('bob'))).length).toBe(4);
+    tab1 = waiting;
   });
 
   it('keeps none of the plaintexts readable in IndexedDB', async () => {

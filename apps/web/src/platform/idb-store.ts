@@ -240,13 +240,21 @@ export class IdbStore implements ClientStore {
         : { put: false as const, slot: this.sealer.slot(key) },
     );
     const tx = this.db.transaction(RECORD_STORE, 'readwrite', { durability: 'strict' });
-    const store = tx.objectStore(RECORD_STORE);
-    for (const op of ops) {
-      if (op.put) store.put(op.value, op.slot);
-      else store.delete(op.slot);
+    const finished = done(tx);
+    try {
+      const store = tx.objectStore(RECORD_STORE);
+      for (const op of ops) {
+        if (op.put) store.put(op.value, op.slot);
+        else store.delete(op.slot);
+      }
+    } catch (err) {
+      // A request refused on the spot must not leave the ones before it to auto-commit.
+      tx.abort();
+      await finished.catch(() => undefined);
+      throw new ClientError('STORE', 'web store: the batch was not written', { cause: err });
     }
     try {
-      await done(tx);
+      await finished;
     } catch (err) {
       throw new ClientError('STORE', 'web store: the batch was not written', { cause: err });
     }

@@ -18,7 +18,7 @@ import type { ClientOptions, KdfParams } from '@parley/client';
 import { WebConnection } from './connection.js';
 import { createIdbProfile, openIdbProfile } from './idb-store.js';
 import type { IdbStore } from './idb-store.js';
-import { tryLockProfile } from './lock.js';
+import { tryLockProfile, waitForProfileLock } from './lock.js';
 import type { ProfileLock } from './lock.js';
 import { relayUrlFor } from './socket.js';
 
@@ -114,6 +114,11 @@ export interface OpenWebClientOptions {
   readonly crypto?: CryptoProvider;
   readonly clock?: () => number;
   readonly repairPolicy?: ClientOptions['repairPolicy'];
+  /**
+   * If another tab has the profile: wait until it lets go (aborted by the signal)
+   * instead of answering `in-another-tab` at once.
+   */
+  readonly waitForOtherTab?: AbortSignal | true;
 }
 
 /**
@@ -124,7 +129,11 @@ export interface OpenWebClientOptions {
 export async function openWebClient(o: OpenWebClientOptions): Promise<OpenWebResult> {
   const crypto = o.crypto ?? createPortableCrypto();
   const clock = o.clock ?? (() => Date.now());
-  const lock: ProfileLock | undefined = await tryLockProfile(o.profile);
+  const wait = o.waitForOtherTab;
+  const lock: ProfileLock | undefined =
+    wait === undefined
+      ? await tryLockProfile(o.profile)
+      : await waitForProfileLock(o.profile, wait === true ? undefined : wait);
   if (!lock) return { status: 'in-another-tab', profile: o.profile };
   let store: IdbStore | undefined;
   try {
@@ -145,6 +154,9 @@ export async function openWebClient(o: OpenWebClientOptions): Promise<OpenWebRes
       ...(o.repairPolicy ? { repairPolicy: o.repairPolicy } : {}),
     });
     const connection = new WebConnection({ url: o.server ?? account.info.server, client });
+    // The browser knows when the network is back; waiting out the backoff would only delay.
+    const online = (): void => connection.retryNow();
+    globalThis.addEventListener?.('online', online);
     const opened = store;
     let closed = false;
     const web: WebClient = {
@@ -160,6 +172,7 @@ export async function openWebClient(o: OpenWebClientOptions): Promise<OpenWebRes
       async close() {
         if (closed) return;
         closed = true;
+        globalThis.removeEventListener?.('online', online);
         connection.stop();
         await client.close();
         await opened.close();

@@ -37,6 +37,17 @@ const api = {
       return describe(err);
     }
   },
+  /** Opens once the tab holding the profile lets go. */
+  async openWhenFree(profile: string, passphrase: string): Promise<string> {
+    try {
+      const r = await openWebClient({ profile, passphrase, waitForOtherTab: true });
+      if (r.status !== 'open') return r.status;
+      web = r.web;
+      return 'open';
+    } catch (err) {
+      return describe(err);
+    }
+  },
   async connect(): Promise<string> {
     try {
       await web?.connect(20_000);

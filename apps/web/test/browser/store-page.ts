@@ -72,7 +72,52 @@ async function tryOpen(profile: string, passphrase: string): Promise<string> {
   }
 }
 
+/**
+ * A batch whose second IndexedDB request fails: the first must not land either (one
+ * transaction per batch), in memory or on disk after reopening.
+ */
+async function failMidBatch(profile: string): Promise<string> {
+  const s = await createIdbProfile(profile, PASS, cheap);
+  await s.commit([{ op: 'session.put', peer: 'bob', deviceId: 1, state: new Uint8Array([1]) }]);
+  const put = IDBObjectStore.prototype.put;
+  let calls = 0;
+  IDBObjectStore.prototype.put = function (this: IDBObjectStore, ...args: Parameters<typeof put>) {
+    if (++calls === 2) throw new DOMException('injected failure', 'DataError');
+    return put.apply(this, args);
+  };
+  let outcome = 'committed';
+  try {
+    await s.commit([
+      { op: 'session.put', peer: 'bob', deviceId: 1, state: new Uint8Array([2]) },
+      {
+        op: 'message.put',
+        message: {
+          id: 'm1',
+          peer: 'bob',
+          direction: 'in',
+          text: 'decrypted',
+          sentAt: 1,
+          storedAt: 1,
+          status: 'received',
+          shown: false,
+        },
+      },
+    ]);
+  } catch (err) {
+    outcome = `error:${String((err as { code?: string }).code)}`;
+  } finally {
+    IDBObjectStore.prototype.put = put;
+  }
+  const inMemory = `${(await s.getSession('bob', 1))?.[0]}/${(await s.listMessages('bob')).length}`;
+  await s.close();
+  const r = await openIdbProfile(profile, PASS, { crypto });
+  const onDisk = `${(await r.getSession('bob', 1))?.[0]}/${(await r.listMessages('bob')).length}`;
+  await r.close();
+  return `${outcome} memory=${inMemory} disk=${onDisk}`;
+}
+
 const api = {
+  failMidBatch,
   runContract: runCollected,
   rawDump,
   writeSecretHistory,
