@@ -190,6 +190,24 @@ describe('web client end to end (two browsers, real relay)', () => {
     await delivered(pa, 'written while the relay was down');
   });
 
+  it('a second tab of the profile is told it is open elsewhere and takes over when the first locks', async () => {
+    const second = await alice.context.newPage();
+    await unlock(second, env.url, PASS_A);
+    await second
+      .getByRole('alert')
+      .filter({ hasText: 'open in another tab' })
+      .waitFor({ timeout: WAIT_MS });
+    await second.getByRole('button', { name: 'Open here when the other tab closes it' }).click();
+    await second.getByText('Waiting for the other tab').waitFor({ timeout: WAIT_MS });
+    expect(await second.locator('.chat').count()).toBe(0);
+    await pa.getByRole('button', { name: 'Lock' }).click();
+    await connected(second);
+    await openConversation(second, 'bob');
+    await shown(second, 'still the same session');
+    await pa.close();
+    pa = second;
+  });
+
   it('the raw IndexedDB contents hold none of the texts sent', async () => {
     for (const page of [pa, pb]) {
       const raw = await rawIndexedDb(page);

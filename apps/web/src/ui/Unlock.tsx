@@ -45,6 +45,9 @@ export function Unlock({
   const [pass2, setPass2] = useState('');
   const [error, setError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
+  /** Set while waiting for another tab to let go of the profile; aborting stops waiting. */
+  const [waiting, setWaiting] = useState<AbortController | undefined>(undefined);
+  const [inUse, setInUse] = useState(false);
 
   useEffect(() => {
     void (async () => {
@@ -54,9 +57,25 @@ export function Unlock({
     })().catch((err: unknown) => setError(explain(err)));
   }, [gate]);
 
+  const waitForOtherTab = async (): Promise<void> => {
+    const ctl = new AbortController();
+    setWaiting(ctl);
+    setError(undefined);
+    try {
+      const session = await gate.unlock(pass, { waitForOtherTab: ctl.signal });
+      setPass('');
+      onOpen(session);
+    } catch (err) {
+      if (!ctl.signal.aborted) setError(explain(err));
+    } finally {
+      setWaiting(undefined);
+    }
+  };
+
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
     setError(undefined);
+    setInUse(false);
     if (mode === 'create') {
       if (pass.length < MIN_PASSPHRASE_CHARS)
         return setError(`Use a passphrase of at least ${MIN_PASSPHRASE_CHARS} characters.`);
@@ -73,6 +92,7 @@ export function Unlock({
       onOpen(session);
     } catch (err) {
       setError(explain(err));
+      setInUse(err instanceof ProfileInUseError && mode === 'unlock');
     } finally {
       setBusy(false);
     }
@@ -126,9 +146,21 @@ export function Unlock({
         <p id="unlock-error" class="error" role="alert">
           {error ?? ''}
         </p>
-        <button type="submit" disabled={busy}>
+        <button type="submit" disabled={busy || waiting !== undefined}>
           {busy ? 'Opening…' : mode === 'create' ? 'Create profile' : 'Unlock'}
         </button>
+        {waiting ? (
+          <p role="status">
+            Waiting for the other tab to close this profile…{' '}
+            <button type="button" onClick={() => waiting.abort()}>
+              Stop waiting
+            </button>
+          </p>
+        ) : inUse ? (
+          <button type="button" onClick={() => void waitForOtherTab()}>
+            Open here when the other tab closes it
+          </button>
+        ) : null}
       </form>
     </main>
   );

@@ -20,21 +20,21 @@ function session(web: WebClient): ChatSession {
   };
 }
 
-/**
- * Right after `createWebProfile` its own lock may still be on its way out (a Web Lock is
- * released once the holder's promise settles, a few tasks later), so a fresh profile's
- * first open asks a few times before it calls the profile busy.
- */
-const FRESH_PROFILE_OPEN_ATTEMPTS = 20;
-const FRESH_PROFILE_RETRY_MS = 25;
+/** A fresh profile's own creation lock is released a few tasks after `createWebProfile` returns. */
+const FRESH_PROFILE_LOCK_WAIT_MS = 5_000;
 
-async function open(profile: string, passphrase: string, fresh = false): Promise<ChatSession> {
-  for (let attempt = 1; ; attempt++) {
-    const r = await openWebClient({ profile, passphrase });
-    if (r.status === 'open') return session(r.web);
-    if (!fresh || attempt >= FRESH_PROFILE_OPEN_ATTEMPTS) throw new ProfileInUseError(profile);
-    await new Promise((resolve) => setTimeout(resolve, FRESH_PROFILE_RETRY_MS));
-  }
+async function open(
+  profile: string,
+  passphrase: string,
+  waitForOtherTab?: AbortSignal,
+): Promise<ChatSession> {
+  const r = await openWebClient({
+    profile,
+    passphrase,
+    ...(waitForOtherTab ? { waitForOtherTab } : {}),
+  });
+  if (r.status === 'in-another-tab') throw new ProfileInUseError(profile);
+  return session(r.web);
 }
 
 export function browserGate(): ProfileGate {
@@ -45,12 +45,12 @@ export function browserGate(): ProfileGate {
     create: async ({ name, passphrase }) => {
       const r = await createWebProfile({ name, passphrase });
       if (r.status === 'in-another-tab') throw new ProfileInUseError(name);
-      return open(name, passphrase, true);
+      return open(name, passphrase, AbortSignal.timeout(FRESH_PROFILE_LOCK_WAIT_MS));
     },
-    unlock: async (passphrase) => {
+    unlock: async (passphrase, options) => {
       const profile = await first();
       if (profile === undefined) throw new ClientError('PROFILE_NOT_FOUND', 'no profile here');
-      return open(profile, passphrase);
+      return open(profile, passphrase, options?.waitForOtherTab);
     },
   };
 }

@@ -38,8 +38,11 @@ export interface ProfileGate {
   /** Name of the stored profile, readable before unlocking, if the platform keeps it in the clear. */
   storedName?(): Promise<string | undefined>;
   create(profile: NewProfile): Promise<ChatSession>;
-  /** Rejects with `WRONG_PASSPHRASE` and changes nothing if the passphrase is wrong. */
-  unlock(passphrase: string): Promise<ChatSession>;
+  /**
+   * Rejects with `WRONG_PASSPHRASE` and changes nothing if the passphrase is wrong, and
+   * with `ProfileInUseError` if another tab has the profile, unless told to wait for it.
+   */
+  unlock(passphrase: string, options?: { waitForOtherTab?: AbortSignal }): Promise<ChatSession>;
 }
 
 /** The profile is open in another tab of this browser, which alone may write to it. */
