@@ -25,6 +25,7 @@ interface Harness {
   bobTexts(): Promise<string[]>;
   carolSend(text: string): Promise<void>;
   bobReinstall(): Promise<void>;
+  tamperNextToAlice(): void;
   dropAlice(): void;
   reconnectAlice(): void;
 }
@@ -223,6 +224,16 @@ describe('web UI in Chromium (harness relay)', () => {
     await failed.locator('.reason').waitFor({ timeout: WAIT_MS });
     expect(await failed.textContent()).toMatch(/^✗ not sent: .*nobody/);
     await page.locator('button.conv[data-peer="bob"]').click();
+  });
+
+  it('a message that arrives damaged is repaired: shown once, with the "secured again" note', async () => {
+    await call('tamperNextToAlice');
+    await call('bobSend', 'through the repair');
+    await page.getByRole('status').filter({ hasText: 'Session with bob secured again.' }).waitFor({
+      timeout: WAIT_MS,
+    });
+    await page.locator('.msg.in', { hasText: 'through the repair' }).waitFor({ timeout: WAIT_MS });
+    expect(await page.locator('.msg.in', { hasText: 'through the repair' }).count()).toBe(1);
   });
 
   it('warns loudly on a key change; accepting goes through the safety number and QR code', async () => {

@@ -24,6 +24,7 @@ import type { ChatSession, ProfileGate } from '../../src/ui/session.js';
 const crypto = createPortableCrypto();
 const e2ee = createProtocolE2ee(crypto);
 const relay = new FakeRelay();
+const tamperNext = new Set<string>();
 
 async function account(store: ClientStore, name: string): Promise<Account> {
   await store.commit(
@@ -51,6 +52,16 @@ async function user(name: string, store: ClientStore = new MemoryStore()) {
     relay.provision(name, acct.keyPair.publicKey);
   }
   const client = new ParleyClient({ store, crypto, e2ee, account: acct });
+  // A relay that flips a byte of the next message to this user, when asked.
+  const handle = client.handleFrame.bind(client);
+  client.handleFrame = (f) => {
+    if (f.type === 'deliver' && tamperNext.delete(name)) {
+      const p = f.payload.slice();
+      p[p.length - 5] = (p[p.length - 5] as number) ^ 1;
+      return handle({ ...f, payload: p });
+    }
+    return handle(f);
+  };
   const conn = relay.connect(name, client);
   return { name, store, client, conn };
 }
@@ -97,6 +108,10 @@ const harness = {
     (await bob.client.messages(alice?.name ?? 'alice'))
       .filter((m) => m.direction === 'in')
       .map((m) => m.text),
+  /** The next message to Alice arrives with one byte changed (she cannot read it: repair). */
+  tamperNextToAlice: () => {
+    tamperNext.add(alice?.name ?? 'alice');
+  },
   /** Another user who writes to Alice (a second conversation in her list). */
   carolSend: async (text: string) => {
     const carol = await user('carol');
