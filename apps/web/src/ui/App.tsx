@@ -20,8 +20,16 @@ export function App({ gate }: { gate?: ProfileGate } = {}): JSX.Element {
     if (!session) return;
     // Leaving the page closes the store cleanly, which releases the single-writer lock.
     const onHide = (): void => void session.close();
+    // A page restored from the back-forward cache has a closed session: start afresh.
+    const onShow = (e: PageTransitionEvent): void => {
+      if (e.persisted) location.reload();
+    };
     window.addEventListener('pagehide', onHide);
-    return () => window.removeEventListener('pagehide', onHide);
+    window.addEventListener('pageshow', onShow);
+    return () => {
+      window.removeEventListener('pagehide', onHide);
+      window.removeEventListener('pageshow', onShow);
+    };
   }, [session]);
 
   if (!session) return <Unlock gate={g} onOpen={setSession} />;
