@@ -261,6 +261,20 @@ describe('web UI in Chromium (harness relay)', () => {
     expect(await page.locator('.conv-header .trust').textContent()).toBe('safety number verified');
   });
 
+  it('ends a session after confirming; the next message starts a new one and arrives', async () => {
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: 'End session' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: 'Session with bob ended; keys discarded.' })
+      .waitFor({ timeout: WAIT_MS });
+    const box = page.getByLabel('Message to bob');
+    await box.fill('a fresh start');
+    await box.press('Enter');
+    await bobHas('a fresh start');
+    await lastOut().locator('.status.delivered').waitFor({ timeout: WAIT_MS });
+  });
+
   it('locks; a wrong passphrase says so and unlocking again shows the history once', async () => {
     await page.getByRole('button', { name: 'Lock' }).click();
     await page.getByLabel('Passphrase').fill('wrong guess');

@@ -197,6 +197,13 @@ export function Chat({ s, onLock }: { s: ChatSession; onLock: () => void }): JSX
               repaired={chat.repaired.has(peer)}
               onSend={send}
               onVerify={() => setSafetyOf(peer)}
+              onEnd={() => {
+                if (!window.confirm(`End the session with ${peer}? Its keys are discarded.`))
+                  return;
+                s.client.terminate(peer).catch((err: unknown) => {
+                  chat.setNotice(`End session: ${(err as Error).message}`);
+                });
+              }}
             />
           </div>
         )}

@@ -102,6 +102,7 @@ export function Conversation({
   repaired,
   onSend,
   onVerify,
+  onEnd,
 }: {
   s: ChatSession;
   peer: string;
@@ -112,6 +113,8 @@ export function Conversation({
   repaired: boolean;
   onSend: (text: string) => Promise<boolean>;
   onVerify: () => void;
+  /** Ends the session (keys discarded on both sides; the next message starts afresh). */
+  onEnd: () => void;
 }): JSX.Element {
   const log = useRef<HTMLOListElement>(null);
   const last = messages[messages.length - 1];
@@ -129,6 +132,9 @@ export function Conversation({
         </span>
         <button type="button" onClick={onVerify}>
           Safety number
+        </button>
+        <button type="button" onClick={onEnd}>
+          End session
         </button>
       </header>
       {keyChanged ? (
