@@ -4,7 +4,7 @@
  * the selected conversation, and the safety-number dialog. On a narrow screen the list
  * and the conversation take turns (the "Conversations" button goes back).
  */
-import { useCallback, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import { checkUserName } from '@parley/client';
 import type { ChatSession } from './session.js';
@@ -123,13 +123,10 @@ export function Chat({ s, onLock }: { s: ChatSession; onLock: () => void }): JSX
   const [narrowView, setNarrowView] = useState<'list' | 'conversation'>('list');
   const [notify, setNotify] = useState(notifyState());
 
-  const select = useCallback(
-    (peer: string) => {
-      chat.select(peer);
-      setNarrowView('conversation');
-    },
-    [chat],
-  );
+  const select = (peer: string): void => {
+    chat.select(peer);
+    setNarrowView('conversation');
+  };
 
   const send = async (text: string): Promise<boolean> => {
     const peer = chat.selected;

@@ -163,7 +163,7 @@ export function Conversation({
           <MessageItem key={`${m.direction}:${m.id}`} m={m} reason={failures.get(m.id)} />
         ))}
       </ol>
-      <Composer peer={peer} onSend={onSend} />
+      <Composer key={peer} peer={peer} onSend={onSend} />
     </section>
   );
 }
