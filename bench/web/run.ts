@@ -7,23 +7,19 @@
  *  3. Enter in one browser to the text shown in the other, p50/p99 over N messages
  *     alternating both ways, beside the same path CLI -> CLI (two Node clients of the
  *     `parley` command's core on the same relay, message event at the receiver) in
- *     the same run, and their ratio.
+ *     the same run (in a process of their own: bench/web/cli-peers.ts), and their ratio.
  * The browser side runs the real platform (store, lock, socket, core) under a minimal
  * harness page (bench/web/page.ts), not the UI's markup.
  *
  *   npm run bench:web        (PARLEY_BENCH_N=100, PARLEY_BENCH_R=5 to change;
  *                             PARLEY_BENCH_WEB_DIR=DIR measures that built app's first load)
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { createPortableCrypto } from '@parley/crypto';
-import { initProfile, openNodeClient } from '@parley/client/node';
-import type { NodeClient } from '@parley/client/node';
 import { startRelay } from '@parley/server';
 import type { RunningRelay } from '@parley/server';
 import { launchChromium } from '../../apps/web/test/chromium.js';
@@ -31,6 +27,8 @@ import { buildTestPage } from '../../apps/web/test/test-page.js';
 
 const N = Number(process.env['PARLEY_BENCH_N'] ?? 60);
 const R = Number(process.env['PARLEY_BENCH_R'] ?? 5);
+/** Latency rounds, browser and CLI alternating; figures are medians over rounds. */
+const ROUNDS = Number(process.env['PARLEY_BENCH_ROUNDS'] ?? 3);
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const FIRST_LOAD_GOAL_KB = 300;
 const RATIO_GOAL = 2;
@@ -152,58 +150,57 @@ async function browserRun(browser: Browser, relay: RunningRelay) {
   // The first message each way carries the handshake: not part of the steady state.
   await one(a, b, 'warm a');
   await one(b, a, 'warm b');
-  const lat: number[] = [];
-  for (let i = 0; i < N; i++) {
-    lat.push(i % 2 === 0 ? await one(a, b, `a->b ${i}`) : await one(b, a, `b->a ${i}`));
-  }
-  await ctxA.close();
-  await ctxB.close();
-  return { unlock, lat };
+  return {
+    unlock,
+    round: async (r: number): Promise<number[]> => {
+      const lat: number[] = [];
+      for (let i = 0; i < N; i++) {
+        lat.push(
+          i % 2 === 0 ? await one(a, b, `a->b ${r}.${i}`) : await one(b, a, `b->a ${r}.${i}`),
+        );
+      }
+      return lat;
+    },
+    close: async () => {
+      await ctxA.close();
+      await ctxB.close();
+    },
+  };
 }
 
-async function cliRun(relay: RunningRelay, tmp: string): Promise<number[]> {
-  const crypto = createPortableCrypto();
-  const clients: Record<string, NodeClient> = {};
-  for (const name of ['carol', 'dave']) {
-    await initProfile({
-      profile: join(tmp, name),
-      passphrase: 'x',
-      server: relay.url,
-      mode: 'open',
-      name,
-      caPem: relay.caPem,
-      crypto,
-      kdf: { memoryKiB: 8, iterations: 1 },
+/**
+ * One CLI round in a child process (cli-peers.ts) with fresh profiles. Asynchronous: the
+ * relay runs in this process and must keep serving while the child talks to it.
+ */
+function cliRound(relay: RunningRelay, tmp: string, r: number): Promise<number[]> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./cli-peers.ts', import.meta.url)),
+      relay.url,
+      relay.paths.caCert,
+      tmp,
+      String(N),
+      String(r),
+    ],
+    {
+      cwd: root,
+      env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.test.json') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`cli-peers failed:\n${err}`));
+      resolve((JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { lat: number[] }).lat);
     });
-    clients[name] = await openNodeClient({ profile: join(tmp, name), passphrase: 'x', crypto });
-    await clients[name].connect();
-  }
-  const carol = clients['carol'] as NodeClient;
-  const dave = clients['dave'] as NodeClient;
-  const one = (from: NodeClient, to: NodeClient, peer: string, text: string): Promise<number> =>
-    new Promise((resolve, reject) => {
-      const t0 = performance.now();
-      const off = to.client.on((e) => {
-        if (e.type === 'message' && e.message.text === text) {
-          off();
-          resolve(performance.now() - t0);
-        }
-      });
-      from.client.send(peer, text).catch(reject);
-    });
-  await one(carol, dave, 'dave', 'warm c');
-  await one(dave, carol, 'carol', 'warm d');
-  const lat: number[] = [];
-  for (let i = 0; i < N; i++) {
-    lat.push(
-      i % 2 === 0
-        ? await one(carol, dave, 'dave', `c->d ${i}`)
-        : await one(dave, carol, 'carol', `d->c ${i}`),
-    );
-  }
-  await carol.close();
-  await dave.close();
-  return lat;
+  });
 }
 
 async function main(): Promise<void> {
@@ -222,13 +219,21 @@ async function main(): Promise<void> {
       config: relayConfig,
     });
     const web = await browserRun(browser, relay);
-    const cli = await cliRun(relay, tmp);
+    // Rounds alternate browser and CLI, so both see the same machine load over time.
+    const rounds: { web: number[]; cli: number[] }[] = [];
+    for (let r = 0; r < ROUNDS; r++)
+      rounds.push({ web: await web.round(r), cli: await cliRound(relay, tmp, r) });
+    await web.close();
     await relay.close();
     rmSync(page, { recursive: true, force: true });
-    const ratio = median(web.lat) / median(cli);
+    const webP50 = median(rounds.map((x) => median(x.web)));
+    const webP99 = median(rounds.map((x) => pct(x.web, 99)));
+    const cliP50 = median(rounds.map((x) => median(x.cli)));
+    const cliP99 = median(rounds.map((x) => pct(x.cli, 99)));
+    const ratio = median(rounds.map((x) => median(x.web) / median(x.cli)));
     const kb = load.bytes / 1024;
     console.log(
-      `bench:web  (N=${N} messages each, R=${R} page opens; chromium ${browser.version()})`,
+      `bench:web  (${ROUNDS} rounds of N=${N} messages each way-alternating, R=${R} page opens; chromium ${browser.version()}; medians over rounds)`,
     );
     if (WEB_DIR !== undefined) console.log(`app measured: ${WEB_DIR}`);
     console.log(
@@ -237,11 +242,9 @@ async function main(): Promise<void> {
     console.log(
       `open page -> unlocked + connected (Argon2id 64 MiB t=3): median ${fmt(median(web.unlock))}  (runs: ${web.unlock.map((x) => x.toFixed(0)).join(', ')})`,
     );
+    console.log(`browser -> browser (Enter -> shown): p50 ${fmt(webP50)}  p99 ${fmt(webP99)}`);
     console.log(
-      `browser -> browser (Enter -> shown): p50 ${fmt(median(web.lat))}  p99 ${fmt(pct(web.lat, 99))}`,
-    );
-    console.log(
-      `CLI -> CLI (send -> message event):  p50 ${fmt(median(cli))}  p99 ${fmt(pct(cli, 99))}`,
+      `CLI -> CLI (send -> message event):  p50 ${fmt(cliP50)}  p99 ${fmt(cliP99)}  (own process)`,
     );
     console.log(
       `ratio browser/CLI p50: ${ratio.toFixed(2)}x  goal <= ${RATIO_GOAL}x: ${ratio <= RATIO_GOAL ? 'met' : 'MISSED'}`,

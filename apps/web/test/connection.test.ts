@@ -8,7 +8,8 @@ import { BLOCK_BYTES } from '@parley/wire';
 import type { ClientEvent, ClientTransport, ParleyClient } from '@parley/client';
 import { WebConnection, WEB_LIVENESS_TIMEOUT_MS } from '../src/platform/connection.js';
 import type { ConnectionState, Timers } from '../src/platform/connection.js';
-import type { BlockSocket, SocketHandlers } from '../src/platform/socket.js';
+import type { BlockSocket, BlockSocketHandlers } from '../src/platform/socket.js';
+import { ClientError } from '@parley/client';
 
 class FakeTimers implements Timers {
   t = 1_000_000;
@@ -52,9 +53,15 @@ class FakeTimers implements Timers {
 }
 
 interface FakeSocket extends BlockSocket {
-  readonly handlers: SocketHandlers;
+  readonly handlers: BlockSocketHandlers;
   readonly sent: Uint8Array[];
-  closedWith?: number;
+  closedAbruptly?: boolean;
+}
+
+/** The socket could not connect: `failed`, then `closed`, as the browser adapter reports it. */
+function unreachable(s: FakeSocket): void {
+  s.handlers.failed(new ClientError('TRANSPORT', 'cannot reach the relay'));
+  s.handlers.closed();
 }
 
 function setup() {
@@ -87,21 +94,19 @@ function setup() {
     for (const l of listeners) l(e);
   };
   const conn = new WebConnection({
-    url: 'wss://relay.test/ws',
     client,
     timers,
-    open: (_url, handlers) => {
+    open: (handlers) => {
       const s: FakeSocket = {
         handlers,
         sent: [],
-        bufferedAmount: 0,
         send(block) {
           this.sent.push(block);
           return true;
         },
-        close(code) {
-          this.closedWith = code ?? 1000;
-          handlers.onClose({ code: code ?? 1000, reason: '', opened: true });
+        close(abrupt = false) {
+          this.closedAbruptly = abrupt;
+          handlers.closed();
         },
       };
       sockets.push(s);
@@ -119,8 +124,7 @@ describe('WebConnection', () => {
     conn.start();
     const delays: number[] = [];
     for (let i = 0; i < 9; i++) {
-      const s = sockets.at(-1) as FakeSocket;
-      s.handlers.onClose({ code: 1006, reason: '', opened: false });
+      unreachable(sockets.at(-1) as FakeSocket);
       const st = states.at(-1) as Extract<ConnectionState, { kind: 'offline' }>;
       expect(st.kind).toBe('offline');
       expect(st.reason).toBe('cannot reach the relay');
@@ -138,10 +142,10 @@ describe('WebConnection', () => {
   it('hands the core a transport whose frames leave as whole blocks, and resets backoff once ready', () => {
     const { timers, sockets, conn, states, emit, calls, transport } = setup();
     conn.start();
-    (sockets[0] as FakeSocket).handlers.onClose({ code: 1006, reason: '', opened: false });
+    unreachable(sockets[0] as FakeSocket);
     timers.advance(250);
     const s = sockets[1] as FakeSocket;
-    s.handlers.onOpen();
+    s.handlers.opened();
     expect(calls).toEqual(['opened']);
     expect(
       transport()?.send({ type: 'hello', protocolVersions: [1], timestamp: timers.now() }),
@@ -150,7 +154,8 @@ describe('WebConnection', () => {
     expect(s.sent[0]?.length).toBe(BLOCK_BYTES);
     emit({ type: 'ready' });
     expect(states.at(-1)?.kind).toBe('online');
-    s.handlers.onClose({ code: 1001, reason: '', opened: true });
+    s.handlers.failed(new ClientError('TRANSPORT', 'connection lost (1006)'));
+    s.handlers.closed();
     expect(calls).toEqual(['opened', 'closed']);
     const st = states.at(-1) as Extract<ConnectionState, { kind: 'offline' }>;
     expect(st).toMatchObject({ kind: 'offline', retryInMs: 250 });
@@ -164,11 +169,11 @@ describe('WebConnection', () => {
     const { timers, sockets, conn } = setup();
     conn.start();
     const s = sockets[0] as FakeSocket;
-    s.handlers.onOpen();
+    s.handlers.opened();
     timers.advance(WEB_LIVENESS_TIMEOUT_MS - 10_000);
-    expect(s.closedWith).toBeUndefined();
+    expect(s.closedAbruptly).toBeUndefined();
     timers.advance(20_000);
-    expect(s.closedWith).toBe(4002);
+    expect(s.closedAbruptly).toBe(true);
     timers.advance(250);
     expect(sockets.length).toBe(2);
     conn.stop();
@@ -177,7 +182,7 @@ describe('WebConnection', () => {
   it('stops retrying after refused credentials and after stop', () => {
     const a = setup();
     a.conn.start();
-    (a.sockets[0] as FakeSocket).handlers.onOpen();
+    (a.sockets[0] as FakeSocket).handlers.opened();
     a.emit({ type: 'auth-rejected', reason: 'bad signature' });
     expect(a.states.at(-1)).toMatchObject({ kind: 'refused' });
     a.timers.advance(60_000);
@@ -185,7 +190,7 @@ describe('WebConnection', () => {
 
     const b = setup();
     b.conn.start();
-    (b.sockets[0] as FakeSocket).handlers.onOpen();
+    (b.sockets[0] as FakeSocket).handlers.opened();
     b.conn.stop();
     expect(b.states.at(-1)?.kind).toBe('stopped');
     b.timers.advance(60_000);

@@ -11,8 +11,7 @@ import { FrameReader, FrameWriter } from '@parley/wire';
 import type { ClientFrame } from '@parley/wire';
 import { ClientError } from '@parley/client';
 import type { ClientTransport, ParleyClient } from '@parley/client';
-import { openBlockSocket } from './socket.js';
-import type { BlockSocket } from './socket.js';
+import type { BlockSocket, BlockSocketOpener } from './socket.js';
 
 /** First reconnect delay: quick enough that a relay restart is barely noticed. */
 export const WEB_RECONNECT_INITIAL_MS = 250;
@@ -51,10 +50,10 @@ const browserTimers: Timers = {
 };
 
 export interface WebConnectionOptions {
-  readonly url: string;
   readonly client: ParleyClient;
+  /** Opens one socket to the relay (socket.ts's `browserSocketOpener`). */
+  readonly open: BlockSocketOpener;
   readonly timers?: Timers;
-  readonly open?: typeof openBlockSocket;
   readonly initialBackoffMs?: number;
   readonly maxBackoffMs?: number;
 }
@@ -78,7 +77,7 @@ export class WebConnection {
       } else if (e.type === 'auth-rejected') {
         this.set({ kind: 'refused', reason: `the relay refused this device (${e.reason})` });
         this.stopped = true;
-        this.socket?.close(1000);
+        this.socket?.close();
       }
     });
   }
@@ -120,7 +119,7 @@ export class WebConnection {
 
   /** Drops the connection now and reconnects after the usual backoff (tests, network change). */
   drop(): void {
-    this.socket?.close(4000);
+    this.socket?.close(true);
   }
 
   /** Reconnects at once (the browser says the network is back). */
@@ -133,7 +132,7 @@ export class WebConnection {
   stop(): void {
     this.stopped = true;
     this.timers.clearTimeout(this.retry);
-    this.socket?.close(1000);
+    this.socket?.close();
     this.socket = undefined;
     this.unsubscribe();
     this.set({ kind: 'stopped' });
@@ -163,30 +162,41 @@ export class WebConnection {
       try {
         reader.checkTimeouts();
       } catch {
-        return socket?.close(4001);
+        return socket?.close(true);
       }
-      if (this.timers.now() - lastActivity > WEB_LIVENESS_TIMEOUT_MS) socket?.close(4002);
+      if (this.timers.now() - lastActivity > WEB_LIVENESS_TIMEOUT_MS) socket?.close(true);
     }, WATCHDOG_INTERVAL_MS);
-    const open = this.options.open ?? openBlockSocket;
-    socket = open(this.options.url, {
-      onOpen: () => client.connectionOpened(transport),
-      onBlock: (block) => {
+    let opened = false;
+    let reason = 'cannot reach the relay';
+    socket = this.options.open({
+      opened: () => {
+        opened = true;
+        lastActivity = this.timers.now();
+        client.connectionOpened(transport);
+      },
+      message: (block) => {
         lastActivity = this.timers.now();
         let frame;
         try {
           frame = reader.push(block);
         } catch {
           // A malformed block: this connection is done; reconnect fresh.
-          return socket?.close(4003);
+          return socket?.close(true);
         }
         if (frame) void client.handleFrame(frame);
       },
-      onClose: ({ opened, code }) => {
+      failed: (err) => {
+        reason = err.message;
+      },
+      closed: () => {
         this.timers.clearInterval(watchdog);
         reader.close();
         if (this.socket === socket) this.socket = undefined;
-        if (opened) client.connectionClosed();
-        this.scheduleReconnect(opened ? `connection lost (${code})` : 'cannot reach the relay');
+        if (opened) {
+          client.connectionClosed();
+          if (reason === 'cannot reach the relay') reason = 'connection lost';
+        }
+        this.scheduleReconnect(reason);
       },
     });
     this.socket = socket;

@@ -239,7 +239,15 @@ export class IdbStore implements ClientStore {
         ? { put: true as const, ...this.sealer.seal({ key, value: next.get(key) }) }
         : { put: false as const, slot: this.sealer.slot(key) },
     );
-    const tx = this.db.transaction(RECORD_STORE, 'readwrite', { durability: 'strict' });
+    let tx: IDBTransaction;
+    try {
+      tx = this.db.transaction(RECORD_STORE, 'readwrite', { durability: 'strict' });
+    } catch (err) {
+      // The database was closed under us (another tab deleted or upgraded the profile).
+      throw new ClientError('STORE', 'web store: the profile database is no longer open', {
+        cause: err,
+      });
+    }
     const finished = done(tx);
     try {
       const store = tx.objectStore(RECORD_STORE);

@@ -20,7 +20,7 @@ import { createIdbProfile, openIdbProfile } from './idb-store.js';
 import type { IdbStore } from './idb-store.js';
 import { tryLockProfile, waitForProfileLock } from './lock.js';
 import type { ProfileLock } from './lock.js';
-import { relayUrlFor } from './socket.js';
+import { browserSocketOpener, relayUrlFor } from './socket.js';
 
 export {
   deleteIdbProfile as deleteWebProfile,
@@ -153,7 +153,10 @@ export async function openWebClient(o: OpenWebClientOptions): Promise<OpenWebRes
       clock,
       ...(o.repairPolicy ? { repairPolicy: o.repairPolicy } : {}),
     });
-    const connection = new WebConnection({ url: o.server ?? account.info.server, client });
+    const connection = new WebConnection({
+      client,
+      open: browserSocketOpener(o.server ?? account.info.server),
+    });
     // The browser knows when the network is back; waiting out the backoff would only delay.
     const online = (): void => connection.retryNow();
     globalThis.addEventListener?.('online', online);

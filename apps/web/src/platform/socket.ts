@@ -1,72 +1,88 @@
 /**
- * The browser WebSocket as the client core sees a connection: binary messages only,
- * each one exactly one wire block, to the relay at `/ws` on the page's own origin (the
- * CSP allows no other). Socket plumbing only: no frames, no timers, no reconnecting.
+ * The browser WebSocket as the client core's connection driver sees a socket: binary
+ * messages only, each one exactly one wire block, to the relay at `/ws` on the page's
+ * own origin (the CSP allows no other). Socket plumbing only: no frames, no timers, no
+ * reconnecting.
+ *
+ * The handler contract is the core's socket contract: `opened` at most once, `message`
+ * only after it, `failed` at most once, `closed` exactly once and last (also when
+ * connecting failed, and after `close()`); no handler runs synchronously inside `open`,
+ * `send` or `close` (browser WebSocket events are always dispatched later).
  */
+import { ClientError } from '@parley/client';
 
-/** What happens on one socket. */
-export interface SocketHandlers {
-  onOpen(): void;
+/** What one socket reports. */
+export interface BlockSocketHandlers {
+  opened(): void;
   /** One received block. */
-  onBlock(block: Uint8Array): void;
-  /** The socket is gone; `opened` says whether it ever opened (for "cannot reach"). */
-  onClose(info: { readonly code: number; readonly reason: string; readonly opened: boolean }): void;
+  message(block: Uint8Array): void;
+  /** Why the connection failed (a browser only ever tells us "it did not work"). */
+  failed(error: ClientError): void;
+  closed(): void;
 }
+
+/** Browsers may only send 1000 or 3000..4999; 4000 marks "given up on by the client". */
+const ABRUPT_CLOSE_CODE = 4000;
 
 /** One connection to the relay. */
 export interface BlockSocket {
   /** Sends one block; false if the socket is not open. */
   send(block: Uint8Array): boolean;
-  /** Bytes queued by the browser and not yet on the wire. */
-  readonly bufferedAmount: number;
-  close(code?: number): void;
+  /**
+   * Closes the connection. A browser always closes with the WebSocket handshake; an
+   * abrupt close (a connection presumed dead) says so with the application code 4000.
+   */
+  close(abrupt?: boolean): void;
 }
 
+export type BlockSocketOpener = (handlers: BlockSocketHandlers) => BlockSocket;
+
 /** The relay URL for a page served by the relay itself: `wss://<host>/ws`. */
-export function relayUrlFor(location: {
-  readonly protocol: string;
-  readonly host: string;
-}): string {
-  // A page on http: (a dev server) still talks to the relay over TLS.
+export function relayUrlFor(location: { readonly host: string }): string {
+  // Even a page on http: (a dev server) talks to the relay over TLS only.
   return `wss://${location.host}/ws`;
 }
 
-/** Opens a WebSocket to `url`. `impl` is for tests that count or fake sockets. */
-export function openBlockSocket(
+/** An opener for `url`. `impl` is for tests that count or fake sockets. */
+export function browserSocketOpener(
   url: string,
-  handlers: SocketHandlers,
   impl: typeof WebSocket = WebSocket,
-): BlockSocket {
-  const ws = new impl(url);
-  ws.binaryType = 'arraybuffer';
-  let opened = false;
-  let closed = false;
-  ws.onopen = () => {
-    opened = true;
-    handlers.onOpen();
-  };
-  ws.onmessage = (e: MessageEvent<unknown>) => {
-    // The relay sends binary blocks only; text means something is wrong on the path.
-    if (!(e.data instanceof ArrayBuffer)) return ws.close(1003, 'binary only');
-    handlers.onBlock(new Uint8Array(e.data));
-  };
-  ws.onclose = (e: CloseEvent) => {
-    if (closed) return;
-    closed = true;
-    handlers.onClose({ code: e.code, reason: e.reason, opened });
-  };
-  return {
-    send(block) {
-      if (ws.readyState !== impl.OPEN) return false;
-      ws.send(block);
-      return true;
-    },
-    get bufferedAmount() {
-      return ws.bufferedAmount;
-    },
-    close(code = 1000) {
-      if (ws.readyState === impl.CLOSING || ws.readyState === impl.CLOSED) return;
-      ws.close(code);
-    },
+): BlockSocketOpener {
+  return (handlers) => {
+    const ws = new impl(url);
+    ws.binaryType = 'arraybuffer';
+    let opened = false;
+    let failed = false;
+    const fail = (why: string): void => {
+      if (failed) return;
+      failed = true;
+      handlers.failed(new ClientError('TRANSPORT', why));
+    };
+    ws.onopen = () => {
+      opened = true;
+      handlers.opened();
+    };
+    ws.onmessage = (e: MessageEvent<unknown>) => {
+      // The relay sends binary blocks only; text means something is wrong on the path.
+      if (!(e.data instanceof ArrayBuffer)) return ws.close(1003, 'binary only');
+      handlers.message(new Uint8Array(e.data));
+    };
+    ws.onerror = () => fail(opened ? 'connection to the relay failed' : 'cannot reach the relay');
+    ws.onclose = (e: CloseEvent) => {
+      if (!opened) fail('cannot reach the relay');
+      else if (e.code !== 1000 && e.code !== 1001) fail(`connection lost (${e.code})`);
+      handlers.closed();
+    };
+    return {
+      send(block) {
+        if (ws.readyState !== impl.OPEN) return false;
+        ws.send(block);
+        return true;
+      },
+      close(abrupt = false) {
+        if (ws.readyState === impl.CLOSING || ws.readyState === impl.CLOSED) return;
+        ws.close(abrupt ? ABRUPT_CLOSE_CODE : 1000);
+      },
+    };
   };
 }
