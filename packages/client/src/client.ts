@@ -23,6 +23,7 @@ import type {
 } from '@parley/wire';
 import { SUPPORTED_PROTOCOL_VERSIONS, authSignedData } from '@parley/wire';
 import type { Account } from './account.js';
+import type { RevocationHooks } from './revocation-hooks.js';
 import { META_NEXT_PREKEY_ID, META_PREKEYS_PUBLISHED, META_SIGNED_PREKEYS } from './account.js';
 import { Delivery } from './delivery.js';
 import type { DeliveryEvent } from './delivery.js';
@@ -145,6 +146,8 @@ export interface ClientOptions {
    * returns the Ed25519 key it certifies for `name`, or throws. Absent in open mode.
    */
   readonly verifyPeerCertificate?: (certificate: Uint8Array, name: string) => Promise<Uint8Array>;
+  /** mtls mode: revocation of our own and our contacts' certificates. */
+  readonly revocation?: RevocationHooks;
   /** Repair bounds (repair.ts); the defaults are its named constants. Tests shorten them. */
   readonly repairPolicy?: Partial<RepairPolicy>;
 }
@@ -167,6 +170,7 @@ export class ParleyClient {
   private account: Account;
   private readonly clock: () => number;
   private readonly verifyPeerCertificate: ClientOptions['verifyPeerCertificate'];
+  private readonly revocation: RevocationHooks | undefined;
   private readonly queue = new KeyedQueue();
   private readonly listeners = new Set<ClientListener>();
   private readonly pending = new Map<number, Pending<Answer>>();
@@ -202,6 +206,7 @@ export class ParleyClient {
     this.account = options.account;
     this.clock = options.clock ?? (() => Date.now());
     this.verifyPeerCertificate = options.verifyPeerCertificate;
+    this.revocation = options.revocation;
     const policy = { ...DEFAULT_REPAIR_POLICY, ...options.repairPolicy };
     this.delivery = new Delivery({
       store: this.store,
@@ -349,6 +354,8 @@ export class ParleyClient {
         else this.online.delete(frame.name);
         this.emit({ type: 'presence', name: frame.name, online: frame.event === 'join' });
         return;
+      case 'crl':
+        return this.revocation?.onCrl(frame.crl);
       case 'prekeys.low': {
         const mark = this.uploads.answers;
         return this.queue.run(PREKEY_QUEUE, () => {
@@ -432,6 +439,7 @@ export class ParleyClient {
       else await this.rotateSignedPrekey();
     });
     if (this.phase !== 'ready') return;
+    this.revocation?.connected((f) => this.sendFrame(f));
     // No `mailbox.fetch`: the relay pushes the backlog after `welcome` by itself.
     this.emit({ type: 'ready' });
     void this.requestPresence().catch(() => undefined);
@@ -796,6 +804,7 @@ export class ParleyClient {
   async send(peer: string, text: string): Promise<StoredMessage> {
     checkUserName(peer, 'recipient');
     if (this.closed) throw new ClientError('CLOSED', 'client is closed');
+    await this.revocation?.assertSendable(peer);
     return this.queue.run(peer, async () => {
       const waiting = await this.pendingIds(peer);
       // A message already waiting for keys must not be overtaken.

@@ -21,6 +21,10 @@ export type ClientErrorCode =
   | 'TRANSPORT'
   /** The relay refused our credentials (revoked, expired or unknown certificate). */
   | 'AUTH_REJECTED'
+  /** Our own certificate is on the organisation CA's revocation list (verified CRL). */
+  | 'CERT_REVOKED'
+  /** The recipient's certificate is on the organisation CA's revocation list. */
+  | 'PEER_REVOKED'
   /** A peer's identity key could not be trusted (mtls: no valid certificate from our CA). */
   | 'UNTRUSTED_KEY'
   /** The relay answered with an error frame. */

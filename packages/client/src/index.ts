@@ -86,3 +86,4 @@ export { KeyedQueue } from './queue.js';
 export { describeTrust, markVerified, observeIdentityKey } from './trust.js';
 export type { AuthMode, TrustOutcome } from './trust.js';
 export { createProtocolE2ee } from './protocol-adapter.js';
+export type { RevocationHooks } from './revocation-hooks.js';

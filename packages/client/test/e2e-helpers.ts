@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createPortableCrypto } from '@parley/crypto';
 import { MIN_KDF_MEMORY_KIB } from '@parley/client';
 import { initProfile } from '@parley/client/node';
-import { issueClient } from '@parley/pki';
+import { issueClient, type IssueOptions } from '@parley/pki';
 import { startRelay, type RunningRelay } from '@parley/server';
 
 export const crypto = createPortableCrypto();
@@ -36,8 +36,9 @@ export async function initMtlsProfile(opts: {
   name: string;
   profile: string;
   server: string;
+  issue?: IssueOptions;
 }): Promise<void> {
-  const issued = await issueClient(opts.dataDir, opts.name, opts.credsDir);
+  const issued = await issueClient(opts.dataDir, opts.name, opts.credsDir, opts.issue);
   await initProfile({
     profile: opts.profile,
     passphrase: PASS,

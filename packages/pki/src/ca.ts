@@ -3,12 +3,17 @@
  * certifies device identity keys (Ed25519) as client certificates, revokes them through
  * a CRL, and lists what it issued. State lives in DATA/pki (see store.ts).
  *
- * Concurrency: init, revoke and CRL refresh run under the CA lock (store.ts `withCaLock`),
- * so a relay refreshing the CRL and `parley pki revoke` in another process cannot lose a
- * revocation. Issuing needs no lock: each certificate is a new file named by its serial.
+ * Concurrency: init, issue, revoke and CRL refresh run under the CA lock (store.ts
+ * `withCaLock`), so a relay refreshing the CRL and `parley pki revoke` in another process
+ * cannot lose a revocation, and two issues for one name cannot both pass the
+ * one-valid-certificate-per-name check.
+ *
+ * The CA key may be absent ("offline"): everything that only reads the CA certificate
+ * (serving, listing) carries on, and nothing ever replaces an existing `ca.crt`.
  */
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { systemRandomBytes } from '@parley/crypto';
 import {
   CA_VALIDITY_DAYS,
@@ -22,7 +27,6 @@ import {
   daysMs,
 } from './constants.js';
 import { PkiError } from './errors.js';
-import { stat } from 'node:fs/promises';
 import { assertValidName } from './names.js';
 import {
   PUBLIC_FILE_MODE,
@@ -59,6 +63,11 @@ export interface PkiContext {
   readonly now?: () => Date;
   /** Randomness for serial numbers; default the system CSPRNG. */
   readonly random?: RandomBytes;
+  /**
+   * The CA's own folder (ca.key, ca.crt, issued/, revoked.json, crl.pem), kept apart from
+   * the relay's data directory; default DATA/pki (the quick-start layout).
+   */
+  readonly caDir?: string;
 }
 
 /** Options of {@link initPki}. */
@@ -67,6 +76,8 @@ export interface InitPkiOptions extends PkiContext {
   readonly serverNames?: readonly string[];
   /** Common name of the root; default "Parley Root CA". */
   readonly caName?: string;
+  /** Never create a CA (a relay start with `--ca-dir` elsewhere): fail if there is none. */
+  readonly createCa?: boolean;
 }
 
 /** Result of {@link initPki}. */
@@ -75,6 +86,10 @@ export interface InitPkiResult {
   /** False if a CA already existed (it is never overwritten). */
   readonly createdCa: boolean;
   readonly createdServer: boolean;
+  /** ca.crt is present but ca.key is not: nothing that needs the CA key was done. */
+  readonly caKeyOffline: boolean;
+  /** Things left undone because the CA key is offline (for the operator). */
+  readonly warnings: readonly string[];
 }
 
 /** Options of {@link issueClient} and {@link signCsr}. */
@@ -88,6 +103,18 @@ export interface IssueOptions extends PkiContext {
    * file is a device's identity secret; overwriting it by mistake cannot be undone.
    */
   readonly overwrite?: boolean;
+  /**
+   * Issue even though the name has a valid certificate: every live certificate of the
+   * name is revoked (`superseded`) and the CRL re-signed in the same locked step. Off by
+   * default: two valid certificates for one name are two identity keys for one person.
+   */
+  readonly replace?: boolean;
+  /**
+   * Library only, never offered by the CLI: issue beside a valid certificate, as a CA
+   * that does not keep the rule would (an outside CA, a CA folder restored from an old
+   * copy that lacks its newest records). For tests of how clients cope with that.
+   */
+  readonly allowDuplicate?: boolean;
 }
 
 /** What the CA issued for a device. */
@@ -98,6 +125,8 @@ export interface IssuedCertificate {
   readonly notBefore: Date;
   readonly notAfter: Date;
   readonly certPem: string;
+  /** Serials revoked because of `replace` (empty otherwise). */
+  readonly replaced: readonly string[];
 }
 
 /** Result of {@link issueClient}: the certificate plus where its files were written. */
@@ -135,11 +164,27 @@ export interface PkiFiles {
 const clock = (ctx: PkiContext): Date => (ctx.now ? ctx.now() : new Date());
 const rng = (ctx: PkiContext): RandomBytes => ctx.random ?? systemRandomBytes;
 
-async function loadCa(paths: PkiPaths): Promise<{ cert: x509.X509Certificate; key: Key }> {
-  if (!(await exists(paths.caCert)) || !(await exists(paths.caKey))) {
+/** The CA's paths for a data directory and the context's CA folder. */
+export function caPathsOf(dataDir: string | undefined, ctx: PkiContext): PkiPaths {
+  return pkiPaths(dataDir, ctx.caDir);
+}
+
+async function readCaCert(paths: PkiPaths): Promise<x509.X509Certificate> {
+  if (!(await exists(paths.caCert))) {
     throw new PkiError('not_initialized', `no CA in ${paths.dir} (run: parley pki init)`);
   }
-  const cert = new x509.X509Certificate(await readSmallText(paths.caCert));
+  return new x509.X509Certificate(await readSmallText(paths.caCert));
+}
+
+/** The CA certificate and signing key; `ca_offline` when only the certificate is here. */
+export async function loadCa(paths: PkiPaths): Promise<{ cert: x509.X509Certificate; key: Key }> {
+  const cert = await readCaCert(paths);
+  if (!(await exists(paths.caKey))) {
+    throw new PkiError(
+      'ca_offline',
+      `the CA key is offline (${paths.caKey} is absent); run this where the CA key is kept (--ca-dir)`,
+    );
+  }
   const key = await importEcdsaPrivateKey(await readSmallText(paths.caKey));
   return { cert, key };
 }
@@ -164,7 +209,7 @@ async function createCa(paths: PkiPaths, opts: InitPkiOptions): Promise<void> {
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  // Key first: a ca.crt without its key would make init think the CA exists.
+  // Key first; ca.crt is the file whose presence means "a CA exists here".
   await writeFileAtomic(paths.caKey, await privateKeyToPem(keys.privateKey), SECRET_FILE_MODE);
   await writeFileAtomic(paths.caCert, cert.toString('pem') + '\n', PUBLIC_FILE_MODE);
 }
@@ -228,11 +273,13 @@ async function createServerCert(paths: PkiPaths, opts: InitPkiOptions): Promise<
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
     ],
   });
+  await ensureDir(dirname(paths.serverKey));
   await writeFileAtomic(paths.serverKey, await privateKeyToPem(keys.privateKey), SECRET_FILE_MODE);
   await writeFileAtomic(paths.serverCert, cert.toString('pem') + '\n', PUBLIC_FILE_MODE);
 }
 
-async function writeCrl(paths: PkiPaths, ctx: PkiContext): Promise<void> {
+/** Signs crl.pem from revoked.json and installs a copy where the relay reads it. */
+export async function writeCrl(paths: PkiPaths, ctx: PkiContext): Promise<void> {
   const ca = await loadCa(paths);
   const now = clock(ctx);
   const revoked = await readRevoked(paths);
@@ -252,40 +299,105 @@ async function writeCrl(paths: PkiPaths, ctx: PkiContext): Promise<void> {
     extensions: [await x509.AuthorityKeyIdentifierExtension.create(ca.cert)],
   });
   // RFC 7468 §5 label; @peculiar/x509 writes "CRL", which OpenSSL does not read.
-  await writeFileAtomic(paths.crl, toPem(crl.rawData, 'X509 CRL'), PUBLIC_FILE_MODE);
+  const pem = toPem(crl.rawData, 'X509 CRL');
+  await writeFileAtomic(paths.crl, pem, PUBLIC_FILE_MODE);
+  if (paths.relayCrl !== undefined && paths.relayCrl !== paths.crl) {
+    await ensureDir(dirname(paths.relayCrl));
+    await writeFileAtomic(paths.relayCrl, pem, PUBLIC_FILE_MODE);
+  }
+}
+
+/** Puts the CA certificate where the relay reads it, refusing to replace a different one. */
+async function installCaCert(paths: PkiPaths): Promise<void> {
+  const target = paths.relayCaCert;
+  if (target === undefined || target === paths.caCert) return;
+  const pem = await readSmallText(paths.caCert);
+  if (await exists(target)) {
+    if ((await readSmallText(target)) === pem) return;
+    throw new PkiError(
+      'exists',
+      `${target} holds a different CA than ${paths.caCert}; refusing to replace it (move it away first if that is really meant)`,
+    );
+  }
+  await ensureDir(dirname(target));
+  await writeFileAtomic(target, pem, PUBLIC_FILE_MODE);
 }
 
 /**
- * Creates DIR/pki/{ca.crt,ca.key,server.crt,server.key,crl.pem}. Idempotent: an existing
- * CA is never overwritten; only missing pieces are created. The relay certificate is
- * reissued (new key, same CA) when it lacks a requested server name or has fewer than
- * {@link SERVER_RENEW_BEFORE_DAYS} days left.
+ * Creates what is missing of DIR/pki/{ca.crt,ca.key,server.crt,server.key,crl.pem} (or,
+ * with `caDir`, the CA in that folder and the relay's pieces in DATA/pki). An existing
+ * `ca.crt` is never overwritten, with or without its key. Without the CA key ("offline")
+ * nothing that needs it is done: a missing server certificate or CRL is an error
+ * (`ca_offline`), a server certificate or CRL that is due for renewal is kept and named
+ * in `warnings`. The relay certificate is reissued (new key, same CA) when it lacks a
+ * requested server name or has fewer than {@link SERVER_RENEW_BEFORE_DAYS} days left.
  *
  * @example
  * ```ts
- * const { paths } = await initPki('/var/lib/parley');
- * // paths.caCert === '/var/lib/parley/pki/ca.crt'
+ * const { paths } = await initPki('/var/lib/parley', { caDir: '/root/parley-ca' });
+ * // paths.caKey === '/root/parley-ca/ca.key'; paths.relayCaCert === '/var/lib/parley/pki/ca.crt'
  * ```
  */
-export async function initPki(dataDir: string, opts: InitPkiOptions = {}): Promise<InitPkiResult> {
-  const paths = pkiPaths(dataDir);
+export async function initPki(
+  dataDir: string | undefined,
+  opts: InitPkiOptions = {},
+): Promise<InitPkiResult> {
+  const paths = caPathsOf(dataDir, opts);
   await ensureDir(paths.dir);
-  await ensureDir(paths.issuedDir);
   // Under the lock, two relays starting on one fresh directory cannot both create a CA.
   return withCaLock(paths, async () => {
-    const hasCa = (await exists(paths.caCert)) && (await exists(paths.caKey));
-    if (!hasCa) await createCa(paths, opts);
-    const hasServer = (await exists(paths.serverCert)) && (await exists(paths.serverKey));
-    const renewServer =
-      !hasServer ||
-      !serverCertStillFits(
-        await readSmallText(paths.serverCert),
-        opts.serverNames ?? [],
-        clock(opts),
-      );
-    if (renewServer) await createServerCert(paths, opts);
-    if (!(await exists(paths.crl))) await writeCrl(paths, opts);
-    return { paths, createdCa: !hasCa, createdServer: renewServer };
+    const warnings: string[] = [];
+    const hadCert = await exists(paths.caCert);
+    if (!hadCert) {
+      if (await exists(paths.caKey)) {
+        throw new PkiError(
+          'malformed',
+          `${paths.caKey} exists without ${paths.caCert}; restore the certificate instead of creating a new CA`,
+        );
+      }
+      if (opts.createCa === false) {
+        throw new PkiError('not_initialized', `no CA in ${paths.dir} (run: parley pki init)`);
+      }
+      await createCa(paths, opts);
+    }
+    await ensureDir(paths.issuedDir);
+    const offline = !(await exists(paths.caKey));
+    await installCaCert(paths);
+    let createdServer = false;
+    if (paths.relayDir !== undefined) {
+      const hasServer = (await exists(paths.serverCert)) && (await exists(paths.serverKey));
+      const fits =
+        hasServer &&
+        serverCertStillFits(
+          await readSmallText(paths.serverCert),
+          opts.serverNames ?? [],
+          clock(opts),
+        );
+      if (!fits && !offline) {
+        await createServerCert(paths, opts);
+        createdServer = true;
+      } else if (!hasServer) {
+        throw new PkiError(
+          'ca_offline',
+          `no server certificate in ${paths.relayDir} and the CA key is offline: run parley pki init --ca-dir CADIR --data DIR where the CA key is kept`,
+        );
+      } else if (!fits) {
+        warnings.push(
+          `the server certificate ${paths.serverCert} lacks a requested name or expires within ${SERVER_RENEW_BEFORE_DAYS} days, but the CA key is offline: run parley pki init --ca-dir CADIR --data DIR`,
+        );
+      }
+    }
+    const crlTarget = paths.relayCrl ?? paths.crl;
+    if (!(await exists(crlTarget))) {
+      if (offline) {
+        throw new PkiError(
+          'ca_offline',
+          `no CRL at ${crlTarget} and the CA key is offline: install one (parley pki crl --ca-dir CADIR --data DIR)`,
+        );
+      }
+      await writeCrl(paths, opts);
+    }
+    return { paths, createdCa: !hadCert, createdServer, caKeyOffline: offline, warnings };
   });
 }
 
@@ -304,12 +416,13 @@ export async function readPkiFiles(dataDir: string): Promise<PkiFiles> {
   };
 }
 
-async function certifyEd25519(
+/** Signs a device certificate for `publicKey`; the caller holds the CA lock. */
+export async function certifyEd25519(
   paths: PkiPaths,
   name: string,
   publicKey: x509.PublicKeyType,
   opts: IssueOptions,
-): Promise<IssuedCertificate> {
+): Promise<Omit<IssuedCertificate, 'replaced'>> {
   assertValidName(name);
   const ca = await loadCa(paths);
   const now = clock(opts);
@@ -348,11 +461,48 @@ async function certifyEd25519(
   return { name, serial, notBefore: cert.notBefore, notAfter: cert.notAfter, certPem };
 }
 
+/** Rows of certificates of `name` that are neither revoked nor expired at `now`. */
+async function validCertificatesOf(
+  paths: PkiPaths,
+  name: string,
+  now: Date,
+): Promise<CertificateInfo[]> {
+  return (await listIssued(paths)).filter(
+    (c) => c.name === name && !c.revoked && c.notAfter.getTime() > now.getTime(),
+  );
+}
+
 /**
- * Creates a fresh Ed25519 device key and its client certificate (CN = name, clientAuth,
- * digitalSignature + keyEncipherment) and writes OUTDIR/{NAME.crt, NAME.key (0600), ca.crt}.
- * The key is the device's E2EE identity secret; see {@link ed25519SeedFromPkcs8Pem}.
+ * Issues a certificate for `name` under the CA lock, enforcing one valid certificate
+ * per name: refused (`exists`) while one is valid, unless `replace`, which revokes the
+ * old ones (`superseded`) and re-signs the CRL before the lock is released.
  */
+async function issueUnique(
+  paths: PkiPaths,
+  name: string,
+  publicKey: x509.PublicKeyType,
+  opts: IssueOptions,
+): Promise<IssuedCertificate> {
+  await loadCa(paths); // ca_offline / not_initialized before anything else
+  return withCaLock(paths, async () => {
+    const live = await validCertificatesOf(paths, name, clock(opts));
+    if (opts.allowDuplicate === true) {
+      return { ...(await certifyEd25519(paths, name, publicKey, opts)), replaced: [] };
+    }
+    if (live.length > 0 && opts.replace !== true) {
+      throw new PkiError(
+        'exists',
+        `${name} already has a valid certificate (serial ${live.map((c) => c.serial).join(', ')}); ` +
+          `renew it (parley pki renew ${name}) or pass --replace to revoke it and certify a new key`,
+      );
+    }
+    const issued = await certifyEd25519(paths, name, publicKey, opts);
+    const replaced = live.map((c) => c.serial);
+    if (replaced.length > 0) await revokeSerialsLocked(paths, replaced, 'superseded', opts);
+    return { ...issued, replaced };
+  });
+}
+
 async function pathExists(path: string): Promise<boolean> {
   try {
     await stat(path);
@@ -363,14 +513,20 @@ async function pathExists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Creates a fresh Ed25519 device key and its client certificate (CN = name, clientAuth,
+ * digitalSignature + keyEncipherment) and writes OUTDIR/{NAME.crt, NAME.key (0600), ca.crt}.
+ * The key is the device's E2EE identity secret; see {@link ed25519SeedFromPkcs8Pem}.
+ * Refused (`exists`) while `name` has a valid certificate, unless `replace`.
+ */
 export async function issueClient(
-  dataDir: string,
+  dataDir: string | undefined,
   name: string,
   outDir: string,
   opts: IssueOptions = {},
 ): Promise<IssuedClientFiles> {
   assertValidName(name);
-  const paths = pkiPaths(dataDir);
+  const paths = caPathsOf(dataDir, opts);
   await loadCa(paths); // fails with not_initialized before a key is generated
   const caPem = await readSmallText(paths.caCert);
   const keyPath = join(outDir, `${name}.key`);
@@ -384,7 +540,7 @@ export async function issueClient(
     );
   }
   const keys = await generateEd25519KeyPair();
-  const issued = await certifyEd25519(paths, name, keys.publicKey, opts);
+  const issued = await issueUnique(paths, name, keys.publicKey, opts);
   await ensureDir(outDir);
   await writeFileAtomic(keyPath, await privateKeyToPem(keys.privateKey), SECRET_FILE_MODE);
   await writeFileAtomic(certPath, issued.certPem, PUBLIC_FILE_MODE);
@@ -395,9 +551,10 @@ export async function issueClient(
 /**
  * Certifies a device's own Ed25519 key from a PKCS#10 CSR (the private key never leaves
  * the device). The CSR's self-signature is checked and its CN must be a valid name.
+ * Refused (`exists`) while that name has a valid certificate, unless `replace`.
  */
 export async function signCsr(
-  dataDir: string,
+  dataDir: string | undefined,
   csrPem: string,
   opts: IssueOptions = {},
 ): Promise<IssuedCertificate> {
@@ -424,13 +581,12 @@ export async function signCsr(
     throw new PkiError('bad_csr', 'CSR subject must have exactly one CN');
   }
   assertValidName(name);
-  return certifyEd25519(pkiPaths(dataDir), name, csr.publicKey, opts);
+  return issueUnique(caPathsOf(dataDir, opts), name, csr.publicKey, opts);
 }
 
-/** Lists every client certificate the CA issued, oldest first. */
-export async function listCertificates(dataDir: string): Promise<CertificateInfo[]> {
-  const paths = pkiPaths(dataDir);
-  await loadCa(paths);
+/** Every issued certificate with its revocation state, oldest first (needs ca.crt only). */
+async function listIssued(paths: PkiPaths): Promise<CertificateInfo[]> {
+  await readCaCert(paths);
   const revoked = new Map((await readRevoked(paths)).map((r) => [r.serial, r]));
   const rows: CertificateInfo[] = [];
   for (const file of await listFiles(paths.issuedDir)) {
@@ -454,47 +610,121 @@ export async function listCertificates(dataDir: string): Promise<CertificateInfo
   return rows;
 }
 
+/** Lists every client certificate the CA issued, oldest first. Works with the CA key offline. */
+export async function listCertificates(
+  dataDir: string | undefined,
+  ctx: PkiContext = {},
+): Promise<CertificateInfo[]> {
+  return listIssued(caPathsOf(dataDir, ctx));
+}
+
+/** Adds `serials` to revoked.json and re-signs the CRL; the caller holds the CA lock. */
+export async function revokeSerialsLocked(
+  paths: PkiPaths,
+  serials: readonly string[],
+  reason: RevocationReason,
+  ctx: PkiContext,
+): Promise<void> {
+  const rows = new Map((await listIssued(paths)).map((c) => [c.serial, c]));
+  const at = clock(ctx).toISOString();
+  const list = await readRevoked(paths);
+  for (const serial of serials) {
+    list.push({ serial, name: rows.get(serial)?.name ?? '', revokedAt: at, reason });
+  }
+  await writeRevoked(paths, list);
+  await writeCrl(paths, ctx);
+}
+
 /**
  * Revokes every not-yet-revoked certificate issued to `name` and re-signs crl.pem.
  * Returns the serials revoked; `not_found` if the name has no live certificate.
  */
 export async function revoke(
-  dataDir: string,
+  dataDir: string | undefined,
   name: string,
   opts: RevokeOptions = {},
 ): Promise<string[]> {
   assertValidName(name);
-  const paths = pkiPaths(dataDir);
+  const paths = caPathsOf(dataDir, opts);
   await loadCa(paths);
   return withCaLock(paths, async () => {
-    const live = (await listCertificates(dataDir)).filter((c) => c.name === name && !c.revoked);
+    const live = (await listIssued(paths)).filter((c) => c.name === name && !c.revoked);
     if (live.length === 0) {
       throw new PkiError('not_found', `no unrevoked certificate for ${name}`);
     }
-    const at = clock(opts).toISOString();
-    const list = await readRevoked(paths);
-    const reason = opts.reason ?? 'cessationOfOperation';
-    for (const c of live) list.push({ serial: c.serial, name, revokedAt: at, reason });
-    await writeRevoked(paths, list);
-    await writeCrl(paths, opts);
-    return live.map((c) => c.serial);
+    const serials = live.map((c) => c.serial);
+    await revokeSerialsLocked(paths, serials, opts.reason ?? 'cessationOfOperation', opts);
+    return serials;
+  });
+}
+
+/**
+ * Revokes one certificate by serial (hex, any case, leading zeros ignored) and re-signs
+ * crl.pem. Returns the name it was issued to; `not_found` for an unknown or already
+ * revoked serial.
+ */
+export async function revokeSerial(
+  dataDir: string | undefined,
+  serial: string,
+  opts: RevokeOptions = {},
+): Promise<string> {
+  if (!/^[0-9a-fA-F]{1,40}$/.test(serial)) {
+    throw new PkiError('not_found', `--serial: expected hex digits, got "${serial}"`);
+  }
+  const want = normalizeSerial(serial);
+  const paths = caPathsOf(dataDir, opts);
+  await loadCa(paths);
+  return withCaLock(paths, async () => {
+    const row = (await listIssued(paths)).find((c) => c.serial === want && !c.revoked);
+    if (!row) throw new PkiError('not_found', `no unrevoked certificate with serial ${want}`);
+    await revokeSerialsLocked(paths, [want], opts.reason ?? 'cessationOfOperation', opts);
+    return row.name;
+  });
+}
+
+/**
+ * Re-certifies the key of `name`'s newest unrevoked certificate (expired is fine): the
+ * same device key, a new serial and validity, so the device keeps its identity (and
+ * its safety numbers). The old certificate is not revoked: it binds the same key, and
+ * the device keeps using it until it installs the new one.
+ */
+export async function renew(
+  dataDir: string | undefined,
+  name: string,
+  opts: Omit<IssueOptions, 'overwrite' | 'replace'> = {},
+): Promise<IssuedCertificate> {
+  assertValidName(name);
+  const paths = caPathsOf(dataDir, opts);
+  await loadCa(paths);
+  return withCaLock(paths, async () => {
+    const live = (await listIssued(paths)).filter((c) => c.name === name && !c.revoked);
+    const newest = live[live.length - 1];
+    if (!newest) throw new PkiError('not_found', `no unrevoked certificate for ${name} to renew`);
+    const old = new x509.X509Certificate(
+      await readSmallText(join(paths.issuedDir, `${newest.serial}.crt`)),
+    );
+    const issued = await certifyEd25519(paths, name, old.publicKey, opts);
+    return { ...issued, replaced: [] };
   });
 }
 
 /**
  * Re-signs crl.pem if it is missing or within {@link CRL_REFRESH_BEFORE_DAYS} of its
  * nextUpdate (or always, with `force`). A relay calls this at start and daily, because
- * TLS stacks reject every client once the CRL has expired. Returns true if re-signed.
+ * TLS stacks reject every client once the CRL has expired. Returns true if re-signed;
+ * false also when the CA key is offline (the caller warns, see {@link crlNextUpdate}).
  */
 export async function refreshCrl(
-  dataDir: string,
+  dataDir: string | undefined,
   opts: PkiContext & { readonly force?: boolean } = {},
 ): Promise<boolean> {
-  const paths = pkiPaths(dataDir);
-  await loadCa(paths);
+  const paths = caPathsOf(dataDir, opts);
+  await readCaCert(paths);
+  if (!(await exists(paths.caKey))) return false;
+  const target = paths.relayCrl ?? paths.crl;
   const due = async (): Promise<boolean> => {
-    if (opts.force || !(await exists(paths.crl))) return true;
-    const next = new x509.X509Crl(await readSmallText(paths.crl)).nextUpdate;
+    if (opts.force || !(await exists(target))) return true;
+    const next = new x509.X509Crl(await readSmallText(target)).nextUpdate;
     return !next || next.getTime() - clock(opts).getTime() <= daysMs(CRL_REFRESH_BEFORE_DAYS);
   };
   // Checked once without the lock so the common case (nothing to do) never takes it,
@@ -505,4 +735,22 @@ export async function refreshCrl(
     await writeCrl(paths, opts);
     return true;
   });
+}
+
+/** nextUpdate of a PEM CRL (undefined if it has none); `crl_invalid` if unparseable. */
+export function crlNextUpdate(pem: string): Date | undefined {
+  try {
+    return new x509.X509Crl(pem).nextUpdate;
+  } catch (cause) {
+    throw new PkiError('crl_invalid', 'CRL is not parseable', { cause });
+  }
+}
+
+/** DER bytes of a PEM CRL (what the relay serves in `crl` frames); `crl_invalid` if unparseable. */
+export function crlToDer(pem: string): Uint8Array {
+  try {
+    return new Uint8Array(new x509.X509Crl(pem).rawData);
+  } catch (cause) {
+    throw new PkiError('crl_invalid', 'CRL is not parseable', { cause });
+  }
 }

@@ -28,8 +28,13 @@ export type PkiErrorCode =
   | 'crl_invalid'
   /** Another writer held the CA lock for too long. */
   | 'locked'
-  /** An output file already exists and would be overwritten (a device key is irreplaceable). */
-  | 'exists';
+  /**
+   * An output file already exists and would be overwritten (a device key is
+   * irreplaceable), or the name already has a valid certificate.
+   */
+  | 'exists'
+  /** The operation needs the CA private key, which is not here (kept offline). */
+  | 'ca_offline';
 
 /** Error thrown by every function of `@parley/pki`. */
 export class PkiError extends Error {

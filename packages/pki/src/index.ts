@@ -30,12 +30,16 @@ export { NAME_PATTERN, isValidName, assertValidName } from './names.js';
 export { pkiPaths, type PkiPaths, type RevocationReason } from './store.js';
 export type { RandomBytes } from './x509.js';
 export {
+  crlNextUpdate,
+  crlToDer,
   initPki,
   issueClient,
   listCertificates,
   readPkiFiles,
   refreshCrl,
+  renew,
   revoke,
+  revokeSerial,
   signCsr,
   type CertificateInfo,
   type InitPkiOptions,
@@ -53,6 +57,7 @@ export {
   ed25519SeedFromPkcs8Pem,
   generateDeviceKeyPem,
 } from './device.js';
+export { certificateSerial, verifyCrl, type VerifiedCrl } from './crl.js';
 export {
   createClientVerifier,
   verifyClientCertificate,

@@ -13,35 +13,60 @@ import {
 } from './constants.js';
 import { PkiError } from './errors.js';
 
-/** Paths of the CA's files inside a data directory. */
+/**
+ * Paths of the CA's files and of the copies a relay serves. In the quick-start layout
+ * (no CA folder given) both are DATA/pki. With a separate CA folder (`--ca-dir`) the CA
+ * key, its records and the master CRL live there, and only the public pieces (`ca.crt`,
+ * `crl.pem`) plus the relay's own TLS credentials are written into DATA/pki.
+ */
 export interface PkiPaths {
+  /** The CA's folder (DATA/pki in the quick-start layout). */
   readonly dir: string;
   readonly caCert: string;
   readonly caKey: string;
   readonly serverCert: string;
   readonly serverKey: string;
+  /** The CA's CRL. */
   readonly crl: string;
   /** Copies of every client certificate issued, named by serial. */
   readonly issuedDir: string;
-  /** JSON list of revoked serials; crl.pem is regenerated from it. */
+  /** JSON list of revoked serials; crl.pem is rebuilt from it. */
   readonly revoked: string;
   /** Directory whose existence means "a writer holds the CA" (mkdir is atomic). */
   readonly lock: string;
+  /** The relay's folder (DATA/pki), or undefined when only a CA folder was given. */
+  readonly relayDir?: string;
+  /** Where the relay reads the CA certificate and the CRL; equal to caCert/crl in one folder. */
+  readonly relayCaCert?: string;
+  readonly relayCrl?: string;
 }
 
-/** Where the CA files of `dataDir` live (DIR/pki/...). Pure; touches no file. */
-export function pkiPaths(dataDir: string): PkiPaths {
-  const dir = join(dataDir, 'pki');
+/**
+ * Where the CA files live: DIR/pki/... for `pkiPaths(dataDir)`; with `caDir`, the CA's
+ * own files in `caDir` and the relay's copies in DATA/pki. Pure; touches no file.
+ */
+export function pkiPaths(dataDir: string | undefined, caDir?: string): PkiPaths {
+  const relayDir = dataDir === undefined ? undefined : join(dataDir, 'pki');
+  const dir = caDir ?? relayDir;
+  if (dir === undefined) throw new PkiError('not_initialized', 'give a data or CA directory');
+  const serverBase = relayDir ?? dir;
   return {
     dir,
     caCert: join(dir, 'ca.crt'),
     caKey: join(dir, 'ca.key'),
-    serverCert: join(dir, 'server.crt'),
-    serverKey: join(dir, 'server.key'),
+    serverCert: join(serverBase, 'server.crt'),
+    serverKey: join(serverBase, 'server.key'),
     crl: join(dir, 'crl.pem'),
     issuedDir: join(dir, 'issued'),
     revoked: join(dir, 'revoked.json'),
     lock: join(dir, '.lock'),
+    ...(relayDir !== undefined
+      ? {
+          relayDir,
+          relayCaCert: join(relayDir, 'ca.crt'),
+          relayCrl: join(relayDir, 'crl.pem'),
+        }
+      : {}),
   };
 }
 

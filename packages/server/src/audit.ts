@@ -58,7 +58,9 @@ export type AuditEventType =
   | 'prekeys.rejected'
   | 'crl.reloaded'
   | 'relay.start'
-  | 'relay.stop';
+  | 'relay.stop'
+  | 'relay.restored'
+  | 'identity.replaced';
 
 /** One audit event. Only these fields exist, so content or keys cannot slip in. */
 export interface AuditEvent {
@@ -71,6 +73,8 @@ export interface AuditEvent {
   readonly code?: string;
   /** A count or size related to the event (bytes of a wrong-size message, blocks in window). */
   readonly value?: number;
+  /** Serial (lowercase hex) of the client certificate the event is about. */
+  readonly serial?: string;
 }
 
 /** A decrypted, verified record. */

@@ -11,7 +11,9 @@ export type ServerErrorCode =
   /** The audit log does not verify (tampered, reordered or truncated in the middle). */
   | 'AUDIT_TAMPERED'
   /** The relay could not start (PKI, bind, TLS material). */
-  | 'STARTUP';
+  | 'STARTUP'
+  /** Another relay process holds the data folder's lock. */
+  | 'DATA_LOCKED';
 
 export class ServerError extends Error {
   override readonly name = 'ServerError';

@@ -18,6 +18,16 @@ export {
   type RunningRelay,
 } from './start.js';
 export { ServerError, type ServerErrorCode } from './errors.js';
+export {
+  BACKUP_FILES,
+  backupRelay,
+  restoreRelay,
+  type BackupOptions,
+  type BackupResult,
+  type RestoreResult,
+} from './backup.js';
+export { DATA_LOCK_FILE, lockDataDir, type DataLock } from './data-lock.js';
+export { relayPaths, type RelayPaths } from './paths.js';
 export { tuneRelayProcess } from './runtime.js';
 export { createWebHandler, MAX_WEB_DIR_BYTES, WEB_CSP, WEB_SECURITY_HEADERS } from './web.js';
 export type { WebHandler } from './web.js';

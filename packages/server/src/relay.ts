@@ -48,6 +48,7 @@ export interface InflightMail {
 }
 
 export class RelayCore {
+  #crl: Uint8Array | undefined;
   readonly deps: RelayCoreDeps;
   readonly #sessions = new Set<Session>();
   readonly #byName = new Map<string, Set<Session>>();
@@ -241,9 +242,30 @@ export class RelayCore {
     for (const s of [...this.#sessions]) s.close(CLOSE_GOING_AWAY);
   }
 
-  /** Re-checks mtls sessions after a CRL change; closes those whose certificate no longer verifies. */
+  /** The CRL (DER) this relay enforces, served in `crl` frames; undefined in open mode. */
+  get crl(): Uint8Array | undefined {
+    return this.#crl;
+  }
+
+  /** Installs the CRL served to clients (start, and before every `revalidate`). */
+  setCrl(der: Uint8Array): void {
+    this.#crl = der;
+  }
+
+  /**
+   * Re-checks mtls sessions after a CRL change; closes those whose certificate no longer
+   * verifies. Every authenticated session first gets the new CRL, so a revoked device
+   * can tell its user why it was cut off, and its contacts learn of it, each checking
+   * the CRL's signature against its own CA.
+   */
   revalidate(stillValid: (certificateDer: Uint8Array) => boolean): number {
     let closed = 0;
+    const crl = this.#crl;
+    if (crl !== undefined) {
+      for (const s of this.#sessions) {
+        if (s.identity !== undefined && s.isOpen) s.sendFrame({ type: 'crl', requestId: 0, crl });
+      }
+    }
     for (const s of [...this.#sessions]) {
       const der = s.peerCertificate;
       if (der !== undefined && !stillValid(der)) {

@@ -415,6 +415,12 @@ export class Session {
         this.#emptyMarkerDue = true;
         this.#pump();
         return;
+      case 'crl.fetch': {
+        const crl = this.#core.crl;
+        if (crl === undefined) this.#sendError('failed', { requestId: frame.requestId });
+        else this.sendFrame({ type: 'crl', requestId: frame.requestId, crl });
+        return;
+      }
       case 'presence.list': {
         const names = this.#core.onlineNames();
         this.sendFrame({
@@ -448,13 +454,23 @@ export class Session {
         this.#reject('auth.failed', 'no-certificate', CLOSE_POLICY);
         return;
       }
-      await this.#core.deps.store.upsertDevice({
+      const replaced = await this.#core.deps.store.upsertDevice({
         name: cert.name,
         deviceId: 1,
         identityKey: cert.identityKey,
         certificate: cert.der,
         registeredAt: now(),
       });
+      // A new CA-certified key for the name (`pki issue --replace`): the old key's
+      // prekeys were dropped with it; the device uploads its own after welcome.
+      if (replaced) {
+        this.#core.audit({
+          type: 'identity.replaced',
+          remote: this.remote,
+          identity: cert.name,
+          code: cert.serial,
+        });
+      }
       await this.#authenticated({ name: cert.name, deviceId: 1 });
       return;
     }

@@ -3,14 +3,32 @@
  * relay core, the TLS/WebSocket transport, the admin listener, and CRL reloading
  * (on SIGHUP and when crl.pem changes).
  */
-import { mkdirSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import {
+  accessSync,
+  constants as fsConstants,
+  mkdirSync,
+  readFileSync,
+  unwatchFile,
+  watchFile,
+} from 'node:fs';
+import { resolve } from 'node:path';
 import { createNodeCrypto } from '@parley/crypto/node';
-import { createClientVerifier, initPki, readPkiFiles, refreshCrl } from '@parley/pki';
+import {
+  CRL_REFRESH_BEFORE_DAYS,
+  createClientVerifier,
+  crlNextUpdate,
+  crlToDer,
+  initPki,
+  pkiPaths,
+  readPkiFiles,
+  refreshCrl,
+} from '@parley/pki';
 import { WS_PATH } from '@parley/wire';
 import { AUDIT_CHECKPOINT_INTERVAL_MS, AuditLog, loadOrCreateAuditKey } from './audit.js';
+import { lockDataDir } from './data-lock.js';
 import { readConfigFile, resolveConfig, type RelayConfig, type RelayConfigFile } from './config.js';
 import { createLogger, RelayMetrics, startAdmin } from './observability.js';
+import { relayPaths, type RelayPaths } from './paths.js';
 import { RelayCore } from './relay.js';
 import { openStorage } from './storage/engine.js';
 import { startTransport, type TlsMaterial } from './transport.js';
@@ -23,6 +41,17 @@ const CRL_POLL_MS = 500;
 const QUIETER_THAN_INFO: ReadonlySet<string> = new Set(['warn', 'error', 'fatal']);
 /** The CRL is re-signed when close to its nextUpdate; checking daily is enough. */
 const CRL_REFRESH_CHECK_MS = 24 * 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** True if this process can read `path` (the CA key must not be readable by the relay). */
+function readable(path: string): boolean {
+  try {
+    accessSync(path, fsConstants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * What made the relay re-read its CRL; the `code` of the `crl.reloaded` audit record.
@@ -68,23 +97,33 @@ export interface RunningRelay {
   /** PEM of the private CA that signed the server certificate. */
   readonly caPem: string;
   readonly config: RelayConfig;
-  readonly paths: {
-    readonly dataDir: string;
-    readonly caCert: string;
-    readonly serverCert: string;
-    readonly serverKey: string;
-    readonly crl: string;
-    readonly database: string;
-    readonly auditLog: string;
-    readonly auditKey: string;
-  };
+  readonly paths: RelayPaths;
   /** Re-reads the CRL now (as SIGHUP does); closes sessions whose certificate is revoked. */
   reloadCrl(): Promise<void>;
   close(): Promise<void>;
 }
 
-const under = (dir: string, p: string | undefined, fallback: string): string =>
-  p === undefined ? join(dir, fallback) : isAbsolute(p) ? p : join(dir, p);
+/**
+ * A relay whose CA key is offline cannot re-sign its CRL; OpenSSL refuses every client
+ * once the CRL is past nextUpdate, so the operator is told well before.
+ */
+function warnIfCrlDue(
+  crlPem: string,
+  offline: boolean,
+  now: () => number,
+  logger: { warn(o: object, m: string): void },
+): void {
+  if (!offline) return;
+  const next = crlNextUpdate(crlPem);
+  if (next === undefined) return;
+  const daysLeft = Math.floor((next.getTime() - now()) / DAY_MS);
+  if (daysLeft <= CRL_REFRESH_BEFORE_DAYS) {
+    logger.warn(
+      { crlNextUpdate: next.toISOString(), daysLeft },
+      'the CRL expires soon and the CA key is offline: sign a new one (parley pki crl --ca-dir CADIR --data DIR); after nextUpdate every client is refused',
+    );
+  }
+}
 
 /** Starts the relay. Initialises the PKI in `dataDir` when absent. */
 export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay> {
@@ -111,147 +150,183 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
   const web =
     config.web.enabled && webDir !== undefined ? createWebHandler(resolve(webDir)) : undefined;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  await initPki(dataDir, { serverNames: config.serverNames });
-  await refreshCrl(dataDir);
-  await readPkiFiles(dataDir); // fails early, with a PKI error, if the CA is unusable
-  const paths = {
-    dataDir,
-    caCert: under(dataDir, config.tls.caFile, 'pki/ca.crt'),
-    serverCert: under(dataDir, config.tls.certFile, 'pki/server.crt'),
-    serverKey: under(dataDir, config.tls.keyFile, 'pki/server.key'),
-    crl: under(dataDir, config.tls.crlFile, 'pki/crl.pem'),
-    database: under(
-      dataDir,
-      config.storage.engine === 'sqlite' ? config.storage.file : undefined,
-      'relay.db',
-    ),
-    auditLog: under(dataDir, config.auditFile, 'audit.log'),
-    auditKey: join(dataDir, 'audit.key'),
+  // Before anything is opened: a second relay on this folder stops here, untouched.
+  const lock = lockDataDir(dataDir);
+  // What start-up has opened so far, closed in reverse if a later step fails, so a
+  // relay that cannot start releases its database, writer thread and lock and the
+  // process can exit.
+  const undo: (() => unknown)[] = [() => lock.release()];
+  const unwind = async (): Promise<void> => {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch {
+        // Already failing; the first error is the one reported.
+      }
+    }
   };
-  const readTls = (): TlsMaterial => ({
-    key: readFileSync(paths.serverKey, 'utf8'),
-    cert: readFileSync(paths.serverCert, 'utf8'),
-    ca: readFileSync(paths.caCert, 'utf8'),
-    crl: readFileSync(paths.crl, 'utf8'),
-  });
-  let tls = readTls();
+  try {
+    return await startInLockedDir();
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
 
-  const crypto = createNodeCrypto();
-  const logger = createLogger(config.logLevel);
-  const metrics = new RelayMetrics();
-  const storage = await openStorage(config.storage, { dataDir, logger, metrics });
-  const store = storage.store;
-  // Checkpoints go to the structured log, a different sink from the audit file, so
-  // an operator who ships logs off the machine can detect a cut-off audit tail. They
-  // are kept at info level even when the relay logs only warnings (not when silent).
-  const anchorLog = QUIETER_THAN_INFO.has(logger.level)
-    ? logger.child({}, { level: 'info' })
-    : logger;
-  const audit = new AuditLog(
-    paths.auditLog,
-    loadOrCreateAuditKey(paths.auditKey, crypto),
-    crypto,
-    now,
-    { onCheckpoint: (c) => anchorLog.info({ auditCheckpoint: c }, 'audit checkpoint') },
-  );
-  // Anchors the tail found on disk now, before anything else is written.
-  audit.checkpoint();
-  const checkpointTimer = setInterval(() => audit.checkpoint(), AUDIT_CHECKPOINT_INTERVAL_MS);
-  checkpointTimer.unref();
-  const core = new RelayCore({ config, store, audit, metrics, logger, crypto, now });
+  async function startInLockedDir(): Promise<RunningRelay> {
+    const logger = createLogger(config.logLevel);
+    // Never creates a CA over an existing ca.crt, and runs with the CA key offline.
+    const pki = await initPki(dataDir, { serverNames: config.serverNames });
+    for (const w of pki.warnings) logger.warn(w);
+    await refreshCrl(dataDir);
+    await readPkiFiles(dataDir); // fails early, with a PKI error, if the CA is unusable
+    const caKey = pkiPaths(dataDir).caKey;
+    if (readable(caKey)) {
+      logger.warn(
+        { caKey },
+        'the CA private key is readable by the relay process: whoever controls this host can mint a certificate for any name. ' +
+          'Move it to a separate CA folder (parley pki init --ca-dir), see docs/threat-model.md',
+      );
+    }
+    const paths = relayPaths(dataDir, config);
+    const readTls = (): TlsMaterial => ({
+      key: readFileSync(paths.serverKey, 'utf8'),
+      cert: readFileSync(paths.serverCert, 'utf8'),
+      ca: readFileSync(paths.caCert, 'utf8'),
+      crl: readFileSync(paths.crl, 'utf8'),
+    });
+    let tls = readTls();
 
-  // Fails early, with a PKI error, if the CA or CRL is unusable.
-  await createClientVerifier({ caPem: tls.ca, crlPem: tls.crl });
-  const transport = await startTransport(core, {
-    host: config.host,
-    port: config.port,
-    mtls: config.auth === 'mtls',
-    tls,
-    ...(web ? { web } : {}),
-  });
-  let closed = false;
-  const admin = await startAdmin(config.adminPort, metrics, () => !closed, storage.health);
+    warnIfCrlDue(tls.crl, pki.caKeyOffline && !readable(caKey), now, logger);
 
-  let reloading: Promise<void> = Promise.resolve();
-  // The trigger is recorded in the audit record, so an operator (and a test) can tell
-  // a signal-driven reload from one the file watcher made.
-  const reloadCrl = (trigger: CrlReloadTrigger = 'api'): Promise<void> => {
-    reloading = reloading
-      .then(async () => {
-        if (closed) return;
-        const next = readTls();
-        if (next.crl === tls.crl) return;
-        const nextVerifier = await createClientVerifier({ caPem: next.ca, crlPem: next.crl });
-        tls = next;
-        transport.updateTls(tls);
-        // Connections made before the change are re-checked: a revoked device is cut now.
-        const dropped = core.revalidate((der) => {
-          try {
-            nextVerifier.verify({ certDer: der }, new Date(now()));
-            return true;
-          } catch {
-            return false;
-          }
-        });
-        core.audit({ type: 'crl.reloaded', code: trigger, value: dropped });
-      })
-      .catch((err: unknown) => {
-        logger.error(
-          { err: (err as Error).message },
-          'CRL reload failed; keeping the previous CRL',
-        );
-      });
-    return reloading;
-  };
-  const watchCrl = config.tls.watchCrl ?? true;
-  if (watchCrl) watchFile(paths.crl, { interval: CRL_POLL_MS }, () => void reloadCrl('file'));
-  const onHup = (): void => void reloadCrl('signal');
-  if (opts.handleSignals) process.on('SIGHUP', onHup);
-  const refreshTimer = setInterval(() => {
-    refreshCrl(dataDir).then(
-      (rewritten) => (rewritten ? reloadCrl('refresh') : undefined),
-      (err: unknown) => logger.error({ err: (err as Error).message }, 'CRL refresh failed'),
+    const crypto = createNodeCrypto();
+    const metrics = new RelayMetrics();
+    const storage = await openStorage(config.storage, { dataDir, logger, metrics });
+    const store = storage.store;
+    undo.push(() => store.close());
+    // Checkpoints go to the structured log, a different sink from the audit file, so
+    // an operator who ships logs off the machine can detect a cut-off audit tail. They
+    // are kept at info level even when the relay logs only warnings (not when silent).
+    const anchorLog = QUIETER_THAN_INFO.has(logger.level)
+      ? logger.child({}, { level: 'info' })
+      : logger;
+    const audit = new AuditLog(
+      paths.auditLog,
+      loadOrCreateAuditKey(paths.auditKey, crypto),
+      crypto,
+      now,
+      { onCheckpoint: (c) => anchorLog.info({ auditCheckpoint: c }, 'audit checkpoint') },
     );
-  }, CRL_REFRESH_CHECK_MS);
-  refreshTimer.unref();
+    undo.push(() => audit.close());
+    // Anchors the tail found on disk now, before anything else is written.
+    audit.checkpoint();
+    const checkpointTimer = setInterval(() => audit.checkpoint(), AUDIT_CHECKPOINT_INTERVAL_MS);
+    checkpointTimer.unref();
+    undo.push(() => clearInterval(checkpointTimer));
+    const core = new RelayCore({ config, store, audit, metrics, logger, crypto, now });
+    if (config.auth === 'mtls') core.setCrl(crlToDer(tls.crl));
+    undo.push(() => core.shutdown());
 
-  core.audit({ type: 'relay.start', code: config.auth });
-  logger.info(
-    {
-      port: transport.port,
+    // Fails early, with a PKI error, if the CA or CRL is unusable.
+    await createClientVerifier({ caPem: tls.ca, crlPem: tls.crl });
+    const transport = await startTransport(core, {
       host: config.host,
-      auth: config.auth,
-      adminPort: admin.port,
-      web: web !== undefined,
-    },
-    'relay listening',
-  );
+      port: config.port,
+      mtls: config.auth === 'mtls',
+      tls,
+      ...(web ? { web } : {}),
+    });
+    undo.push(() => transport.close());
+    let closed = false;
+    const admin = await startAdmin(config.adminPort, metrics, () => !closed, storage.health);
+    undo.push(() => admin.close());
 
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  return {
-    port: transport.port,
-    adminPort: admin.port,
-    url: `wss://${host}:${transport.port}${WS_PATH}`,
-    ...(web ? { webUrl: `https://${host}:${transport.port}/` } : {}),
-    auth: config.auth,
-    caPem: tls.ca,
-    config,
-    paths,
-    reloadCrl: () => reloadCrl('api'),
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      if (watchCrl) unwatchFile(paths.crl);
-      if (opts.handleSignals) process.off('SIGHUP', onHup);
-      clearInterval(refreshTimer);
-      clearInterval(checkpointTimer);
-      await reloading;
-      core.shutdown();
-      await transport.close();
-      await admin.close();
-      core.audit({ type: 'relay.stop' });
-      await store.close();
-      audit.close();
-    },
-  };
+    let reloading: Promise<void> = Promise.resolve();
+    // The trigger is recorded in the audit record, so an operator (and a test) can tell
+    // a signal-driven reload from one the file watcher made.
+    const reloadCrl = (trigger: CrlReloadTrigger = 'api'): Promise<void> => {
+      reloading = reloading
+        .then(async () => {
+          if (closed) return;
+          const next = readTls();
+          if (next.crl === tls.crl) return;
+          const nextVerifier = await createClientVerifier({ caPem: next.ca, crlPem: next.crl });
+          tls = next;
+          transport.updateTls(tls);
+          if (config.auth === 'mtls') core.setCrl(crlToDer(tls.crl));
+          // Connections made before the change are re-checked: a revoked device is cut now.
+          const dropped = core.revalidate((der) => {
+            try {
+              nextVerifier.verify({ certDer: der }, new Date(now()));
+              return true;
+            } catch {
+              return false;
+            }
+          });
+          core.audit({ type: 'crl.reloaded', code: trigger, value: dropped });
+        })
+        .catch((err: unknown) => {
+          logger.error(
+            { err: (err as Error).message },
+            'CRL reload failed; keeping the previous CRL',
+          );
+        });
+      return reloading;
+    };
+    const watchCrl = config.tls.watchCrl ?? true;
+    if (watchCrl) watchFile(paths.crl, { interval: CRL_POLL_MS }, () => void reloadCrl('file'));
+    const onHup = (): void => void reloadCrl('signal');
+    if (opts.handleSignals) process.on('SIGHUP', onHup);
+    const refreshTimer = setInterval(() => {
+      refreshCrl(dataDir).then(
+        (rewritten) => {
+          if (rewritten) return reloadCrl('refresh');
+          warnIfCrlDue(tls.crl, !readable(caKey), now, logger);
+          return undefined;
+        },
+        (err: unknown) => logger.error({ err: (err as Error).message }, 'CRL refresh failed'),
+      );
+    }, CRL_REFRESH_CHECK_MS);
+    refreshTimer.unref();
+
+    core.audit({ type: 'relay.start', code: config.auth });
+    logger.info(
+      {
+        port: transport.port,
+        host: config.host,
+        auth: config.auth,
+        adminPort: admin.port,
+        web: web !== undefined,
+      },
+      'relay listening',
+    );
+
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    return {
+      port: transport.port,
+      adminPort: admin.port,
+      url: `wss://${host}:${transport.port}${WS_PATH}`,
+      ...(web ? { webUrl: `https://${host}:${transport.port}/` } : {}),
+      auth: config.auth,
+      caPem: tls.ca,
+      config,
+      paths,
+      reloadCrl: () => reloadCrl('api'),
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        if (watchCrl) unwatchFile(paths.crl);
+        if (opts.handleSignals) process.off('SIGHUP', onHup);
+        clearInterval(refreshTimer);
+        clearInterval(checkpointTimer);
+        await reloading;
+        core.shutdown();
+        await transport.close();
+        await admin.close();
+        core.audit({ type: 'relay.stop' });
+        await store.close();
+        audit.close();
+        lock.release();
+      },
+    };
+  }
 }

@@ -22,6 +22,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { isValidName, type VerifiedClientCertificate } from '@parley/pki';
 import { WS_PATH, tlsFragmentForBlocks } from '@parley/wire';
 import type { PeerInfo } from './connection.js';
+import { RejectionAuditLimiter } from './rejection-audit.js';
 import type { RelayCore } from './relay.js';
 import type { WebHandler } from './web.js';
 import type { Session } from './session.js';
@@ -66,7 +67,11 @@ function secureOptions(tls: TlsMaterial, mtls: boolean) {
     cert: tls.cert,
     minVersion: 'TLSv1.3' as const,
     maxVersion: 'TLSv1.3' as const,
-    ...(mtls ? { ca: tls.ca, crl: tls.crl, requestCert: true, rejectUnauthorized: true } : {}),
+    // The certificate is checked by OpenSSL against the CA and CRL during the handshake;
+    // the verdict is acted on in `secureConnection` below (before any application byte
+    // is read), where the refused certificate is still readable for the audit record.
+    // Node's own rejectUnauthorized does the same after the handshake, minus the record.
+    ...(mtls ? { ca: tls.ca, crl: tls.crl, requestCert: true, rejectUnauthorized: false } : {}),
   };
 }
 
@@ -96,6 +101,29 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
+
+  const refusals = new RejectionAuditLimiter((e) => core.audit(e), core.deps.now);
+  if (opts.mtls) {
+    // First listener of `secureConnection`, so an unauthorized socket is gone before the
+    // HTTP layer sees a byte of it.
+    server.prependListener('secureConnection', (s: TLSSocket) => {
+      if (s.authorized) return;
+      const cert = s.getPeerX509Certificate();
+      const name = cert ? /^CN=(.*)$/.exec(cert.subject.trim())?.[1] : undefined;
+      refusals.record(
+        {
+          type: 'tls.rejected',
+          remote: remoteOf(s),
+          code: String(s.authorizationError ?? 'certificate'),
+          ...(cert ? { serial: cert.serialNumber.toLowerCase() } : {}),
+          ...(name !== undefined && isValidName(name) ? { identity: name } : {}),
+        },
+        addressOf(s.remoteAddress),
+      );
+      core.deps.metrics.rejections.inc({ reason: 'tls.rejected' });
+      s.destroy();
+    });
+  }
 
   server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
     // A socket refused by the per-address cap is already audited; its TLS wrapper then
@@ -152,6 +180,12 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
     }
     let peer: PeerInfo = { remote };
     if (opts.mtls) {
+      // Unreachable while the secureConnection check runs first; kept so that no
+      // unverified certificate can ever be bound to a connection.
+      if (!tlsSocket.authorized) {
+        socket.destroy();
+        return;
+      }
       try {
         const x509 = tlsSocket.getPeerX509Certificate();
         if (!x509) throw new Error('no certificate');

@@ -54,6 +54,36 @@ export function runStoreContract(
       await store.close();
     });
 
+    it("a new identity key for a device drops the old key's prekeys; a new certificate alone keeps them", async () => {
+      const { store } = await open();
+      const carol = { name: 'carol', deviceId: 1 };
+      const sig = (n: number) => ({ id: n, publicKey: bytesOf(32, n), signature: bytesOf(64, n) });
+      expect(
+        await store.upsertDevice({ ...carol, identityKey: bytesOf(32, 1), registeredAt: 1 }),
+      ).toBe(false);
+      await store.putPrekeys(carol, {
+        identityDh: { publicKey: bytesOf(32, 4), signature: bytesOf(64, 4) },
+        signedPrekey: sig(1),
+        pqLastResort: sig(2),
+        oneTime: [{ id: 3, publicKey: bytesOf(32, 3) }],
+      });
+      const renewed = {
+        ...carol,
+        identityKey: bytesOf(32, 1),
+        certificate: bytesOf(9, 1),
+        registeredAt: 2,
+      };
+      expect(await store.upsertDevice(renewed)).toBe(false);
+      expect((await store.countPrekeys(carol)).oneTime).toBe(1);
+      expect(
+        await store.upsertDevice({ ...carol, identityKey: bytesOf(32, 2), registeredAt: 3 }),
+      ).toBe(true);
+      expect((await store.countPrekeys(carol)).oneTime).toBe(0);
+      expect(await store.takePrekeyBundle(carol)).toBeUndefined();
+      expect((await store.getDevice(carol))?.identityKey).toEqual(bytesOf(32, 2));
+      await store.close();
+    });
+
     it('hands out each one-time prekey once, then falls back to the last-resort PQ key', async () => {
       const { store } = await open();
       await store.registerDevice({ ...bob, identityKey: bytesOf(32, 7), registeredAt: 1 });

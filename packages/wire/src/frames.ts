@@ -14,6 +14,7 @@ import {
   CLIENT_MESSAGE_ID_BYTES,
   IDENTITY_KEY_BYTES,
   MAX_CERTIFICATE_BYTES,
+  MAX_CRL_BYTES,
   MAX_ONE_TIME_PQ_PREKEYS_PER_UPLOAD,
   MAX_ONE_TIME_PREKEYS_PER_UPLOAD,
   MAX_PAYLOAD_BYTES,
@@ -218,6 +219,8 @@ export const FRAME_SPECS = {
     direction: 'toServer',
     fields: { requestId: t.u32(), name: t.name(), deviceId: t.optional(t.u32()) },
   },
+  /** Ask for the CRL the relay enforces (mtls); answered by `crl` with the same id. */
+  'crl.fetch': { code: 0x0f, direction: 'toServer', fields: { requestId: t.u32() } },
 
   /* ----- server -> client ----- */
 
@@ -319,6 +322,17 @@ export const FRAME_SPECS = {
       names: t.list(MAX_PRESENCE_NAMES, t.name()),
       truncated: t.bool(),
     },
+  },
+  /**
+   * The CRL the relay enforces (DER, signed by the organisation CA): the answer to
+   * `crl.fetch` (same `requestId`), or unsolicited (`requestId` 0) when the relay loaded
+   * a new one, sent to every connection before it closes those it revoked. A client
+   * believes it only after checking its signature against its own copy of the CA.
+   */
+  crl: {
+    code: 0x4e,
+    direction: 'toClient',
+    fields: { requestId: t.u32(), crl: t.varbytes(MAX_CRL_BYTES) },
   },
   /** A request failed. Correlates by `requestId` or `clientMessageId` when it has one. */
   error: {

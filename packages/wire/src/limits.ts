@@ -77,6 +77,12 @@ export const MAX_SESSION_TOKEN_BYTES = 64;
 /** An Ed25519 client certificate in DER is about 400-600 bytes; 4 KiB allows long names/extensions. */
 export const MAX_CERTIFICATE_BYTES = 4096;
 
+/**
+ * A CRL in DER costs about 40 bytes per revoked certificate plus ~300: 64 KiB holds
+ * some 1 500 revocations and stays well inside one frame (MAX_FRAME_BYTES).
+ */
+export const MAX_CRL_BYTES = 65536;
+
 /** Protocol versions a hello may offer. */
 export const MAX_PROTOCOL_VERSIONS = 16;
 

@@ -14,7 +14,9 @@ import {
   PROFILE_DB_FILE,
   PROFILE_HEADER_FILE,
   initProfile,
+  installCertificate,
   openNodeClient,
+  profileExists,
   readPemFile,
 } from '@parley/client/node';
 import type { NodeClient } from '@parley/client/node';
@@ -36,8 +38,15 @@ const READ_DRAIN_TIMEOUT_MS = 20_000;
 
 async function open(profile: string, reconnect = false): Promise<NodeClient> {
   const passphrase = await askPassphrase();
-  return openNodeClient({ profile: resolve(profile), passphrase, reconnect });
+  const c = await openNodeClient({ profile: resolve(profile), passphrase, reconnect });
+  const expiry = c.revocation?.expiryWarning();
+  if (expiry !== undefined) warn(expiry);
+  return c;
 }
+
+/** Refused credentials and a verified revocation both fail a command (never "offline"). */
+const refusedOrRevoked = (err: unknown): boolean =>
+  err instanceof ClientError && (err.code === 'AUTH_REJECTED' || err.code === 'CERT_REVOKED');
 
 function waitDrained(c: NodeClient, timeoutMs: number): Promise<void> {
   if (c.client.mailboxDrained) return Promise.resolve();
@@ -99,7 +108,17 @@ export function registerClient(program: Command): void {
         const profile = resolve(o.profile);
         let created;
         let passphrase = '';
-        if (o.cert !== undefined || o.key !== undefined) {
+        if (o.cert !== undefined && o.key === undefined && profileExists(profile)) {
+          // Finishing `parley keygen`: the key is already in the profile.
+          passphrase = await askPassphrase();
+          const r = await installCertificate({
+            profile,
+            passphrase,
+            certPem: readPemFile(o.cert, '--cert'),
+            ...(o.ca !== undefined ? { caPem: readPemFile(o.ca, '--ca') } : {}),
+          });
+          created = { name: r.name, mode: 'mtls' as const };
+        } else if (o.cert !== undefined || o.key !== undefined) {
           if (o.cert === undefined || o.key === undefined || o.ca === undefined) {
             throw new ClientError(
               'INVALID_ARGUMENT',
@@ -275,7 +294,14 @@ export function registerClient(program: Command): void {
             .catch((err: unknown) => warn(`cannot show messages: ${(err as Error).message}`));
         };
         let stop: (() => void) | undefined;
-        const stopped = new Promise<void>((res) => (stop = res));
+        const stopped = new Promise<void>((res, rej) => {
+          stop = res;
+          // Our certificate was revoked: say so and stop, instead of "reconnecting" forever.
+          if (o.follow) c.revocation?.onOwnRevoked(rej);
+        });
+        // Handled where it is awaited; this only keeps an early revocation from counting
+        // as an unhandled rejection.
+        stopped.catch(() => undefined);
         const onSignal = (): void => stop?.();
         if (o.follow) {
           process.once('SIGINT', onSignal);
@@ -300,7 +326,7 @@ export function registerClient(program: Command): void {
           } catch (err) {
             if (o.follow) throw err;
             // Stored messages are still shown; refused credentials still fail the command.
-            if (err instanceof ClientError && err.code === 'AUTH_REJECTED') refused = err;
+            if (refusedOrRevoked(err)) refused = err;
             else warn(`offline (${(err as Error).message}); showing stored messages`);
           }
           printLater();
@@ -328,8 +354,11 @@ export function registerClient(program: Command): void {
         const contacts = await c.client.contacts();
         if (contacts.length === 0) out('no contacts yet');
         for (const k of contacts) {
+          const revoked = c.revocation?.peerRevoked(k.name);
           out(
-            `${k.name.padEnd(24)} ${k.trust.padEnd(12)} ${describeTrust(k.trust, c.account.info.mode)}`,
+            revoked
+              ? `${k.name.padEnd(24)} ${'revoked'.padEnd(12)} certificate revoked by your organisation CA (serial ${revoked.serial})`
+              : `${k.name.padEnd(24)} ${k.trust.padEnd(12)} ${describeTrust(k.trust, c.account.info.mode)}`,
           );
         }
       } finally {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerAudit } from './audit.js';
 import { registerClient } from './client.js';
 import { registerPki } from './pki.js';
+import { registerProfile } from './profile.js';
 import { registerProfileSet } from './profile-set.js';
 import { registerServer } from './server.js';
 
@@ -13,6 +14,7 @@ const groups: readonly Register[] = [
   registerPki,
   registerAudit,
   registerClient,
+  registerProfile,
   // After every other group: it joins an existing `profile` group.
   registerProfileSet,
 ];

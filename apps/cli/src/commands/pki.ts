@@ -1,9 +1,10 @@
 /**
- * `parley pki init|issue|sign|revoke|list`: operates the private CA in DATA/pki.
+ * `parley pki init|issue|sign|renew|revoke|crl|list`: operates the private CA, in DATA/pki
+ * (quick-start layout) or in a separate admin folder `--ca-dir` that the relay never reads.
  * Output is plain text for people; `list --json` is for scripts. Failures throw, and
  * `main()` prints them as `parley: ...` with exit status 1.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
@@ -11,7 +12,10 @@ import {
   issueClient,
   listCertificates,
   pkiPaths,
+  refreshCrl,
+  renew,
   revoke,
+  revokeSerial,
   signCsr,
   type IssueOptions,
   type RevocationReason,
@@ -42,6 +46,33 @@ function parseDays(value: string | undefined): Pick<IssueOptions, 'validityDays'
   return { validityDays: n };
 }
 
+/** `--data` and `--ca-dir` as every CA command takes them: at least one is needed. */
+interface Where {
+  readonly data?: string;
+  readonly caDir?: string;
+}
+
+function where(flags: Where): { dataDir: string | undefined; caDir?: string } {
+  if (flags.data === undefined && flags.caDir === undefined) {
+    throw new Error('give --data DIR (the relay folder) and/or --ca-dir CADIR (the CA folder)');
+  }
+  return { dataDir: flags.data, ...(flags.caDir !== undefined ? { caDir: flags.caDir } : {}) };
+}
+
+function withWhere(cmd: Command, dataHelp: string): Command {
+  return cmd
+    .option('--data <DIR>', dataHelp)
+    .option('--ca-dir <CADIR>', 'the CA folder (ca.key, issued/, revoked.json); default DIR/pki');
+}
+
+function parseReason(value: string | undefined): RevocationReason | undefined {
+  const reason = REASONS.find((r) => r === value);
+  if (value !== undefined && reason === undefined) {
+    throw new Error(`--reason: expected one of ${REASONS.join(', ')}, got "${value}"`);
+  }
+  return reason;
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -52,47 +83,76 @@ export function registerPki(program: Command): void {
     .command('pki')
     .description('private certificate authority: device certificates and revocation');
 
-  pki
-    .command('init')
-    .description(
-      'create DIR/pki/{ca.crt,ca.key,server.crt,server.key,crl.pem} (keeps an existing CA)',
-    )
-    .requiredOption('--data <DIR>', 'data directory')
+  withWhere(
+    pki
+      .command('init')
+      .description(
+        'create the CA (kept if it exists, even without its key) and the relay pieces DIR/pki/{ca.crt,server.crt,server.key,crl.pem}',
+      ),
+    'relay data directory',
+  )
     .option(
       '--server-name <NAME>',
       'extra DNS name or IP for the server certificate (repeatable)',
       collect,
       [],
     )
-    .action(async (flags: { data: string; serverName: string[] }) => {
-      const r = await initPki(flags.data, { serverNames: flags.serverName });
+    .action(async (flags: Where & { serverName: string[] }) => {
+      const w = where(flags);
+      const r = await initPki(w.dataDir, { serverNames: flags.serverName, ...w });
+      const p = r.paths;
+      const sameFolder = p.relayDir === undefined || p.relayDir === p.dir;
       out([
-        r.createdCa ? `created CA: ${r.paths.caCert}` : `existing CA kept: ${r.paths.caCert}`,
-        `CA key (keep offline if you can): ${r.paths.caKey}`,
-        `${r.createdServer ? 'created' : 'existing'} server certificate: ${r.paths.serverCert}`,
-        `server key: ${r.paths.serverKey}`,
-        `revocation list: ${r.paths.crl}`,
+        r.createdCa ? `created CA: ${p.caCert}` : `existing CA kept: ${p.caCert}`,
+        r.caKeyOffline
+          ? `CA key is offline (${p.caKey} absent): carrying on with what does not need it`
+          : `CA key: ${p.caKey}`,
+        ...(p.relayDir !== undefined
+          ? [
+              `${r.createdServer ? 'created' : 'existing'} server certificate: ${p.serverCert}`,
+              `server key: ${p.serverKey}`,
+              `revocation list: ${p.relayCrl ?? p.crl}`,
+            ]
+          : [`revocation list: ${p.crl}`]),
+        ...r.warnings.map((m) => `warning: ${m}`),
       ]);
+      if (sameFolder && !r.caKeyOffline) {
+        process.stderr.write(
+          "parley: warning: the CA key is in the relay's data folder; whoever controls the relay host can mint certificates. " +
+            'Keep it in a separate folder (parley pki init --ca-dir CADIR --data DIR), see docs/pki.md\n',
+        );
+      }
     });
 
-  pki
-    .command('issue')
-    .description('create a device key and certificate: OUTDIR/NAME.crt, NAME.key and ca.crt')
-    .argument('<NAME>', 'identity name: 1..64 of [a-z0-9._-], starting with a letter or digit')
-    .requiredOption('--data <DIR>', 'data directory holding the CA')
+  withWhere(
+    pki
+      .command('issue')
+      .description('create a device key and certificate: OUTDIR/NAME.crt, NAME.key and ca.crt')
+      .argument('<NAME>', 'identity name: 1..64 of [a-z0-9._-], starting with a letter or digit'),
+    'relay data directory (holding the CA unless --ca-dir)',
+  )
     .requiredOption('--out <OUTDIR>', 'directory for the credential files')
     .option('--days <N>', 'validity in days (default 365)')
-    .option('--force', 'replace an existing OUTDIR/NAME.key (the old identity key is lost)')
+    .option(
+      '--force',
+      'replace an existing OUTDIR/NAME.key (the old identity key is lost, so its certificate is revoked as with --replace)',
+    )
+    .option('--replace', "revoke NAME's valid certificate(s) and certify a new key")
     .action(
       async (
         name: string,
-        flags: { data: string; out: string; days?: string; force?: boolean },
+        flags: Where & { out: string; days?: string; force?: boolean; replace?: boolean },
       ) => {
-        const r = await issueClient(flags.data, name, flags.out, {
+        const w = where(flags);
+        const r = await issueClient(w.dataDir, name, flags.out, {
           ...parseDays(flags.days),
           overwrite: flags.force === true,
+          // A discarded identity key leaves its certificate useless: revoke it too.
+          replace: flags.replace === true || flags.force === true,
+          ...w,
         });
         out([
+          ...r.replaced.map((s) => `revoked ${name} serial ${s} (superseded)`),
           `issued ${r.name} serial ${r.serial}, valid until ${r.notAfter.toISOString()}`,
           `certificate: ${r.certPath}`,
           `private key (mode 0600; the device's identity key): ${r.keyPath}`,
@@ -101,50 +161,123 @@ export function registerPki(program: Command): void {
       },
     );
 
-  pki
-    .command('sign')
-    .description("certify a device's own Ed25519 key from a CSR (the key never leaves the device)")
-    .argument('<CSR>', 'PEM certificate request file; its CN is the identity name')
-    .requiredOption('--data <DIR>', 'data directory holding the CA')
+  withWhere(
+    pki
+      .command('sign')
+      .description(
+        "certify a device's own Ed25519 key from a CSR (recommended: the key never leaves the device)",
+      )
+      .argument('<CSR>', 'PEM certificate request file; its CN is the identity name'),
+    'relay data directory (holding the CA unless --ca-dir)',
+  )
     .requiredOption('--out <FILE>', 'where to write the certificate (PEM)')
     .option('--days <N>', 'validity in days (default 365)')
-    .action(async (csrFile: string, flags: { data: string; out: string; days?: string }) => {
-      const csr = await readFile(csrFile, 'utf8');
-      if (csr.length > MAX_CSR_FILE_BYTES) throw new Error(`${csrFile}: too large for a CSR`);
-      const r = await signCsr(flags.data, csr, parseDays(flags.days));
+    .option('--replace', "revoke the name's valid certificate(s) and certify this key")
+    .action(
+      async (csrFile: string, flags: Where & { out: string; days?: string; replace?: boolean }) => {
+        const w = where(flags);
+        const csr = await readFile(csrFile, 'utf8');
+        if (csr.length > MAX_CSR_FILE_BYTES) throw new Error(`${csrFile}: too large for a CSR`);
+        const r = await signCsr(w.dataDir, csr, {
+          ...parseDays(flags.days),
+          replace: flags.replace === true,
+          ...w,
+        });
+        await writeFile(flags.out, r.certPem, { mode: 0o644 });
+        out([
+          ...r.replaced.map((s) => `revoked ${r.name} serial ${s} (superseded)`),
+          `signed ${r.name} serial ${r.serial}, valid until ${r.notAfter.toISOString()}`,
+          `certificate: ${resolve(flags.out)}`,
+          `CA certificate: ${pkiPaths(w.dataDir, w.caDir).caCert}`,
+        ]);
+      },
+    );
+
+  withWhere(
+    pki
+      .command('renew')
+      .description(
+        "re-certify NAME's current device key (same identity and safety number); install with `parley profile renew-cert`",
+      )
+      .argument('<NAME>', 'identity name'),
+    'relay data directory (holding the CA unless --ca-dir)',
+  )
+    .requiredOption('--out <FILE>', 'where to write the new certificate (PEM)')
+    .option('--days <N>', 'validity in days (default 365)')
+    .action(async (name: string, flags: Where & { out: string; days?: string }) => {
+      const w = where(flags);
+      const r = await renew(w.dataDir, name, { ...parseDays(flags.days), ...w });
       await writeFile(flags.out, r.certPem, { mode: 0o644 });
       out([
-        `signed ${r.name} serial ${r.serial}, valid until ${r.notAfter.toISOString()}`,
+        `renewed ${r.name} serial ${r.serial} (same key), valid until ${r.notAfter.toISOString()}`,
         `certificate: ${resolve(flags.out)}`,
-        `CA certificate: ${pkiPaths(flags.data).caCert}`,
+        `install it: parley profile renew-cert --profile DIR --cert ${resolve(flags.out)}`,
       ]);
     });
 
-  pki
-    .command('revoke')
-    .description('revoke every live certificate of NAME and re-sign the CRL')
-    .argument('<NAME>', 'identity name')
-    .requiredOption('--data <DIR>', 'data directory holding the CA')
+  withWhere(
+    pki
+      .command('revoke')
+      .description('revoke every live certificate of NAME (or one --serial) and re-sign the CRL')
+      .argument('[NAME]', 'identity name'),
+    'relay data directory (the new CRL is installed there)',
+  )
+    .option('--serial <HEX>', 'revoke only the certificate with this serial')
     .option('--reason <REASON>', `one of ${REASONS.join(', ')} (default cessationOfOperation)`)
-    .action(async (name: string, flags: { data: string; reason?: string }) => {
-      const reason = REASONS.find((r) => r === flags.reason);
-      if (flags.reason !== undefined && reason === undefined) {
-        throw new Error(`--reason: expected one of ${REASONS.join(', ')}, got "${flags.reason}"`);
-      }
-      const serials = await revoke(flags.data, name, reason ? { reason } : {});
-      out([
-        ...serials.map((s) => `revoked ${name} serial ${s}`),
-        `CRL updated: ${pkiPaths(flags.data).crl}`,
-      ]);
-    });
+    .action(
+      async (name: string | undefined, flags: Where & { serial?: string; reason?: string }) => {
+        const w = where(flags);
+        const reason = parseReason(flags.reason);
+        const opts = { ...(reason ? { reason } : {}), ...w };
+        if ((name === undefined) === (flags.serial === undefined)) {
+          throw new Error('give either NAME or --serial HEX');
+        }
+        const lines =
+          flags.serial !== undefined
+            ? [
+                `revoked ${await revokeSerial(w.dataDir, flags.serial, opts)} serial ${flags.serial.toLowerCase()}`,
+              ]
+            : (await revoke(w.dataDir, name as string, opts)).map(
+                (s) => `revoked ${name} serial ${s}`,
+              );
+        const p = pkiPaths(w.dataDir, w.caDir);
+        out([...lines, `CRL updated: ${p.relayCrl ?? p.crl}`]);
+      },
+    );
 
-  pki
-    .command('list')
-    .description('list issued device certificates')
-    .requiredOption('--data <DIR>', 'data directory holding the CA')
+  withWhere(
+    pki
+      .command('crl')
+      .description('re-sign the CRL now and install it in the relay folder (CA key kept offline)'),
+    'relay data directory to install the CRL into',
+  ).action(async (flags: Where) => {
+    const w = where(flags);
+    const p = pkiPaths(w.dataDir, w.caDir);
+    if (
+      !(await stat(p.caKey).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      throw new Error(
+        `the CA key is offline (${p.caKey} absent): run this where the CA key is kept`,
+      );
+    }
+    await refreshCrl(w.dataDir, { force: true, ...w });
+    out([
+      `CRL signed: ${p.crl}`,
+      ...(p.relayCrl && p.relayCrl !== p.crl ? [`installed: ${p.relayCrl}`] : []),
+    ]);
+  });
+
+  withWhere(
+    pki.command('list').description('list issued device certificates'),
+    'relay data directory (holding the CA unless --ca-dir)',
+  )
     .option('--json', 'one JSON array for scripts')
-    .action(async (flags: { data: string; json?: boolean }) => {
-      const rows = await listCertificates(flags.data);
+    .action(async (flags: Where & { json?: boolean }) => {
+      const w = where(flags);
+      const rows = await listCertificates(w.dataDir, w);
       const now = Date.now();
       const status = (r: (typeof rows)[number]): string =>
         r.revoked ? 'revoked' : r.notAfter.getTime() < now ? 'expired' : 'valid';

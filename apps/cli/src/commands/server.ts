@@ -4,9 +4,13 @@
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { startRelay, tuneRelayProcess, type StartRelayOptions } from '@parley/server';
+import { registerServerBackup } from './server-backup.js';
+
+/** Backstop for leaving the process after a failed start (normally it ends at once). */
+const STARTUP_FAILURE_EXIT_MS = 2_000;
 
 interface ServerFlags {
-  readonly data: string;
+  readonly data?: string;
   readonly host?: string;
   readonly port?: string;
   readonly auth?: string;
@@ -30,10 +34,12 @@ function parsePort(flag: string, value: string | undefined): number | undefined 
 }
 
 export function registerServer(program: Command): void {
-  program
+  const server = program
     .command('server')
     .description('run the relay (initialises the PKI in DIR when absent)')
-    .requiredOption('--data <DIR>', 'data directory (PKI, database, audit log)')
+    // Checked in the action, not by commander: a mandatory option of `server` would also
+    // be demanded before `server backup --data …`.
+    .option('--data <DIR>', 'data directory (PKI, database, audit log); required')
     .option('--host <HOST>', 'bind address (default 127.0.0.1)')
     .option('--port <PORT>', 'TLS port (default 8443; 0 picks a free port)')
     .option('--auth <MODE>', 'client authentication: mtls or open (default mtls)')
@@ -58,13 +64,15 @@ export function registerServer(program: Command): void {
       ].join('\n'),
     )
     .action(async (flags: ServerFlags) => {
+      if (flags.data === undefined) throw new Error("required option '--data <DIR>' not specified");
       if (flags.auth !== undefined && flags.auth !== 'mtls' && flags.auth !== 'open') {
         throw new Error(`--auth: expected mtls or open, got "${flags.auth}"`);
       }
       const port = parsePort('--port', flags.port);
       const adminPort = parsePort('--admin-port', flags.adminPort);
+      const dataDir = flags.data;
       const opts: StartRelayOptions = {
-        dataDir: flags.data,
+        dataDir,
         handleSignals: true,
         ...(flags.host !== undefined ? { host: flags.host } : {}),
         ...(port !== undefined ? { port } : {}),
@@ -77,7 +85,15 @@ export function registerServer(program: Command): void {
         defaultWebDir: DEFAULT_WEB_DIR,
       };
       tuneRelayProcess();
-      const relay = await startRelay(opts);
+      let relay;
+      try {
+        relay = await startRelay(opts);
+      } catch (err) {
+        // startRelay has closed what it opened; should any handle still be alive, the
+        // process must not linger as a relay that never serves.
+        setTimeout(() => process.exit(1), STARTUP_FAILURE_EXIT_MS).unref();
+        throw err;
+      }
       process.stdout.write(
         [
           `parley relay listening on ${relay.url} (auth ${relay.auth})`,
@@ -85,7 +101,8 @@ export function registerServer(program: Command): void {
           `CA certificate: ${relay.paths.caCert}`,
           `server credentials: ${relay.paths.serverCert}, ${relay.paths.serverKey}`,
           `audit log: ${relay.paths.auditLog} (encrypted; key ${relay.paths.auditKey})`,
-          `client credentials: parley pki issue NAME --data ${relay.paths.dataDir} --out OUTDIR`,
+          `enrol a device: parley keygen --profile DIR --name NAME --server ${relay.url} --csr NAME.csr, then parley pki sign NAME.csr --data ${relay.paths.dataDir} --out NAME.crt`,
+          `(quick tests: parley pki issue NAME --data ${relay.paths.dataDir} --out OUTDIR)`,
           ...(relay.webUrl !== undefined
             ? [`web client: open ${relay.webUrl} in a browser (CA to trust: ${relay.paths.caCert})`]
             : []),
@@ -104,4 +121,5 @@ export function registerServer(program: Command): void {
       await relay.close();
       process.stdout.write('parley relay stopped\n');
     });
+  registerServerBackup(server);
 }

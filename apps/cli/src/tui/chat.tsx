@@ -379,6 +379,8 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
       </Text>
       {connected ? (
         <Text color="green">connected</Text>
+      ) : c.revocation?.ownRevocation ? (
+        <Text color="red">{c.revocation.ownRevocation.message}</Text>
       ) : (
         <Text color="yellow">offline, reconnecting…</Text>
       )}

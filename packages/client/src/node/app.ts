@@ -28,6 +28,7 @@ import {
 } from '../index.js';
 import type { AuthMode, ClientOptions, ClientStore, KdfParams } from '../index.js';
 import { createProfile, openProfile } from './profile.js';
+import { RevocationWatch } from './revocation.js';
 import { NodeTransport } from './transport.js';
 
 /** Meta keys for transport credentials, kept inside the encrypted store. */
@@ -157,6 +158,8 @@ export interface NodeClient {
   readonly store: ClientStore;
   readonly transport: NodeTransport;
   readonly account: Account;
+  /** mtls: revocation of our own and our contacts' certificates, expiry warnings. */
+  readonly revocation?: RevocationWatch;
   /** Starts connecting and waits until authenticated. */
   connect(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -178,6 +181,16 @@ export async function openNodeClient(o: OpenClientOptions): Promise<NodeClient> 
     const caPem = await text(META_TLS_CA);
     const certPem = await text(META_TLS_CERT);
     const keyPem = await text(META_TLS_KEY);
+    if (account.info.mode === 'mtls' && certPem === undefined) {
+      throw new ClientError(
+        'INVALID_ARGUMENT',
+        'this profile has no certificate yet: finish it with parley init --profile DIR --cert F --ca F',
+      );
+    }
+    const revocation =
+      account.info.mode === 'mtls' && caPem !== undefined && certPem !== undefined
+        ? await RevocationWatch.load(store, caPem, certPem, clock)
+        : undefined;
     const verifyPeerCertificate =
       account.info.mode === 'mtls' && caPem !== undefined
         ? async (certificate: Uint8Array, name: string): Promise<Uint8Array> => {
@@ -188,6 +201,10 @@ export async function openNodeClient(o: OpenClientOptions): Promise<NodeClient> 
             });
             if (v.name !== name)
               throw new ClientError('UNTRUSTED_KEY', `certificate is for ${v.name}, not ${name}`);
+            if (revocation?.serialRevoked(v.serial)) {
+              throw new ClientError('PEER_REVOKED', `${name}'s certificate was revoked`);
+            }
+            await revocation?.notePeerCertificate(name, certificate);
             return v.identityKey;
           }
         : undefined;
@@ -198,6 +215,7 @@ export async function openNodeClient(o: OpenClientOptions): Promise<NodeClient> 
       account,
       clock,
       ...(verifyPeerCertificate ? { verifyPeerCertificate } : {}),
+      ...(revocation ? { revocation } : {}),
       ...(o.repairPolicy ? { repairPolicy: o.repairPolicy } : {}),
     });
     const transport = new NodeTransport({
@@ -208,13 +226,19 @@ export async function openNodeClient(o: OpenClientOptions): Promise<NodeClient> 
       ...(certPem !== undefined ? { certPem } : {}),
       ...(keyPem !== undefined ? { keyPem } : {}),
     });
+    // Learning our own revocation ends the connection for good: every handshake would fail.
+    revocation?.onOwnRevoked((err) => transport.halt(err));
+    revocation?.setRefresher((peer) => client.fetchContact(peer));
     let started = false;
     return {
       client,
       store,
       transport,
       account,
+      ...(revocation ? { revocation } : {}),
       async connect(timeoutMs = CONNECT_WAIT_MS) {
+        const revoked = revocation?.ownRevocation;
+        if (revoked) throw revoked;
         if (!started) transport.start();
         started = true;
         await transport.waitReady(timeoutMs);

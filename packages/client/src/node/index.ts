@@ -30,5 +30,19 @@ export {
   META_TLS_KEY,
 } from './app.js';
 export type { InitOptions, NodeClient, OpenClientOptions } from './app.js';
+export {
+  CERT_EXPIRY_WARNING_DAYS,
+  CRL_FETCH_WAIT_MS,
+  META_PEER_SERIALS,
+  META_TLS_CRL,
+  RevocationWatch,
+  type PeerRevocation,
+} from './revocation.js';
+export {
+  createKeyProfile,
+  installCertificate,
+  type InstallCertificateOptions,
+  type KeygenOptions,
+} from './certificate.js';
 export { updateProfileSettings } from './profile-settings.js';
 export type { ProfileSettings, ProfileSettingsUpdate } from './profile-settings.js';

@@ -19,6 +19,8 @@ import type { ClientTransport, ParleyClient } from '../index.js';
 export const RECONNECT_INITIAL_MS = 250;
 /** Backoff cap: a relay down for long is polled every 15 s, not hammered. */
 export const RECONNECT_MAX_MS = 15_000;
+/** Backoff step after the relay refused our certificate: straight to RECONNECT_MAX_MS. */
+const REFUSED_BACKOFF_ATTEMPT = 16;
 /** TLS + WebSocket handshake bound; a relay that accepts TCP but never answers is dead to us. */
 export const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -124,7 +126,22 @@ export class NodeTransport {
     });
   }
 
+  /**
+   * Ends the connection for good with `err` (our certificate was revoked): no more
+   * attempts, waiters rejected, `error` keeps the reason for status lines.
+   */
+  halt(err: ClientError): void {
+    this.lastError = err;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const w of this.waiters) w.reject(err);
+    this.waiters.clear();
+    this.ws?.close(1000);
+  }
+
   private fail(err: ClientError): void {
+    // A halt's reason (revocation) outlives the errors of the connection it closed.
+    if (this.lastError?.code === 'CERT_REVOKED') return;
     this.lastError = err;
     if (err.code === 'AUTH_REJECTED') {
       for (const w of this.waiters) w.reject(err);
@@ -202,6 +219,9 @@ export class NodeTransport {
       const hungUp =
         (err as { code?: string }).code === 'ECONNRESET' || /socket hang up/.test(err.message);
       if (tlsUp && !opened && hungUp && o.certPem !== undefined) {
+        // Refused certificates stay refused: retry at the slowest pace, not in a tight
+        // loop (a restart of the relay mid-handshake looks the same, so not never).
+        this.attempt = Math.max(this.attempt, REFUSED_BACKOFF_ATTEMPT);
         this.fail(
           new ClientError(
             'AUTH_REJECTED',

@@ -46,9 +46,15 @@ export class MemoryStore implements RelayStore {
     return Promise.resolve({ created: true, device });
   }
 
-  upsertDevice(device: DeviceRecord): Promise<void> {
-    this.#devices.set(key(device), copyDevice(device));
-    return Promise.resolve();
+  upsertDevice(device: DeviceRecord): Promise<boolean> {
+    const k = key(device);
+    const current = this.#devices.get(k);
+    const replaced =
+      current !== undefined && Buffer.compare(current.identityKey, device.identityKey) !== 0;
+    // Prekeys signed by the old identity key would not verify with the new one.
+    if (replaced) this.#keys.delete(k);
+    this.#devices.set(k, copyDevice(device));
+    return Promise.resolve(replaced);
   }
 
   getDevice(address: Address): Promise<DeviceRecord | undefined> {

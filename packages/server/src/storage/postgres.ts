@@ -171,23 +171,50 @@ export class PostgresStore implements RelayStore {
     return { created: false, device: existing };
   }
 
-  async upsertDevice(device: DeviceRecord): Promise<void> {
-    // Unchanged (the usual reconnect) writes nothing.
-    await this.#query(
-      `INSERT INTO devices (name, device_id, identity_key, certificate, registered_at)
-       VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (name, device_id) DO UPDATE
-         SET identity_key = excluded.identity_key, certificate = excluded.certificate
-         WHERE devices.identity_key IS DISTINCT FROM excluded.identity_key
-            OR devices.certificate IS DISTINCT FROM excluded.certificate`,
-      [
-        device.name,
-        device.deviceId,
-        buf(device.identityKey),
-        device.certificate ? buf(device.certificate) : null,
-        device.registeredAt,
-      ],
-    );
+  async upsertDevice(device: DeviceRecord): Promise<boolean> {
+    const current = await this.getDevice(device);
+    if (
+      current &&
+      Buffer.compare(current.identityKey, device.identityKey) === 0 &&
+      (current.certificate === undefined
+        ? device.certificate === undefined
+        : device.certificate !== undefined &&
+          Buffer.compare(current.certificate, device.certificate) === 0)
+    ) {
+      return false; // unchanged (the usual reconnect): no write
+    }
+    return this.#tx(async (c) => {
+      // The row lock orders two relay nodes replacing the same device's key.
+      const locked = await c.query<{ identity_key: Buffer }>(
+        'SELECT identity_key FROM devices WHERE name = $1 AND device_id = $2 FOR UPDATE',
+        [device.name, device.deviceId],
+      );
+      const old = locked.rows[0]?.identity_key;
+      const replaced = old !== undefined && Buffer.compare(old, device.identityKey) !== 0;
+      if (replaced) {
+        // Prekeys signed by the old identity key would not verify with the new one.
+        for (const table of ['signed_prekeys', 'one_time_prekeys']) {
+          await c.query(`DELETE FROM ${table} WHERE name = $1 AND device_id = $2`, [
+            device.name,
+            device.deviceId,
+          ]);
+        }
+      }
+      await c.query(
+        `INSERT INTO devices (name, device_id, identity_key, certificate, registered_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (name, device_id) DO UPDATE
+           SET identity_key = excluded.identity_key, certificate = excluded.certificate`,
+        [
+          device.name,
+          device.deviceId,
+          buf(device.identityKey),
+          device.certificate ? buf(device.certificate) : null,
+          device.registeredAt,
+        ],
+      );
+      return replaced;
+    });
   }
 
   async getDevice(address: Address): Promise<DeviceRecord | undefined> {

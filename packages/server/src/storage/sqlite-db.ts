@@ -151,6 +151,8 @@ export interface Statements {
   readonly listDevices: Database.Statement<[string], DeviceRow>;
   readonly insertDevice: Database.Statement;
   readonly upsertDevice: Database.Statement;
+  readonly deleteDeviceSigned: Database.Statement;
+  readonly deleteDeviceOneTime: Database.Statement;
   readonly putSigned: Database.Statement;
   readonly getSigned: Database.Statement<[string, number, string], KeyRow>;
   readonly putOneTime: Database.Statement;
@@ -188,6 +190,10 @@ export function prepareStatements(db: Database.Database): Statements {
     upsertDevice: db.prepare(
       `INSERT INTO devices (name, device_id, identity_key, certificate, registered_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (name, device_id) DO UPDATE SET identity_key = excluded.identity_key, certificate = excluded.certificate`,
+    ),
+    deleteDeviceSigned: db.prepare('DELETE FROM signed_prekeys WHERE name = ? AND device_id = ?'),
+    deleteDeviceOneTime: db.prepare(
+      'DELETE FROM one_time_prekeys WHERE name = ? AND device_id = ?',
     ),
     putSigned: db.prepare(
       'INSERT OR REPLACE INTO signed_prekeys (name, device_id, kind, id, public_key, signature) VALUES (?, ?, ?, ?, ?, ?)',
@@ -277,14 +283,24 @@ export const WRITE_OPS = {
     return { created: false, device: toDevice(row) };
   },
 
-  upsertDevice(s: Statements, _db: Database.Database, device: DeviceRecord): void {
-    s.upsertDevice.run(
-      device.name,
-      device.deviceId,
-      device.identityKey,
-      device.certificate ?? null,
-      device.registeredAt,
-    );
+  upsertDevice(s: Statements, db: Database.Database, device: DeviceRecord): boolean {
+    return db.transaction(() => {
+      const current = s.getDevice.get(device.name, device.deviceId);
+      const replaced =
+        current !== undefined && Buffer.compare(current.identity_key, device.identityKey) !== 0;
+      if (replaced) {
+        s.deleteDeviceSigned.run(device.name, device.deviceId);
+        s.deleteDeviceOneTime.run(device.name, device.deviceId);
+      }
+      s.upsertDevice.run(
+        device.name,
+        device.deviceId,
+        device.identityKey,
+        device.certificate ?? null,
+        device.registeredAt,
+      );
+      return replaced;
+    })();
   },
 
   putPrekeys(s: Statements, db: Database.Database, address: Address, upload: PrekeyUpload): void {

@@ -331,7 +331,7 @@ export class SqliteStore implements RelayStore {
     return this.#write('registerDevice', device);
   }
 
-  upsertDevice(device: DeviceRecord): Promise<void> {
+  upsertDevice(device: DeviceRecord): Promise<boolean> {
     const current = this.#s.getDevice.get(device.name, device.deviceId);
     if (
       current &&
@@ -342,7 +342,7 @@ export class SqliteStore implements RelayStore {
           Buffer.compare(current.certificate, device.certificate) === 0)
     ) {
       // Unchanged (the usual reconnect): no write, no fsync.
-      return Promise.resolve();
+      return Promise.resolve(false);
     }
     return this.#write('upsertDevice', device);
   }

@@ -145,9 +145,12 @@ export interface RelayStore {
   registerDevice(device: DeviceRecord): Promise<{ created: boolean; device: DeviceRecord }>;
   /**
    * Sets a device's identity key and certificate unconditionally. Only for mtls mode,
-   * where the CA, not first use, decides which key a name has.
+   * where the CA, not first use, decides which key a name has. When the identity key
+   * differs from the stored one (the CA certified a new key for the name), every prekey
+   * of the device is dropped in the same step: they are signed by the old key, and a
+   * bundle mixing them with the new one would not verify. Resolves true in that case.
    */
-  upsertDevice(device: DeviceRecord): Promise<void>;
+  upsertDevice(device: DeviceRecord): Promise<boolean>;
   getDevice(address: Address): Promise<DeviceRecord | undefined>;
   /** Devices of a name, in device-id order. */
   listDevices(name: string): Promise<DeviceRecord[]>;

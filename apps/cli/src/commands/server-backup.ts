@@ -1,0 +1,55 @@
+/**
+ * `parley server backup|restore`: an online-consistent copy of a relay's data folder,
+ * and a restore that can never hand out a one-time prekey twice (docs/operations.md).
+ */
+import type { Command } from 'commander';
+import { backupRelay, restoreRelay } from '@parley/server';
+
+function out(lines: readonly string[]): void {
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Adds `backup` and `restore` under the `server` command. */
+export function registerServerBackup(server: Command): void {
+  // `server` has its own --data: options after `backup`/`restore` belong to them
+  // (commander needs positional options on every ancestor for that).
+  for (let c: Command | null = server; c; c = c.parent) c.enablePositionalOptions();
+  server
+    .command('backup')
+    .description("copy a relay's database (SQLite online backup), audit log and key while it runs")
+    .requiredOption('--data <DIR>', 'data directory of the relay')
+    .requiredOption('--out <BACKUPDIR>', 'new folder for the copy')
+    .option('--config <FILE>', "the relay's configuration file (if it moves the database or log)")
+    .action(async (flags: { data: string; out: string; config?: string }) => {
+      const r = await backupRelay({
+        dataDir: flags.data,
+        outDir: flags.out,
+        ...(flags.config !== undefined ? { configFile: flags.config } : {}),
+      });
+      out([
+        `backup written to ${r.outDir} (relay.db, ${r.auditRecords} audit records, audit.key, pki/ without the CA key)`,
+        `restore with: parley server restore --data DIR --from ${r.outDir}`,
+      ]);
+    });
+
+  server
+    .command('restore')
+    .description(
+      'restore relay.db from a backup into a stopped relay; every one-time prekey is marked spent',
+    )
+    .requiredOption('--data <DIR>', 'data directory of the (stopped) relay')
+    .requiredOption('--from <BACKUPDIR>', 'a folder written by `parley server backup`')
+    .option('--config <FILE>', "the relay's configuration file (if it moves the database or log)")
+    .action((flags: { data: string; from: string; config?: string }) => {
+      const r = restoreRelay({
+        dataDir: flags.data,
+        fromDir: flags.from,
+        ...(flags.config !== undefined ? { configFile: flags.config } : {}),
+      });
+      out([
+        `restored relay.db from ${flags.from}`,
+        ...(r.previousDatabase ? [`previous database kept as ${r.previousDatabase}`] : []),
+        `${r.spentPrekeys} one-time prekeys marked spent; devices upload new ones at their next login (prekeys.low)`,
+      ]);
+    });
+}
