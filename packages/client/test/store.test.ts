@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { createPortableCrypto } from '@parley/crypto';
 import { MemoryStore, MIN_KDF_MEMORY_KIB } from '@parley/client';
-import { createProfile, openProfile } from '@parley/client/node';
+import { createProfile, openProfile } from '@parley/client-node';
 import type { ClientStore } from '@parley/client';
 import { storeContract } from './store-contract.js';
 

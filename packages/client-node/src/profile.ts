@@ -18,8 +18,8 @@ import {
   keyCheckValue,
   keyMatchesCheck,
   newKdfParams,
-} from '../index.js';
-import type { KdfParams } from '../index.js';
+} from '@parley/client';
+import type { KdfParams } from '@parley/client';
 import { openSqliteStore } from './sqlite-store.js';
 import type { SqliteStore } from './sqlite-store.js';
 

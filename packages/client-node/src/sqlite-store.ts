@@ -7,7 +7,7 @@
  */
 import Database from 'better-sqlite3-multiple-ciphers';
 import { toHex } from '@parley/crypto';
-import { ClientError } from '../index.js';
+import { ClientError } from '@parley/client';
 import type {
   ClientStore,
   Contact,
@@ -18,7 +18,7 @@ import type {
   StoreWrite,
   StoredMessage,
   TrustState,
-} from '../index.js';
+} from '@parley/client';
 
 /** Bumped with every schema change; `migrate` upgrades older files in place. */
 const SCHEMA_VERSION = 2;

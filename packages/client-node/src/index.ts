@@ -1,5 +1,6 @@
 /**
- * `@parley/client/node`: the Node adapters of the client core: the encrypted SQLite
+ * `@parley/client-node`: the Node adapters of the client core (SQLite and `ws`, kept out
+ * of the portable `@parley/client`): the encrypted SQLite
  * profile store, and (see transport.ts) the WebSocket-over-TLS transport.
  */
 export { openSqliteStore, SqliteStore } from './sqlite-store.js';
@@ -15,11 +16,10 @@ export type { ProfileOptions } from './profile.js';
 export {
   NodeTransport,
   describeConnectError,
-  RECONNECT_INITIAL_MS,
-  RECONNECT_MAX_MS,
+  nodeSocketOpener,
   CONNECT_TIMEOUT_MS,
 } from './transport.js';
-export type { NodeTransportOptions } from './transport.js';
+export type { NodeSocketOptions, NodeTransportOptions } from './transport.js';
 export {
   initProfile,
   openNodeClient,
