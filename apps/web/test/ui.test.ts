@@ -249,6 +249,12 @@ describe('web UI in Chromium (harness relay)', () => {
     const warning = page.locator('.keychange[role="alert"]');
     await warning.waitFor({ timeout: WAIT_MS });
     expect(await warning.textContent()).toContain("bob's identity key changed");
+    // Until the new key is accepted, what Alice writes to bob waits (…) and is not sent.
+    const box = page.getByLabel('Message to bob');
+    await box.fill('held until accepted');
+    await box.press('Enter');
+    await lastOut().locator('.status.sending').waitFor({ timeout: WAIT_MS });
+    expect(await call('bobTexts')).not.toContain('held until accepted');
     await warning.getByRole('button').click();
     const dialog = page.getByRole('dialog', { name: 'Safety number with bob' });
     await dialog.waitFor({ timeout: WAIT_MS });
@@ -259,6 +265,7 @@ describe('web UI in Chromium (harness relay)', () => {
     await warning.waitFor({ state: 'detached', timeout: WAIT_MS });
     await dialog.getByRole('button', { name: 'Close' }).click();
     expect(await page.locator('.conv-header .trust').textContent()).toBe('safety number verified');
+    await bobHas('held until accepted');
   });
 
   it('ends a session after confirming; the next message starts a new one and arrives', async () => {
