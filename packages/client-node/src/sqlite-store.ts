@@ -21,7 +21,7 @@ import type {
 } from '@parley/client';
 
 /** Bumped with every schema change; `migrate` upgrades older files in place. */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const SCHEMA_V1 = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
@@ -45,6 +45,13 @@ const SCHEMA_V2 = `
 CREATE INDEX messages_by_peer ON messages (peer, seq);
 `;
 
+/** v3: disappearing messages (when each one is deleted) and timer-change events. */
+const SCHEMA_V3 = `
+ALTER TABLE messages ADD COLUMN expires_at INTEGER;
+ALTER TABLE messages ADD COLUMN timer_ms INTEGER;
+CREATE INDEX messages_by_expiry ON messages (expires_at) WHERE expires_at IS NOT NULL;
+`;
+
 interface MessageRow {
   seq: number;
   peer: string;
@@ -55,6 +62,8 @@ interface MessageRow {
   stored_at: number;
   status: MessageStatus;
   shown: number;
+  expires_at: number | null;
+  timer_ms: number | null;
 }
 interface ContactRow {
   name: string;
@@ -88,6 +97,8 @@ function toMessage(r: MessageRow): StoredMessage {
     status: r.status,
     shown: r.shown !== 0,
     seq: r.seq,
+    ...(r.expires_at === null ? {} : { expiresAt: r.expires_at }),
+    ...(r.timer_ms === null ? {} : { timerMs: r.timer_ms }),
   };
 }
 function toContact(r: ContactRow): Contact {
@@ -143,6 +154,8 @@ export function openSqliteStore(
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
+    // Deleted rows (expired disappearing messages) are overwritten, not left in free pages.
+    db.pragma('secure_delete = ON');
     migrate(db);
   } catch (err) {
     db.close();
@@ -166,6 +179,7 @@ function migrate(db: Database.Database): void {
     db.transaction(() => {
       if (version < 1) db.exec(SCHEMA_V1);
       if (version < 2) db.exec(SCHEMA_V2);
+      if (version < 3) db.exec(SCHEMA_V3);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   }
@@ -217,11 +231,13 @@ export class SqliteStore implements ClientStore {
       ),
       getMessage: p('SELECT * FROM messages WHERE peer = ? AND direction = ? AND id = ?'),
       putMessage: p(
-        `INSERT INTO messages (peer, direction, id, text, sent_at, stored_at, status, shown)
-         VALUES (@peer, @direction, @id, @text, @sent_at, @stored_at, @status, @shown)
+        `INSERT INTO messages (peer, direction, id, text, sent_at, stored_at, status, shown, expires_at, timer_ms)
+         VALUES (@peer, @direction, @id, @text, @sent_at, @stored_at, @status, @shown, @expires_at, @timer_ms)
          ON CONFLICT(peer, direction, id) DO UPDATE SET text = excluded.text, sent_at = excluded.sent_at,
-           stored_at = excluded.stored_at, status = excluded.status, shown = excluded.shown`,
+           stored_at = excluded.stored_at, status = excluded.status, shown = excluded.shown,
+           expires_at = excluded.expires_at, timer_ms = excluded.timer_ms`,
       ),
+      delMessage: p('DELETE FROM messages WHERE peer = ? AND direction = ? AND id = ?'),
       setStatus: p('UPDATE messages SET status = ? WHERE peer = ? AND direction = ? AND id = ?'),
       markShown: p(
         "UPDATE messages SET shown = 1 WHERE peer = ? AND direction = 'in' AND seq <= ? AND shown = 0",
@@ -300,9 +316,15 @@ export class SqliteStore implements ClientStore {
           stored_at: m.storedAt,
           status: m.status,
           shown: m.shown ? 1 : 0,
+          expires_at: m.expiresAt ?? null,
+          timer_ms: m.timerMs ?? null,
         });
         return;
       }
+      case 'message.delete':
+        // secure_delete (set at open) zeroes the freed cells, so no plaintext stays behind.
+        s.delMessage.run(w.peer, w.direction, w.id);
+        return;
       case 'message.status': {
         if (
           s.setStatus.run(w.status, w.peer, 'out', w.id).changes === 0 &&
@@ -452,6 +474,10 @@ export class SqliteStore implements ClientStore {
     }
     try {
       this.applyBatches(batches.map((b) => b.writes));
+      // Earlier versions of deleted rows live on in the WAL until a checkpoint copies the
+      // zeroed pages back and truncates it.
+      if (batches.some((b) => b.writes.some((w) => w.op === 'message.delete')))
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
       for (const b of batches) b.resolve();
       return;
     } catch {

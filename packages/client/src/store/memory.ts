@@ -85,6 +85,10 @@ function apply(s: State, w: StoreWrite): void {
       s.messages.set(k, { ...w.message, seq });
       return;
     }
+    case 'message.delete':
+      // JavaScript strings cannot be wiped; dropping the only reference is what it can do.
+      s.messages.delete(messageKey(w.peer, w.direction, w.id));
+      return;
     case 'message.status': {
       const k = messageKey(w.peer, 'out', w.id);
       const m = s.messages.get(k) ?? s.messages.get(messageKey(w.peer, 'in', w.id));

@@ -63,6 +63,16 @@ export interface StoredMessage {
   readonly shown: boolean;
   /** Assigned by the store on first insert: the order of the conversation. */
   readonly seq?: number;
+  /**
+   * Disappearing messages (docs/client.md): local ms since the epoch at which the
+   * client deletes this message; absent, it is kept.
+   */
+  readonly expiresAt?: number;
+  /**
+   * Present only on a timer-change event in the conversation (text empty): the
+   * disappearing-message timer set from here on, in ms, 0 = off.
+   */
+  readonly timerMs?: number;
 }
 
 /** An encrypted message waiting for the relay's `queued` receipt. */
@@ -114,6 +124,17 @@ export type StoreWrite =
       readonly peer: string;
       readonly id: string;
       readonly status: MessageStatus;
+    }
+  /**
+   * Deletes one message (no-op if absent). The single deletion path of history: a backend
+   * that keeps any other copy of the text (a search index) removes it here, in the same
+   * transaction, and must not leave the plaintext in free pages (SQLite `secure_delete`).
+   */
+  | {
+      readonly op: 'message.delete';
+      readonly peer: string;
+      readonly direction: 'in' | 'out';
+      readonly id: string;
     }
   /** Marks every incoming message of `peer` up to and including `seq` as shown. */
   | { readonly op: 'message.shown'; readonly peer: string; readonly uptoSeq: number }
