@@ -12,6 +12,7 @@
 import { zeroize } from '@parley/crypto';
 import type { KeysBundleFrame } from '@parley/wire';
 import type { E2ee, Identity } from './e2ee.js';
+import { envelopeOf } from './disappearing.js';
 import { encodeEnvelope } from './envelope.js';
 import type { Envelope, RepairReason } from './envelope.js';
 import { ClientError } from './errors.js';
@@ -285,12 +286,8 @@ export class Delivery {
         peer,
         PEER_DEVICE,
         state,
-        {
-          kind: 'msg',
-          id: m.id,
-          sentAt: m.sentAt,
-          body: m.text,
-        },
+        // A timer change is re-sent as one, a message with the timer it was written under.
+        envelopeOf(m),
         wireId,
       );
       zeroize(state);

@@ -5,7 +5,8 @@
  * new server id, and lets the sender's `delivered` receipt name the right message.
  *
  * Layout: UTF-8 JSON, one object per payload (docs/client.md, "Content types"):
- *   `{"v":1,"t":"msg"|"end","id":hex32,"at":ms,"body":string}`
+ *   `{"v":1,"t":"msg"|"end","id":hex32,"at":ms,"body":string}`   a `msg` may add `"ttl":ms`
+ *   `{"v":1,"t":"timer","id":hex32,"at":ms,"ttl":ms}`           disappearing timer (0 = off)
  *   `{"v":1,"t":"rcpt","id":hex32,"at":ms,"ids":[hex32, …]}`   end-to-end delivery receipt
  *   `{"v":1,"t":"reset","id":hex32,"at":ms,"why":reason}`        first message of a repair
  * JSON keeps the web client trivial; the protocol pads it to a block, so its length
@@ -46,6 +47,20 @@ export const REPAIR_REASONS: readonly RepairReason[] = [
 ];
 const HEX_ID = /^[0-9a-f]{32}$/;
 
+/**
+ * The disappearing-message timers a conversation can be set to, in ms (0 = off): 5 min,
+ * 1 h, 1 day, 1 week. A fixed set, so a peer cannot ask for a timer the UI cannot show.
+ */
+export const DISAPPEARING_TIMERS_MS: readonly number[] = [
+  0,
+  5 * 60_000,
+  60 * 60_000,
+  24 * 60 * 60_000,
+  7 * 24 * 60 * 60_000,
+];
+const isTimer = (v: unknown): v is number =>
+  typeof v === 'number' && DISAPPEARING_TIMERS_MS.includes(v);
+
 export type EnvelopeKind =
   /** A chat message. */
   | 'msg'
@@ -54,7 +69,9 @@ export type EnvelopeKind =
   /** The sender decrypted and committed the messages `ids` (never answered by a receipt). */
   | 'rcpt'
   /** The sender could not decrypt something from us and started this new session (`why`). */
-  | 'reset';
+  | 'reset'
+  /** The sender set the conversation's disappearing-message timer to `ttlMs`. */
+  | 'timer';
 
 interface EnvelopeBase {
   /** Hex of the 16-byte client message id. */
@@ -65,6 +82,13 @@ interface EnvelopeBase {
 export interface TextEnvelope extends EnvelopeBase {
   readonly kind: 'msg' | 'end';
   readonly body: string;
+  /** `msg` only: the timer in force when it was sent; the recipient deletes it this long after receiving it. */
+  readonly ttlMs?: number;
+}
+export interface TimerEnvelope extends EnvelopeBase {
+  readonly kind: 'timer';
+  /** One of `DISAPPEARING_TIMERS_MS`; 0 turns the timer off. */
+  readonly ttlMs: number;
 }
 export interface ReceiptEnvelope extends EnvelopeBase {
   readonly kind: 'rcpt';
@@ -75,7 +99,7 @@ export interface ResetEnvelope extends EnvelopeBase {
   readonly kind: 'reset';
   readonly why: RepairReason;
 }
-export type Envelope = TextEnvelope | ReceiptEnvelope | ResetEnvelope;
+export type Envelope = TextEnvelope | ReceiptEnvelope | ResetEnvelope | TimerEnvelope;
 
 export function encodeEnvelope(e: Envelope): Uint8Array {
   const head = { v: ENVELOPE_VERSION, t: e.kind, id: e.id, at: e.sentAt };
@@ -88,7 +112,15 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
           `text: longer than ${MAX_MESSAGE_TEXT_BYTES} bytes`,
         );
       }
-      return utf8Encode(JSON.stringify({ ...head, body: e.body }));
+      if (e.ttlMs !== undefined && (e.kind !== 'msg' || e.ttlMs === 0 || !isTimer(e.ttlMs)))
+        throw new ClientError('INVALID_ARGUMENT', 'ttl: not a disappearing-message timer');
+      return utf8Encode(
+        JSON.stringify({ ...head, body: e.body, ...(e.ttlMs ? { ttl: e.ttlMs } : {}) }),
+      );
+    case 'timer':
+      if (!isTimer(e.ttlMs))
+        throw new ClientError('INVALID_ARGUMENT', 'ttl: not a disappearing-message timer');
+      return utf8Encode(JSON.stringify({ ...head, ttl: e.ttlMs }));
     case 'rcpt':
       if (e.ids.length < 1 || e.ids.length > MAX_RECEIPT_IDS || !e.ids.every((i) => HEX_ID.test(i)))
         throw new ClientError('INVALID_ARGUMENT', `ids: 1..${MAX_RECEIPT_IDS} message ids`);
@@ -122,7 +154,15 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     case 'end': {
       const body = r['body'];
       if (typeof body !== 'string' || utf8Encode(body).length > MAX_MESSAGE_TEXT_BYTES) bad();
-      return { kind: t, ...base, body: body as string };
+      const ttl = r['ttl'];
+      if (ttl === undefined) return { kind: t, ...base, body: body as string };
+      if (t !== 'msg' || ttl === 0 || !isTimer(ttl)) return bad();
+      return { kind: t, ...base, body: body as string, ttlMs: ttl };
+    }
+    case 'timer': {
+      const ttl = r['ttl'];
+      if (!isTimer(ttl)) bad();
+      return { kind: 'timer', ...base, ttlMs: ttl as number };
     }
     case 'rcpt': {
       const ids = r['ids'];
