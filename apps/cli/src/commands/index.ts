@@ -5,6 +5,7 @@ import { registerPki } from './pki.js';
 import { registerProfile } from './profile.js';
 import { registerProfileSet } from './profile-set.js';
 import { registerServer } from './server.js';
+import { registerTimer } from './timer.js';
 
 type Register = (program: Command) => void;
 
@@ -14,6 +15,7 @@ const groups: readonly Register[] = [
   registerPki,
   registerAudit,
   registerClient,
+  registerTimer,
   registerProfile,
   // After every other group: it joins an existing `profile` group.
   registerProfileSet,
