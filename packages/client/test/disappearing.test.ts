@@ -5,7 +5,7 @@
  * then (it sweeps when it starts).
  */
 import { describe, expect, it } from 'vitest';
-import { MemoryStore } from '@parley/client';
+import { MemoryStore, decodeEnvelope, encodeEnvelope } from '@parley/client';
 import type { Timers } from '@parley/client';
 import { device, makeAccount, online, until } from './harness.js';
 import { FakeRelay } from './fake-relay.js';
@@ -113,6 +113,30 @@ describe('disappearing messages', () => {
     expect((await bs.getMessage('alice', 'in', later.id))?.expiresAt).toBeUndefined();
     await alice.client.close();
     await bob.client.close();
+  });
+
+  it('the envelope carries ttl byte for byte as documented and refuses values outside the set', () => {
+    const id = 'ab'.repeat(16);
+    const enc = (o: object): Uint8Array => new TextEncoder().encode(JSON.stringify(o));
+    expect(
+      new TextDecoder().decode(encodeEnvelope({ kind: 'timer', id, sentAt: 5, ttlMs: 3_600_000 })),
+    ).toBe(`{"v":1,"t":"timer","id":"${id}","at":5,"ttl":3600000}`);
+    expect(
+      new TextDecoder().decode(
+        encodeEnvelope({ kind: 'msg', id, sentAt: 5, body: 'hi', ttlMs: 300_000 }),
+      ),
+    ).toBe(`{"v":1,"t":"msg","id":"${id}","at":5,"body":"hi","ttl":300000}`);
+    expect(decodeEnvelope(enc({ v: 1, t: 'timer', id, at: 5, ttl: 0 }))).toMatchObject({
+      ttlMs: 0,
+    });
+    for (const bad of [
+      { v: 1, t: 'timer', id, at: 5, ttl: 1234 },
+      { v: 1, t: 'timer', id, at: 5 },
+      { v: 1, t: 'msg', id, at: 5, body: 'x', ttl: 0 },
+      { v: 1, t: 'msg', id, at: 5, body: 'x', ttl: '300000' },
+      { v: 1, t: 'end', id, at: 5, body: '', ttl: 300_000 },
+    ])
+      expect(() => decodeEnvelope(enc(bad))).toThrow(expect.objectContaining({ code: 'PROTOCOL' }));
   });
 
   it('refuses a timer outside the fixed set and stores nothing', async () => {
