@@ -13,6 +13,10 @@ export {
   PROFILE_HEADER_FILE,
 } from './profile.js';
 export type { ProfileOptions } from './profile.js';
+export { changePassphrase, setDuressPassphrase } from './passphrase-change.js';
+export { backupProfile, restoreProfile, BACKUP_FORMAT_VERSION } from './backup.js';
+export type { BackupOptions, BackupResult, RestoreOptions, RestoreResult } from './backup.js';
+export type { PassphraseChangeOptions } from './passphrase-change.js';
 export {
   NodeTransport,
   describeConnectError,

@@ -8,6 +8,7 @@
 import Database from 'better-sqlite3-multiple-ciphers';
 import { toHex } from '@parley/crypto';
 import { ClientError } from '@parley/client';
+import { createSearchIndex, prepareSearch } from './search-index.js';
 import type {
   ClientStore,
   Contact,
@@ -15,13 +16,14 @@ import type {
   ListMessagesOptions,
   MessageStatus,
   OutboxEntry,
+  SearchOptions,
   StoreWrite,
   StoredMessage,
   TrustState,
 } from '@parley/client';
 
 /** Bumped with every schema change; `migrate` upgrades older files in place. */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 const SCHEMA_V1 = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
@@ -45,12 +47,18 @@ const SCHEMA_V2 = `
 CREATE INDEX messages_by_peer ON messages (peer, seq);
 `;
 
-/** v3: disappearing messages (when each one is deleted) and timer-change events. */
-const SCHEMA_V3 = `
-ALTER TABLE messages ADD COLUMN expires_at INTEGER;
-ALTER TABLE messages ADD COLUMN timer_ms INTEGER;
-CREATE INDEX messages_by_expiry ON messages (expires_at) WHERE expires_at IS NOT NULL;
-`;
+/** v4: disappearing messages (when each one is deleted) and timer-change events. */
+function addExpiryColumns(db: Database.Database): void {
+  const have = new Set(
+    (db.pragma('table_info(messages)') as { name: string }[]).map((c) => c.name),
+  );
+  // Checked, so a file whose version number lags its columns still opens.
+  if (!have.has('expires_at')) db.exec('ALTER TABLE messages ADD COLUMN expires_at INTEGER');
+  if (!have.has('timer_ms')) db.exec('ALTER TABLE messages ADD COLUMN timer_ms INTEGER');
+  db.exec(
+    'CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires_at) WHERE expires_at IS NOT NULL',
+  );
+}
 
 interface MessageRow {
   seq: number;
@@ -154,7 +162,7 @@ export function openSqliteStore(
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
-    // Deleted rows (expired disappearing messages) are overwritten, not left in free pages.
+    // Deleted history is zeroed inside the (encrypted) pages, not merely unlinked.
     db.pragma('secure_delete = ON');
     migrate(db);
   } catch (err) {
@@ -179,7 +187,9 @@ function migrate(db: Database.Database): void {
     db.transaction(() => {
       if (version < 1) db.exec(SCHEMA_V1);
       if (version < 2) db.exec(SCHEMA_V2);
-      if (version < 3) db.exec(SCHEMA_V3);
+      // v3: the search index (search-index.ts), filled from the messages already stored.
+      if (version < 3) createSearchIndex(db);
+      if (version < 4) addExpiryColumns(db);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   }
@@ -190,6 +200,7 @@ export class SqliteStore implements ClientStore {
   private readonly stmt;
   private readonly applyBatch: (writes: readonly StoreWrite[]) => void;
   private readonly applyBatches: (batches: readonly (readonly StoreWrite[])[]) => void;
+  private readonly search: ReturnType<typeof prepareSearch>;
   private closed = false;
   /** Batches waiting for the next group commit. */
   private queued: {
@@ -237,7 +248,6 @@ export class SqliteStore implements ClientStore {
            stored_at = excluded.stored_at, status = excluded.status, shown = excluded.shown,
            expires_at = excluded.expires_at, timer_ms = excluded.timer_ms`,
       ),
-      delMessage: p('DELETE FROM messages WHERE peer = ? AND direction = ? AND id = ?'),
       setStatus: p('UPDATE messages SET status = ? WHERE peer = ? AND direction = ? AND id = ?'),
       markShown: p(
         "UPDATE messages SET shown = 1 WHERE peer = ? AND direction = 'in' AND seq <= ? AND shown = 0",
@@ -257,7 +267,10 @@ export class SqliteStore implements ClientStore {
            created_at = excluded.created_at, attempts = excluded.attempts`,
       ),
       delOutbox: p('DELETE FROM outbox WHERE id = ?'),
+      delMessage: p('DELETE FROM messages WHERE peer = ? AND direction = ? AND id = ?'),
+      delConversation: p('DELETE FROM messages WHERE peer = ?'),
     };
+    this.search = prepareSearch(db);
     // better-sqlite3 transactions roll back if the function throws: all or nothing.
     this.applyBatch = db.transaction((writes: readonly StoreWrite[]) => {
       for (const w of writes) this.apply(w);
@@ -321,10 +334,6 @@ export class SqliteStore implements ClientStore {
         });
         return;
       }
-      case 'message.delete':
-        // secure_delete (set at open) zeroes the freed cells, so no plaintext stays behind.
-        s.delMessage.run(w.peer, w.direction, w.id);
-        return;
       case 'message.status': {
         if (
           s.setStatus.run(w.status, w.peer, 'out', w.id).changes === 0 &&
@@ -336,6 +345,12 @@ export class SqliteStore implements ClientStore {
       }
       case 'message.shown':
         s.markShown.run(w.peer, w.uptoSeq);
+        return;
+      case 'message.delete':
+        s.delMessage.run(w.peer, w.direction, w.id);
+        return;
+      case 'conversation.delete':
+        s.delConversation.run(w.peer);
         return;
       case 'seen.add':
         s.addSeen.run(w.key);
@@ -426,6 +441,10 @@ export class SqliteStore implements ClientStore {
     }[];
     return rows.map((r) => ({ peer: r.peer, lastText: r.text, lastAt: r.at, unread: r.unread }));
   }
+  async searchMessages(query: string, options?: SearchOptions): Promise<StoredMessage[]> {
+    this.live();
+    return (this.search(query, options) as MessageRow[]).map(toMessage);
+  }
   async hasSeen(key: string): Promise<boolean> {
     this.live();
     return this.stmt.hasSeen.get(key) !== undefined;
@@ -495,6 +514,33 @@ export class SqliteStore implements ClientStore {
         );
       }
     }
+  }
+
+  /**
+   * Re-encrypts every page under `key` (SQLCipher rekey; a passphrase change) and closes
+   * the store. SQLite3MultipleCiphers rekeys only outside WAL mode, so the WAL is folded
+   * in and the journal switched to DELETE for the rewrite, which runs as one transaction;
+   * the connection is closed rather than reused (after a rekey it can no longer
+   * checkpoint a WAL), and the next open switches back to WAL.
+   */
+  rekeyAndClose(key: Uint8Array): void {
+    this.live();
+    if (this.queued.length > 0) this.flush();
+    this.closed = true;
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.pragma('journal_mode = DELETE');
+      this.db.pragma(`rekey="x'${toHex(key)}'"`);
+    } finally {
+      this.db.close();
+    }
+  }
+
+  /** A consistent image of the whole database, decrypted, in memory (backup.ts). */
+  snapshot(): Buffer {
+    this.live();
+    if (this.queued.length > 0) this.flush();
+    return this.db.serialize();
   }
 
   async close(): Promise<void> {

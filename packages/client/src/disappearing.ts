@@ -12,6 +12,7 @@
  */
 import { utf8Decode, utf8Encode } from '@parley/crypto';
 import type { CoreContext } from './context.js';
+import { outgoingEnvelope } from './envelope.js';
 import type { Envelope } from './envelope.js';
 import type { ClientStore, StoreWrite, StoredMessage } from './store/types.js';
 import type { TimerHandle } from './timers.js';
@@ -41,7 +42,8 @@ export function envelopeOf(m: StoredMessage): Envelope {
   if (m.timerMs !== undefined)
     return { kind: 'timer', id: m.id, sentAt: m.sentAt, ttlMs: m.timerMs };
   const ttlMs = m.expiresAt === undefined ? undefined : m.expiresAt - m.sentAt;
-  return { kind: 'msg', id: m.id, sentAt: m.sentAt, body: m.text, ...(ttlMs ? { ttlMs } : {}) };
+  const e = outgoingEnvelope(m.id, m.sentAt, m.text);
+  return ttlMs && (e.kind === 'msg' || e.kind === 'file') ? { ...e, ttlMs } : e;
 }
 
 export interface DisappearingContext extends CoreContext {

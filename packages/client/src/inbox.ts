@@ -12,6 +12,7 @@
  * Owns: the receipts waiting to be flushed per peer (one flush batches a backlog).
  * Knows nothing of the outbox beyond handing receipts and resets to `Delivery`.
  */
+import { fileText } from './attachment-entry.js';
 import { constantTimeEqual, toHex, zeroize } from '@parley/crypto';
 import type { DeliverFrame } from '@parley/wire';
 import type { Contacts } from './contacts.js';
@@ -161,14 +162,20 @@ export class Inbox {
         break;
       case 'msg':
       case 'timer':
+      case 'file':
         if (!(await store.hasSeen(messageKey))) {
           const now = ctx.clock();
-          const ttl = envelope.kind === 'msg' ? envelope.ttlMs : undefined;
+          const ttl = envelope.kind === 'timer' ? undefined : envelope.ttlMs;
           shown = {
             id: envelope.id,
             peer: from,
             direction: 'in',
-            text: envelope.kind === 'msg' ? envelope.body : '',
+            text:
+              envelope.kind === 'file'
+                ? fileText(envelope.file)
+                : envelope.kind === 'msg'
+                  ? envelope.body
+                  : '',
             sentAt: envelope.sentAt,
             storedAt: now,
             status: 'received',

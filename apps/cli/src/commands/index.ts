@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import { registerAudit } from './audit.js';
+import { registerBackup } from './backup.js';
 import { registerClient } from './client.js';
 import { registerPki } from './pki.js';
+import { registerPassphrase } from './passphrase.js';
 import { registerProfile } from './profile.js';
 import { registerProfileSet } from './profile-set.js';
+import { registerSearch } from './search.js';
 import { registerServer } from './server.js';
 import { registerTimer } from './timer.js';
 
@@ -17,6 +20,9 @@ const groups: readonly Register[] = [
   registerClient,
   registerTimer,
   registerProfile,
+  registerSearch,
+  registerPassphrase,
+  registerBackup,
   // After every other group: it joins an existing `profile` group.
   registerProfileSet,
 ];

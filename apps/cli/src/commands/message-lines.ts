@@ -4,7 +4,7 @@
  * object per line with ISO 8601 times carrying the offset. A peer's text is made
  * terminal-safe in human output only (JSON escapes it anyway).
  */
-import { ClientError } from '@parley/client';
+import { ClientError, displayText, fileOfText } from '@parley/client';
 import type { StoredMessage } from '@parley/client';
 import { isoLocal, localDateTime, statusMark, statusWords, terminalSafe } from '../tui/format.js';
 import { timerEventText } from '../tui/timer-words.js';
@@ -21,7 +21,7 @@ function timerFields(m: StoredMessage): Record<string, unknown> {
 function humanText(m: StoredMessage, from: string): string {
   if (m.timerMs !== undefined) return `* ${timerEventText(from, m.timerMs)}`;
   const until = m.expiresAt !== undefined ? ` (disappears ${localDateTime(m.expiresAt)})` : '';
-  return `${terminalSafe(m.text)}${until}`;
+  return `${terminalSafe(displayText(m.text))}${until}`;
 }
 
 /** Most messages `read --history` prints when no `--limit` is given. */
@@ -30,18 +30,36 @@ export const HISTORY_DEFAULT_LIMIT = 50;
 const HISTORY_MAX_LIMIT = 100_000;
 
 /** One new incoming message (`read`, `read --follow`). */
-export function messageLine(m: StoredMessage, json: boolean): string {
+export function messageLine(m: StoredMessage, json: boolean, saved?: string): string {
+  const file = fileJson(m.text, saved);
   if (json) {
     return JSON.stringify({
       id: m.id,
       from: m.peer,
-      text: m.text,
+      text: file ? displayText(m.text) : m.text,
+      ...(file ? { file } : {}),
       sentAt: isoLocal(m.sentAt),
       receivedAt: isoLocal(m.storedAt),
       ...timerFields(m),
     });
   }
-  return `[${localDateTime(m.sentAt)}] ${m.peer}: ${humanText(m, m.peer)}`;
+  const where = saved !== undefined ? ` saved to ${terminalSafe(saved)}` : '';
+  return `[${localDateTime(m.sentAt)}] ${m.peer}: ${humanText(m, m.peer)}${where}`;
+}
+
+/** The file entry as scripts see it: everything but the key. */
+function fileJson(text: string, saved?: string): Record<string, unknown> | undefined {
+  const f = fileOfText(text);
+  if (!f) return undefined;
+  return {
+    name: f.name,
+    type: f.type,
+    size: f.size,
+    sha256: f.sha256,
+    paddedSize: f.padded,
+    blob: f.blob,
+    ...(saved !== undefined ? { saved } : {}),
+  };
 }
 
 /** One message of the stored history, either direction, with its status. */
@@ -55,7 +73,8 @@ export function historyLine(m: StoredMessage, me: string, json: boolean, failure
       direction: m.direction,
       from,
       to,
-      text: m.text,
+      text: fileOfText(m.text) ? displayText(m.text) : m.text,
+      ...(fileOfText(m.text) ? { file: fileJson(m.text) } : {}),
       sentAt: isoLocal(m.sentAt),
       storedAt: isoLocal(m.storedAt),
       status: m.status,

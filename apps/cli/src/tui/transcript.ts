@@ -5,7 +5,7 @@
  */
 import stringWidth from 'string-width';
 import wrapAnsi from 'wrap-ansi';
-import type { StoredMessage } from '@parley/client';
+import { displayText, type StoredMessage } from '@parley/client';
 import { clockTime, statusMark, terminalSafe } from './format.js';
 import { timerEventText } from './timer-words.js';
 
@@ -40,7 +40,9 @@ export function messageLines(m: StoredMessage, width: number, reason?: string): 
       : '';
   // A timer change is an event in the conversation, not something anyone wrote.
   const body =
-    m.timerMs !== undefined ? `* ${timerEventText(label, m.timerMs)}` : terminalSafe(m.text);
+    m.timerMs !== undefined
+      ? `* ${timerEventText(label, m.timerMs)}`
+      : terminalSafe(displayText(m.text));
   const paragraphs = `${prefix}${body}${mark}`.split('\n');
   const raw = paragraphs.flatMap((p) => wrap(p, Math.max(1, width)));
   const id = `${m.direction}:${m.id}`;

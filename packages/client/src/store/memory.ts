@@ -14,6 +14,8 @@ import type {
   StoreWrite,
   StoredMessage,
 } from './types.js';
+import { searchInMessages } from './search.js';
+import type { SearchOptions } from './search.js';
 
 interface State {
   meta: Map<string, Uint8Array>;
@@ -85,10 +87,6 @@ function apply(s: State, w: StoreWrite): void {
       s.messages.set(k, { ...w.message, seq });
       return;
     }
-    case 'message.delete':
-      // JavaScript strings cannot be wiped; dropping the only reference is what it can do.
-      s.messages.delete(messageKey(w.peer, w.direction, w.id));
-      return;
     case 'message.status': {
       const k = messageKey(w.peer, 'out', w.id);
       const m = s.messages.get(k) ?? s.messages.get(messageKey(w.peer, 'in', w.id));
@@ -102,6 +100,13 @@ function apply(s: State, w: StoreWrite): void {
           s.messages.set(k, { ...m, shown: true });
         }
       }
+      return;
+    case 'message.delete':
+      // JavaScript strings cannot be wiped; dropping the only reference is what it can do.
+      s.messages.delete(messageKey(w.peer, w.direction, w.id));
+      return;
+    case 'conversation.delete':
+      for (const [k, m] of s.messages) if (m.peer === w.peer) s.messages.delete(k);
       return;
     case 'seen.add':
       s.seen.add(w.key);
@@ -213,6 +218,9 @@ export class MemoryStore implements ClientStore {
   }
   async listConversations(): Promise<ConversationSummary[]> {
     return summarise(this.live().messages.values());
+  }
+  async searchMessages(query: string, options?: SearchOptions): Promise<StoredMessage[]> {
+    return searchInMessages(this.live().messages.values(), query, options);
   }
   async hasSeen(key: string): Promise<boolean> {
     return this.live().seen.has(key);
