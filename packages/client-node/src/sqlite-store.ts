@@ -493,10 +493,7 @@ export class SqliteStore implements ClientStore {
     }
     try {
       this.applyBatches(batches.map((b) => b.writes));
-      // Earlier versions of deleted rows live on in the WAL until a checkpoint copies the
-      // zeroed pages back and truncates it.
-      if (batches.some((b) => b.writes.some((w) => w.op === 'message.delete')))
-        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.checkpointAfterDeletes(batches);
       for (const b of batches) b.resolve();
       return;
     } catch {
@@ -514,6 +511,7 @@ export class SqliteStore implements ClientStore {
         );
       }
     }
+    this.checkpointAfterDeletes(batches);
   }
 
   /**
@@ -541,6 +539,21 @@ export class SqliteStore implements ClientStore {
     this.live();
     if (this.queued.length > 0) this.flush();
     return this.db.serialize();
+  }
+
+  /**
+   * Earlier versions of deleted rows live on in the WAL until a checkpoint copies the
+   * zeroed pages back and truncates it, so a batch that deleted history checkpoints.
+   */
+  private checkpointAfterDeletes(batches: readonly { writes: readonly StoreWrite[] }[]): void {
+    const deleted = (w: StoreWrite): boolean =>
+      w.op === 'message.delete' || w.op === 'conversation.delete';
+    if (!batches.some((b) => b.writes.some(deleted))) return;
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      // The commit stands; the next checkpoint (at the latest on close) clears the WAL.
+    }
   }
 
   async close(): Promise<void> {

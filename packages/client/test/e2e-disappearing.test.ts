@@ -51,6 +51,7 @@ describe('end to end: disappearing messages', () => {
       const got = await bob.store.getMessage('alice', 'in', m.id);
       expect(got?.text).toBe(SECRET);
       expect(got?.expiresAt).toBeGreaterThan(clock());
+      expect((await bob.store.searchMessages('quokka')).map((x) => x.id)).toEqual([m.id]);
       await bob.close();
 
       // Past the expiry: alice (running) sweeps; bob's app is closed.
@@ -65,6 +66,9 @@ describe('end to end: disappearing messages', () => {
         'bob deletes it at open',
       );
       expect((await bob.client.messages('alice')).map((x) => x.timerMs)).toEqual([FIVE_MIN]);
+      // Gone from the search index too (the same deletion path).
+      expect(await bob.store.searchMessages('quokka')).toEqual([]);
+      expect(await alice.store.searchMessages('quokka')).toEqual([]);
       // The deleting batch checkpointed the WAL: no older page version of the row is left
       // there (bob is not connected, so nothing was written since).
       expect(statSync(`${join(profiles.bob, PROFILE_DB_FILE)}-wal`).size).toBe(0);
