@@ -129,6 +129,25 @@ describe('disappearing messages', () => {
     expect(decodeEnvelope(enc({ v: 1, t: 'timer', id, at: 5, ttl: 0 }))).toMatchObject({
       ttlMs: 0,
     });
+    // An attachment written under a timer carries it the same way.
+    const file = {
+      blob: 'cd'.repeat(16),
+      key: 'ef'.repeat(32),
+      sha256: '01'.repeat(32),
+      size: 10,
+      padded: 65536,
+      chunks: 17,
+      chunkBytes: 4057,
+      name: 'a.txt',
+      type: 'text/plain',
+    };
+    const f = decodeEnvelope(
+      encodeEnvelope({ kind: 'file', id, sentAt: 5, file, ttlMs: 86_400_000 }),
+    );
+    expect(f).toMatchObject({ kind: 'file', ttlMs: 86_400_000 });
+    expect(() => decodeEnvelope(enc({ v: 1, t: 'file', id, at: 5, file, ttl: 7 }))).toThrow(
+      expect.objectContaining({ code: 'PROTOCOL' }),
+    );
     for (const bad of [
       { v: 1, t: 'timer', id, at: 5, ttl: 1234 },
       { v: 1, t: 'timer', id, at: 5 },
