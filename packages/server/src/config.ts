@@ -68,6 +68,14 @@ const fileSchema = z.strictObject({
     })
     .optional(),
   auditFile: z.string().min(1).optional(),
+  /** The browser client, served at `/` on the TLS port (open mode). */
+  web: z
+    .strictObject({
+      enabled: z.boolean().optional(),
+      /** The built app (apps/web/dist); relative paths are taken from the working directory. */
+      dir: z.string().min(1).optional(),
+    })
+    .optional(),
   limits: z
     .strictObject({
       blockBytes: z.number().int().min(512).max(65536).optional(),
@@ -128,6 +136,7 @@ export interface RelayConfig {
   };
   readonly storage: StorageConfig;
   readonly auditFile?: string;
+  readonly web: { readonly enabled: boolean; readonly dir?: string };
   readonly limits: RelayLimits;
   readonly rateLimit: RateLimitConfig;
   readonly attachments: AttachmentLimits;
@@ -224,6 +233,8 @@ export interface ConfigOverrides {
   readonly auth?: 'mtls' | 'open';
   readonly adminPort?: number;
   readonly logLevel?: string;
+  /** `--web`: serve the browser client. */
+  readonly web?: boolean;
   readonly config?: RelayConfigFile;
 }
 
@@ -286,6 +297,7 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
       auth: overrides.auth,
       adminPort: overrides.adminPort,
       logLevel: overrides.logLevel,
+      web: overrides.web === undefined ? undefined : { enabled: overrides.web },
     }),
     'flags',
   );
@@ -297,7 +309,7 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
   };
   const merge = <T extends object>(
     base: T,
-    k: 'limits' | 'rateLimit' | 'tls' | 'storage' | 'attachments',
+    k: 'limits' | 'rateLimit' | 'tls' | 'storage' | 'attachments' | 'web',
   ): T => {
     let out = { ...base };
     for (const l of layers) out = { ...out, ...definedOnly(l[k] as object | undefined) };
@@ -323,11 +335,19 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
       'config: field "rateLimit.maxBlocksPerIdentity": must be at least rateLimit.maxBlocksPerConnection',
     );
   }
+  const web = merge<{ enabled?: boolean; dir?: string }>({}, 'web');
+  const auth = pick('auth') ?? 'mtls';
+  if (web.enabled === true && auth !== 'open') {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      'config: field "web.enabled": the web client is served in open mode only (auth: open); see docs/client.md for mtls browser sign-in',
+    );
+  }
   const auditFile = pick('auditFile');
   return {
     host: pick('host') ?? L.DEFAULT_HOST,
     port: pick('port') ?? L.DEFAULT_PORT,
-    auth: pick('auth') ?? 'mtls',
+    auth,
     serverId: pick('serverId') ?? 'parley-relay',
     serverNames: pick('serverNames') ?? [],
     presenceBroadcast: pick('presenceBroadcast') ?? true,
@@ -336,6 +356,7 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
     tls: merge({}, 'tls'),
     storage: resolveStorage(merge<NonNullable<RelayConfigFile['storage']>>({}, 'storage')),
     ...(auditFile !== undefined ? { auditFile } : {}),
+    web: { enabled: web.enabled ?? false, ...(web.dir !== undefined ? { dir: web.dir } : {}) },
     limits,
     rateLimit,
     attachments: merge(DEFAULT_ATTACHMENTS, 'attachments'),

@@ -29,6 +29,8 @@ export {
 export { DATA_LOCK_FILE, lockDataDir, type DataLock } from './data-lock.js';
 export { relayPaths, type RelayPaths } from './paths.js';
 export { tuneRelayProcess } from './runtime.js';
+export { createWebHandler, MAX_WEB_DIR_BYTES, WEB_CSP, WEB_SECURITY_HEADERS } from './web.js';
+export type { WebHandler } from './web.js';
 export {
   DEFAULT_LIMITS,
   DEFAULT_RATE_LIMIT,
