@@ -23,7 +23,7 @@ import type {
 } from '@parley/client';
 
 /** Bumped with every schema change; `migrate` upgrades older files in place. */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 const SCHEMA_V1 = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
@@ -47,6 +47,19 @@ const SCHEMA_V2 = `
 CREATE INDEX messages_by_peer ON messages (peer, seq);
 `;
 
+/** v4: disappearing messages (when each one is deleted) and timer-change events. */
+function addExpiryColumns(db: Database.Database): void {
+  const have = new Set(
+    (db.pragma('table_info(messages)') as { name: string }[]).map((c) => c.name),
+  );
+  // Checked, so a file whose version number lags its columns still opens.
+  if (!have.has('expires_at')) db.exec('ALTER TABLE messages ADD COLUMN expires_at INTEGER');
+  if (!have.has('timer_ms')) db.exec('ALTER TABLE messages ADD COLUMN timer_ms INTEGER');
+  db.exec(
+    'CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires_at) WHERE expires_at IS NOT NULL',
+  );
+}
+
 interface MessageRow {
   seq: number;
   peer: string;
@@ -57,6 +70,8 @@ interface MessageRow {
   stored_at: number;
   status: MessageStatus;
   shown: number;
+  expires_at: number | null;
+  timer_ms: number | null;
 }
 interface ContactRow {
   name: string;
@@ -90,6 +105,8 @@ function toMessage(r: MessageRow): StoredMessage {
     status: r.status,
     shown: r.shown !== 0,
     seq: r.seq,
+    ...(r.expires_at === null ? {} : { expiresAt: r.expires_at }),
+    ...(r.timer_ms === null ? {} : { timerMs: r.timer_ms }),
   };
 }
 function toContact(r: ContactRow): Contact {
@@ -172,6 +189,7 @@ function migrate(db: Database.Database): void {
       if (version < 2) db.exec(SCHEMA_V2);
       // v3: the search index (search-index.ts), filled from the messages already stored.
       if (version < 3) createSearchIndex(db);
+      if (version < 4) addExpiryColumns(db);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   }
@@ -224,10 +242,11 @@ export class SqliteStore implements ClientStore {
       ),
       getMessage: p('SELECT * FROM messages WHERE peer = ? AND direction = ? AND id = ?'),
       putMessage: p(
-        `INSERT INTO messages (peer, direction, id, text, sent_at, stored_at, status, shown)
-         VALUES (@peer, @direction, @id, @text, @sent_at, @stored_at, @status, @shown)
+        `INSERT INTO messages (peer, direction, id, text, sent_at, stored_at, status, shown, expires_at, timer_ms)
+         VALUES (@peer, @direction, @id, @text, @sent_at, @stored_at, @status, @shown, @expires_at, @timer_ms)
          ON CONFLICT(peer, direction, id) DO UPDATE SET text = excluded.text, sent_at = excluded.sent_at,
-           stored_at = excluded.stored_at, status = excluded.status, shown = excluded.shown`,
+           stored_at = excluded.stored_at, status = excluded.status, shown = excluded.shown,
+           expires_at = excluded.expires_at, timer_ms = excluded.timer_ms`,
       ),
       setStatus: p('UPDATE messages SET status = ? WHERE peer = ? AND direction = ? AND id = ?'),
       markShown: p(
@@ -310,6 +329,8 @@ export class SqliteStore implements ClientStore {
           stored_at: m.storedAt,
           status: m.status,
           shown: m.shown ? 1 : 0,
+          expires_at: m.expiresAt ?? null,
+          timer_ms: m.timerMs ?? null,
         });
         return;
       }
@@ -472,6 +493,7 @@ export class SqliteStore implements ClientStore {
     }
     try {
       this.applyBatches(batches.map((b) => b.writes));
+      this.checkpointAfterDeletes(batches);
       for (const b of batches) b.resolve();
       return;
     } catch {
@@ -489,6 +511,7 @@ export class SqliteStore implements ClientStore {
         );
       }
     }
+    this.checkpointAfterDeletes(batches);
   }
 
   /**
@@ -516,6 +539,21 @@ export class SqliteStore implements ClientStore {
     this.live();
     if (this.queued.length > 0) this.flush();
     return this.db.serialize();
+  }
+
+  /**
+   * Earlier versions of deleted rows live on in the WAL until a checkpoint copies the
+   * zeroed pages back and truncates it, so a batch that deleted history checkpoints.
+   */
+  private checkpointAfterDeletes(batches: readonly { writes: readonly StoreWrite[] }[]): void {
+    const deleted = (w: StoreWrite): boolean =>
+      w.op === 'message.delete' || w.op === 'conversation.delete';
+    if (!batches.some((b) => b.writes.some(deleted))) return;
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      // The commit stands; the next checkpoint (at the latest on close) clears the WAL.
+    }
   }
 
   async close(): Promise<void> {

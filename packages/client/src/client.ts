@@ -50,6 +50,8 @@ import { checkUserName } from './names.js';
 import { KeyedQueue } from './queue.js';
 import type { ClientStore, Contact, StoredMessage } from './store/types.js';
 import { systemClock, systemTimers } from './timers.js';
+import { Disappearing, readTimer } from './disappearing.js';
+import { DISAPPEARING_TIMERS_MS } from './envelope.js';
 import type { Clock, Timers } from './timers.js';
 
 export type { ClientEvent, ClientListener } from './events.js';
@@ -107,6 +109,8 @@ export class ParleyClient {
   private readonly outbox: Outbox;
   private readonly sender: Sender;
   private readonly inbox: Inbox;
+  /** Disappearing messages: conversation timers and the expiry sweep. */
+  private readonly disappearing: Disappearing;
   /** Receipts, repairs and re-sends (delivery.ts); runs inside the peer queues. */
   private readonly delivery: Delivery;
   /** Attachment uploads and downloads (attachments.ts). */
@@ -158,8 +162,10 @@ export class ParleyClient {
         await this.sender.startPending();
       },
     });
+    this.disappearing = new Disappearing({ ...ctx, isClosed, reportError });
     this.sender = new Sender({
       ...ctx,
+      disappearing: this.disappearing,
       contacts: this.contactBook,
       outbox: this.outbox,
       isClosed,
@@ -184,11 +190,16 @@ export class ParleyClient {
     });
     this.inbox = new Inbox({
       ...ctx,
+      disappearing: this.disappearing,
       contacts: this.contactBook,
       delivery: this.delivery,
       isClosed,
       reportError,
     });
+    // What expired while the client was closed goes before anything is shown.
+    void this.disappearing
+      .sweep()
+      .catch((err: unknown) => this.reportError(err, 'expiring messages failed'));
   }
 
   get name(): string {
@@ -449,6 +460,30 @@ export class ParleyClient {
     return this.queue.run(peer, () => this.sender.send(peer, text));
   }
 
+  /**
+   * Sets the disappearing-message timer of the conversation with `peer` (one of
+   * `DISAPPEARING_TIMERS_MS`, 0 = off) for both sides: sent to the peer like a message
+   * and shown in the conversation as a timer-change event (the returned entry).
+   */
+  async setTimer(peer: string, timerMs: number): Promise<StoredMessage> {
+    checkUserName(peer, 'recipient');
+    if (!DISAPPEARING_TIMERS_MS.includes(timerMs))
+      throw new ClientError('INVALID_ARGUMENT', 'timer: not a disappearing-message timer');
+    if (this.closed) throw new ClientError('CLOSED', 'client is closed');
+    await this.revocation?.assertSendable(peer);
+    return this.queue.run(peer, () => this.sender.send(peer, '', timerMs));
+  }
+
+  /** The conversation's disappearing-message timer in ms (0 = off). */
+  timer(peer: string): Promise<number> {
+    return readTimer(this.store, peer);
+  }
+
+  /** Deletes every disappearing message whose time is up (also run at start and on a timer). */
+  expireNow(): Promise<void> {
+    return this.disappearing.sweep();
+  }
+
   /** Why a `failed` message could not be sent, if it failed. */
   async sendFailure(
     peer: string,
@@ -541,6 +576,7 @@ export class ParleyClient {
     this.closed = true;
     await this.queue.idle();
     this.connectionClosed();
+    this.disappearing.close();
     this.auth.dispose();
     this.listeners.clear();
     this.e2ee.dispose?.(this.account);

@@ -12,7 +12,8 @@
 import { zeroize } from '@parley/crypto';
 import type { KeysBundleFrame } from '@parley/wire';
 import type { E2ee, Identity } from './e2ee.js';
-import { encodeEnvelope, outgoingEnvelope } from './envelope.js';
+import { envelopeOf } from './disappearing.js';
+import { encodeEnvelope } from './envelope.js';
 import type { Envelope, RepairReason } from './envelope.js';
 import { ClientError } from './errors.js';
 import { outboxDeleteWrites, outboxRecordWrite, readOutboxRecord } from './outbox-records.js';
@@ -285,7 +286,8 @@ export class Delivery {
         peer,
         PEER_DEVICE,
         state,
-        outgoingEnvelope(m.id, m.sentAt, m.text),
+        // A timer change is re-sent as one, a message with the timer it was written under.
+        envelopeOf(m),
         wireId,
       );
       zeroize(state);

@@ -5,7 +5,8 @@
  * new server id, and lets the sender's `delivered` receipt name the right message.
  *
  * Layout: UTF-8 JSON, one object per payload (docs/client.md, "Content types"):
- *   `{"v":1,"t":"msg"|"end","id":hex32,"at":ms,"body":string}`
+ *   `{"v":1,"t":"msg"|"end","id":hex32,"at":ms,"body":string}`   a `msg` may add `"ttl":ms`
+ *   `{"v":1,"t":"timer","id":hex32,"at":ms,"ttl":ms}`           disappearing timer (0 = off)
  *   `{"v":1,"t":"rcpt","id":hex32,"at":ms,"ids":[hex32, …]}`   end-to-end delivery receipt
  *   `{"v":1,"t":"reset","id":hex32,"at":ms,"why":reason}`        first message of a repair
  *   `{"v":1,"t":"file","id":hex32,"at":ms,"file":{…}}`           an attachment (attachment-entry.ts)
@@ -53,6 +54,20 @@ export const REPAIR_REASONS: readonly RepairReason[] = [
 ];
 const HEX_ID = /^[0-9a-f]{32}$/;
 
+/**
+ * The disappearing-message timers a conversation can be set to, in ms (0 = off): 5 min,
+ * 1 h, 1 day, 1 week. A fixed set, so a peer cannot ask for a timer the UI cannot show.
+ */
+export const DISAPPEARING_TIMERS_MS: readonly number[] = [
+  0,
+  5 * 60_000,
+  60 * 60_000,
+  24 * 60 * 60_000,
+  7 * 24 * 60 * 60_000,
+];
+const isTimer = (v: unknown): v is number =>
+  typeof v === 'number' && DISAPPEARING_TIMERS_MS.includes(v);
+
 export type EnvelopeKind =
   /** A chat message. */
   | 'msg'
@@ -62,6 +77,8 @@ export type EnvelopeKind =
   | 'rcpt'
   /** The sender could not decrypt something from us and started this new session (`why`). */
   | 'reset'
+  /** The sender set the conversation's disappearing-message timer to `ttlMs`. */
+  | 'timer'
   /** An attachment: where its encrypted blob is and how to open and check it. */
   | 'file';
 
@@ -74,6 +91,13 @@ interface EnvelopeBase {
 export interface TextEnvelope extends EnvelopeBase {
   readonly kind: 'msg' | 'end';
   readonly body: string;
+  /** `msg` only: the timer in force when it was sent; the recipient deletes it this long after receiving it. */
+  readonly ttlMs?: number;
+}
+export interface TimerEnvelope extends EnvelopeBase {
+  readonly kind: 'timer';
+  /** One of `DISAPPEARING_TIMERS_MS`; 0 turns the timer off. */
+  readonly ttlMs: number;
 }
 export interface ReceiptEnvelope extends EnvelopeBase {
   readonly kind: 'rcpt';
@@ -87,8 +111,11 @@ export interface ResetEnvelope extends EnvelopeBase {
 export interface FileEnvelope extends EnvelopeBase {
   readonly kind: 'file';
   readonly file: FileEntry;
+  /** As for a `msg`: the disappearing timer it was sent under. */
+  readonly ttlMs?: number;
 }
-export type Envelope = TextEnvelope | ReceiptEnvelope | ResetEnvelope | FileEnvelope;
+export type Envelope =
+  TextEnvelope | ReceiptEnvelope | ResetEnvelope | TimerEnvelope | FileEnvelope;
 
 /**
  * The envelope that carries a history entry of ours: a `file` envelope for a file
@@ -110,7 +137,15 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
           `text: longer than ${MAX_MESSAGE_TEXT_BYTES} bytes`,
         );
       }
-      return utf8Encode(JSON.stringify({ ...head, body: e.body }));
+      if (e.ttlMs !== undefined && (e.kind !== 'msg' || e.ttlMs === 0 || !isTimer(e.ttlMs)))
+        throw new ClientError('INVALID_ARGUMENT', 'ttl: not a disappearing-message timer');
+      return utf8Encode(
+        JSON.stringify({ ...head, body: e.body, ...(e.ttlMs ? { ttl: e.ttlMs } : {}) }),
+      );
+    case 'timer':
+      if (!isTimer(e.ttlMs))
+        throw new ClientError('INVALID_ARGUMENT', 'ttl: not a disappearing-message timer');
+      return utf8Encode(JSON.stringify({ ...head, ttl: e.ttlMs }));
     case 'rcpt':
       if (e.ids.length < 1 || e.ids.length > MAX_RECEIPT_IDS || !e.ids.every((i) => HEX_ID.test(i)))
         throw new ClientError('INVALID_ARGUMENT', `ids: 1..${MAX_RECEIPT_IDS} message ids`);
@@ -118,7 +153,15 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
     case 'reset':
       return utf8Encode(JSON.stringify({ ...head, why: e.why }));
     case 'file':
-      return utf8Encode(JSON.stringify({ ...head, file: checkFileEntry(e.file) }));
+      if (e.ttlMs !== undefined && (e.ttlMs === 0 || !isTimer(e.ttlMs)))
+        throw new ClientError('INVALID_ARGUMENT', 'ttl: not a disappearing-message timer');
+      return utf8Encode(
+        JSON.stringify({
+          ...head,
+          file: checkFileEntry(e.file),
+          ...(e.ttlMs ? { ttl: e.ttlMs } : {}),
+        }),
+      );
   }
 }
 
@@ -148,7 +191,15 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
       if (typeof body !== 'string' || utf8Encode(body).length > MAX_MESSAGE_TEXT_BYTES) bad();
       // Only a `file` envelope makes a file message.
       if ((body as string).startsWith(FILE_TEXT_PREFIX)) bad();
-      return { kind: t, ...base, body: body as string };
+      const ttl = r['ttl'];
+      if (ttl === undefined) return { kind: t, ...base, body: body as string };
+      if (t !== 'msg' || ttl === 0 || !isTimer(ttl)) return bad();
+      return { kind: t, ...base, body: body as string, ttlMs: ttl };
+    }
+    case 'timer': {
+      const ttl = r['ttl'];
+      if (!isTimer(ttl)) bad();
+      return { kind: 'timer', ...base, ttlMs: ttl as number };
     }
     case 'rcpt': {
       const ids = r['ids'];
@@ -167,8 +218,11 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
       return { kind: 'reset', ...base, why: why as RepairReason };
     }
     case 'file': {
+      const ttl = r['ttl'];
+      if (ttl !== undefined && (ttl === 0 || !isTimer(ttl))) return bad();
       try {
-        return { kind: 'file', ...base, file: checkFileEntry(r['file']) };
+        const file = checkFileEntry(r['file']);
+        return { kind: 'file', ...base, file, ...(ttl === undefined ? {} : { ttlMs: ttl }) };
       } catch {
         return bad();
       }

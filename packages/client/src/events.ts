@@ -17,6 +17,8 @@ export type ClientEvent =
   | { readonly type: 'presence'; readonly name: string; readonly online: boolean }
   | { readonly type: 'key-changed'; readonly contact: Contact }
   | { readonly type: 'session-ended'; readonly peer: string }
+  /** Disappearing messages `ids` of the conversation with `peer` were deleted. */
+  | { readonly type: 'expired'; readonly peer: string; readonly ids: readonly string[] }
   | { readonly type: 'auth-rejected'; readonly reason: string }
   | { readonly type: 'error'; readonly error: ClientError };
 

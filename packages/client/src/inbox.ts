@@ -18,6 +18,8 @@ import type { DeliverFrame } from '@parley/wire';
 import type { Contacts } from './contacts.js';
 import type { CoreContext } from './context.js';
 import type { Delivery, DeliveryEvent } from './delivery.js';
+import type { Disappearing } from './disappearing.js';
+import { timerWrite } from './disappearing.js';
 import { decodeEnvelope } from './envelope.js';
 import type { Envelope, RepairReason } from './envelope.js';
 import { ClientError } from './errors.js';
@@ -28,6 +30,7 @@ import type { StoreWrite, StoredMessage } from './store/types.js';
 export interface InboxContext extends CoreContext {
   readonly contacts: Contacts;
   readonly delivery: Delivery;
+  readonly disappearing: Disappearing;
   isClosed(): boolean;
   reportError(err: unknown, what: string): void;
 }
@@ -158,20 +161,33 @@ export class Inbox {
         );
         break;
       case 'msg':
+      case 'timer':
       case 'file':
         if (!(await store.hasSeen(messageKey))) {
+          const now = ctx.clock();
+          const ttl = envelope.kind === 'timer' ? undefined : envelope.ttlMs;
           shown = {
             id: envelope.id,
             peer: from,
             direction: 'in',
-            text: envelope.kind === 'file' ? fileText(envelope.file) : envelope.body,
+            text:
+              envelope.kind === 'file'
+                ? fileText(envelope.file)
+                : envelope.kind === 'msg'
+                  ? envelope.body
+                  : '',
             sentAt: envelope.sentAt,
-            storedAt: ctx.clock(),
+            storedAt: now,
             status: 'received',
             shown: false,
+            // Counted from receipt on this side (disappearing.ts).
+            ...(ttl ? { expiresAt: now + ttl } : {}),
+            ...(envelope.kind === 'timer' ? { timerMs: envelope.ttlMs } : {}),
           };
           writes.push({ op: 'seen.add', key: messageKey });
           writes.push({ op: 'message.put', message: shown });
+          // Applied in the order the peer's messages arrive; each message carries its own.
+          if (envelope.kind === 'timer') writes.push(timerWrite(from, envelope.ttlMs));
         }
         // Also for a copy we already hold (a re-send after a repair): the sender waits.
         writes.push(receiptsDueWrite(from, withDue(await receiptsDue(store, from), envelope.id)));
@@ -189,6 +205,7 @@ export class Inbox {
     this.ack(frame.serverMessageId);
     for (const e of events) ctx.emit(e);
     if (envelope.kind === 'end') ctx.emit({ type: 'session-ended', peer: from });
+    if (shown) ctx.disappearing.arm(shown.expiresAt);
     if (shown)
       ctx.emit({
         type: 'message',

@@ -93,8 +93,10 @@ export type {
   RepairReason,
   ResetEnvelope,
   TextEnvelope,
+  TimerEnvelope,
 } from './envelope.js';
-export { MAX_RECEIPT_IDS, REPAIR_REASONS } from './envelope.js';
+export { DISAPPEARING_TIMERS_MS, MAX_RECEIPT_IDS, REPAIR_REASONS } from './envelope.js';
+export { EXPIRY_SWEEP_MAX_WAIT_MS } from './disappearing.js';
 export {
   DEFAULT_REPAIR_POLICY,
   MAX_REPAIRS_PER_PEER,

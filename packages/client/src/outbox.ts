@@ -2,7 +2,8 @@
  * The outbox towards the relay (docs/client.md, "Sending"): every committed outbox
  * entry is handed to the relay once per connection and again only if unanswered for
  * `OUTBOX_RESEND_AFTER_MS`; the relay's receipts (`queued`, `on-device`) settle it,
- * its refusals back it off (`rate_limited`) or park it until the next connection.
+ * its refusals back it off (`rate_limited`, `server_error`) or park it until the next
+ * connection.
  *
  * Owns: which entries are in flight on this connection, and the one retry timer.
  * Knows nothing of encryption: entries arrive committed, with their ciphertext.
@@ -29,6 +30,21 @@ import type { TimerHandle } from './timers.js';
 export const OUTBOX_RESEND_AFTER_MS = 10_000;
 /** Pause before resending after the relay said `rate_limited` (its window is 5 s). */
 export const RATE_LIMIT_BACKOFF_MS = 1_000;
+/**
+ * First pause after the relay said `server_error` (its storage was unreachable, nothing
+ * stored; docs/wire.md says the same id may be sent again). Doubled per refusal of the
+ * same entry, up to `SERVER_ERROR_BACKOFF_MAX_MS`: a database failover takes seconds, a
+ * longer outage should not be hammered.
+ */
+export const SERVER_ERROR_BACKOFF_MS = 1_000;
+/** Longest pause between `server_error` retries of one entry. */
+export const SERVER_ERROR_BACKOFF_MAX_MS = 30_000;
+/**
+ * `server_error` refusals of one entry on one connection before it is parked until the
+ * next connection (about a minute of retries with the pauses above): a relay that stays
+ * broken that long is better tried again after a reconnect, and the user is told.
+ */
+export const SERVER_ERROR_MAX_RETRIES = 6;
 /** Queue key serialising relay receipts, so `queued` and `on-device` apply in arrival order. */
 const RECEIPT_QUEUE = '\u0000receipts';
 
@@ -44,16 +60,20 @@ export class Outbox {
   private readonly inflight = new Map<string, number>();
   private retryTimer: TimerHandle | undefined;
   private retryAt = 0;
+  /** `server_error` refusals per outbox id on this connection. */
+  private readonly serverErrors = new Map<string, number>();
 
   constructor(private readonly ctx: OutboxContext) {}
 
   /** A new connection: nothing is in flight on it yet. */
   connectionOpened(): void {
     this.inflight.clear();
+    this.serverErrors.clear();
   }
 
   connectionClosed(): void {
     this.inflight.clear();
+    this.serverErrors.clear();
     if (this.retryTimer !== undefined) this.ctx.timers.clear(this.retryTimer);
     this.retryTimer = undefined;
   }
@@ -110,17 +130,30 @@ export class Outbox {
 
   /**
    * The relay refused the `send` of `wireId` (not stored): it stays in the outbox. After
-   * `rate_limited` it is retried soon; any other refusal would repeat, so it is parked
-   * until the next connection.
+   * `rate_limited` it is retried soon, after `server_error` with a growing pause a bounded
+   * number of times; any other refusal would repeat, so it is parked until the next
+   * connection.
    */
   refused(wireId: string, code: string): 'backing-off' | 'parked' {
-    if (code === 'rate_limited') {
-      this.inflight.set(wireId, this.ctx.clock() - OUTBOX_RESEND_AFTER_MS + RATE_LIMIT_BACKOFF_MS);
-      this.scheduleRetry(RATE_LIMIT_BACKOFF_MS);
-      return 'backing-off';
+    if (code === 'rate_limited') return this.backOff(wireId, RATE_LIMIT_BACKOFF_MS);
+    if (code === 'server_error') {
+      const n = (this.serverErrors.get(wireId) ?? 0) + 1;
+      this.serverErrors.set(wireId, n);
+      if (n <= SERVER_ERROR_MAX_RETRIES)
+        return this.backOff(
+          wireId,
+          Math.min(SERVER_ERROR_BACKOFF_MS * 2 ** (n - 1), SERVER_ERROR_BACKOFF_MAX_MS),
+        );
     }
     this.inflight.set(wireId, Number.POSITIVE_INFINITY);
     return 'parked';
+  }
+
+  /** Resends `wireId` after `delayMs` (marking it sent long enough ago that the flush takes it). */
+  private backOff(wireId: string, delayMs: number): 'backing-off' {
+    this.inflight.set(wireId, this.ctx.clock() - OUTBOX_RESEND_AFTER_MS + delayMs);
+    this.scheduleRetry(delayMs);
+    return 'backing-off';
   }
 
   /** A relay receipt, live; in arrival order with the others. */
@@ -150,6 +183,7 @@ export class Outbox {
     const { store } = ctx;
     const wireId = toHex(frame.clientMessageId);
     this.inflight.delete(wireId);
+    this.serverErrors.delete(wireId);
     const entry = (await store.listOutbox()).find((e) => e.id === wireId);
     const id = await messageOfWireId(store, wireId);
     const peer = entry?.peer ?? (id === undefined ? undefined : await this.findOutgoingPeer(id));

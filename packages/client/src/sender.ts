@@ -13,7 +13,9 @@ import { toHex, utf8Decode, utf8Encode, zeroize } from '@parley/crypto';
 import type { Contacts } from './contacts.js';
 import { isHeld, keyChangedError } from './contacts.js';
 import type { CoreContext } from './context.js';
-import { encodeEnvelope, outgoingEnvelope } from './envelope.js';
+import type { Disappearing } from './disappearing.js';
+import { envelopeOf, readTimer, timerWrite } from './disappearing.js';
+import { encodeEnvelope } from './envelope.js';
 import { ClientError } from './errors.js';
 import type { Outbox } from './outbox.js';
 import { OUTBOX_RESEND_AFTER_MS } from './outbox.js';
@@ -38,6 +40,7 @@ const PERMANENT_LOOKUP_FAILURES: ReadonlySet<string> = new Set(['NOT_FOUND', 'UN
 export interface SenderContext extends CoreContext {
   readonly contacts: Contacts;
   readonly outbox: Outbox;
+  readonly disappearing: Disappearing;
   isClosed(): boolean;
   reportError(err: unknown, what: string): void;
 }
@@ -45,9 +48,29 @@ export interface SenderContext extends CoreContext {
 export class Sender {
   constructor(private readonly ctx: SenderContext) {}
 
-  /** A new message to `peer`; the caller runs this in the peer's queue. */
-  async send(peer: string, text: string): Promise<StoredMessage> {
+  /**
+   * A new message to `peer` (or, with `timerMs`, a change of the conversation's
+   * disappearing timer, shown in the conversation); the caller runs this in the peer's queue.
+   */
+  async send(peer: string, text: string, timerMs?: number): Promise<StoredMessage> {
     const { ctx } = this;
+    const now = ctx.clock();
+    // The timer in force when it is written governs a message, wherever it is sent from.
+    const ttl = timerMs === undefined ? await readTimer(ctx.store, peer) : 0;
+    const draft: StoredMessage = {
+      id: this.newId(),
+      peer,
+      direction: 'out',
+      text: timerMs === undefined ? text : '',
+      sentAt: now,
+      storedAt: now,
+      status: 'sending',
+      shown: true,
+      ...(ttl > 0 ? { expiresAt: now + ttl } : {}),
+      ...(timerMs === undefined ? {} : { timerMs }),
+    };
+    // Same size and value rules as an encrypted message, checked before anything is stored.
+    zeroize(encodeEnvelope(envelopeOf(draft)));
     const waiting = await this.pendingIds(peer);
     // A message already waiting for keys must not be overtaken.
     if (
@@ -55,18 +78,18 @@ export class Sender {
       (ctx.isReady() || (await ctx.store.getSession(peer, PEER_DEVICE)) !== undefined)
     ) {
       try {
-        return await this.encryptAndStore(peer, 'msg', text);
+        return (await this.encryptAndStore(peer, 'msg', draft)) ?? draft;
       } catch (err) {
         if (isHeld(err)) ctx.emit({ type: 'error', error: err });
         else if (!isTransient(err)) throw err;
       }
     }
-    return this.storePending(peer, text, waiting);
+    return this.storePending(peer, draft, waiting);
   }
 
   /** Ends the session: the caller runs this in the peer's queue. */
   async terminate(peer: string): Promise<void> {
-    await this.encryptAndStore(peer, 'end', '');
+    await this.encryptAndStore(peer, 'end');
   }
 
   async pendingIds(peer: string): Promise<string[]> {
@@ -88,28 +111,17 @@ export class Sender {
   /** Commits a message that cannot be encrypted yet: history entry + pending mark, together. */
   private async storePending(
     peer: string,
-    text: string,
+    message: StoredMessage,
     waiting: readonly string[],
   ): Promise<StoredMessage> {
     const { ctx } = this;
-    const now = ctx.clock();
-    const id = this.newId();
-    // Same size rule as an encrypted message, checked now rather than at connect time.
-    zeroize(encodeEnvelope(outgoingEnvelope(id, now, text)));
-    const message: StoredMessage = {
-      id,
-      peer,
-      direction: 'out',
-      text,
-      sentAt: now,
-      storedAt: now,
-      status: 'sending',
-      shown: true,
-    };
+    const { id } = message;
     await ctx.store.commit([
       { op: 'message.put', message },
       this.pendingWrite(peer, [...waiting, id]),
+      ...(message.timerMs === undefined ? [] : [timerWrite(peer, message.timerMs)]),
     ]);
+    ctx.disappearing.arm(message.expiresAt);
     const stored = (await ctx.store.getMessage(peer, 'out', id)) ?? message;
     ctx.emit({ type: 'message', message: stored });
     // Connected (a lookup just timed out, or earlier ones still wait): try again after them.
@@ -151,7 +163,7 @@ export class Sender {
       // prekeys); `markVerified` starts this again.
       if (await ctx.contacts.holdsOutgoing(peer)) return;
       try {
-        await this.encryptAndStore(peer, 'msg', message.text, { message, writes: [dequeue] });
+        await this.encryptAndStore(peer, 'msg', message, [dequeue]);
       } catch (err) {
         if (isHeld(err)) {
           ctx.emit({ type: 'error', error: err });
@@ -178,25 +190,25 @@ export class Sender {
   }
 
   /**
-   * Encrypts `text` for `peer` and commits session + outbox entry (+ history entry for a
-   * new message) in one batch. `pending`: an already stored message to encrypt now,
-   * keeping its id and time, with extra writes for the same batch.
+   * Encrypts `message` (a new one, or with `pendingWrites` one already stored, keeping its
+   * id and time) or the session's end for `peer`, and commits session + outbox entry
+   * (+ history entry for a new message) in one batch.
    */
   private async encryptAndStore(
     peer: string,
     kind: 'msg' | 'end',
-    text: string,
-    pending?: { readonly message: StoredMessage; readonly writes: readonly StoreWrite[] },
-  ): Promise<StoredMessage> {
+    draft?: StoredMessage,
+    pendingWrites?: readonly StoreWrite[],
+  ): Promise<StoredMessage | undefined> {
     const { ctx } = this;
     const account = ctx.account();
     const now = ctx.clock();
-    const id = pending?.message.id ?? this.newId();
-    const sentAt = pending?.message.sentAt ?? now;
+    const id = draft?.id ?? this.newId();
     const plaintext = encodeEnvelope(
-      kind === 'end' ? { kind, id, sentAt, body: text } : outgoingEnvelope(id, sentAt, text),
+      draft === undefined ? { kind: 'end', id, sentAt: now, body: '' } : envelopeOf(draft),
     );
-    const writes: StoreWrite[] = [...(pending?.writes ?? [])];
+    const writes: StoreWrite[] = [...(pendingWrites ?? [])];
+    const pending = pendingWrites !== undefined;
     const meta = { kind: kind === 'end' ? ('session.terminate' as const) : ('message' as const) };
     let state = await ctx.store.getSession(peer, PEER_DEVICE);
     let result;
@@ -229,23 +241,16 @@ export class Sender {
     // Superseded session bytes and the plaintext are secrets we no longer need.
     zeroize(state, plaintext);
     state = undefined;
-    const message: StoredMessage = pending?.message ?? {
-      id,
-      peer,
-      direction: 'out',
-      text,
-      sentAt: now,
-      storedAt: now,
-      status: 'sending',
-      shown: true,
-    };
     if (kind === 'end') writes.push({ op: 'session.delete', peer, deviceId });
     else writes.push({ op: 'session.put', peer, deviceId, state: result.state });
     writes.push({
       op: 'outbox.put',
       entry: { id, peer, deviceId, payload: result.payload, createdAt: now, attempts: 0 },
     });
-    if (kind === 'msg' && !pending) writes.push({ op: 'message.put', message });
+    if (draft && !pending) {
+      writes.push({ op: 'message.put', message: draft });
+      if (draft.timerMs !== undefined) writes.push(timerWrite(peer, draft.timerMs));
+    }
     // The ratchet step, the ciphertext to (re)send and the history entry land together.
     await ctx.store.commit(writes);
     zeroize(result.state);
@@ -255,9 +260,10 @@ export class Sender {
       { id, peer, deviceId, payload: result.payload, createdAt: now, attempts: 0 },
       kind === 'end',
     );
-    const stored =
-      kind === 'msg' ? ((await ctx.store.getMessage(peer, 'out', id)) ?? message) : message;
-    if (kind === 'msg' && !pending) ctx.emit({ type: 'message', message: stored });
+    if (!draft) return undefined;
+    ctx.disappearing.arm(draft.expiresAt);
+    const stored = (await ctx.store.getMessage(peer, 'out', id)) ?? draft;
+    if (!pending) ctx.emit({ type: 'message', message: stored });
     return stored;
   }
 }

@@ -152,6 +152,20 @@ describe('client core with the in-process relay', () => {
     expect(await texts(bob, 'alice')).toEqual(['in:slow down']);
   });
 
+  it('retries on the same connection when the relay says server_error, then it is queued', async () => {
+    const { relay, alice, bob } = await pair();
+    relay.serverErrorNext = 2;
+    const opened = alice.events.filter((e) => e.type === 'ready').length;
+    const m = await alice.client.send('bob', 'storage came back');
+    await alice.client.waitForStatus('bob', m.id, 'queued', 8000);
+    expect(relay.serverErrorNext).toBe(0);
+    // No reconnect was needed, and no error was reported for a refusal that was retried.
+    expect(alice.events.filter((e) => e.type === 'ready').length).toBe(opened);
+    expect(alice.events.filter((e) => e.type === 'error')).toEqual([]);
+    await online(relay, bob);
+    expect(await texts(bob, 'alice')).toEqual(['in:storage came back']);
+  });
+
   it('a tampered message changes no session; the repair it starts brings the message through', async () => {
     const { relay, alice, bob } = await pair();
     await online(relay, bob);

@@ -76,6 +76,8 @@ export class FakeRelay {
   refuseUploads = false;
   /** This many `send` frames are answered `rate_limited` (and not stored). */
   rateLimitNext = 0;
+  /** This many `send` frames are answered `server_error` (storage unreachable; not stored). */
+  serverErrorNext = 0;
   /**
    * A hostile relay: mail for this user is answered `queued` and then with a forged
    * `delivered` receipt, and thrown away.
@@ -228,6 +230,15 @@ export class FakeRelay {
           conn.toClient({
             type: 'error',
             code: 'rate_limited',
+            clientMessageId: frame.clientMessageId,
+          });
+          return;
+        }
+        if (this.serverErrorNext > 0) {
+          this.serverErrorNext--;
+          conn.toClient({
+            type: 'error',
+            code: 'server_error',
             clientMessageId: frame.clientMessageId,
           });
           return;

@@ -55,7 +55,7 @@ export async function device(
   name: string,
   store: ClientStore,
   clock?: () => number,
-  options?: Pick<ClientOptions, 'repairPolicy'>,
+  options?: Pick<ClientOptions, 'repairPolicy' | 'timers'>,
 ): Promise<Device> {
   const account = await Account.load(store, crypto);
   if (!relay.users.has(name)) relay.provision(name, account.keyPair.publicKey);

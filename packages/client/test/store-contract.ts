@@ -245,6 +245,30 @@ export function storeContract(name: string, h: StoreHarness): void {
       await s.close();
     });
 
+    it('keeps expiry and timer events, and deletes one message by its key only', async () => {
+      const s = await h.open();
+      await s.commit([
+        { op: 'message.put', message: msg({ id: 'e1', expiresAt: 9000 }) },
+        { op: 'message.put', message: msg({ id: 'e1', direction: 'out', status: 'queued' }) },
+        { op: 'message.put', message: msg({ id: 't1', text: '', timerMs: 300_000 }) },
+        { op: 'message.put', message: msg({ id: 'k1' }) },
+      ]);
+      expect(await s.getMessage('bob', 'in', 'e1')).toMatchObject({ expiresAt: 9000 });
+      expect((await s.getMessage('bob', 'in', 'k1'))?.expiresAt).toBeUndefined();
+      expect(await s.getMessage('bob', 'in', 't1')).toMatchObject({ timerMs: 300_000 });
+      await s.commit([{ op: 'message.delete', peer: 'bob', direction: 'in', id: 'e1' }]);
+      expect(await s.getMessage('bob', 'in', 'e1')).toBeUndefined();
+      expect((await s.listMessages('bob')).map((m) => `${m.direction}:${m.id}`)).toEqual([
+        'out:e1',
+        'in:t1',
+        'in:k1',
+      ]);
+      // Deleting what is not there changes nothing and fails nothing.
+      await s.commit([{ op: 'message.delete', peer: 'bob', direction: 'in', id: 'e1' }]);
+      expect((await s.listConversations())[0]).toMatchObject({ peer: 'bob', lastText: 'text k1' });
+      await s.close();
+    });
+
     it('refuses use after close', async () => {
       const s = await h.open();
       await s.close();

@@ -8,6 +8,7 @@ import { registerProfile } from './profile.js';
 import { registerProfileSet } from './profile-set.js';
 import { registerSearch } from './search.js';
 import { registerServer } from './server.js';
+import { registerTimer } from './timer.js';
 
 type Register = (program: Command) => void;
 
@@ -17,6 +18,7 @@ const groups: readonly Register[] = [
   registerPki,
   registerAudit,
   registerClient,
+  registerTimer,
   registerProfile,
   registerSearch,
   registerPassphrase,

@@ -7,6 +7,22 @@
 import { ClientError, displayText, fileOfText } from '@parley/client';
 import type { StoredMessage } from '@parley/client';
 import { isoLocal, localDateTime, statusMark, statusWords, terminalSafe } from '../tui/format.js';
+import { timerEventText } from '../tui/timer-words.js';
+
+/** `--json` keys of a disappearing message or a timer change (absent otherwise). */
+function timerFields(m: StoredMessage): Record<string, unknown> {
+  return {
+    ...(m.expiresAt !== undefined ? { expiresAt: isoLocal(m.expiresAt) } : {}),
+    ...(m.timerMs !== undefined ? { timerMs: m.timerMs } : {}),
+  };
+}
+
+/** The text a person sees: a timer change as an event, a disappearing message with its end. */
+function humanText(m: StoredMessage, from: string): string {
+  if (m.timerMs !== undefined) return `* ${timerEventText(from, m.timerMs)}`;
+  const until = m.expiresAt !== undefined ? ` (disappears ${localDateTime(m.expiresAt)})` : '';
+  return `${terminalSafe(displayText(m.text))}${until}`;
+}
 
 /** Most messages `read --history` prints when no `--limit` is given. */
 export const HISTORY_DEFAULT_LIMIT = 50;
@@ -24,10 +40,11 @@ export function messageLine(m: StoredMessage, json: boolean, saved?: string): st
       ...(file ? { file } : {}),
       sentAt: isoLocal(m.sentAt),
       receivedAt: isoLocal(m.storedAt),
+      ...timerFields(m),
     });
   }
   const where = saved !== undefined ? ` saved to ${terminalSafe(saved)}` : '';
-  return `[${localDateTime(m.sentAt)}] ${m.peer}: ${terminalSafe(displayText(m.text))}${where}`;
+  return `[${localDateTime(m.sentAt)}] ${m.peer}: ${humanText(m, m.peer)}${where}`;
 }
 
 /** The file entry as scripts see it: everything but the key. */
@@ -62,12 +79,13 @@ export function historyLine(m: StoredMessage, me: string, json: boolean, failure
       storedAt: isoLocal(m.storedAt),
       status: m.status,
       ...(failure !== undefined ? { failure } : {}),
+      ...timerFields(m),
     });
   }
   const who = m.direction === 'in' ? `${m.peer}` : `me → ${m.peer}`;
   const why = failure !== undefined ? `: ${terminalSafe(failure)}` : '';
   const mark = m.direction === 'out' ? ` ${statusMark(m.status)}${why}` : '';
-  return `[${localDateTime(m.sentAt)}] ${who}: ${terminalSafe(displayText(m.text))}${mark}`;
+  return `[${localDateTime(m.sentAt)}] ${who}: ${humanText(m, from)}${mark}`;
 }
 
 /** What `send` says on stderr about where its message is (stdout carries only the id). */

@@ -24,6 +24,7 @@ import { EMPTY_INPUT, applyInputKey } from './input-editor.js';
 import type { InputState } from './input-editor.js';
 import { useTerminalSize } from './terminal-size.js';
 import { transcriptLines, visibleWindow } from './transcript.js';
+import { timerWords } from './timer-words.js';
 import { HelpScreen, PartText, VerifyScreen } from './screens.js';
 
 /** Messages read from the store at a time: the newest page, then one more per PgUp past it. */
@@ -70,6 +71,8 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
   const [conversations, setConversations] = useState<ConversationSummary[]>([]);
   const [contacts, setContacts] = useState<Contact[]>([]);
   const [extraPeers, setExtraPeers] = useState<string[]>([]);
+  /** The selected conversation's disappearing-message timer (ms, 0 = off), for the header. */
+  const [timerMs, setTimerMs] = useState(0);
   const [selected, setSelected] = useState<string | undefined>(undefined);
   const [messages, setMessages] = useState<StoredMessage[]>([]);
   const [reasons, setReasons] = useState<ReadonlyMap<string, string>>(new Map());
@@ -155,7 +158,9 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
         from === undefined
           ? await c.client.messages(peer, { limit: HISTORY_PAGE })
           : await c.client.messages(peer, { afterSeq: from - 1 });
+      const t = await c.client.timer(peer);
       if (!live) return;
+      setTimerMs(t);
       // An older page landed meanwhile: this read would drop it; read again from there.
       if (windowStart.current !== from) return refresh();
       setMessages(list);
@@ -377,6 +382,9 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
         {' '}
         · {c.account.name} ({c.account.info.mode}) ·{' '}
       </Text>
+      {selected !== undefined && timerMs > 0 ? (
+        <Text color="cyan">disappearing: {timerWords(timerMs)} · </Text>
+      ) : null}
       {connected ? (
         <Text color="green">connected</Text>
       ) : c.revocation?.ownRevocation ? (

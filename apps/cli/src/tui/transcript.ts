@@ -7,6 +7,7 @@ import stringWidth from 'string-width';
 import wrapAnsi from 'wrap-ansi';
 import { displayText, type StoredMessage } from '@parley/client';
 import { clockTime, statusMark, terminalSafe } from './format.js';
+import { timerEventText } from './timer-words.js';
 
 export type PartStyle = 'time' | 'me' | 'peer' | 'mark' | 'failed' | 'text';
 
@@ -37,7 +38,12 @@ export function messageLines(m: StoredMessage, width: number, reason?: string): 
     m.direction === 'out'
       ? ` ${statusMark(m.status)}${failed && reason !== undefined ? `: ${terminalSafe(reason)}` : ''}`
       : '';
-  const paragraphs = `${prefix}${terminalSafe(displayText(m.text))}${mark}`.split('\n');
+  // A timer change is an event in the conversation, not something anyone wrote.
+  const body =
+    m.timerMs !== undefined
+      ? `* ${timerEventText(label, m.timerMs)}`
+      : terminalSafe(displayText(m.text));
+  const paragraphs = `${prefix}${body}${mark}`.split('\n');
   const raw = paragraphs.flatMap((p) => wrap(p, Math.max(1, width)));
   const id = `${m.direction}:${m.id}`;
   return raw.map((line, i) => {

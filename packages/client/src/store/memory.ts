@@ -102,6 +102,7 @@ function apply(s: State, w: StoreWrite): void {
       }
       return;
     case 'message.delete':
+      // JavaScript strings cannot be wiped; dropping the only reference is what it can do.
       s.messages.delete(messageKey(w.peer, w.direction, w.id));
       return;
     case 'conversation.delete':

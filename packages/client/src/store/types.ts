@@ -64,6 +64,16 @@ export interface StoredMessage {
   readonly shown: boolean;
   /** Assigned by the store on first insert: the order of the conversation. */
   readonly seq?: number;
+  /**
+   * Disappearing messages (docs/client.md): local ms since the epoch at which the
+   * client deletes this message; absent, it is kept.
+   */
+  readonly expiresAt?: number;
+  /**
+   * Present only on a timer-change event in the conversation (text empty): the
+   * disappearing-message timer set from here on, in ms, 0 = off.
+   */
+  readonly timerMs?: number;
 }
 
 /** An encrypted message waiting for the relay's `queued` receipt. */
