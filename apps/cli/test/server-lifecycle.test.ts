@@ -3,7 +3,7 @@
  * the CA certificate is never replaced when its key is offline and the relay still
  * serves; one relay per data folder; a relay that cannot start exits non-zero.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,7 +70,7 @@ describe('CA key offline', () => {
     const alice = await issueClient(data, 'alice', join(dir, 'offline-alice'));
     const caCrt = join(data, 'pki', 'ca.crt');
     const before = readFileSync(caCrt);
-    rmSync(join(data, 'pki', 'ca.key'));
+    rmSync(join(`${data}-ca`, 'ca.key'));
 
     const init = await run('pki', 'init', '--data', data);
     expect(init.code).toBe(0);
@@ -81,6 +81,7 @@ describe('CA key offline', () => {
     const url = await listening(server);
     expect(readFileSync(caCrt).equals(before)).toBe(true);
     expect(existsSync(join(data, 'pki', 'ca.key'))).toBe(false);
+    expect(existsSync(join(`${data}-ca`, 'ca.key'))).toBe(false);
     expect(await welcomeName(url, before.toString('utf8'), alice)).toBe('alice');
     // Without the CA key the relay does not warn that it can read it.
     expect(server.err).not.toMatch(/CA private key is readable/);
@@ -91,7 +92,7 @@ describe('CA key offline', () => {
   it('without the CA key, a CRL close to its nextUpdate is reported at start', async () => {
     const data = join(dir, 'offline-due');
     await initPki(data, { now: () => new Date(Date.now() - 25 * 86_400_000) });
-    rmSync(join(data, 'pki', 'ca.key'));
+    rmSync(join(`${data}-ca`, 'ca.key'));
     const server = parley('server', '--data', data, '--port', '0');
     await listening(server);
     await until(() => /CRL expires soon and the CA key is offline/.test(server.err), 'CRL warning');
@@ -99,8 +100,30 @@ describe('CA key offline', () => {
     expect(server.code).toBe(0);
   });
 
-  it('warns at start when the CA key is readable by the relay', async () => {
+  it('the relay serves with its CA folder gone: it reads DATA/pki only', async () => {
+    const data = join(dir, 'ca-gone');
+    const first = parley('server', '--data', data, '--port', '0');
+    await listening(first);
+    expect(first.out).toContain(`created the CA in ${data}-ca`);
+    await stop(first);
+    const alice = await issueClient(data, 'alice', join(dir, 'ca-gone-alice'));
+    rmSync(`${data}-ca`, { recursive: true });
+    const server = parley('server', '--data', data, '--port', '0');
+    const url = await listening(server);
+    expect(server.out).not.toContain('created the CA');
+    expect(existsSync(`${data}-ca`)).toBe(false);
+    const ca = readFileSync(join(data, 'pki', 'ca.crt'), 'utf8');
+    expect(await welcomeName(url, ca, alice)).toBe('alice');
+    expect(server.err).not.toMatch(/CA private key is readable/);
+    await stop(server);
+    expect(server.code).toBe(0);
+  });
+
+  it('warns at start when the CA key is readable by the relay (CA inside DATA/pki, the older layout)', async () => {
     const data = join(dir, 'online');
+    await initPki(data);
+    cpSync(`${data}-ca`, join(data, 'pki'), { recursive: true });
+    rmSync(`${data}-ca`, { recursive: true });
     const server = parley('server', '--data', data, '--port', '0');
     await listening(server);
     await until(() => /CA private key is readable/.test(server.err), 'CA key warning');
