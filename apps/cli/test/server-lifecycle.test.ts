@@ -3,7 +3,17 @@
  * the CA certificate is never replaced when its key is offline and the relay still
  * serves; one relay per data folder; a relay that cannot start exits non-zero.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,18 +178,39 @@ describe('parley server backup / restore', () => {
     const data = join(dir, 'backed-up');
     const server = parley('server', '--data', data, '--port', '0');
     await listening(server);
-    const out = join(dir, 'backup-1');
+    const out = join(dir, 'backup-1.tar');
     const backup = await run('server', 'backup', '--data', data, '--out', out);
     expect(backup.err).toBe('');
     expect(backup.code).toBe(0);
-    for (const f of ['relay.db', 'audit.log', 'audit.key', 'pki/ca.crt']) {
-      expect(existsSync(join(out, f))).toBe(true);
+    // ONE file, a tar archive any tar reads, private to its owner.
+    expect(statSync(out).isFile()).toBe(true);
+    expect(statSync(out).mode & 0o077).toBe(0);
+    const entries = execFileSync('tar', ['-tf', out], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.replace(/\/$/, ''));
+    for (const f of ['relay.db', 'audit.log', 'audit.key', 'pki/ca.crt', 'pki/server.key']) {
+      expect(entries).toContain(f);
     }
-    expect(existsSync(join(out, 'pki', 'ca.key'))).toBe(false);
+    expect(entries.filter((e) => e.endsWith('ca.key'))).toEqual([]);
+    // An existing FILE is never overwritten, and no temporary file is left beside it.
+    const bytes = readFileSync(out);
+    const twice = await run('server', 'backup', '--data', data, '--out', out);
+    expect(twice.code).toBe(1);
+    expect(twice.err).toMatch(/already exists/);
+    expect(readFileSync(out).equals(bytes)).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.startsWith('.backup-1.tar'))).toEqual([]);
+    // Something that is not a backup is refused with a clear error.
+    const junk = join(dir, 'not-a-backup.tar');
+    writeFileSync(junk, 'hello');
     const busy = await run('server', 'restore', '--data', data, '--from', out);
     expect(busy.code).toBe(1);
     expect(busy.err).toMatch(/in use by another relay/);
     await stop(server);
+    const bad = await run('server', 'restore', '--data', data, '--from', junk);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/not a readable relay backup archive/);
+    expect(readdirSync(data).filter((f) => f.includes('before-restore'))).toEqual([]);
     const restore = await run('server', 'restore', '--data', data, '--from', out);
     expect(restore.err).toBe('');
     expect(restore.code).toBe(0);
