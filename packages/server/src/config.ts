@@ -88,6 +88,14 @@ const fileSchema = z.strictObject({
       presenceBroadcastMaxOnline: z.number().int().min(0).optional(),
     })
     .optional(),
+  attachments: z
+    .strictObject({
+      maxBlobBytes: count.optional(),
+      quotaBytesPerIdentity: count.optional(),
+      ttlMs: positiveMs.optional(),
+      maxChunksPerConnection: count.optional(),
+    })
+    .optional(),
   rateLimit: z
     .strictObject({
       windowMs: positiveMs.optional(),
@@ -122,7 +130,26 @@ export interface RelayConfig {
   readonly auditFile?: string;
   readonly limits: RelayLimits;
   readonly rateLimit: RateLimitConfig;
+  readonly attachments: AttachmentLimits;
 }
+
+/** Attachment blobs (docs/operations.md, "Attachments"). */
+export interface AttachmentLimits {
+  /** Largest blob in stored bytes (chunk count × chunk size). */
+  readonly maxBlobBytes: number;
+  /** Stored bytes of unexpired blobs one identity may have uploaded. */
+  readonly quotaBytesPerIdentity: number;
+  readonly ttlMs: number;
+  /** Chunk blocks per connection per `rateLimit.windowMs`. */
+  readonly maxChunksPerConnection: number;
+}
+
+export const DEFAULT_ATTACHMENTS: AttachmentLimits = {
+  maxBlobBytes: L.DEFAULT_MAX_BLOB_BYTES,
+  quotaBytesPerIdentity: L.DEFAULT_BLOB_QUOTA_BYTES_PER_IDENTITY,
+  ttlMs: L.DEFAULT_BLOB_TTL_MS,
+  maxChunksPerConnection: L.DEFAULT_MAX_CHUNKS_PER_CONNECTION,
+};
 
 /** PostgreSQL connection settings as configured (the password file is read at start). */
 export type PostgresConfig = z.infer<typeof postgresSchema>;
@@ -268,7 +295,10 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
     for (const l of layers) if (l[k] !== undefined) v = l[k];
     return v;
   };
-  const merge = <T extends object>(base: T, k: 'limits' | 'rateLimit' | 'tls' | 'storage'): T => {
+  const merge = <T extends object>(
+    base: T,
+    k: 'limits' | 'rateLimit' | 'tls' | 'storage' | 'attachments',
+  ): T => {
     let out = { ...base };
     for (const l of layers) out = { ...out, ...definedOnly(l[k] as object | undefined) };
     return out;
@@ -308,6 +338,7 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
     ...(auditFile !== undefined ? { auditFile } : {}),
     limits,
     rateLimit,
+    attachments: merge(DEFAULT_ATTACHMENTS, 'attachments'),
   };
 }
 

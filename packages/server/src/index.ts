@@ -71,4 +71,5 @@ export {
 } from './storage/index.js';
 export type * from './storage/types.js';
 export { RelayCore, type RelayCoreDeps } from './relay.js';
+export * from './blobs/index.js';
 export type { Connection, PeerInfo } from './connection.js';

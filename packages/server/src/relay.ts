@@ -16,11 +16,15 @@ import type { Logger, RelayMetrics } from './observability.js';
 import { SlidingWindowLimiter } from './rate-limit.js';
 import { Session } from './session.js';
 import type { Address, RelayStore } from './storage/types.js';
+import { MemoryBlobStore } from './blobs/memory.js';
+import type { BlobStore } from './blobs/types.js';
 
 /** Dependencies of the core; clock and randomness are parameters (tests use fakes). */
 export interface RelayCoreDeps {
   readonly config: RelayConfig;
   readonly store: RelayStore;
+  /** Attachment blobs; a memory store when absent (cores built by tests). */
+  readonly blobs?: BlobStore;
   readonly audit: AuditLog;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
@@ -67,8 +71,11 @@ export class RelayCore {
   #lastExpiry = 0;
   #closing = false;
 
+  readonly blobs: BlobStore;
+
   constructor(deps: RelayCoreDeps) {
     this.deps = deps;
+    this.blobs = deps.blobs ?? new MemoryBlobStore();
     const l = deps.config.limits;
     const sweepMs = Math.max(
       MIN_SWEEP_MS,
@@ -231,6 +238,13 @@ export class RelayCore {
           if (n > 0) this.deps.logger.info({ expired: n }, 'expired undelivered mail');
         },
         (err: unknown) => this.deps.logger.error({ err: (err as Error).message }, 'expiry failed'),
+      );
+      this.blobs.expire(now).then(
+        (n) => {
+          if (n > 0) this.deps.logger.info({ expired: n }, 'expired attachment blobs');
+        },
+        (err: unknown) =>
+          this.deps.logger.error({ err: (err as Error).message }, 'blob expiry failed'),
       );
     }
   }

@@ -14,6 +14,7 @@
 import {
   FrameReader,
   FrameWriter,
+  isBlobChunkBlock,
   MAX_PRESENCE_NAMES,
   SUPPORTED_PROTOCOL_VERSIONS,
   validateBlockSize,
@@ -39,6 +40,7 @@ import {
   type SignedPreKey,
 } from '@parley/protocol';
 import { answerIdentityLookup } from './identity-lookup.js';
+import { BlobFrames } from './blob-frames.js';
 import { newChallenge, sameKey, verifyAuthSignature, type IssuedChallenge } from './auth.js';
 import type { AuditEventType } from './audit.js';
 import type { Connection } from './connection.js';
@@ -89,6 +91,9 @@ export class Session {
   readonly #writer: FrameWriter;
   readonly #blocks: SlidingWindowLimiter;
   readonly #messages: SlidingWindowLimiter;
+  /** Attachment chunk blocks, counted apart from other blocks (limits.ts). */
+  readonly #chunks: SlidingWindowLimiter;
+  readonly #blobs: BlobFrames;
   readonly #connectedAt: number;
   #state: State = 'hello';
   #version = 1;
@@ -147,6 +152,24 @@ export class Session {
       config.rateLimit.windowMs,
       now,
     );
+    this.#chunks = new SlidingWindowLimiter(
+      config.attachments.maxChunksPerConnection,
+      config.rateLimit.windowMs,
+      now,
+    );
+    this.#blobs = new BlobFrames({
+      store: core.blobs,
+      limits: config.attachments,
+      blockBytes: config.limits.blockBytes,
+      now,
+      identity: () => (this.#identity as Address).name,
+      send: (f) => this.sendFrame(f),
+      bufferedAmount: () => this.#conn.bufferedAmount,
+      isOpen: () => this.isOpen,
+      audit: (e) =>
+        this.#core.audit({ ...e, remote: this.remote, identity: this.#identity?.name ?? '' }),
+      violation: (code) => this.#reject('frame.unexpected', code, CLOSE_POLICY),
+    });
   }
 
   /** The authenticated device (kept after close, so the core can unregister it). */
@@ -190,22 +213,29 @@ export class Session {
     }
     m.blocksIn.inc();
     this.#lastActivity = this.#core.deps.now();
-    if (!this.#blocks.take()) {
-      this.#reject(
-        'rate.flood',
-        'connection-blocks',
-        CLOSE_POLICY,
-        Math.round(this.#blocks.count()),
-      );
-      return;
-    }
-    if (
-      this.#identity &&
-      this.#state === 'ready' &&
-      !this.#core.identityLimiter(this.#identity.name).take()
-    ) {
-      this.#reject('rate.flood', 'identity-blocks', CLOSE_POLICY);
-      return;
+    if (this.#state === 'ready' && isBlobChunkBlock(checked.value)) {
+      if (!this.#chunks.take()) {
+        this.#reject('rate.flood', 'connection-chunks', CLOSE_POLICY);
+        return;
+      }
+    } else {
+      if (!this.#blocks.take()) {
+        this.#reject(
+          'rate.flood',
+          'connection-blocks',
+          CLOSE_POLICY,
+          Math.round(this.#blocks.count()),
+        );
+        return;
+      }
+      if (
+        this.#identity &&
+        this.#state === 'ready' &&
+        !this.#core.identityLimiter(this.#identity.name).take()
+      ) {
+        this.#reject('rate.flood', 'identity-blocks', CLOSE_POLICY);
+        return;
+      }
     }
     let frame: ClientFrame | undefined;
     try {
@@ -400,6 +430,10 @@ export class Session {
       case 'identity.lookup':
         this.sendFrame(await answerIdentityLookup(this.#core.deps.store, frame));
         return;
+      case 'blob.begin':
+      case 'blob.chunk':
+      case 'blob.fetch':
+        return this.#blobs.handle(frame);
       case 'send':
       case 'session.terminate':
         this.#onRelay(frame);

@@ -25,6 +25,7 @@ import {
   refreshCrl,
 } from '@parley/pki';
 import { WS_PATH } from '@parley/wire';
+import { SqliteFileBlobStore } from './blobs/sqlite-files.js';
 import { AUDIT_CHECKPOINT_INTERVAL_MS, AuditLog, loadOrCreateAuditKey } from './audit.js';
 import { lockDataDir } from './data-lock.js';
 import { readConfigFile, resolveConfig, type RelayConfig, type RelayConfigFile } from './config.js';
@@ -220,7 +221,10 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     const checkpointTimer = setInterval(() => audit.checkpoint(), AUDIT_CHECKPOINT_INTERVAL_MS);
     checkpointTimer.unref();
     undo.push(() => clearInterval(checkpointTimer));
-    const core = new RelayCore({ config, store, audit, metrics, logger, crypto, now });
+    // PostgreSQL keeps blobs in the shared database; SQLite, as files in the data dir.
+    const blobs = storage.blobs ?? new SqliteFileBlobStore(dataDir);
+    undo.push(() => blobs.close());
+    const core = new RelayCore({ config, store, blobs, audit, metrics, logger, crypto, now });
     if (config.auth === 'mtls') core.setCrl(crlToDer(tls.crl));
     undo.push(() => core.shutdown());
 
@@ -315,6 +319,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
         await admin.close();
         core.audit({ type: 'relay.stop' });
         await store.close();
+        await blobs.close();
         audit.close();
         lock.release();
       },
