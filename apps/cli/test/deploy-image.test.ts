@@ -79,7 +79,7 @@ describe('deploy/Dockerfile + compose.yaml declare the confinement', () => {
     expect(runtime.healthcheck?.cmd.join(' ')).toMatch(/healthcheck\.mjs/);
     const start = [...runtime.entrypoint, ...runtime.cmd];
     expect(start).toContain('server');
-    expect(start[start.indexOf('--data') + 1]).toBe(volume);
+    expect(start[start.indexOf('--data') + 1]).toBe(`${volume}/relay`); // the CA folder its first start makes, relay-ca, is in the volume too
     expect(runtime.runs.join(' ')).toContain(`chown ${uid}:${gid} ${volume}`);
   });
 
@@ -331,10 +331,12 @@ describe('the image start command, run as the image would run it', () => {
     expect(own.status, own.stderr).toBe(0);
 
     // What the relay wrote is in the volume, owned by the image's user, keys private.
-    const caKey = statSync(join(data, 'pki', 'ca.key'));
+    // The CA key is in the CA folder beside the relay folder, not in the relay's pki/.
+    expect(existsSync(join(data, 'relay', 'pki', 'ca.key'))).toBe(false);
+    const caKey = statSync(join(data, 'relay-ca', 'ca.key'));
     expect([caKey.uid, caKey.gid]).toEqual([uid, gid]);
     expect(caKey.mode & 0o077).toBe(0);
-    expect(existsSync(join(data, 'relay.db'))).toBe(true);
+    expect(existsSync(join(data, 'relay', 'relay.db'))).toBe(true);
 
     // docker stop sends SIGTERM: a clean stop, exit 0.
     process.kill(pid, 'SIGTERM');

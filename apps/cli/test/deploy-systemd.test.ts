@@ -106,7 +106,8 @@ describe('deploy/parley-relay.service', () => {
       return i < 0 ? a : [...a.slice(0, i), ...a.slice(i + 2)];
     };
     expect(withoutConfig(unitArgs)).toEqual(withoutConfig(imageArgs));
-    expect(unitArgs[unitArgs.indexOf('--data') + 1]).toBe(runtime.volumes[0]);
+    // Inside the volume, so that the CA folder its first start makes beside it is too.
+    expect(unitArgs[unitArgs.indexOf('--data') + 1]).toBe(`${runtime.volumes[0]}/relay`);
     // The configuration is where ConfigurationDirectory= puts it.
     expect(unitArgs[unitArgs.indexOf('--config') + 1]).toBe(
       `/etc/${one('Service.ConfigurationDirectory')}/relay.json`,

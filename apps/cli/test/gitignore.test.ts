@@ -45,6 +45,19 @@ describe('.gitignore', () => {
     for (const f of ['parley-data/pki/ca.key', 'alice-creds/alice.key', 'open-data/relay.db']) {
       expect(ignored(f), f).toBe(true);
     }
+    // The CA folder a relay's first start makes beside each data folder (DIR-ca), all of it:
+    // its certificates and records are not secret, but they belong with the key.
+    const dataDirs = [
+      ...readFileSync(join(root, 'README.md'), 'utf8').matchAll(
+        /--data[ =]+(?:\.\/)?([a-z0-9_.-]+)/g,
+      ),
+    ].map((m) => m[1] ?? '');
+    expect(dataDirs).toContain('parley-data');
+    for (const d of new Set(dataDirs)) {
+      for (const f of ['ca.key', 'ca.crt', 'revoked.json', 'issued/01.crt']) {
+        expect(ignored(`${d}-ca/${f}`), `${d}-ca/${f}`).toBe(true);
+      }
+    }
     // A stray key or CSR is ignored wherever it is written.
     expect(ignored('apps/cli/alice.key')).toBe(true);
     expect(ignored('bob.csr')).toBe(true);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCsr, generateDeviceKeyPem } from '@parley/pki';
@@ -60,10 +60,14 @@ describe('parley pki', () => {
     const first = await parley('pki', 'init', '--data', data, '--server-name', 'relay.example');
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/created CA: .*ca\.crt/);
-    for (const f of ['ca.crt', 'ca.key', 'server.crt', 'server.key', 'crl.pem']) {
+    for (const f of ['ca.crt', 'server.crt', 'server.key', 'crl.pem']) {
       expect(statSync(join(data, 'pki', f)).isFile()).toBe(true);
     }
-    expect(statSync(join(data, 'pki', 'ca.key')).mode & 0o777).toBe(0o600);
+    // The CA key goes to the CA folder beside the data folder, never into DIR/pki.
+    expect(existsSync(join(data, 'pki', 'ca.key'))).toBe(false);
+    expect(first.stdout).toContain(`CA key: ${data}-ca/ca.key`);
+    expect(statSync(join(`${data}-ca`, 'ca.key')).mode & 0o777).toBe(0o600);
+    expect(first.stderr).not.toMatch(/warning/);
     const ca = readFileSync(join(data, 'pki', 'ca.crt'), 'utf8');
     const again = await parley('pki', 'init', '--data', data);
     expect(again.code).toBe(0);

@@ -3,7 +3,17 @@
  * the CA certificate is never replaced when its key is offline and the relay still
  * serves; one relay per data folder; a relay that cannot start exits non-zero.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,7 +80,7 @@ describe('CA key offline', () => {
     const alice = await issueClient(data, 'alice', join(dir, 'offline-alice'));
     const caCrt = join(data, 'pki', 'ca.crt');
     const before = readFileSync(caCrt);
-    rmSync(join(data, 'pki', 'ca.key'));
+    rmSync(join(`${data}-ca`, 'ca.key'));
 
     const init = await run('pki', 'init', '--data', data);
     expect(init.code).toBe(0);
@@ -81,6 +91,7 @@ describe('CA key offline', () => {
     const url = await listening(server);
     expect(readFileSync(caCrt).equals(before)).toBe(true);
     expect(existsSync(join(data, 'pki', 'ca.key'))).toBe(false);
+    expect(existsSync(join(`${data}-ca`, 'ca.key'))).toBe(false);
     expect(await welcomeName(url, before.toString('utf8'), alice)).toBe('alice');
     // Without the CA key the relay does not warn that it can read it.
     expect(server.err).not.toMatch(/CA private key is readable/);
@@ -91,7 +102,7 @@ describe('CA key offline', () => {
   it('without the CA key, a CRL close to its nextUpdate is reported at start', async () => {
     const data = join(dir, 'offline-due');
     await initPki(data, { now: () => new Date(Date.now() - 25 * 86_400_000) });
-    rmSync(join(data, 'pki', 'ca.key'));
+    rmSync(join(`${data}-ca`, 'ca.key'));
     const server = parley('server', '--data', data, '--port', '0');
     await listening(server);
     await until(() => /CRL expires soon and the CA key is offline/.test(server.err), 'CRL warning');
@@ -99,8 +110,30 @@ describe('CA key offline', () => {
     expect(server.code).toBe(0);
   });
 
-  it('warns at start when the CA key is readable by the relay', async () => {
+  it('the relay serves with its CA folder gone: it reads DATA/pki only', async () => {
+    const data = join(dir, 'ca-gone');
+    const first = parley('server', '--data', data, '--port', '0');
+    await listening(first);
+    expect(first.out).toContain(`created the CA in ${data}-ca`);
+    await stop(first);
+    const alice = await issueClient(data, 'alice', join(dir, 'ca-gone-alice'));
+    rmSync(`${data}-ca`, { recursive: true });
+    const server = parley('server', '--data', data, '--port', '0');
+    const url = await listening(server);
+    expect(server.out).not.toContain('created the CA');
+    expect(existsSync(`${data}-ca`)).toBe(false);
+    const ca = readFileSync(join(data, 'pki', 'ca.crt'), 'utf8');
+    expect(await welcomeName(url, ca, alice)).toBe('alice');
+    expect(server.err).not.toMatch(/CA private key is readable/);
+    await stop(server);
+    expect(server.code).toBe(0);
+  });
+
+  it('warns at start when the CA key is readable by the relay (CA inside DATA/pki, the older layout)', async () => {
     const data = join(dir, 'online');
+    await initPki(data);
+    cpSync(`${data}-ca`, join(data, 'pki'), { recursive: true });
+    rmSync(`${data}-ca`, { recursive: true });
     const server = parley('server', '--data', data, '--port', '0');
     await listening(server);
     await until(() => /CA private key is readable/.test(server.err), 'CA key warning');
@@ -145,18 +178,39 @@ describe('parley server backup / restore', () => {
     const data = join(dir, 'backed-up');
     const server = parley('server', '--data', data, '--port', '0');
     await listening(server);
-    const out = join(dir, 'backup-1');
+    const out = join(dir, 'backup-1.tar');
     const backup = await run('server', 'backup', '--data', data, '--out', out);
     expect(backup.err).toBe('');
     expect(backup.code).toBe(0);
-    for (const f of ['relay.db', 'audit.log', 'audit.key', 'pki/ca.crt']) {
-      expect(existsSync(join(out, f))).toBe(true);
+    // ONE file, a tar archive any tar reads, private to its owner.
+    expect(statSync(out).isFile()).toBe(true);
+    expect(statSync(out).mode & 0o077).toBe(0);
+    const entries = execFileSync('tar', ['-tf', out], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.replace(/\/$/, ''));
+    for (const f of ['relay.db', 'audit.log', 'audit.key', 'pki/ca.crt', 'pki/server.key']) {
+      expect(entries).toContain(f);
     }
-    expect(existsSync(join(out, 'pki', 'ca.key'))).toBe(false);
+    expect(entries.filter((e) => e.endsWith('ca.key'))).toEqual([]);
+    // An existing FILE is never overwritten, and no temporary file is left beside it.
+    const bytes = readFileSync(out);
+    const twice = await run('server', 'backup', '--data', data, '--out', out);
+    expect(twice.code).toBe(1);
+    expect(twice.err).toMatch(/already exists/);
+    expect(readFileSync(out).equals(bytes)).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.startsWith('.backup-1.tar'))).toEqual([]);
+    // Something that is not a backup is refused with a clear error.
+    const junk = join(dir, 'not-a-backup.tar');
+    writeFileSync(junk, 'hello');
     const busy = await run('server', 'restore', '--data', data, '--from', out);
     expect(busy.code).toBe(1);
     expect(busy.err).toMatch(/in use by another relay/);
     await stop(server);
+    const bad = await run('server', 'restore', '--data', data, '--from', junk);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/not a readable relay backup archive/);
+    expect(readdirSync(data).filter((f) => f.includes('before-restore'))).toEqual([]);
     const restore = await run('server', 'restore', '--data', data, '--from', out);
     expect(restore.err).toBe('');
     expect(restore.code).toBe(0);

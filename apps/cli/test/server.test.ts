@@ -56,9 +56,13 @@ describe('parley server', () => {
     expect(url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+\/ws$/);
     expect(p.out).toContain('(auth mtls)');
     expect(p.out).toContain(`CA certificate: ${join(data, 'pki', 'ca.crt')}`);
-    for (const f of ['ca.crt', 'ca.key', 'server.crt', 'server.key', 'crl.pem']) {
+    for (const f of ['ca.crt', 'server.crt', 'server.key', 'crl.pem']) {
       expect(existsSync(join(data, 'pki', f))).toBe(true);
     }
+    // One command still makes the whole CA, but its key lands beside the data folder.
+    expect(existsSync(join(data, 'pki', 'ca.key'))).toBe(false);
+    expect(existsSync(join(`${data}-ca`, 'ca.key'))).toBe(true);
+    expect(p.out).toContain(`created the CA in ${data}-ca`);
     expect(await welcomeName(url as string, data, 'alice')).toBe('alice');
     p.child.kill('SIGTERM');
     await until(() => p.code != null, 'exit');

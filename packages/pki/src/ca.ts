@@ -27,6 +27,7 @@ import {
   daysMs,
 } from './constants.js';
 import { PkiError } from './errors.js';
+import { resolvePkiPaths } from './layout.js';
 import { assertValidName } from './names.js';
 import {
   PUBLIC_FILE_MODE,
@@ -65,7 +66,8 @@ export interface PkiContext {
   readonly random?: RandomBytes;
   /**
    * The CA's own folder (ca.key, ca.crt, issued/, revoked.json, crl.pem), kept apart from
-   * the relay's data directory; default DATA/pki (the quick-start layout).
+   * the relay's data directory; default DATA-ca beside it, or DATA/pki where an older
+   * data folder still holds ca.key there (see resolvePkiPaths).
    */
   readonly caDir?: string;
 }
@@ -164,9 +166,9 @@ export interface PkiFiles {
 const clock = (ctx: PkiContext): Date => (ctx.now ? ctx.now() : new Date());
 const rng = (ctx: PkiContext): RandomBytes => ctx.random ?? systemRandomBytes;
 
-/** The CA's paths for a data directory and the context's CA folder. */
+/** The CA's paths for a data directory and the context's CA folder (default: resolvePkiPaths). */
 export function caPathsOf(dataDir: string | undefined, ctx: PkiContext): PkiPaths {
-  return pkiPaths(dataDir, ctx.caDir);
+  return resolvePkiPaths(dataDir, ctx.caDir);
 }
 
 async function readCaCert(paths: PkiPaths): Promise<x509.X509Certificate> {
@@ -324,8 +326,9 @@ async function installCaCert(paths: PkiPaths): Promise<void> {
 }
 
 /**
- * Creates what is missing of DIR/pki/{ca.crt,ca.key,server.crt,server.key,crl.pem} (or,
- * with `caDir`, the CA in that folder and the relay's pieces in DATA/pki). An existing
+ * Creates what is missing of the CA (ca.crt, ca.key, issued/, crl.pem in its folder: `caDir`,
+ * by default DATA-ca beside the data folder) and of the relay's pieces DATA/pki/{ca.crt,
+ * server.crt,server.key,crl.pem}; the CA key never goes into DATA/pki. An existing
  * `ca.crt` is never overwritten, with or without its key. Without the CA key ("offline")
  * nothing that needs it is done: a missing server certificate or CRL is an error
  * (`ca_offline`), a server certificate or CRL that is due for renewal is kept and named
@@ -357,6 +360,13 @@ export async function initPki(
       }
       if (opts.createCa === false) {
         throw new PkiError('not_initialized', `no CA in ${paths.dir} (run: parley pki init)`);
+      }
+      if (paths.relayCaCert !== undefined && (await exists(paths.relayCaCert))) {
+        // The relay already trusts a CA kept elsewhere; a new one here could never be installed.
+        throw new PkiError(
+          'exists',
+          `${paths.relayCaCert} exists but there is no CA in ${paths.dir}: give --ca-dir where that CA is kept`,
+        );
       }
       await createCa(paths, opts);
     }

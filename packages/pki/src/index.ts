@@ -28,6 +28,7 @@ export {
 } from './constants.js';
 export { NAME_PATTERN, isValidName, assertValidName } from './names.js';
 export { pkiPaths, type PkiPaths, type RevocationReason } from './store.js';
+export { DEFAULT_CA_DIR_SUFFIX, defaultCaDir, hasLegacyCaKey, resolvePkiPaths } from './layout.js';
 export type { RandomBytes } from './x509.js';
 export {
   crlNextUpdate,

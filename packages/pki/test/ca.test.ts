@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { X509Certificate, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { asEd25519SecretKey, createPortableCrypto } from '@parley/crypto';
 import {
+  defaultCaDir,
+  resolvePkiPaths,
   PkiError,
   createCsr,
   createClientVerifier,
@@ -52,7 +54,11 @@ describe('private CA', () => {
 
   it('writes the CA files, private keys with mode 0600', async () => {
     const { paths } = await readPkiFiles(data);
-    for (const f of [paths.caKey, paths.serverKey]) {
+    const ca = resolvePkiPaths(data);
+    expect(ca.dir).toBe(defaultCaDir(data));
+    // The default layout keeps the CA key out of the relay's folder.
+    expect(existsSync(join(data, 'pki', 'ca.key'))).toBe(false);
+    for (const f of [ca.caKey, paths.serverKey]) {
       expect(statSync(f).mode & 0o777).toBe(0o600);
     }
     for (const f of [paths.caCert, paths.serverCert, paths.crl]) {
@@ -62,12 +68,12 @@ describe('private CA', () => {
 
   it('init is idempotent and never replaces an existing CA', async () => {
     const before = readFileSync(join(data, 'pki', 'ca.crt'), 'utf8');
-    const keyBefore = readFileSync(join(data, 'pki', 'ca.key'), 'utf8');
+    const keyBefore = readFileSync(join(defaultCaDir(data), 'ca.key'), 'utf8');
     const r = await initPki(data);
     expect(r.createdCa).toBe(false);
     expect(r.createdServer).toBe(false);
     expect(readFileSync(join(data, 'pki', 'ca.crt'), 'utf8')).toBe(before);
-    expect(readFileSync(join(data, 'pki', 'ca.key'), 'utf8')).toBe(keyBefore);
+    expect(readFileSync(join(defaultCaDir(data), 'ca.key'), 'utf8')).toBe(keyBefore);
   });
 
   it('init reissues the relay certificate for new server names, keeping the CA', async () => {
@@ -373,7 +379,7 @@ describe('private CA', () => {
 
   it('a lock left by a crashed writer is broken once stale', async () => {
     const q = await issueClient(data, 'quinn', join(t.dir, 'quinn'));
-    const lock = join(data, 'pki', '.lock');
+    const lock = join(defaultCaDir(data), '.lock');
     mkdirSync(lock);
     const old = new Date(Date.now() - 60_000);
     utimesSync(lock, old, old);
@@ -382,7 +388,7 @@ describe('private CA', () => {
 
   it('a lock whose owner process is gone is broken at once (relay killed mid-operation)', async () => {
     const r = await issueClient(data, 'rosa', join(t.dir, 'rosa'));
-    const lock = join(data, 'pki', '.lock');
+    const lock = join(defaultCaDir(data), '.lock');
     mkdirSync(lock);
     const dead = spawnSync(process.execPath, ['-e', '0']).pid;
     writeFileSync(join(lock, 'owner'), String(dead));

@@ -3,12 +3,13 @@
  * that may be kept away from the relay (issue 9 §2, §3).
  */
 import { createPublicKey } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   PkiError,
   createClientVerifier,
   createCsr,
+  defaultCaDir,
   generateDeviceKeyPem,
   initPki,
   issueClient,
@@ -88,12 +89,13 @@ describe('the CA key kept offline', () => {
     await initPki(data);
     const caCrt = join(data, 'pki', 'ca.crt');
     const before = readFileSync(caCrt);
-    rmSync(join(data, 'pki', 'ca.key'));
+    rmSync(join(defaultCaDir(data), 'ca.key'));
     const r = await initPki(data);
     expect(r.createdCa).toBe(false);
     expect(r.caKeyOffline).toBe(true);
     expect(readFileSync(caCrt).equals(before)).toBe(true);
     expect(existsSync(join(data, 'pki', 'ca.key'))).toBe(false);
+    expect(existsSync(join(defaultCaDir(data), 'ca.key'))).toBe(false);
     expect(await refreshCrl(data, { force: true })).toBe(false);
     expect(await codeOf(issueClient(data, 'dave', join(t.dir, 'dave')))).toBe('ca_offline');
     // Listing needs only the certificate.
@@ -125,8 +127,48 @@ describe('the CA key kept offline', () => {
       join(t.dir, 'erin', 'erin.crt'),
     ]);
     expect(check.out).toMatch(/revoked/);
-    // The relay folder restarts without the CA; a foreign CA is never installed over it.
-    expect((await initPki(data)).caKeyOffline).toBe(true);
+    // The relay folder restarts without the CA (as the relay does, from DATA/pki alone);
+    // a foreign CA is never installed over it, and none is made in the default folder.
+    expect((await initPki(data, { caDir: join(data, 'pki') })).caKeyOffline).toBe(true);
     expect(await codeOf(initPki(data, { caDir: join(t.dir, 'other-ca') }))).toBe('exists');
+    expect(await codeOf(initPki(data))).toBe('exists');
+    expect(existsSync(join(defaultCaDir(data), 'ca.crt'))).toBe(false);
+  });
+
+  it('by default the CA is in DIR-ca beside DIR; DIR/pki gets ca.crt, server credentials and crl.pem only', async () => {
+    const data = join(t.dir, 'plain');
+    const r = await initPki(data);
+    expect(r.paths.dir).toBe(`${data}-ca`);
+    expect(readdirSync(join(data, 'pki')).sort()).toEqual([
+      'ca.crt',
+      'crl.pem',
+      'server.crt',
+      'server.key',
+    ]);
+    expect(existsSync(join(data, 'pki', 'ca.key'))).toBe(false);
+    expect(existsSync(join(`${data}-ca`, 'ca.key'))).toBe(true);
+    // With only the data folder, the CA commands find the CA beside it.
+    const fay = await issueClient(data, 'fay', join(t.dir, 'fay'));
+    expect(existsSync(join(`${data}-ca`, 'issued', `${fay.serial}.crt`))).toBe(true);
+    await revokeSerial(data, fay.serial);
+    expect(readFileSync(join(data, 'pki', 'crl.pem'), 'utf8')).toBe(
+      readFileSync(join(`${data}-ca`, 'crl.pem'), 'utf8'),
+    );
+    expect((await listCertificates(data)).map((c) => [c.name, c.revoked])).toEqual([['fay', true]]);
+  });
+
+  it('an older data folder with ca.key in DIR/pki keeps using it there', async () => {
+    const data = join(t.dir, 'older');
+    await initPki(data);
+    // Recreate the former single-folder layout: the whole CA inside DIR/pki.
+    cpSync(`${data}-ca`, join(data, 'pki'), { recursive: true });
+    rmSync(`${data}-ca`, { recursive: true });
+    const r = await initPki(data);
+    expect(r.createdCa).toBe(false);
+    expect(r.caKeyOffline).toBe(false);
+    expect(r.paths.dir).toBe(join(data, 'pki'));
+    const gil = await issueClient(data, 'gil', join(t.dir, 'gil'));
+    expect(existsSync(join(data, 'pki', 'issued', `${gil.serial}.crt`))).toBe(true);
+    expect(existsSync(`${data}-ca`)).toBe(false);
   });
 });

@@ -1,6 +1,11 @@
 /**
  * Backup and restore of a relay's data folder.
  *
+ * A backup is ONE file: a POSIX tar archive (written with the `tar` package) holding
+ * relay.db, audit.log, audit.key and pki/ (never a CA key), staged in a private
+ * temporary folder, archived to a temporary name and then linked into place, so a
+ * crash leaves no half-written backup and an existing file is never replaced.
+ *
  * Backup runs beside a serving relay: the database is copied with SQLite's online
  * backup API (a consistent snapshot even while the writer thread commits), the audit
  * log up to its last complete line (a prefix of a hash chain still verifies).
@@ -17,13 +22,17 @@ import {
   copyFileSync,
   cpSync,
   existsSync,
+  linkSync,
   mkdirSync,
+  mkdtempSync,
   readFileSync,
   renameSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import * as tar from 'tar';
 import { createNodeCrypto } from '@parley/crypto/node';
 import { AuditLog, loadOrCreateAuditKey } from './audit.js';
 import { readConfigFile, resolveConfig } from './config.js';
@@ -31,7 +40,7 @@ import { lockDataDir } from './data-lock.js';
 import { ServerError } from './errors.js';
 import { relayPaths } from './paths.js';
 
-/** File names inside a backup folder. */
+/** Entry names inside a backup archive. */
 export const BACKUP_FILES = {
   database: 'relay.db',
   auditLog: 'audit.log',
@@ -47,7 +56,8 @@ export interface BackupOptions {
 }
 
 export interface BackupResult {
-  readonly outDir: string;
+  /** The archive written. */
+  readonly outFile: string;
   /** Audit records in the copy (complete lines). */
   readonly auditRecords: number;
 }
@@ -71,23 +81,60 @@ function pathsOf(o: BackupOptions) {
   return relayPaths(resolve(o.dataDir), config);
 }
 
+/** A private folder beside `near` for staging files; removed by the caller. */
+function stagingDir(near: string): string {
+  return mkdtempSync(join(dirname(near), `.${basename(near)}.staging-`));
+}
+
 /**
- * Copies a relay's state into a new folder `outDir`: relay.db (online backup), audit.log
- * (complete lines), audit.key and the relay's pki/ folder without any CA private key.
- * Safe while the relay serves.
+ * Writes a relay's state into ONE new archive `outFile`: relay.db (online backup),
+ * audit.log (complete lines), audit.key and the relay's pki/ folder without any CA
+ * private key. Safe while the relay serves. Refuses an existing `outFile`.
  */
 export async function backupRelay(
-  o: BackupOptions & { readonly outDir: string },
+  o: BackupOptions & { readonly outFile: string },
 ): Promise<BackupResult> {
   const paths = pathsOf(o);
-  const outDir = resolve(o.outDir);
-  if (existsSync(outDir)) {
-    throw new ServerError('STARTUP', `${outDir} already exists; give a new folder for the backup`);
+  const outFile = resolve(o.outFile);
+  if (existsSync(outFile)) {
+    throw new ServerError('STARTUP', `${outFile} already exists; give a new file for the backup`);
   }
   if (!existsSync(paths.database)) {
     throw new ServerError('STORAGE', `no relay database at ${paths.database}`);
   }
-  mkdirSync(outDir, { recursive: true, mode: 0o700 });
+  mkdirSync(dirname(outFile), { recursive: true, mode: 0o700 });
+  const outDir = stagingDir(outFile);
+  // Inside the private staging folder: the archive holds keys before its mode is set.
+  const tmp = join(outDir, '.archive.tar');
+  try {
+    const auditRecords = await stage(paths, outDir);
+    await tar.create({ file: tmp, cwd: outDir, portable: true }, readdirNames(outDir));
+    chmodSync(tmp, 0o600);
+    try {
+      // link, unlike rename, fails if outFile appeared meanwhile: never overwrite it.
+      linkSync(tmp, outFile);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'EEXIST') {
+        throw new ServerError(
+          'STARTUP',
+          `${outFile} already exists; give a new file for the backup`,
+        );
+      }
+      throw err;
+    }
+    return { outFile, auditRecords };
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+}
+
+/** The names of the entries staged for an archive, in a fixed order. */
+function readdirNames(dir: string): string[] {
+  return Object.values(BACKUP_FILES).filter((n) => existsSync(join(dir, n)));
+}
+
+/** Copies the relay's state into the staging folder; returns the audit records copied. */
+async function stage(paths: ReturnType<typeof pathsOf>, outDir: string): Promise<number> {
   const db = new Database(paths.database, { readonly: true, fileMustExist: true });
   try {
     await db.backup(join(outDir, BACKUP_FILES.database));
@@ -115,25 +162,53 @@ export async function backupRelay(
       filter: (src) => !/(^|\/)(ca\.key|\.lock)$/.test(src) && !src.includes('.tmp-'),
     });
   }
-  return { outDir, auditRecords };
+  return auditRecords;
+}
+
+/** Whether an archive entry is one a backup holds: the fixed names, files and folders only. */
+function isBackupEntry(path: string, type: string | undefined): boolean {
+  const clean = path.replace(/^\.\//, '').replace(/\/$/, '');
+  const top = clean.split('/')[0] ?? '';
+  const known = Object.values(BACKUP_FILES).some((n) => n === top);
+  return known && !clean.split('/').includes('..') && (type === 'File' || type === 'Directory');
+}
+
+/** Unpacks a backup archive into `dir`; `STORAGE` if it is not one. */
+function unpack(file: string, dir: string): void {
+  if (!existsSync(file)) throw new ServerError('STORAGE', `no backup file at ${file}`);
+  try {
+    tar.extract({
+      file,
+      cwd: dir,
+      sync: true,
+      strict: true,
+      filter: (path, entry) => isBackupEntry(path, 'type' in entry ? entry.type : undefined),
+    });
+  } catch (cause) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    throw new ServerError('STORAGE', `${file} is not a readable relay backup archive (${why})`);
+  }
 }
 
 /**
- * Restores relay.db from a backup folder into a stopped relay's data folder (it takes
+ * Restores relay.db from a backup archive into a stopped relay's data folder (it takes
  * the data-folder lock, so a running relay makes it fail) and marks every stored
  * one-time prekey spent. An existing database is moved aside, never deleted. The
  * audit log and key are restored only where the folder has none: a newer audit chain
  * is worth more than the backup's prefix of it. The restore is audited.
  */
-export function restoreRelay(o: BackupOptions & { readonly fromDir: string }): RestoreResult {
+export function restoreRelay(o: BackupOptions & { readonly fromFile: string }): RestoreResult {
   const paths = pathsOf(o);
-  const from = resolve(o.fromDir);
-  const source = join(from, BACKUP_FILES.database);
-  if (!existsSync(source))
-    throw new ServerError('STORAGE', `no ${BACKUP_FILES.database} in ${from}`);
+  const file = resolve(o.fromFile);
   mkdirSync(paths.dataDir, { recursive: true, mode: 0o700 });
   const lock = lockDataDir(paths.dataDir);
+  const from = stagingDir(join(paths.dataDir, 'restore'));
   try {
+    unpack(file, from);
+    const source = join(from, BACKUP_FILES.database);
+    if (!existsSync(source)) {
+      throw new ServerError('STORAGE', `no ${BACKUP_FILES.database} in the backup ${file}`);
+    }
     let previousDatabase: string | undefined;
     if (existsSync(paths.database)) {
       previousDatabase = `${paths.database}.before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -173,6 +248,7 @@ export function restoreRelay(o: BackupOptions & { readonly fromDir: string }): R
     audit.close();
     return { spentPrekeys, ...(previousDatabase !== undefined ? { previousDatabase } : {}) };
   } finally {
+    rmSync(from, { recursive: true, force: true });
     lock.release();
   }
 }

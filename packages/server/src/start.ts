@@ -6,6 +6,7 @@
 import {
   accessSync,
   constants as fsConstants,
+  existsSync,
   mkdirSync,
   readFileSync,
   unwatchFile,
@@ -99,6 +100,8 @@ export interface RunningRelay {
   readonly caPem: string;
   readonly config: RelayConfig;
   readonly paths: RelayPaths;
+  /** The CA folder this start created (first start of a fresh data folder), else undefined. */
+  readonly createdCaDir?: string;
   /** Re-reads the CRL now (as SIGHUP does); closes sessions whose certificate is revoked. */
   reloadCrl(): Promise<void>;
   close(): Promise<void>;
@@ -121,7 +124,7 @@ function warnIfCrlDue(
   if (daysLeft <= CRL_REFRESH_BEFORE_DAYS) {
     logger.warn(
       { crlNextUpdate: next.toISOString(), daysLeft },
-      'the CRL expires soon and the CA key is offline: sign a new one (parley pki crl --ca-dir CADIR --data DIR); after nextUpdate every client is refused',
+      'the CRL expires soon and the CA key is offline: sign a new one where the CA key is kept (parley pki crl --data DIR, or --ca-dir CADIR); after nextUpdate every client is refused',
     );
   }
 }
@@ -175,17 +178,31 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
 
   async function startInLockedDir(): Promise<RunningRelay> {
     const logger = createLogger(config.logLevel);
-    // Never creates a CA over an existing ca.crt, and runs with the CA key offline.
-    const pki = await initPki(dataDir, { serverNames: config.serverNames });
+    // The relay works from DATA/pki alone (ca.crt, its credentials, crl.pem). Only the
+    // very first start of a fresh folder makes a CA, in the default CA folder beside
+    // DATA (one command to a working relay); afterwards that folder is never read, so it
+    // may be moved offline. Never creates a CA over an existing ca.crt.
+    const own = pkiPaths(dataDir);
+    const firstStart = !existsSync(own.caCert);
+    const ownOnly = firstStart ? {} : { caDir: own.dir };
+    const pki = await initPki(dataDir, { serverNames: config.serverNames, ...ownOnly });
     for (const w of pki.warnings) logger.warn(w);
-    await refreshCrl(dataDir);
+    // Re-signs only with a CA key inside DATA/pki (an older layout; warned about below).
+    await refreshCrl(dataDir, { caDir: own.dir });
     await readPkiFiles(dataDir); // fails early, with a PKI error, if the CA is unusable
-    const caKey = pkiPaths(dataDir).caKey;
+    const createdCaDir = pki.createdCa && pki.paths.dir !== own.dir ? pki.paths.dir : undefined;
+    if (createdCaDir !== undefined) {
+      logger.info(
+        { caDir: createdCaDir },
+        'created the CA in its own folder; the relay does not read it again (keep it offline)',
+      );
+    }
+    const caKey = own.caKey;
     if (readable(caKey)) {
       logger.warn(
         { caKey },
         'the CA private key is readable by the relay process: whoever controls this host can mint a certificate for any name. ' +
-          'Move it to a separate CA folder (parley pki init --ca-dir), see docs/threat-model.md',
+          `Move ${caKey} and the rest of the CA (issued/, revoked.json) into the CA folder DATA-ca beside the data folder, or another offline folder (--ca-dir), see docs/pki.md`,
       );
     }
     const paths = relayPaths(dataDir, config);
@@ -197,7 +214,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     });
     let tls = readTls();
 
-    warnIfCrlDue(tls.crl, pki.caKeyOffline && !readable(caKey), now, logger);
+    warnIfCrlDue(tls.crl, !readable(caKey), now, logger);
 
     const crypto = createNodeCrypto();
     const metrics = new RelayMetrics();
@@ -281,7 +298,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     const onHup = (): void => void reloadCrl('signal');
     if (opts.handleSignals) process.on('SIGHUP', onHup);
     const refreshTimer = setInterval(() => {
-      refreshCrl(dataDir).then(
+      refreshCrl(dataDir, { caDir: own.dir }).then(
         (rewritten) => {
           if (rewritten) return reloadCrl('refresh');
           warnIfCrlDue(tls.crl, !readable(caKey), now, logger);
@@ -314,6 +331,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
       caPem: tls.ca,
       config,
       paths,
+      ...(createdCaDir !== undefined ? { createdCaDir } : {}),
       reloadCrl: () => reloadCrl('api'),
       close: async () => {
         if (closed) return;

@@ -3,7 +3,8 @@
  * handed out after the backup was taken are never handed out again; the identity a
  * device authenticates with replaces the stored one (new prekeys, no mixing).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -46,9 +47,19 @@ describe('relay backup and restore', () => {
     const first = await alice.next('keys.bundle');
     expect(first.oneTimePrekey).toBeDefined();
 
-    const backupDir = join(h.dir, 'backup');
-    const r = await backupRelay({ dataDir, outDir: backupDir });
+    const backupFile = join(h.dir, 'relay-backup.tar');
+    const r = await backupRelay({ dataDir, outFile: backupFile });
+    expect(r.outFile).toBe(backupFile);
     expect(r.auditRecords).toBeGreaterThan(0);
+    expect(statSync(backupFile).isFile()).toBe(true);
+    // A second backup to the same file is refused; the first stays as it was.
+    const bytes = readFileSync(backupFile);
+    await expect(backupRelay({ dataDir, outFile: backupFile })).rejects.toThrow(/already exists/);
+    expect(readFileSync(backupFile).equals(bytes)).toBe(true);
+    // What the archive holds, unpacked with a tar the relay does not share.
+    const backupDir = join(h.dir, 'unpacked');
+    mkdirSync(backupDir);
+    execFileSync('tar', ['-xf', backupFile, '-C', backupDir]);
     expect(existsSync(join(backupDir, 'relay.db'))).toBe(true);
     expect(existsSync(join(backupDir, 'pki', 'ca.key'))).toBe(false);
     const key = loadOrCreateAuditKey(join(backupDir, 'audit.key'), crypto);
@@ -68,9 +79,9 @@ describe('relay backup and restore', () => {
     bob.close();
 
     // A running relay holds the folder: restore refuses to touch it.
-    expect(() => restoreRelay({ dataDir, fromDir: backupDir })).toThrow(/in use/);
+    expect(() => restoreRelay({ dataDir, fromFile: backupFile })).toThrow(/in use/);
     await h.relay.close();
-    const restored = restoreRelay({ dataDir, fromDir: backupDir });
+    const restored = restoreRelay({ dataDir, fromFile: backupFile });
     expect(restored.spentPrekeys).toBe(2);
     expect(restored.previousDatabase).toBeDefined();
 

@@ -1,6 +1,7 @@
 /**
- * `parley pki init|issue|sign|renew|revoke|crl|list`: operates the private CA, in DATA/pki
- * (quick-start layout) or in a separate admin folder `--ca-dir` that the relay never reads.
+ * `parley pki init|issue|sign|renew|revoke|crl|list`: operates the private CA in its own
+ * folder, which the relay never reads: `--ca-dir CADIR`, by default DIR-ca beside the
+ * relay's data folder DIR (DIR/pki still, for an older folder holding ca.key there).
  * Output is plain text for people; `list --json` is for scripts. Failures throw, and
  * `main()` prints them as `parley: ...` with exit status 1.
  */
@@ -11,8 +12,8 @@ import {
   initPki,
   issueClient,
   listCertificates,
-  pkiPaths,
   refreshCrl,
+  resolvePkiPaths,
   renew,
   revoke,
   revokeSerial,
@@ -62,7 +63,10 @@ function where(flags: Where): { dataDir: string | undefined; caDir?: string } {
 function withWhere(cmd: Command, dataHelp: string): Command {
   return cmd
     .option('--data <DIR>', dataHelp)
-    .option('--ca-dir <CADIR>', 'the CA folder (ca.key, issued/, revoked.json); default DIR/pki');
+    .option(
+      '--ca-dir <CADIR>',
+      'the CA folder (ca.key, issued/, revoked.json); default DIR-ca beside DIR',
+    );
 }
 
 function parseReason(value: string | undefined): RevocationReason | undefined {
@@ -87,7 +91,7 @@ export function registerPki(program: Command): void {
     pki
       .command('init')
       .description(
-        'create the CA (kept if it exists, even without its key) and the relay pieces DIR/pki/{ca.crt,server.crt,server.key,crl.pem}',
+        'create the CA in CADIR (default DIR-ca; kept if it exists, even without its key) and the relay pieces DIR/pki/{ca.crt,server.crt,server.key,crl.pem}',
       ),
     'relay data directory',
   )
@@ -101,7 +105,7 @@ export function registerPki(program: Command): void {
       const w = where(flags);
       const r = await initPki(w.dataDir, { serverNames: flags.serverName, ...w });
       const p = r.paths;
-      const sameFolder = p.relayDir === undefined || p.relayDir === p.dir;
+      const sameFolder = p.relayDir !== undefined && p.relayDir === p.dir;
       out([
         r.createdCa ? `created CA: ${p.caCert}` : `existing CA kept: ${p.caCert}`,
         r.caKeyOffline
@@ -118,8 +122,8 @@ export function registerPki(program: Command): void {
       ]);
       if (sameFolder && !r.caKeyOffline) {
         process.stderr.write(
-          "parley: warning: the CA key is in the relay's data folder; whoever controls the relay host can mint certificates. " +
-            'Keep it in a separate folder (parley pki init --ca-dir CADIR --data DIR), see docs/pki.md\n',
+          `parley: warning: the CA key ${p.caKey} is in the relay's data folder; whoever controls the relay host can mint certificates. ` +
+            'Move the CA (ca.key, issued/, revoked.json) into its own folder (default DIR-ca beside DIR), see docs/pki.md\n',
         );
       }
     });
@@ -129,7 +133,7 @@ export function registerPki(program: Command): void {
       .command('issue')
       .description('create a device key and certificate: OUTDIR/NAME.crt, NAME.key and ca.crt')
       .argument('<NAME>', 'identity name: 1..64 of [a-z0-9._-], starting with a letter or digit'),
-    'relay data directory (holding the CA unless --ca-dir)',
+    'relay data directory (the CA is in DIR-ca unless --ca-dir)',
   )
     .requiredOption('--out <OUTDIR>', 'directory for the credential files')
     .option('--days <N>', 'validity in days (default 365)')
@@ -168,7 +172,7 @@ export function registerPki(program: Command): void {
         "certify a device's own Ed25519 key from a CSR (recommended: the key never leaves the device)",
       )
       .argument('<CSR>', 'PEM certificate request file; its CN is the identity name'),
-    'relay data directory (holding the CA unless --ca-dir)',
+    'relay data directory (the CA is in DIR-ca unless --ca-dir)',
   )
     .requiredOption('--out <FILE>', 'where to write the certificate (PEM)')
     .option('--days <N>', 'validity in days (default 365)')
@@ -188,7 +192,7 @@ export function registerPki(program: Command): void {
           ...r.replaced.map((s) => `revoked ${r.name} serial ${s} (superseded)`),
           `signed ${r.name} serial ${r.serial}, valid until ${r.notAfter.toISOString()}`,
           `certificate: ${resolve(flags.out)}`,
-          `CA certificate: ${pkiPaths(w.dataDir, w.caDir).caCert}`,
+          `CA certificate: ${resolvePkiPaths(w.dataDir, w.caDir).caCert}`,
         ]);
       },
     );
@@ -200,7 +204,7 @@ export function registerPki(program: Command): void {
         "re-certify NAME's current device key (same identity and safety number); install with `parley profile renew-cert`",
       )
       .argument('<NAME>', 'identity name'),
-    'relay data directory (holding the CA unless --ca-dir)',
+    'relay data directory (the CA is in DIR-ca unless --ca-dir)',
   )
     .requiredOption('--out <FILE>', 'where to write the new certificate (PEM)')
     .option('--days <N>', 'validity in days (default 365)')
@@ -240,7 +244,7 @@ export function registerPki(program: Command): void {
             : (await revoke(w.dataDir, name as string, opts)).map(
                 (s) => `revoked ${name} serial ${s}`,
               );
-        const p = pkiPaths(w.dataDir, w.caDir);
+        const p = resolvePkiPaths(w.dataDir, w.caDir);
         out([...lines, `CRL updated: ${p.relayCrl ?? p.crl}`]);
       },
     );
@@ -252,7 +256,7 @@ export function registerPki(program: Command): void {
     'relay data directory to install the CRL into',
   ).action(async (flags: Where) => {
     const w = where(flags);
-    const p = pkiPaths(w.dataDir, w.caDir);
+    const p = resolvePkiPaths(w.dataDir, w.caDir);
     if (
       !(await stat(p.caKey).then(
         () => true,
@@ -272,7 +276,7 @@ export function registerPki(program: Command): void {
 
   withWhere(
     pki.command('list').description('list issued device certificates'),
-    'relay data directory (holding the CA unless --ca-dir)',
+    'relay data directory (the CA is in DIR-ca unless --ca-dir)',
   )
     .option('--json', 'one JSON array for scripts')
     .action(async (flags: Where & { json?: boolean }) => {

@@ -16,19 +16,21 @@ export function registerServerBackup(server: Command): void {
   for (let c: Command | null = server; c; c = c.parent) c.enablePositionalOptions();
   server
     .command('backup')
-    .description("copy a relay's database (SQLite online backup), audit log and key while it runs")
+    .description(
+      "write ONE tar file with a relay's database (SQLite online backup), audit log and key, and pki/ without the CA key, while it runs",
+    )
     .requiredOption('--data <DIR>', 'data directory of the relay')
-    .requiredOption('--out <BACKUPDIR>', 'new folder for the copy')
+    .requiredOption('--out <FILE>', 'new file for the backup (never overwritten)')
     .option('--config <FILE>', "the relay's configuration file (if it moves the database or log)")
     .action(async (flags: { data: string; out: string; config?: string }) => {
       const r = await backupRelay({
         dataDir: flags.data,
-        outDir: flags.out,
+        outFile: flags.out,
         ...(flags.config !== undefined ? { configFile: flags.config } : {}),
       });
       out([
-        `backup written to ${r.outDir} (relay.db, ${r.auditRecords} audit records, audit.key, pki/ without the CA key)`,
-        `restore with: parley server restore --data DIR --from ${r.outDir}`,
+        `backup written to ${r.outFile} (tar: relay.db, ${r.auditRecords} audit records, audit.key, pki/ without the CA key)`,
+        `restore with: parley server restore --data DIR --from ${r.outFile}`,
       ]);
     });
 
@@ -38,12 +40,12 @@ export function registerServerBackup(server: Command): void {
       'restore relay.db from a backup into a stopped relay; every one-time prekey is marked spent',
     )
     .requiredOption('--data <DIR>', 'data directory of the (stopped) relay')
-    .requiredOption('--from <BACKUPDIR>', 'a folder written by `parley server backup`')
+    .requiredOption('--from <FILE>', 'a file written by `parley server backup`')
     .option('--config <FILE>', "the relay's configuration file (if it moves the database or log)")
     .action((flags: { data: string; from: string; config?: string }) => {
       const r = restoreRelay({
         dataDir: flags.data,
-        fromDir: flags.from,
+        fromFile: flags.from,
         ...(flags.config !== undefined ? { configFile: flags.config } : {}),
       });
       out([

@@ -36,7 +36,9 @@ function parsePort(flag: string, value: string | undefined): number | undefined 
 export function registerServer(program: Command): void {
   const server = program
     .command('server')
-    .description('run the relay (initialises the PKI in DIR when absent)')
+    .description(
+      'run the relay (first start of a fresh DIR: creates the CA in DIR-ca and the relay pieces in DIR/pki)',
+    )
     // Checked in the action, not by commander: a mandatory option of `server` would also
     // be demanded before `server backup --data …`.
     .option('--data <DIR>', 'data directory (PKI, database, audit log); required')
@@ -98,6 +100,11 @@ export function registerServer(program: Command): void {
         [
           `parley relay listening on ${relay.url} (auth ${relay.auth})`,
           `admin: http://127.0.0.1:${relay.adminPort}/healthz and /metrics`,
+          ...(relay.createdCaDir !== undefined
+            ? [
+                `created the CA in ${relay.createdCaDir} (its key; the relay never reads this folder: move it offline)`,
+              ]
+            : []),
           `CA certificate: ${relay.paths.caCert}`,
           `server credentials: ${relay.paths.serverCert}, ${relay.paths.serverKey}`,
           `audit log: ${relay.paths.auditLog} (encrypted; key ${relay.paths.auditKey})`,
