@@ -1,7 +1,10 @@
 /**
  * One client connection's state machine: hello -> (challenge ->) authenticated, then
- * frame handling with identity binding, limits, the key directory, the mailbox pump
- * and receipts.
+ * frame handling with identity binding and limits, this connection's mailbox pump and
+ * its kept receipts. It sees only its own socket and a `ConnectionHost`: mail for other
+ * devices, receipts to senders, presence and nudges go through the mailbox router, key
+ * requests through the key directory, and frame types registered in `frame-handlers.ts`
+ * to their own modules.
  *
  * Rules this file enforces, in the order a block meets them:
  * 1. size and type of the WebSocket message (exactly one binary block) before decoding;
