@@ -7,7 +7,8 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameReader, FrameWriter, type ClientFrame, type ServerFrame } from '@parley/wire';
-import { LocalBusHub } from '../src/bus/local.js';
+import { LocalBus, LocalBusHub } from '../src/bus/local.js';
+import type { BusMessage } from '../src/bus/types.js';
 import { resolveConfig } from '../src/config.js';
 import type { Connection } from '../src/connection.js';
 import { RelayMetrics } from '../src/observability.js';
@@ -165,5 +166,43 @@ describe('mailbox router across nodes (in-process bus)', () => {
     first.session.close(1000);
     const third = connect(n2, 'alice');
     await until(() => third.conn.of('welcome').length > 0, 'third in');
+  });
+
+  it('a relay alone publishes nothing per message: only presence changes', async () => {
+    const config = resolveConfig({}, {});
+    const published: BusMessage['type'][] = [];
+    const bus = LocalBus.standalone(
+      'solo',
+      { maxBlocksPerIdentity: 1_000, windowMs: 1_000, maxConnectionsPerIdentity: 4 },
+      Date.now,
+    );
+    const publish = bus.publish.bind(bus);
+    bus.publish = (m) => {
+      published.push(m.type);
+      publish(m);
+    };
+    const core = new RelayCore({
+      config,
+      store: new MemoryStore(),
+      bus,
+      audit: { write: () => undefined },
+      metrics: new RelayMetrics(false),
+      logger: pino({ level: 'silent' }),
+      crypto,
+      now: Date.now,
+    });
+    stops.push(() => core.shutdown());
+    const alice = connect(core, 'alice');
+    const bob = connect(core, 'bob');
+    await until(() => bob.conn.of('mailbox.empty').length > 0, 'bob ready');
+    for (const n of [1, 2, 3, 4]) alice.send(mail('alice', 'bob', n));
+    await until(() => bob.conn.of('deliver').length === 4, 'delivered');
+    for (const d of bob.conn.of('deliver'))
+      bob.send({ type: 'ack', serverMessageId: d.serverMessageId });
+    await until(
+      () => alice.conn.of('receipt').filter((r) => r.status === 'delivered').length === 4,
+      'receipts',
+    );
+    expect(published).toEqual(['presence.sync', 'presence', 'presence']);
   });
 });
