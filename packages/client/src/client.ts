@@ -25,6 +25,8 @@ import type { CryptoProvider } from '@parley/crypto';
 import type { ClientFrame, ServerFrame } from '@parley/wire';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@parley/wire';
 import type { Account } from './account.js';
+import { fileText } from './attachment-entry.js';
+import { Attachments, type TransferProgress, type UploadReport } from './attachments.js';
 import { Auth } from './auth.js';
 import type { ClientTransport } from './connection.js';
 import { Contacts } from './contacts.js';
@@ -107,6 +109,8 @@ export class ParleyClient {
   private readonly inbox: Inbox;
   /** Receipts, repairs and re-sends (delivery.ts); runs inside the peer queues. */
   private readonly delivery: Delivery;
+  /** Attachment uploads and downloads (attachments.ts). */
+  readonly attachments: Attachments;
 
   constructor(options: ClientOptions) {
     this.store = options.store;
@@ -132,6 +136,15 @@ export class ParleyClient {
     this.auth = new Auth(ctx);
     this.requests = new Requests(ctx);
     this.prekeys = new Prekeys(ctx);
+    this.attachments = new Attachments({
+      crypto: options.crypto,
+      timers: this.timers,
+      send: (f) => this.sendFrame(f),
+      nextRequestId: () => this.requests.allocateId(),
+      isReady: () => this.phase === 'ready',
+      onConnection: (l) =>
+        this.on((e) => (e.type === 'ready' || e.type === 'disconnected') && l(e.type === 'ready')),
+    });
     this.contactBook = new Contacts({
       ...ctx,
       requests: this.requests,
@@ -269,7 +282,11 @@ export class ParleyClient {
           this.phase === 'authenticating',
         );
       case 'welcome':
+        this.attachments.blockBytes = frame.limits.blockBytes;
         return this.onWelcome(frame.sessionToken, frame.expiresAt);
+      case 'blob.status':
+      case 'blob.data':
+        return this.attachments.onFrame(frame);
       case 'deliver':
         return this.inbox.deliver(frame);
       case 'receipt':
@@ -342,6 +359,7 @@ export class ParleyClient {
       if (this.auth.resumeRefused()) return;
       this.emit({ type: 'auth-rejected', reason: code });
     }
+    if (this.attachments.onError(code, requestId)) return;
     // The upload that waits for this answer reports it.
     if (requestId === undefined && clientMessageId === undefined && this.prekeys.refused(code))
       return;
@@ -391,6 +409,26 @@ export class ParleyClient {
   }
 
   /* ---------------- sending ---------------- */
+
+  /**
+   * Uploads `bytes` as an encrypted attachment (resuming across reconnects), then sends
+   * the message that names it, like `send`. Needs a connection for the upload.
+   */
+  async sendFile(
+    peer: string,
+    file: { bytes: Uint8Array; name: string; type: string },
+    progress?: TransferProgress,
+  ): Promise<{ message: StoredMessage; upload: UploadReport }> {
+    checkUserName(peer, 'recipient');
+    const prepared = this.attachments.prepare(file.bytes, file.name, file.type);
+    let upload: UploadReport;
+    try {
+      upload = await this.attachments.upload(prepared, progress);
+    } finally {
+      prepared.dispose();
+    }
+    return { message: await this.send(peer, fileText(prepared.entry)), upload };
+  }
 
   /**
    * Encrypts and stores a message (status `sending`) and hands it to the relay if

@@ -12,7 +12,7 @@
 import { zeroize } from '@parley/crypto';
 import type { KeysBundleFrame } from '@parley/wire';
 import type { E2ee, Identity } from './e2ee.js';
-import { encodeEnvelope } from './envelope.js';
+import { encodeEnvelope, outgoingEnvelope } from './envelope.js';
 import type { Envelope, RepairReason } from './envelope.js';
 import { ClientError } from './errors.js';
 import { outboxDeleteWrites, outboxRecordWrite, readOutboxRecord } from './outbox-records.js';
@@ -285,12 +285,7 @@ export class Delivery {
         peer,
         PEER_DEVICE,
         state,
-        {
-          kind: 'msg',
-          id: m.id,
-          sentAt: m.sentAt,
-          body: m.text,
-        },
+        outgoingEnvelope(m.id, m.sentAt, m.text),
         wireId,
       );
       zeroize(state);

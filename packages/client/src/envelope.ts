@@ -8,11 +8,18 @@
  *   `{"v":1,"t":"msg"|"end","id":hex32,"at":ms,"body":string}`
  *   `{"v":1,"t":"rcpt","id":hex32,"at":ms,"ids":[hex32, …]}`   end-to-end delivery receipt
  *   `{"v":1,"t":"reset","id":hex32,"at":ms,"why":reason}`        first message of a repair
+ *   `{"v":1,"t":"file","id":hex32,"at":ms,"file":{…}}`           an attachment (attachment-entry.ts)
  * JSON keeps the web client trivial; the protocol pads it to a block, so its length
  * leaks nothing beyond the block count.
  */
 import { utf8Decode, utf8Encode } from '@parley/crypto';
 import { ClientError } from './errors.js';
+import {
+  checkFileEntry,
+  FILE_TEXT_PREFIX,
+  fileOfText,
+  type FileEntry,
+} from './attachment-entry.js';
 
 export const ENVELOPE_VERSION = 1;
 /**
@@ -54,7 +61,9 @@ export type EnvelopeKind =
   /** The sender decrypted and committed the messages `ids` (never answered by a receipt). */
   | 'rcpt'
   /** The sender could not decrypt something from us and started this new session (`why`). */
-  | 'reset';
+  | 'reset'
+  /** An attachment: where its encrypted blob is and how to open and check it. */
+  | 'file';
 
 interface EnvelopeBase {
   /** Hex of the 16-byte client message id. */
@@ -75,7 +84,20 @@ export interface ResetEnvelope extends EnvelopeBase {
   readonly kind: 'reset';
   readonly why: RepairReason;
 }
-export type Envelope = TextEnvelope | ReceiptEnvelope | ResetEnvelope;
+export interface FileEnvelope extends EnvelopeBase {
+  readonly kind: 'file';
+  readonly file: FileEntry;
+}
+export type Envelope = TextEnvelope | ReceiptEnvelope | ResetEnvelope | FileEnvelope;
+
+/**
+ * The envelope that carries a history entry of ours: a `file` envelope for a file
+ * message (its text is the entry, attachment-entry.ts), a text message otherwise.
+ */
+export function outgoingEnvelope(id: string, sentAt: number, text: string): Envelope {
+  const file = fileOfText(text);
+  return file ? { kind: 'file', id, sentAt, file } : { kind: 'msg', id, sentAt, body: text };
+}
 
 export function encodeEnvelope(e: Envelope): Uint8Array {
   const head = { v: ENVELOPE_VERSION, t: e.kind, id: e.id, at: e.sentAt };
@@ -95,6 +117,8 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
       return utf8Encode(JSON.stringify({ ...head, ids: e.ids }));
     case 'reset':
       return utf8Encode(JSON.stringify({ ...head, why: e.why }));
+    case 'file':
+      return utf8Encode(JSON.stringify({ ...head, file: checkFileEntry(e.file) }));
   }
 }
 
@@ -122,6 +146,8 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     case 'end': {
       const body = r['body'];
       if (typeof body !== 'string' || utf8Encode(body).length > MAX_MESSAGE_TEXT_BYTES) bad();
+      // Only a `file` envelope makes a file message.
+      if ((body as string).startsWith(FILE_TEXT_PREFIX)) bad();
       return { kind: t, ...base, body: body as string };
     }
     case 'rcpt': {
@@ -139,6 +165,13 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
       const why = r['why'];
       if (!REPAIR_REASONS.includes(why as RepairReason)) bad();
       return { kind: 'reset', ...base, why: why as RepairReason };
+    }
+    case 'file': {
+      try {
+        return { kind: 'file', ...base, file: checkFileEntry(r['file']) };
+      } catch {
+        return bad();
+      }
     }
     default:
       return bad();

@@ -47,7 +47,9 @@ export type ClientErrorCode =
   /** The peer still could not decrypt a message after the repairs we allow; not re-sent. */
   | 'UNDELIVERABLE'
   /** The client was closed. */
-  | 'CLOSED';
+  | 'CLOSED'
+  /** An attachment failed its integrity check (tampered or corrupted); nothing was saved. */
+  | 'INTEGRITY';
 
 export class ClientError extends Error {
   override readonly name = 'ClientError';

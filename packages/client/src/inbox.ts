@@ -12,6 +12,7 @@
  * Owns: the receipts waiting to be flushed per peer (one flush batches a backlog).
  * Knows nothing of the outbox beyond handing receipts and resets to `Delivery`.
  */
+import { fileText } from './attachment-entry.js';
 import { constantTimeEqual, toHex, zeroize } from '@parley/crypto';
 import type { DeliverFrame } from '@parley/wire';
 import type { Contacts } from './contacts.js';
@@ -157,12 +158,13 @@ export class Inbox {
         );
         break;
       case 'msg':
+      case 'file':
         if (!(await store.hasSeen(messageKey))) {
           shown = {
             id: envelope.id,
             peer: from,
             direction: 'in',
-            text: envelope.body,
+            text: envelope.kind === 'file' ? fileText(envelope.file) : envelope.body,
             sentAt: envelope.sentAt,
             storedAt: ctx.clock(),
             status: 'received',

@@ -109,4 +109,26 @@ export { KeyedQueue } from './queue.js';
 export { describeTrust, markVerified, observeIdentityKey } from './trust.js';
 export type { AuthMode, TrustOutcome } from './trust.js';
 export { createProtocolE2ee } from './protocol-adapter.js';
+export {
+  DEFAULT_MAX_ATTACHMENT_BYTES,
+  MIN_PADDED_BYTES,
+  chunkLayout,
+  paddedSize,
+} from './attachment-crypto.js';
+export {
+  FILE_TEXT_PREFIX,
+  displayText,
+  fileOfText,
+  formatBytes,
+  safeFileName,
+  type FileEntry,
+} from './attachment-entry.js';
+export {
+  Attachments,
+  TRANSFER_STALL_MS,
+  UPLOAD_WINDOW_CHUNKS,
+  type PreparedFile,
+  type TransferProgress,
+  type UploadReport,
+} from './attachments.js';
 export type { RevocationHooks } from './revocation-hooks.js';

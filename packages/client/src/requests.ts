@@ -52,6 +52,13 @@ export class Requests {
     });
   }
 
+  /** An id for a request its caller correlates itself (attachment transfers). */
+  allocateId(): number {
+    const id = this.nextId++;
+    if (this.nextId > MAX_REQUEST_ID) this.nextId = 1;
+    return id;
+  }
+
   /** An answer arrived; unknown ids (late, or never ours) are ignored. */
   settle(requestId: number, value: Answer): void {
     const w = this.take(requestId);

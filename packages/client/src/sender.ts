@@ -13,7 +13,7 @@ import { toHex, utf8Decode, utf8Encode, zeroize } from '@parley/crypto';
 import type { Contacts } from './contacts.js';
 import { isHeld, keyChangedError } from './contacts.js';
 import type { CoreContext } from './context.js';
-import { encodeEnvelope } from './envelope.js';
+import { encodeEnvelope, outgoingEnvelope } from './envelope.js';
 import { ClientError } from './errors.js';
 import type { Outbox } from './outbox.js';
 import { OUTBOX_RESEND_AFTER_MS } from './outbox.js';
@@ -95,7 +95,7 @@ export class Sender {
     const now = ctx.clock();
     const id = this.newId();
     // Same size rule as an encrypted message, checked now rather than at connect time.
-    zeroize(encodeEnvelope({ kind: 'msg', id, sentAt: now, body: text }));
+    zeroize(encodeEnvelope(outgoingEnvelope(id, now, text)));
     const message: StoredMessage = {
       id,
       peer,
@@ -193,7 +193,9 @@ export class Sender {
     const now = ctx.clock();
     const id = pending?.message.id ?? this.newId();
     const sentAt = pending?.message.sentAt ?? now;
-    const plaintext = encodeEnvelope({ kind, id, sentAt, body: text });
+    const plaintext = encodeEnvelope(
+      kind === 'end' ? { kind, id, sentAt, body: text } : outgoingEnvelope(id, sentAt, text),
+    );
     const writes: StoreWrite[] = [...(pending?.writes ?? [])];
     const meta = { kind: kind === 'end' ? ('session.terminate' as const) : ('message' as const) };
     let state = await ctx.store.getSession(peer, PEER_DEVICE);

@@ -8,7 +8,10 @@ import * as x509 from '@peculiar/x509';
 import { SERIAL_BYTES } from './constants.js';
 import { PkiError } from './errors.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+// `set` is overloaded (value) / (key, value); TypeScript reads the last one, so take its value
+// type: the cast holds whether or not a DOM lib is in the same program (the web tests bring one).
+type ProviderCrypto = Parameters<typeof x509.cryptoProvider.set>[1];
+x509.cryptoProvider.set(webcrypto as unknown as ProviderCrypto);
 
 export { x509 };
 export const subtle = webcrypto.subtle;

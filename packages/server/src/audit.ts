@@ -56,6 +56,7 @@ export type AuditEventType =
   | 'conn.cap'
   | 'conn.idle'
   | 'prekeys.rejected'
+  | 'blob.refused'
   | 'crl.reloaded'
   | 'relay.start'
   | 'relay.stop'

@@ -68,6 +68,14 @@ const fileSchema = z.strictObject({
     })
     .optional(),
   auditFile: z.string().min(1).optional(),
+  /** The browser client, served at `/` on the TLS port (open mode). */
+  web: z
+    .strictObject({
+      enabled: z.boolean().optional(),
+      /** The built app (apps/web/dist); relative paths are taken from the working directory. */
+      dir: z.string().min(1).optional(),
+    })
+    .optional(),
   limits: z
     .strictObject({
       blockBytes: z.number().int().min(512).max(65536).optional(),
@@ -86,6 +94,14 @@ const fileSchema = z.strictObject({
       expirySweepMs: positiveMs.optional(),
       lowPrekeyThreshold: z.number().int().min(0).optional(),
       presenceBroadcastMaxOnline: z.number().int().min(0).optional(),
+    })
+    .optional(),
+  attachments: z
+    .strictObject({
+      maxBlobBytes: count.optional(),
+      quotaBytesPerIdentity: count.optional(),
+      ttlMs: positiveMs.optional(),
+      maxChunksPerConnection: count.optional(),
     })
     .optional(),
   rateLimit: z
@@ -120,9 +136,29 @@ export interface RelayConfig {
   };
   readonly storage: StorageConfig;
   readonly auditFile?: string;
+  readonly web: { readonly enabled: boolean; readonly dir?: string };
   readonly limits: RelayLimits;
   readonly rateLimit: RateLimitConfig;
+  readonly attachments: AttachmentLimits;
 }
+
+/** Attachment blobs (docs/operations.md, "Attachments"). */
+export interface AttachmentLimits {
+  /** Largest blob in stored bytes (chunk count × chunk size). */
+  readonly maxBlobBytes: number;
+  /** Stored bytes of unexpired blobs one identity may have uploaded. */
+  readonly quotaBytesPerIdentity: number;
+  readonly ttlMs: number;
+  /** Chunk blocks per connection per `rateLimit.windowMs`. */
+  readonly maxChunksPerConnection: number;
+}
+
+export const DEFAULT_ATTACHMENTS: AttachmentLimits = {
+  maxBlobBytes: L.DEFAULT_MAX_BLOB_BYTES,
+  quotaBytesPerIdentity: L.DEFAULT_BLOB_QUOTA_BYTES_PER_IDENTITY,
+  ttlMs: L.DEFAULT_BLOB_TTL_MS,
+  maxChunksPerConnection: L.DEFAULT_MAX_CHUNKS_PER_CONNECTION,
+};
 
 /** PostgreSQL connection settings as configured (the password file is read at start). */
 export type PostgresConfig = z.infer<typeof postgresSchema>;
@@ -197,6 +233,8 @@ export interface ConfigOverrides {
   readonly auth?: 'mtls' | 'open';
   readonly adminPort?: number;
   readonly logLevel?: string;
+  /** `--web`: serve the browser client. */
+  readonly web?: boolean;
   readonly config?: RelayConfigFile;
 }
 
@@ -259,6 +297,7 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
       auth: overrides.auth,
       adminPort: overrides.adminPort,
       logLevel: overrides.logLevel,
+      web: overrides.web === undefined ? undefined : { enabled: overrides.web },
     }),
     'flags',
   );
@@ -268,7 +307,10 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
     for (const l of layers) if (l[k] !== undefined) v = l[k];
     return v;
   };
-  const merge = <T extends object>(base: T, k: 'limits' | 'rateLimit' | 'tls' | 'storage'): T => {
+  const merge = <T extends object>(
+    base: T,
+    k: 'limits' | 'rateLimit' | 'tls' | 'storage' | 'attachments' | 'web',
+  ): T => {
     let out = { ...base };
     for (const l of layers) out = { ...out, ...definedOnly(l[k] as object | undefined) };
     return out;
@@ -293,11 +335,19 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
       'config: field "rateLimit.maxBlocksPerIdentity": must be at least rateLimit.maxBlocksPerConnection',
     );
   }
+  const web = merge<{ enabled?: boolean; dir?: string }>({}, 'web');
+  const auth = pick('auth') ?? 'mtls';
+  if (web.enabled === true && auth !== 'open') {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      'config: field "web.enabled": the web client is served in open mode only (auth: open); see docs/client.md for mtls browser sign-in',
+    );
+  }
   const auditFile = pick('auditFile');
   return {
     host: pick('host') ?? L.DEFAULT_HOST,
     port: pick('port') ?? L.DEFAULT_PORT,
-    auth: pick('auth') ?? 'mtls',
+    auth,
     serverId: pick('serverId') ?? 'parley-relay',
     serverNames: pick('serverNames') ?? [],
     presenceBroadcast: pick('presenceBroadcast') ?? true,
@@ -306,8 +356,10 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
     tls: merge({}, 'tls'),
     storage: resolveStorage(merge<NonNullable<RelayConfigFile['storage']>>({}, 'storage')),
     ...(auditFile !== undefined ? { auditFile } : {}),
+    web: { enabled: web.enabled ?? false, ...(web.dir !== undefined ? { dir: web.dir } : {}) },
     limits,
     rateLimit,
+    attachments: merge(DEFAULT_ATTACHMENTS, 'attachments'),
   };
 }
 

@@ -12,6 +12,7 @@
 import type { CryptoProvider } from '@parley/crypto';
 import type { ClientFrame, ServerFrame } from '@parley/wire';
 import type { AuditEvent } from './audit.js';
+import type { BlobStore } from './blobs/types.js';
 import type { IdentityQuota } from './bus/types.js';
 import type { RelayConfig } from './config.js';
 import type { Logger, RelayMetrics } from './observability.js';
@@ -120,6 +121,8 @@ export interface ConnectionHost {
   readonly keys: KeyDirectoryApi;
   readonly tokens: TokenRegistry;
   readonly quota: IdentityQuota;
+  /** Attachment blobs (`blob-frames.ts`). */
+  readonly blobs: BlobStore;
   /** The CRL (DER) served in `crl` frames; undefined in open mode. */
   readonly crl: Uint8Array | undefined;
   /** Writes an audit record and counts it. Never throws. */

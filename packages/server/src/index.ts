@@ -29,6 +29,8 @@ export {
 export { DATA_LOCK_FILE, lockDataDir, type DataLock } from './data-lock.js';
 export { relayPaths, type RelayPaths } from './paths.js';
 export { tuneRelayProcess } from './runtime.js';
+export { createWebHandler, MAX_WEB_DIR_BYTES, WEB_CSP, WEB_SECURITY_HEADERS } from './web.js';
+export type { WebHandler } from './web.js';
 export {
   DEFAULT_LIMITS,
   DEFAULT_RATE_LIMIT,
@@ -71,6 +73,7 @@ export {
 } from './storage/index.js';
 export type * from './storage/types.js';
 export { RelayCore, type RelayCoreDeps } from './relay.js';
+export * from './blobs/index.js';
 export type { Connection, PeerInfo } from './connection.js';
 export type * from './bus/types.js';
 export { LocalBus, LocalBusHub, LocalQuota, type LocalQuotaLimits } from './bus/local.js';

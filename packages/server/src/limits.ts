@@ -140,6 +140,40 @@ export const DEFAULT_MAX_MESSAGES_PER_CONNECTION = 100;
  */
 export const DEFAULT_PRESENCE_BROADCAST_MAX_ONLINE = 256;
 
+/**
+ * Largest attachment blob the relay stores, in stored (padded, encrypted) bytes. Clients
+ * refuse files above 100 MiB; such a file pads to its 112 MiB size class and is stored
+ * with 16 bytes of AEAD tag per chunk, so 128 MiB admits every file a client may send.
+ */
+export const DEFAULT_MAX_BLOB_BYTES = 128 * 1024 * 1024;
+
+/**
+ * Stored blob bytes one identity may hold at once (unexpired blobs it uploaded, counted
+ * at their full declared size from `blob.begin` on, so a half-finished upload cannot
+ * be used to exceed it). 1 GiB: eight maximal files in flight.
+ */
+export const DEFAULT_BLOB_QUOTA_BYTES_PER_IDENTITY = 1024 * 1024 * 1024;
+
+/**
+ * Blobs expire this long after their upload began, like undelivered mail: the message
+ * naming the blob can wait in a mailbox for as long (DEFAULT_MAILBOX_TTL_MS).
+ */
+export const DEFAULT_BLOB_TTL_MS = DEFAULT_MAILBOX_TTL_MS;
+
+/**
+ * Attachment chunk blocks per connection per rate window (counted instead of the
+ * block limits above, which a 30 MiB upload of ~7 800 blocks would trip). Every chunk
+ * must continue an upload the relay accepted, in order, within the uploader's quota,
+ * so this limit only stops a runaway loop: 64 000 chunks in 5 s is about 50 MiB/s.
+ */
+export const DEFAULT_MAX_CHUNKS_PER_CONNECTION = 64_000;
+
+/**
+ * Chunks of one upload the relay writes in one durable batch (one fdatasync of the blob file,
+ * one index commit) before it acknowledges them with `blob.status`.
+ */
+export const BLOB_WRITE_BATCH = 1024;
+
 /** Mailbox items delivered per database read while draining a backlog. */
 export const MAILBOX_BATCH = 64;
 

@@ -12,6 +12,8 @@
  */
 import type { CryptoProvider } from '@parley/crypto';
 import type { AuditEvent } from './audit.js';
+import { MemoryBlobStore } from './blobs/memory.js';
+import type { BlobStore } from './blobs/types.js';
 import { LocalBus, LocalQuota } from './bus/local.js';
 import type { IdentityQuota, RelayBus } from './bus/types.js';
 import type { RelayConfig } from './config.js';
@@ -36,6 +38,8 @@ import type { RelayStore } from './storage/types.js';
 export interface RelayCoreDeps {
   readonly config: RelayConfig;
   readonly store: RelayStore;
+  /** Attachment blobs; a memory store when absent (cores built by tests). */
+  readonly blobs?: BlobStore;
   readonly audit: AuditSink;
   readonly metrics: CoreMetrics;
   readonly logger: Logger;
@@ -62,6 +66,7 @@ export class RelayCore implements ConnectionHost {
   readonly tokens: TokenRegistry;
   readonly quota: IdentityQuota;
   readonly bus: RelayBus;
+  readonly blobs: BlobStore;
   readonly #ownBus: boolean;
   readonly #sessions = new Set<Session>();
   readonly #sweepTimer: ReturnType<typeof setInterval>;
@@ -69,6 +74,7 @@ export class RelayCore implements ConnectionHost {
 
   constructor(deps: RelayCoreDeps) {
     this.deps = deps;
+    this.blobs = deps.blobs ?? new MemoryBlobStore();
     const { config, now } = deps;
     const l = config.limits;
     this.#ownBus = deps.bus === undefined;
@@ -145,6 +151,13 @@ export class RelayCore implements ConnectionHost {
           if (n > 0) this.deps.logger.info({ expired: n }, 'expired undelivered mail');
         },
         (err: unknown) => this.deps.logger.error({ err: (err as Error).message }, 'expiry failed'),
+      );
+      this.blobs.expire(now).then(
+        (n) => {
+          if (n > 0) this.deps.logger.info({ expired: n }, 'expired attachment blobs');
+        },
+        (err: unknown) =>
+          this.deps.logger.error({ err: (err as Error).message }, 'blob expiry failed'),
       );
     }
   }

@@ -17,6 +17,7 @@
 import {
   FrameReader,
   FrameWriter,
+  isBlobChunkBlock,
   MAX_PRESENCE_NAMES,
   SUPPORTED_PROTOCOL_VERSIONS,
   validateBlockSize,
@@ -25,6 +26,7 @@ import {
   type ServerFrame,
 } from '@parley/wire';
 import { zeroize } from '@parley/crypto';
+import { BlobFrames } from './blob-frames.js';
 import { newChallenge, sameKey, verifyAuthSignature, type IssuedChallenge } from './auth.js';
 import type { AuditEventType } from './audit.js';
 import type { Connection } from './connection.js';
@@ -55,6 +57,9 @@ export class Session implements RouterPeer {
   readonly #writer: FrameWriter;
   readonly #blocks: SlidingWindowLimiter;
   readonly #messages: SlidingWindowLimiter;
+  /** Attachment chunk blocks, counted apart from other blocks (limits.ts). */
+  readonly #chunks: SlidingWindowLimiter;
+  readonly #blobs: BlobFrames;
   readonly #connectedAt: number;
   #state: State = 'hello';
   #version = 1;
@@ -113,6 +118,24 @@ export class Session implements RouterPeer {
       config.rateLimit.windowMs,
       now,
     );
+    this.#chunks = new SlidingWindowLimiter(
+      config.attachments.maxChunksPerConnection,
+      config.rateLimit.windowMs,
+      now,
+    );
+    this.#blobs = new BlobFrames({
+      store: host.blobs,
+      limits: config.attachments,
+      blockBytes: config.limits.blockBytes,
+      now,
+      identity: () => (this.#identity as Address).name,
+      send: (f) => this.sendFrame(f),
+      bufferedAmount: () => this.#conn.bufferedAmount,
+      isOpen: () => this.isOpen,
+      audit: (e) =>
+        this.#host.audit({ ...e, remote: this.remote, identity: this.#identity?.name ?? '' }),
+      violation: (code) => this.#reject('frame.unexpected', code, CLOSE_POLICY),
+    });
   }
 
   /** The authenticated device (kept after close, so the core can unregister it). */
@@ -156,22 +179,29 @@ export class Session implements RouterPeer {
     }
     m.blocksIn.inc();
     this.#lastActivity = this.#host.deps.now();
-    if (!this.#blocks.take()) {
-      this.#reject(
-        'rate.flood',
-        'connection-blocks',
-        CLOSE_POLICY,
-        Math.round(this.#blocks.count()),
-      );
-      return;
-    }
-    if (
-      this.#identity &&
-      this.#state === 'ready' &&
-      !this.#host.quota.takeBlock(this.#identity.name)
-    ) {
-      this.#reject('rate.flood', 'identity-blocks', CLOSE_POLICY);
-      return;
+    if (this.#state === 'ready' && isBlobChunkBlock(checked.value)) {
+      if (!this.#chunks.take()) {
+        this.#reject('rate.flood', 'connection-chunks', CLOSE_POLICY);
+        return;
+      }
+    } else {
+      if (!this.#blocks.take()) {
+        this.#reject(
+          'rate.flood',
+          'connection-blocks',
+          CLOSE_POLICY,
+          Math.round(this.#blocks.count()),
+        );
+        return;
+      }
+      if (
+        this.#identity &&
+        this.#state === 'ready' &&
+        !this.#host.quota.takeBlock(this.#identity.name)
+      ) {
+        this.#reject('rate.flood', 'identity-blocks', CLOSE_POLICY);
+        return;
+      }
     }
     let frame: ClientFrame | undefined;
     try {
@@ -381,6 +411,10 @@ export class Session implements RouterPeer {
       case 'identity.lookup':
         this.sendFrame(await this.#host.keys.identity(frame));
         return;
+      case 'blob.begin':
+      case 'blob.chunk':
+      case 'blob.fetch':
+        return this.#blobs.handle(frame);
       case 'send':
       case 'session.terminate':
         this.#onRelay(frame);

@@ -24,6 +24,7 @@ import {
   refreshCrl,
 } from '@parley/pki';
 import { WS_PATH } from '@parley/wire';
+import { SqliteFileBlobStore } from './blobs/sqlite-files.js';
 import { AUDIT_CHECKPOINT_INTERVAL_MS, AuditLog, loadOrCreateAuditKey } from './audit.js';
 import { lockDataDir } from './data-lock.js';
 import { readConfigFile, resolveConfig, type RelayConfig, type RelayConfigFile } from './config.js';
@@ -32,6 +33,8 @@ import { relayPaths, type RelayPaths } from './paths.js';
 import { RelayCore } from './relay.js';
 import { openStorage } from './storage/engine.js';
 import { startTransport, type TlsMaterial } from './transport.js';
+import { ServerError } from './errors.js';
+import { createWebHandler } from './web.js';
 
 /** How often the CRL file is polled for changes (fs.watchFile; survives atomic renames). */
 const CRL_POLL_MS = 500;
@@ -74,6 +77,10 @@ export interface StartRelayOptions {
   /** Programmatic configuration (tests, benches); validated like the file, wins over it. */
   readonly config?: RelayConfigFile;
   readonly logLevel?: string;
+  /** Serve the web client (`--web`); overrides `web.enabled` of the file. */
+  readonly web?: boolean;
+  /** Where the built web client is when the configuration names no `web.dir`. */
+  readonly defaultWebDir?: string;
   /** Re-read the CRL on SIGHUP (the `parley server` command sets this). */
   readonly handleSignals?: boolean;
   /** Clock in ms since the epoch; default Date.now. */
@@ -86,6 +93,8 @@ export interface RunningRelay {
   readonly adminPort: number;
   /** `wss://HOST:PORT/ws` */
   readonly url: string;
+  /** `https://HOST:PORT/` when the web client is served. */
+  readonly webUrl?: string;
   readonly auth: 'mtls' | 'open';
   /** PEM of the private CA that signed the server certificate. */
   readonly caPem: string;
@@ -128,9 +137,20 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     ...(opts.auth !== undefined ? { auth: opts.auth } : {}),
     ...(opts.adminPort !== undefined ? { adminPort: opts.adminPort } : {}),
     ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
+    ...(opts.web !== undefined ? { web: opts.web } : {}),
     ...(opts.config !== undefined ? { config: opts.config } : {}),
   });
   const now = opts.now ?? Date.now;
+  // Loaded before anything is created or bound: a missing app fails the start cleanly.
+  const webDir = config.web.dir ?? opts.defaultWebDir;
+  if (config.web.enabled && webDir === undefined) {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      'config: field "web.dir": required to serve the web client',
+    );
+  }
+  const web =
+    config.web.enabled && webDir !== undefined ? createWebHandler(resolve(webDir)) : undefined;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // Before anything is opened: a second relay on this folder stops here, untouched.
   const lock = lockDataDir(dataDir);
@@ -204,7 +224,10 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     const checkpointTimer = setInterval(() => audit.checkpoint(), AUDIT_CHECKPOINT_INTERVAL_MS);
     checkpointTimer.unref();
     undo.push(() => clearInterval(checkpointTimer));
-    const core = new RelayCore({ config, store, audit, metrics, logger, crypto, now });
+    // PostgreSQL keeps blobs in the shared database; SQLite, as files in the data dir.
+    const blobs = storage.blobs ?? new SqliteFileBlobStore(dataDir);
+    undo.push(() => blobs.close());
+    const core = new RelayCore({ config, store, blobs, audit, metrics, logger, crypto, now });
     if (config.auth === 'mtls') core.setCrl(crlToDer(tls.crl));
     undo.push(() => core.shutdown());
 
@@ -215,6 +238,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
       port: config.port,
       mtls: config.auth === 'mtls',
       tls,
+      ...(web ? { web } : {}),
     });
     undo.push(() => transport.close());
     let closed = false;
@@ -272,7 +296,13 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
 
     core.audit({ type: 'relay.start', code: config.auth });
     logger.info(
-      { port: transport.port, host: config.host, auth: config.auth, adminPort: admin.port },
+      {
+        port: transport.port,
+        host: config.host,
+        auth: config.auth,
+        adminPort: admin.port,
+        web: web !== undefined,
+      },
       'relay listening',
     );
 
@@ -281,6 +311,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
       port: transport.port,
       adminPort: admin.port,
       url: `wss://${host}:${transport.port}${WS_PATH}`,
+      ...(web ? { webUrl: `https://${host}:${transport.port}/` } : {}),
       auth: config.auth,
       caPem: tls.ca,
       config,
@@ -299,6 +330,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
         await admin.close();
         core.audit({ type: 'relay.stop' });
         await store.close();
+        await blobs.close();
         audit.close();
         lock.release();
       },

@@ -24,6 +24,7 @@ import { WS_PATH, tlsFragmentForBlocks } from '@parley/wire';
 import type { PeerInfo } from './connection.js';
 import { RejectionAuditLimiter } from './rejection-audit.js';
 import type { RelayCore } from './relay.js';
+import type { WebHandler } from './web.js';
 import type { Session } from './session.js';
 
 /** TLS material; PEM strings. */
@@ -44,6 +45,8 @@ export interface TransportOptions {
    * passes none on the hot path; see {@link peerIdentity}).
    */
   readonly verifyPeer?: (der: Uint8Array) => VerifiedClientCertificate;
+  /** Serves plain HTTPS requests (the web client); without it they get a 404. */
+  readonly web?: WebHandler;
 }
 
 export interface Transport {
@@ -153,8 +156,10 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
     core.deps.metrics.rejections.inc({ reason: timeout ? 'http.timeout' : 'http.malformed' });
     socket.destroy();
   });
-  // Plain HTTPS requests get nothing useful (the web app, when served, hooks in here).
-  server.on('request', (_req, res) => {
+  // Plain HTTPS requests: the web client when it is served, otherwise nothing useful.
+  const web = opts.web;
+  server.on('request', (req, res) => {
+    if (web) return web(req, res);
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });
 

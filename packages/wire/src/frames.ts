@@ -10,9 +10,11 @@
 import type { InferStruct, StructShape } from './schema.js';
 import { t } from './schema.js';
 import {
+  BLOB_ID_BYTES,
   CHALLENGE_NONCE_BYTES,
   CLIENT_MESSAGE_ID_BYTES,
   IDENTITY_KEY_BYTES,
+  MAX_BLOB_CHUNK_BYTES,
   MAX_CERTIFICATE_BYTES,
   MAX_CRL_BYTES,
   MAX_ONE_TIME_PQ_PREKEYS_PER_UPLOAD,
@@ -222,6 +224,45 @@ export const FRAME_SPECS = {
   /** Ask for the CRL the relay enforces (mtls); answered by `crl` with the same id. */
   'crl.fetch': { code: 0x0f, direction: 'toServer', fields: { requestId: t.u32() } },
 
+  /**
+   * Start or resume the upload of an attachment blob: `chunkCount` ciphertext chunks of
+   * exactly `chunkBytes` each. Answered by `blob.status` (how many chunks the relay holds)
+   * or `error` (`too_large`: above the size limit; `rate_limited`: over quota; `failed`:
+   * the id belongs to another uploader or the parameters differ).
+   */
+  'blob.begin': {
+    code: 0x11,
+    direction: 'toServer',
+    fields: {
+      requestId: t.u32(),
+      blobId: t.bytes(BLOB_ID_BYTES),
+      chunkCount: t.u32(),
+      chunkBytes: t.u16(),
+    },
+  },
+  /**
+   * One ciphertext chunk, in index order after a `blob.begin`. Always exactly one block.
+   * Acknowledged in batches by `blob.status` once written durably.
+   */
+  'blob.chunk': {
+    code: 0x12,
+    direction: 'toServer',
+    fields: {
+      blobId: t.bytes(BLOB_ID_BYTES),
+      index: t.u32(),
+      data: t.varbytes(MAX_BLOB_CHUNK_BYTES),
+    },
+  },
+  /**
+   * Ask for the chunks of a complete blob from `fromIndex` on; answered by `blob.status`
+   * then one `blob.data` per chunk, or `error` (`failed`: unknown, incomplete or expired).
+   */
+  'blob.fetch': {
+    code: 0x13,
+    direction: 'toServer',
+    fields: { requestId: t.u32(), blobId: t.bytes(BLOB_ID_BYTES), fromIndex: t.u32() },
+  },
+
   /* ----- server -> client ----- */
 
   /** Sent after `hello` in open mode, and again to demand re-authentication. Live-only. */
@@ -371,6 +412,32 @@ export const FRAME_SPECS = {
     fields: { remainingOneTime: t.u32(), remainingOneTimePq: t.u32() },
   },
 
+  /**
+   * What the relay holds of a blob: the answer to `blob.begin` and `blob.fetch` (same
+   * `requestId`), and after a `blob.begin` again each time more chunks are durable.
+   */
+  'blob.status': {
+    code: 0x50,
+    direction: 'toClient',
+    fields: {
+      requestId: t.u32(),
+      blobId: t.bytes(BLOB_ID_BYTES),
+      chunkCount: t.u32(),
+      chunkBytes: t.u16(),
+      chunksStored: t.u32(),
+    },
+  },
+  /** One stored ciphertext chunk, answering `blob.fetch`. Always exactly one block. */
+  'blob.data': {
+    code: 0x51,
+    direction: 'toClient',
+    fields: {
+      blobId: t.bytes(BLOB_ID_BYTES),
+      index: t.u32(),
+      data: t.varbytes(MAX_BLOB_CHUNK_BYTES),
+    },
+  },
+
   /* ----- both ways ----- */
 
   /** Liveness check inside blocks (WebSocket pings would break M28's uniform sizes). Live-only. */
@@ -454,6 +521,11 @@ export type PresenceListResultFrame = FrameOf<'presence.list.result'>;
 export type ErrorFrame = FrameOf<'error'>;
 export type IdentityResultFrame = FrameOf<'identity.result'>;
 export type PrekeysStoredFrame = FrameOf<'prekeys.stored'>;
+export type BlobBeginFrame = FrameOf<'blob.begin'>;
+export type BlobChunkFrame = FrameOf<'blob.chunk'>;
+export type BlobFetchFrame = FrameOf<'blob.fetch'>;
+export type BlobStatusFrame = FrameOf<'blob.status'>;
+export type BlobDataFrame = FrameOf<'blob.data'>;
 export type PingFrame = FrameOf<'ping'>;
 export type PongFrame = FrameOf<'pong'>;
 /** A device address as carried in frames. */

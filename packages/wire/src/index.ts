@@ -30,6 +30,11 @@ export {
   LIVE_ONLY_FRAME_TYPES,
   RECEIPT_STATUSES,
   type AckFrame,
+  type BlobBeginFrame,
+  type BlobChunkFrame,
+  type BlobDataFrame,
+  type BlobFetchFrame,
+  type BlobStatusFrame,
   type Address,
   type ChallengeFrame,
   type ClientFrame,
@@ -83,6 +88,7 @@ export {
   type Block,
   type Padding,
 } from './blocks.js';
+export { blobChunkCapacity, isBlobChunkBlock } from './blob-chunks.js';
 export { Reassembler, type ReassemblerOptions } from './reassembler.js';
 export {
   FrameReader,

@@ -95,6 +95,29 @@ export const MAX_ONE_TIME_PQ_PREKEYS_PER_UPLOAD = 32;
 /** Names in one presence-list result (65 bytes each at most: about 65 KB); `truncated` says if more. */
 export const MAX_PRESENCE_NAMES = 1000;
 
+/**
+ * Attachment blob ids: 128 random bits chosen by the uploader, so an id cannot be
+ * guessed and needs no round trip to obtain before the upload starts.
+ */
+export const BLOB_ID_BYTES = 16;
+
+/**
+ * Largest ciphertext chunk a `blob.chunk`/`blob.data` frame may carry. A chunk frame is
+ * always exactly one block, so the real bound is `blobChunkCapacity(blockBytes)`; this
+ * schema bound only keeps the length prefix a u16 at the largest block size.
+ */
+export const MAX_BLOB_CHUNK_BYTES = 65_000;
+
+/**
+ * Chunks of one upload a client may send beyond the relay's last `blob.status` (16 MiB
+ * at 4096-byte blocks). Enough to keep the link busy while the relay syncs a batch to
+ * disk; a relay closes a connection that sends more, which bounds what it buffers.
+ */
+export const MAX_BLOB_CHUNKS_IN_FLIGHT = 4096;
+
+/** Bytes of a `blob.chunk`/`blob.data` frame around its data: code, id, index, u16 length. */
+export const BLOB_CHUNK_FRAME_OVERHEAD = 1 + BLOB_ID_BYTES + 4 + 2;
+
 /** Ed25519 public key (RFC 8032): the device identity key. */
 export const IDENTITY_KEY_BYTES = 32;
 /** X25519 public key (RFC 7748). */

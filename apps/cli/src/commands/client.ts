@@ -5,7 +5,7 @@
  * asked without echo); a wrong passphrase fails before anything is touched. Failures
  * throw and `main()` prints `parley: ...` with exit status 1.
  */
-import { rmSync, rmdirSync } from 'node:fs';
+import { existsSync, rmSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import QRCode from 'qrcode';
@@ -30,6 +30,7 @@ import {
   parseLimit,
   sendStatusLine,
 } from './message-lines.js';
+import { saveAttachments, sendFile } from './attachments.js';
 
 /** How long `send` waits for the relay's `queued` receipt. */
 const SEND_QUEUED_TIMEOUT_MS = 30_000;
@@ -71,13 +72,15 @@ async function printNew(
   json: boolean,
   peer?: string,
   printed = new Set<string>(),
+  save?: { dir: string; failed: string[] },
 ): Promise<void> {
   const fresh = (await c.client.messages(peer, { unshownOnly: true })).filter(
     (m) => !printed.has(`${m.peer}:${m.id}`),
   );
+  const saved = save ? await saveAttachments(c, fresh, save.dir, save.failed) : new Map();
   for (const m of fresh) {
     printed.add(`${m.peer}:${m.id}`);
-    out(messageLine(m, json));
+    out(messageLine(m, json, saved.get(`${m.peer}:${m.id}`)));
   }
   const upto = new Map<string, number>();
   for (const m of fresh) upto.set(m.peer, Math.max(upto.get(m.peer) ?? 0, m.seq ?? 0));
@@ -211,26 +214,35 @@ export function registerClient(program: Command): void {
     .description('send a message; exits 0 once the relay has queued it, printing its id')
     .requiredOption('--profile <DIR>', 'profile directory')
     .argument('<NAME>', 'recipient')
-    .argument('<TEXT>', 'message text')
-    .action(async (name: string, text: string, o: { profile: string }) => {
-      const c = await open(o.profile);
-      try {
-        await c.connect();
-        const m = await c.client.send(name, text);
-        const contact = await c.store.getContact(name);
-        if (contact?.trust === 'key-changed') {
-          warn(
-            `${name}: ${describeTrust('key-changed', c.account.info.mode)} (parley verify --profile DIR ${name})`,
-          );
+    .argument('[TEXT]', 'message text')
+    .option('--file <PATH>', 'send this file as an encrypted attachment instead of text')
+    .action(
+      async (name: string, text: string | undefined, o: { profile: string; file?: string }) => {
+        if ((text === undefined) === (o.file === undefined))
+          throw new ClientError('INVALID_ARGUMENT', 'give either TEXT or --file PATH');
+        // An upload outlives a relay restart: keep reconnecting and resume it.
+        const c = await open(o.profile, o.file !== undefined);
+        try {
+          await c.connect();
+          const m =
+            o.file !== undefined
+              ? await sendFile(c, name, o.file)
+              : await c.client.send(name, text as string);
+          const contact = await c.store.getContact(name);
+          if (contact?.trust === 'key-changed') {
+            warn(
+              `${name}: ${describeTrust('key-changed', c.account.info.mode)} (parley verify --profile DIR ${name})`,
+            );
+          }
+          await c.client.waitForStatus(name, m.id, 'queued', SEND_QUEUED_TIMEOUT_MS);
+          out(m.id);
+          const now = await c.store.getMessage(name, 'out', m.id);
+          process.stderr.write(`${sendStatusLine(now?.status ?? 'queued')}\n`);
+        } finally {
+          await c.close();
         }
-        await c.client.waitForStatus(name, m.id, 'queued', SEND_QUEUED_TIMEOUT_MS);
-        out(m.id);
-        const now = await c.store.getMessage(name, 'out', m.id);
-        process.stderr.write(`${sendStatusLine(now?.status ?? 'queued')}\n`);
-      } finally {
-        await c.close();
-      }
-    });
+      },
+    );
 
   program
     .command('read')
@@ -245,6 +257,7 @@ export function registerClient(program: Command): void {
       'print the stored history (both directions, with status), not only new messages',
     )
     .option('--peer <NAME>', 'only this conversation')
+    .option('--save-dir <DIR>', 'fetch attachments of new messages and save them here')
     .option(
       '--limit <N>',
       `with --history: the newest N messages (default ${HISTORY_DEFAULT_LIMIT})`,
@@ -257,8 +270,13 @@ export function registerClient(program: Command): void {
         history?: boolean;
         peer?: string;
         limit?: string;
+        saveDir?: string;
       }) => {
         const json = o.json === true;
+        const save =
+          o.saveDir !== undefined ? { dir: resolve(o.saveDir), failed: [] as string[] } : undefined;
+        if (save && !existsSync(save.dir))
+          throw new ClientError('INVALID_ARGUMENT', `--save-dir: no folder ${o.saveDir}`);
         const peer = o.peer !== undefined ? checkUserName(o.peer, '--peer') : undefined;
         if (o.history) {
           if (o.follow)
@@ -290,7 +308,7 @@ export function registerClient(program: Command): void {
         let printing = Promise.resolve();
         const printLater = (): void => {
           printing = printing
-            .then(() => printNew(c, json, peer, printed))
+            .then(() => printNew(c, json, peer, printed, save))
             .catch((err: unknown) => warn(`cannot show messages: ${(err as Error).message}`));
         };
         let stop: (() => void) | undefined;
@@ -332,6 +350,8 @@ export function registerClient(program: Command): void {
           printLater();
           await printing;
           if (refused !== undefined) throw refused;
+          if (save && save.failed.length > 0)
+            throw new ClientError('INTEGRITY', `${save.failed.length} attachment(s) not saved`);
           if (!o.follow) return;
           // Until interrupted, or until our reader goes away (`read --follow | head -3`).
           await stopped;

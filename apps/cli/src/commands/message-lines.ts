@@ -4,7 +4,7 @@
  * object per line with ISO 8601 times carrying the offset. A peer's text is made
  * terminal-safe in human output only (JSON escapes it anyway).
  */
-import { ClientError } from '@parley/client';
+import { ClientError, displayText, fileOfText } from '@parley/client';
 import type { StoredMessage } from '@parley/client';
 import { isoLocal, localDateTime, statusMark, statusWords, terminalSafe } from '../tui/format.js';
 
@@ -14,17 +14,35 @@ export const HISTORY_DEFAULT_LIMIT = 50;
 const HISTORY_MAX_LIMIT = 100_000;
 
 /** One new incoming message (`read`, `read --follow`). */
-export function messageLine(m: StoredMessage, json: boolean): string {
+export function messageLine(m: StoredMessage, json: boolean, saved?: string): string {
+  const file = fileJson(m.text, saved);
   if (json) {
     return JSON.stringify({
       id: m.id,
       from: m.peer,
-      text: m.text,
+      text: file ? displayText(m.text) : m.text,
+      ...(file ? { file } : {}),
       sentAt: isoLocal(m.sentAt),
       receivedAt: isoLocal(m.storedAt),
     });
   }
-  return `[${localDateTime(m.sentAt)}] ${m.peer}: ${terminalSafe(m.text)}`;
+  const where = saved !== undefined ? ` saved to ${terminalSafe(saved)}` : '';
+  return `[${localDateTime(m.sentAt)}] ${m.peer}: ${terminalSafe(displayText(m.text))}${where}`;
+}
+
+/** The file entry as scripts see it: everything but the key. */
+function fileJson(text: string, saved?: string): Record<string, unknown> | undefined {
+  const f = fileOfText(text);
+  if (!f) return undefined;
+  return {
+    name: f.name,
+    type: f.type,
+    size: f.size,
+    sha256: f.sha256,
+    paddedSize: f.padded,
+    blob: f.blob,
+    ...(saved !== undefined ? { saved } : {}),
+  };
 }
 
 /** One message of the stored history, either direction, with its status. */
@@ -38,7 +56,8 @@ export function historyLine(m: StoredMessage, me: string, json: boolean, failure
       direction: m.direction,
       from,
       to,
-      text: m.text,
+      text: fileOfText(m.text) ? displayText(m.text) : m.text,
+      ...(fileOfText(m.text) ? { file: fileJson(m.text) } : {}),
       sentAt: isoLocal(m.sentAt),
       storedAt: isoLocal(m.storedAt),
       status: m.status,
@@ -48,7 +67,7 @@ export function historyLine(m: StoredMessage, me: string, json: boolean, failure
   const who = m.direction === 'in' ? `${m.peer}` : `me → ${m.peer}`;
   const why = failure !== undefined ? `: ${terminalSafe(failure)}` : '';
   const mark = m.direction === 'out' ? ` ${statusMark(m.status)}${why}` : '';
-  return `[${localDateTime(m.sentAt)}] ${who}: ${terminalSafe(m.text)}${mark}`;
+  return `[${localDateTime(m.sentAt)}] ${who}: ${terminalSafe(displayText(m.text))}${mark}`;
 }
 
 /** What `send` says on stderr about where its message is (stdout carries only the id). */

@@ -1,6 +1,7 @@
 /**
  * `parley server`: runs the relay in the foreground until SIGINT or SIGTERM.
  */
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { startRelay, tuneRelayProcess, type StartRelayOptions } from '@parley/server';
 import { registerServerBackup } from './server-backup.js';
@@ -16,7 +17,12 @@ interface ServerFlags {
   readonly config?: string;
   readonly adminPort?: string;
   readonly logLevel?: string;
+  readonly web?: boolean;
+  readonly webDir?: string;
 }
+
+/** The web client built in this checkout (same depth from src/ and dist/). */
+export const DEFAULT_WEB_DIR = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
 
 function parsePort(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -40,6 +46,23 @@ export function registerServer(program: Command): void {
     .option('--config <FILE>', 'JSON configuration file (flags override it)')
     .option('--admin-port <PORT>', 'admin listener port on 127.0.0.1 (/healthz, /metrics)')
     .option('--log-level <LEVEL>', 'pino log level (default info)')
+    .option(
+      '--web',
+      'serve the browser client at https://HOST:PORT/ beside /ws (needs --auth open)',
+    )
+    .option('--web-dir <DIR>', 'the built web client to serve (default: apps/web/dist)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Web client: build it once (npm run build -w apps/web), then',
+        '  parley server --data DIR --auth open --web',
+        'and open the printed https://HOST:PORT/ in a browser. The relay certificate is',
+        "signed by the data directory's own CA (DIR/pki/ca.crt): import that into the",
+        "browser's trusted authorities, or accept the warning once on 127.0.0.1.",
+        '`npm start` in the checkout does all of this on embedded defaults.',
+      ].join('\n'),
+    )
     .action(async (flags: ServerFlags) => {
       if (flags.data === undefined) throw new Error("required option '--data <DIR>' not specified");
       if (flags.auth !== undefined && flags.auth !== 'mtls' && flags.auth !== 'open') {
@@ -57,6 +80,9 @@ export function registerServer(program: Command): void {
         ...(flags.config !== undefined ? { configFile: flags.config } : {}),
         ...(adminPort !== undefined ? { adminPort } : {}),
         ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
+        ...(flags.web !== undefined ? { web: flags.web } : {}),
+        ...(flags.webDir !== undefined ? { config: { web: { dir: flags.webDir } } } : {}),
+        defaultWebDir: DEFAULT_WEB_DIR,
       };
       tuneRelayProcess();
       let relay;
@@ -77,6 +103,9 @@ export function registerServer(program: Command): void {
           `audit log: ${relay.paths.auditLog} (encrypted; key ${relay.paths.auditKey})`,
           `enrol a device: parley keygen --profile DIR --name NAME --server ${relay.url} --csr NAME.csr, then parley pki sign NAME.csr --data ${relay.paths.dataDir} --out NAME.crt`,
           `(quick tests: parley pki issue NAME --data ${relay.paths.dataDir} --out OUTDIR)`,
+          ...(relay.webUrl !== undefined
+            ? [`web client: open ${relay.webUrl} in a browser (CA to trust: ${relay.paths.caCert})`]
+            : []),
           '',
         ].join('\n'),
       );

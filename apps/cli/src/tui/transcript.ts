@@ -5,7 +5,7 @@
  */
 import stringWidth from 'string-width';
 import wrapAnsi from 'wrap-ansi';
-import type { StoredMessage } from '@parley/client';
+import { displayText, type StoredMessage } from '@parley/client';
 import { clockTime, statusMark, terminalSafe } from './format.js';
 
 export type PartStyle = 'time' | 'me' | 'peer' | 'mark' | 'failed' | 'text';
@@ -37,7 +37,7 @@ export function messageLines(m: StoredMessage, width: number, reason?: string): 
     m.direction === 'out'
       ? ` ${statusMark(m.status)}${failed && reason !== undefined ? `: ${terminalSafe(reason)}` : ''}`
       : '';
-  const paragraphs = `${prefix}${terminalSafe(m.text)}${mark}`.split('\n');
+  const paragraphs = `${prefix}${terminalSafe(displayText(m.text))}${mark}`.split('\n');
   const raw = paragraphs.flatMap((p) => wrap(p, Math.max(1, width)));
   const id = `${m.direction}:${m.id}`;
   return raw.map((line, i) => {

@@ -9,6 +9,8 @@ import type { StorageConfig } from '../config.js';
 import { ServerError } from '../errors.js';
 import type { Logger, RelayMetrics } from '../observability.js';
 import { PostgresStore, type PostgresConnection } from './postgres.js';
+import { PostgresBlobStore } from '../blobs/postgres.js';
+import type { BlobStore } from '../blobs/types.js';
 import { SqliteStore } from './sqlite.js';
 import type { RelayStore } from './types.js';
 
@@ -23,6 +25,8 @@ export interface EngineHealth {
 export interface StorageEngine {
   readonly engine: StorageConfig['engine'];
   readonly store: RelayStore;
+  /** Attachment blobs kept in the shared database (postgres); absent: files in the data dir. */
+  readonly blobs?: BlobStore;
   health(): Promise<EngineHealth>;
 }
 
@@ -78,9 +82,17 @@ async function open(config: StorageConfig, opts: OpenStorageOptions): Promise<St
       opts.logger.warn({ err: err.message }, 'postgresql connection lost; reconnecting on demand'),
   };
   const store = await PostgresStore.open(connection);
+  let blobs: BlobStore;
+  try {
+    blobs = await PostgresBlobStore.open(connection);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   return {
     engine: 'postgres',
     store,
+    blobs,
     health: async () => {
       const h = await store.health();
       return { engine: 'postgres', ok: h.ok, ...(h.error !== undefined ? { error: h.error } : {}) };

@@ -1,0 +1,192 @@
+/**
+ * Browser profiles: create one (a fresh device key; the relay registers it on the first
+ * connection, open mode), and unlock one into a running client. The client core does the
+ * protocol; this file assembles it from the IndexedDB store, the profile lock and the
+ * browser connection, the way the Node adapter does from SQLite and TLS.
+ */
+import { createPortableCrypto, zeroize } from '@parley/crypto';
+import type { CryptoProvider } from '@parley/crypto';
+import {
+  Account,
+  ClientError,
+  DEFAULT_DEVICE_ID,
+  ParleyClient,
+  checkUserName,
+  createProtocolE2ee,
+} from '@parley/client';
+import type { ClientOptions, KdfParams } from '@parley/client';
+import { WebConnection } from './connection.js';
+import { createIdbProfile, openIdbProfile } from './idb-store.js';
+import type { IdbStore } from './idb-store.js';
+import { tryLockProfile, waitForProfileLock } from './lock.js';
+import type { ProfileLock } from './lock.js';
+import { browserSocketOpener, relayUrlFor } from './socket.js';
+
+export {
+  deleteIdbProfile as deleteWebProfile,
+  listIdbProfiles as listWebProfiles,
+} from './idb-store.js';
+
+/** How long `connect` waits for the relay by default. */
+export const WEB_CONNECT_WAIT_MS = 20_000;
+
+export interface CreateWebProfileOptions {
+  /** The user name to register; also the profile's name in this browser. */
+  readonly name: string;
+  readonly passphrase: string;
+  /** Relay URL; default: `/ws` on the page's own origin. */
+  readonly server?: string;
+  readonly crypto?: CryptoProvider;
+  readonly kdf?: Partial<Pick<KdfParams, 'memoryKiB' | 'iterations' | 'parallelism'>>;
+  readonly now?: () => number;
+}
+
+/** A profile open in this tab: the client, its store, its connection; `close` gives all back. */
+export interface WebClient {
+  readonly profile: string;
+  readonly client: ParleyClient;
+  readonly store: IdbStore;
+  readonly connection: WebConnection;
+  readonly account: Account;
+  /** Starts connecting (registering on first use) and waits until authenticated. */
+  connect(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Another tab has this profile open: this one must not write to it. */
+export interface InAnotherTab {
+  readonly status: 'in-another-tab';
+  readonly profile: string;
+}
+
+export type OpenWebResult = { readonly status: 'open'; readonly web: WebClient } | InAnotherTab;
+
+function pageRelayUrl(): string {
+  return relayUrlFor(globalThis.location);
+}
+
+/**
+ * Creates a profile with a fresh identity key. `PROFILE_EXISTS` if this browser has one
+ * of that name; `in-another-tab` if another tab is creating or using it.
+ */
+export async function createWebProfile(
+  o: CreateWebProfileOptions,
+): Promise<{ status: 'created' } | InAnotherTab> {
+  const name = checkUserName(o.name, 'name');
+  const crypto = o.crypto ?? createPortableCrypto();
+  const lock = await tryLockProfile(name);
+  if (!lock) return { status: 'in-another-tab', profile: name };
+  const seed = crypto.randomBytes(32);
+  try {
+    const store = await createIdbProfile(name, o.passphrase, {
+      crypto,
+      ...(o.kdf ? { kdf: o.kdf } : {}),
+    });
+    try {
+      await store.commit(
+        Account.creationWrites(
+          {
+            name,
+            deviceId: DEFAULT_DEVICE_ID,
+            server: o.server ?? pageRelayUrl(),
+            mode: 'open',
+            registered: false,
+            createdAt: (o.now ?? (() => Date.now()))(),
+          },
+          seed,
+        ),
+      );
+    } finally {
+      await store.close();
+    }
+    return { status: 'created' };
+  } finally {
+    zeroize(seed);
+    lock.release();
+  }
+}
+
+export interface OpenWebClientOptions {
+  readonly profile: string;
+  readonly passphrase: string;
+  /** Relay URL override; default: the one stored at creation. */
+  readonly server?: string;
+  readonly crypto?: CryptoProvider;
+  readonly clock?: () => number;
+  readonly repairPolicy?: ClientOptions['repairPolicy'];
+  /**
+   * If another tab has the profile: wait until it lets go (aborted by the signal)
+   * instead of answering `in-another-tab` at once.
+   */
+  readonly waitForOtherTab?: AbortSignal | true;
+}
+
+/**
+ * Unlocks a profile into a client (not yet connected). Errors: `PROFILE_NOT_FOUND`,
+ * `WRONG_PASSPHRASE` (nothing touched), `PROFILE_CORRUPT`. Another tab holding the
+ * profile is not an error but a state the UI shows.
+ */
+export async function openWebClient(o: OpenWebClientOptions): Promise<OpenWebResult> {
+  const crypto = o.crypto ?? createPortableCrypto();
+  const clock = o.clock ?? (() => Date.now());
+  const wait = o.waitForOtherTab;
+  const lock: ProfileLock | undefined =
+    wait === undefined
+      ? await tryLockProfile(o.profile)
+      : await waitForProfileLock(o.profile, wait === true ? undefined : wait);
+  if (!lock) return { status: 'in-another-tab', profile: o.profile };
+  let store: IdbStore | undefined;
+  try {
+    store = await openIdbProfile(o.profile, o.passphrase, { crypto });
+    const account = await Account.load(store, crypto);
+    if (account.info.mode !== 'open') {
+      throw new ClientError(
+        'INVALID_ARGUMENT',
+        'this browser client signs in to open-mode relays only',
+      );
+    }
+    const client = new ParleyClient({
+      store,
+      crypto,
+      e2ee: createProtocolE2ee(crypto),
+      account,
+      clock,
+      ...(o.repairPolicy ? { repairPolicy: o.repairPolicy } : {}),
+    });
+    const connection = new WebConnection({
+      client,
+      open: browserSocketOpener(o.server ?? account.info.server),
+    });
+    // The browser knows when the network is back; waiting out the backoff would only delay.
+    const online = (): void => connection.retryNow();
+    globalThis.addEventListener?.('online', online);
+    const opened = store;
+    let closed = false;
+    const web: WebClient = {
+      profile: o.profile,
+      client,
+      store: opened,
+      connection,
+      account,
+      async connect(timeoutMs = WEB_CONNECT_WAIT_MS) {
+        connection.start();
+        await connection.waitReady(timeoutMs);
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        globalThis.removeEventListener?.('online', online);
+        connection.stop();
+        await client.close();
+        await opened.close();
+        account.dispose();
+        lock.release();
+      },
+    };
+    return { status: 'open', web };
+  } catch (err) {
+    await store?.close();
+    lock.release();
+    throw err;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The default profile gate: this browser's IndexedDB profile (platform/profile.ts) on
+ * the relay that served the page, open mode, one tab at a time per profile.
+ */
+import { ClientError } from '@parley/client';
+import { createWebProfile, listWebProfiles, openWebClient } from '../platform/profile.js';
+import type { WebClient } from '../platform/profile.js';
+import { ProfileInUseError } from './session.js';
+import type { ChatSession, ProfileGate } from './session.js';
+
+function session(web: WebClient): ChatSession {
+  // Connects in the background: the chat shows the banner until the relay answers.
+  web.connection.start();
+  return {
+    client: web.client,
+    name: web.account.name,
+    mode: web.account.info.mode,
+    onLink: (fn) => web.connection.onState(fn),
+    close: () => web.close(),
+  };
+}
+
+/** A fresh profile's own creation lock is released a few tasks after `createWebProfile` returns. */
+const FRESH_PROFILE_LOCK_WAIT_MS = 5_000;
+
+async function open(
+  profile: string,
+  passphrase: string,
+  waitForOtherTab?: AbortSignal,
+): Promise<ChatSession> {
+  const r = await openWebClient({
+    profile,
+    passphrase,
+    ...(waitForOtherTab ? { waitForOtherTab } : {}),
+  });
+  if (r.status === 'in-another-tab') throw new ProfileInUseError(profile);
+  return session(r.web);
+}
+
+export function browserGate(): ProfileGate {
+  const first = async (): Promise<string | undefined> => (await listWebProfiles())[0];
+  return {
+    exists: async () => (await first()) !== undefined,
+    storedName: first,
+    create: async ({ name, passphrase }) => {
+      const r = await createWebProfile({ name, passphrase });
+      if (r.status === 'in-another-tab') throw new ProfileInUseError(name);
+      return open(name, passphrase, AbortSignal.timeout(FRESH_PROFILE_LOCK_WAIT_MS));
+    },
+    unlock: async (passphrase, options) => {
+      const profile = await first();
+      if (profile === undefined) throw new ClientError('PROFILE_NOT_FOUND', 'no profile here');
+      return open(profile, passphrase, options?.waitForOtherTab);
+    },
+  };
+}

@@ -1,0 +1,53 @@
+/** Words and marks the web UI shows; the same vocabulary as the terminal chat. */
+import type { MessageStatus } from '@parley/client';
+
+const two = (n: number): string => String(n).padStart(2, '0');
+
+/** HH:MM in local time. */
+export function clockTime(ms: number): string {
+  const d = new Date(ms);
+  return `${two(d.getHours())}:${two(d.getMinutes())}`;
+}
+
+/** Full local date and time with the zone, for the title of a time stamp. */
+export function localDateTime(ms: number): string {
+  const d = new Date(ms);
+  const minutes = -d.getTimezoneOffset();
+  const sign = minutes < 0 ? '-' : '+';
+  const abs = Math.abs(minutes);
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return (
+    `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ` +
+    `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ` +
+    `UTC${sign}${two(Math.floor(abs / 60))}:${two(abs % 60)} (${zone})`
+  );
+}
+
+/**
+ * The mark beside an outgoing message and what it promises, in words (title and the
+ * screen-reader label): `✓✓` only for the recipient's own end-to-end receipt.
+ */
+export function statusMark(status: MessageStatus): { mark: string; words: string } {
+  switch (status) {
+    case 'sending':
+      return { mark: '…', words: 'sending' };
+    case 'queued':
+      return { mark: '✓', words: 'queued: stored by the relay' };
+    case 'on-device':
+      return {
+        mark: '✓ on device',
+        words: "on device: the relay says the recipient's device took it",
+      };
+    case 'delivered':
+      return { mark: '✓✓', words: "delivered: the recipient's client confirmed it" };
+    case 'failed':
+      return { mark: '✗ not sent', words: 'failed: not sent' };
+    case 'received':
+      return { mark: '', words: 'received' };
+  }
+}
+
+/** Safety number digits in groups of five. */
+export function safetyGroups(digits: string): string[] {
+  return digits.match(/.{1,5}/g) ?? [];
+}

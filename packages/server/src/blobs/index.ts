@@ -1,0 +1,4 @@
+export * from './types.js';
+export { MemoryBlobStore } from './memory.js';
+export { BLOBS_DIR, SqliteFileBlobStore } from './sqlite-files.js';
+export { PostgresBlobStore } from './postgres.js';
