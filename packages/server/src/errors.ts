@@ -13,7 +13,9 @@ export type ServerErrorCode =
   /** The relay could not start (PKI, bind, TLS material). */
   | 'STARTUP'
   /** Another relay process holds the data folder's lock. */
-  | 'DATA_LOCKED';
+  | 'DATA_LOCKED'
+  /** The bus between relay nodes failed or delivered a malformed message. */
+  | 'BUS';
 
 export class ServerError extends Error {
   override readonly name = 'ServerError';
