@@ -13,7 +13,8 @@ import type { RelayConfig } from './config.js';
 import type { Connection } from './connection.js';
 import { CLOSE_GOING_AWAY } from './limits.js';
 import type { Logger, RelayMetrics } from './observability.js';
-import { SlidingWindowLimiter } from './rate-limit.js';
+import { LocalQuota } from './bus/local.js';
+import type { IdentityQuota } from './bus/types.js';
 import { Session } from './session.js';
 import type { Address, RelayStore } from './storage/types.js';
 
@@ -26,6 +27,8 @@ export interface RelayCoreDeps {
   readonly logger: Logger;
   readonly crypto: CryptoProvider;
   readonly now: () => number;
+  /** Per-identity limits across nodes; default: this node's own, in process. */
+  readonly quota?: IdentityQuota;
 }
 
 /** Smallest and largest sweep period: timers fire this often to check deadlines. */
@@ -59,7 +62,10 @@ export class RelayCore {
    * and go.
    */
   readonly #byDevice = new Map<string, readonly Session[]>();
-  readonly #identityLimiters = new Map<string, SlidingWindowLimiter>();
+  /** `prune` (optional) drops idle per-identity state; the sweep calls it. */
+  readonly #quota: IdentityQuota & { prune?(): void };
+  /** Sessions holding one of their identity's connections in the quota. */
+  readonly #counted = new WeakSet<Session>();
   /** Per recipient device, mail still being committed, in server-id order. */
   readonly #inflight = new Map<string, InflightMail[]>();
   readonly #inflightById = new Map<number, InflightMail>();
@@ -69,6 +75,16 @@ export class RelayCore {
 
   constructor(deps: RelayCoreDeps) {
     this.deps = deps;
+    this.#quota =
+      deps.quota ??
+      new LocalQuota(
+        {
+          maxBlocksPerIdentity: deps.config.rateLimit.maxBlocksPerIdentity,
+          windowMs: deps.config.rateLimit.windowMs,
+          maxConnectionsPerIdentity: deps.config.limits.maxConnectionsPerIdentity,
+        },
+        deps.now,
+      );
     const l = deps.config.limits;
     const sweepMs = Math.max(
       MIN_SWEEP_MS,
@@ -104,10 +120,20 @@ export class RelayCore {
     return this.#sessions.size;
   }
 
-  /** Called by a session once authenticated. Returns false when the identity is at its cap. */
-  register(session: Session, name: string): boolean {
+  /**
+   * Called by a session once authenticated. Resolves false when the identity is at its
+   * cap, on this node or (with a shared bus) across nodes.
+   */
+  async register(session: Session, name: string): Promise<boolean> {
+    if ((this.#byName.get(name)?.size ?? 0) >= this.deps.config.limits.maxConnectionsPerIdentity)
+      return false;
+    if (!(await this.#quota.acquireConnection(name))) return false;
     const set = this.#byName.get(name) ?? new Set<Session>();
-    if (set.size >= this.deps.config.limits.maxConnectionsPerIdentity) return false;
+    if (!session.isOpen || set.size >= this.deps.config.limits.maxConnectionsPerIdentity) {
+      this.#quota.releaseConnection(name);
+      return false;
+    }
+    this.#counted.add(session);
     const first = set.size === 0;
     set.add(session);
     this.#byName.set(name, set);
@@ -129,6 +155,7 @@ export class RelayCore {
     if (name === undefined) return;
     const set = this.#byName.get(name);
     if (!set?.delete(session)) return;
+    if (this.#counted.delete(session)) this.#quota.releaseConnection(name);
     const k = deviceKey(session.identity as Address);
     const rest = (this.#byDevice.get(k) ?? []).filter((s) => s !== session);
     if (rest.length > 0) this.#byDevice.set(k, rest);
@@ -140,15 +167,9 @@ export class RelayCore {
     }
   }
 
-  /** The identity's shared rate limiter (all its connections together). */
-  identityLimiter(name: string): SlidingWindowLimiter {
-    let l = this.#identityLimiters.get(name);
-    if (!l) {
-      const r = this.deps.config.rateLimit;
-      l = new SlidingWindowLimiter(r.maxBlocksPerIdentity, r.windowMs, this.deps.now);
-      this.#identityLimiters.set(name, l);
-    }
-    return l;
+  /** Counts one block against the identity's flood limit (all its connections together). */
+  takeIdentityBlock(name: string): boolean {
+    return this.#quota.takeBlock(name);
   }
 
   /** Sessions of one device address that are authenticated now (do not modify). */
@@ -221,9 +242,7 @@ export class RelayCore {
   #sweep(): void {
     const now = this.deps.now();
     for (const s of this.#sessions) s.tick(now);
-    for (const [name, l] of this.#identityLimiters) {
-      if (!this.#byName.has(name) && l.count() === 0) this.#identityLimiters.delete(name);
-    }
+    this.#quota.prune?.();
     if (now - this.#lastExpiry >= this.deps.config.limits.expirySweepMs) {
       this.#lastExpiry = now;
       this.deps.store.expire(now).then(

@@ -202,7 +202,7 @@ export class Session {
     if (
       this.#identity &&
       this.#state === 'ready' &&
-      !this.#core.identityLimiter(this.#identity.name).take()
+      !this.#core.takeIdentityBlock(this.#identity.name)
     ) {
       this.#reject('rate.flood', 'identity-blocks', CLOSE_POLICY);
       return;
@@ -615,7 +615,7 @@ export class Session {
   async #authenticated(address: Address, resumedUntil?: number): Promise<void> {
     const { config, now, store } = this.#core.deps;
     this.#identity = address;
-    if (!this.#core.register(this, address.name)) {
+    if (!(await this.#core.register(this, address.name))) {
       this.#identity = undefined;
       this.#sendError('rate_limited');
       this.#reject('conn.cap', 'per-identity', CLOSE_TRY_AGAIN);

@@ -30,6 +30,7 @@ import { readConfigFile, resolveConfig, type RelayConfig, type RelayConfigFile }
 import { createLogger, RelayMetrics, startAdmin } from './observability.js';
 import { relayPaths, type RelayPaths } from './paths.js';
 import { RelayCore } from './relay.js';
+import { openBus } from './bus/engine.js';
 import { openStorage } from './storage/engine.js';
 import { startTransport, type TlsMaterial } from './transport.js';
 
@@ -203,7 +204,30 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     const checkpointTimer = setInterval(() => audit.checkpoint(), AUDIT_CHECKPOINT_INTERVAL_MS);
     checkpointTimer.unref();
     undo.push(() => clearInterval(checkpointTimer));
-    const core = new RelayCore({ config, store, audit, metrics, logger, crypto, now });
+    const bus = await openBus(config.bus, {
+      dataDir,
+      // Unique per process: a node restarted on the same folder is a new node to its peers.
+      nodeId: `${config.serverId}:${Buffer.from(crypto.randomBytes(6)).toString('hex')}`,
+      logger,
+      metrics,
+      limits: {
+        maxBlocksPerIdentity: config.rateLimit.maxBlocksPerIdentity,
+        windowMs: config.rateLimit.windowMs,
+        maxConnectionsPerIdentity: config.limits.maxConnectionsPerIdentity,
+      },
+      now,
+    });
+    undo.push(() => bus.close());
+    const core = new RelayCore({
+      config,
+      store,
+      audit,
+      metrics,
+      logger,
+      crypto,
+      now,
+      quota: bus.quota,
+    });
     if (config.auth === 'mtls') core.setCrl(crlToDer(tls.crl));
     undo.push(() => core.shutdown());
 
@@ -217,7 +241,13 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     });
     undo.push(() => transport.close());
     let closed = false;
-    const admin = await startAdmin(config.adminPort, metrics, () => !closed, storage.health);
+    const admin = await startAdmin(config.adminPort, metrics, () => !closed, {
+      storage: storage.health,
+      bus: async () => {
+        const h = await bus.health();
+        return { ...h, ...(h.detail !== undefined ? { error: h.detail } : {}) };
+      },
+    });
     undo.push(() => admin.close());
 
     let reloading: Promise<void> = Promise.resolve();
@@ -296,6 +326,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
         await transport.close();
         await admin.close();
         core.audit({ type: 'relay.stop' });
+        await bus.close();
         await store.close();
         audit.close();
         lock.release();
