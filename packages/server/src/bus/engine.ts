@@ -61,8 +61,18 @@ function redisOptions(config: RedisConfig, dataDir: string): RedisOptions {
   };
 }
 
-async function connect(config: RedisConfig, dataDir: string, logger: Logger): Promise<Redis> {
-  const opts = redisOptions(config, dataDir);
+async function connect(
+  config: RedisConfig,
+  dataDir: string,
+  logger: Logger,
+  role: 'commands' | 'subscriber',
+): Promise<Redis> {
+  // ioredis re-subscribes through its offline queue when it reconnects, so the
+  // subscriber connection (which runs nothing else) keeps that queue.
+  const opts = {
+    ...redisOptions(config, dataDir),
+    ...(role === 'subscriber' ? { enableOfflineQueue: true } : {}),
+  };
   const redis = config.url !== undefined ? new Redis(config.url, opts) : new Redis(opts);
   let lastError: string | undefined;
   redis.on('error', (err: Error) => {
@@ -93,10 +103,10 @@ export async function openBus(config: BusConfig, opts: OpenBusOptions): Promise<
 async function open(config: BusConfig, opts: OpenBusOptions): Promise<RelayBus> {
   if (config.engine === 'local') return LocalBus.standalone(opts.nodeId, opts.limits, opts.now);
   const { keyPrefix } = config.redis;
-  const redis = await connect(config.redis, opts.dataDir, opts.logger);
+  const redis = await connect(config.redis, opts.dataDir, opts.logger, 'commands');
   let subscriber: Redis | undefined;
   try {
-    subscriber = await connect(config.redis, opts.dataDir, opts.logger);
+    subscriber = await connect(config.redis, opts.dataDir, opts.logger, 'subscriber');
     const quota = new RedisQuota({
       redis,
       keyPrefix,
