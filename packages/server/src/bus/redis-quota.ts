@@ -7,11 +7,12 @@
  * Windows are aligned to Redis's clock (`TIME`), one clock for every node.
  *
  * A block is admitted or refused synchronously, on its own path, so a node does not
- * wait for Redis per block: it decides on the last total Redis reported plus what it
- * admitted since, and sends its increments in batches (one script call in flight per
- * identity). What the nodes together admit past the limit is therefore bounded by what
- * the other nodes admit within one Redis round trip, not by the number of nodes. The
- * node's own in-process limiter is checked as well, so one node alone never passes it.
+ * wait for Redis per block: it sends its counts in batches (one script call in flight
+ * per identity) and, until Redis answers again, admits at most half of the headroom
+ * (limit minus total) Redis last reported. Two nodes flooding together therefore stay
+ * within the limit; N nodes overshoot by at most (N - 2) halves of a headroom, never N
+ * times the limit. The node's own in-process limiter is checked as well, so one node
+ * alone never passes it.
  *
  * Connection cap: a sorted set of slots per identity, each scored with its lease's end
  * (Redis time). A script drops expired leases, then adds the slot only below the cap.
@@ -32,8 +33,10 @@ import type { IdentityQuota, NodeId } from './types.js';
 /** Lease of a connection slot; renewed at a third of it. */
 export const CONNECTION_LEASE_MS = 30_000;
 
-/** A total Redis reported is trusted this long; older, only the local view counts. */
+/** A total Redis reported is trusted this long; an older one counts as zero. */
 const REMOTE_FRESH_MS = 1_000;
+/** After a failed call, Redis is left alone (local limits only) this long. */
+const RETRY_AFTER_FAILURE_MS = 250;
 
 const RATE_SCRIPT = `
 local w = tonumber(ARGV[2])
@@ -87,12 +90,16 @@ class SharedBlockLimiter {
   readonly #local: SlidingWindowLimiter;
   readonly #owner: RedisQuota;
   readonly #key: string;
-  /** Admitted here, not yet sent to Redis. */
+  /** Counted here, not yet sent to Redis. */
   #pending = 0;
+  /** Counted here, not yet in a total Redis reported (pending plus the batch in flight). */
+  #unreported = 0;
   #inFlight = false;
   /** Redis's last total, and when it came. */
   #remote = 0;
   #remoteAt = -Infinity;
+  /** When the last call failed; while it is recent, only the local limiter decides. */
+  #failedAt = -Infinity;
 
   constructor(owner: RedisQuota, key: string, local: SlidingWindowLimiter) {
     this.#owner = owner;
@@ -105,29 +112,47 @@ class SharedBlockLimiter {
   }
 
   take(n = 1): boolean {
-    const localOk = this.#local.take(n);
+    const now = this.#owner.now();
+    let ok = this.#local.take(n);
+    if (ok && now - this.#failedAt > RETRY_AFTER_FAILURE_MS) {
+      const remote = now - this.#remoteAt <= REMOTE_FRESH_MS ? this.#remote : 0;
+      // Between two answers from Redis a node spends at most half the headroom it last
+      // saw: two nodes flooding together then stay within the limit, and N nodes
+      // overshoot by at most (N - 2) halves of the last headroom.
+      const headroom = this.#owner.limit - remote;
+      ok = this.#unreported + n <= Math.max(Math.min(n, headroom), headroom / 2);
+    }
+    // Refused blocks count as well, as in the local limiter.
     this.#pending += n;
-    const fresh = this.#owner.now() - this.#remoteAt <= REMOTE_FRESH_MS;
-    const ok = localOk && (!fresh || this.#remote + this.#pending <= this.#owner.limit);
-    this.#flush();
+    this.#unreported += n;
+    this.#flush(now);
     return ok;
   }
 
-  #flush(): void {
+  #flush(now: number): void {
     if (this.#inFlight || this.#pending === 0) return;
+    if (now - this.#failedAt <= RETRY_AFTER_FAILURE_MS) {
+      this.#unreported -= this.#pending;
+      this.#pending = 0;
+      return;
+    }
     const n = this.#pending;
     this.#pending = 0;
     this.#inFlight = true;
     this.#owner.redis.parleyRate(this.#key, n, this.#owner.windowMs).then(
       (total) => {
         this.#inFlight = false;
+        this.#unreported -= n;
         this.#remote = Number(total);
         this.#remoteAt = this.#owner.now();
-        this.#flush();
+        this.#failedAt = -Infinity;
+        this.#flush(this.#remoteAt);
       },
       (err: unknown) => {
-        // Redis is unreachable: these blocks stay counted locally only.
+        // Redis is unreachable: these blocks stay counted by the local limiter only.
         this.#inFlight = false;
+        this.#unreported -= n;
+        this.#failedAt = this.#owner.now();
         this.#owner.warn(err);
       },
     );
