@@ -72,3 +72,7 @@ export {
 export type * from './storage/types.js';
 export { RelayCore, type RelayCoreDeps } from './relay.js';
 export type { Connection, PeerInfo } from './connection.js';
+export type * from './bus/types.js';
+export { LocalBus, LocalBusHub, LocalQuota, type LocalQuotaLimits } from './bus/local.js';
+export { decodeBusMessage, encodeBusMessage } from './bus/codec.js';
+export type { AuditSink, CoreMetrics, TokenRegistry } from './host.js';

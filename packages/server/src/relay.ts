@@ -1,91 +1,92 @@
 /**
  * The relay core: everything between "a connection delivered a block" and "these
- * blocks go to these connections", independent of TLS and WebSockets. It owns the
- * registry of authenticated sessions (presence), per-identity limits, the periodic
- * sweep (timeouts, pings, mail expiry) and routing between sessions.
+ * blocks go to these connections", independent of TLS and WebSockets. It owns the set
+ * of connections, the periodic sweep (timeouts, pings, mail expiry), the CRL served and
+ * enforced, and it composes the parts a connection talks to through `ConnectionHost`:
+ * the mailbox router (mail, receipts, presence, nudges; `mailbox-router.ts`), the key
+ * directory (`key-directory.ts`), the session-token registry and the identity quota of
+ * the bus between nodes (`bus/`).
  *
  * It must not know: how bytes reach the socket, how certificates are checked (the
  * transport hands over a verified identity), or anything inside payloads.
  */
 import type { CryptoProvider } from '@parley/crypto';
-import type { AuditEvent, AuditLog } from './audit.js';
+import type { AuditEvent } from './audit.js';
+import { LocalBus, LocalQuota } from './bus/local.js';
+import type { IdentityQuota, RelayBus } from './bus/types.js';
 import type { RelayConfig } from './config.js';
 import type { Connection } from './connection.js';
+import type {
+  AuditSink,
+  ConnectionHost,
+  CoreMetrics,
+  HostDeps,
+  RouterPeer,
+  TokenRegistry,
+} from './host.js';
+import { KeyDirectory } from './key-directory.js';
 import { CLOSE_GOING_AWAY } from './limits.js';
-import type { Logger, RelayMetrics } from './observability.js';
-import { LocalQuota } from './bus/local.js';
-import type { IdentityQuota } from './bus/types.js';
+import { MailboxRouter } from './mailbox-router.js';
+import type { Logger } from './observability.js';
 import { Session } from './session.js';
-import type { Address, RelayStore } from './storage/types.js';
+import { SessionTokenRegistry } from './session-tokens.js';
+import type { RelayStore } from './storage/types.js';
 
 /** Dependencies of the core; clock and randomness are parameters (tests use fakes). */
 export interface RelayCoreDeps {
   readonly config: RelayConfig;
   readonly store: RelayStore;
-  readonly audit: AuditLog;
-  readonly metrics: RelayMetrics;
+  readonly audit: AuditSink;
+  readonly metrics: CoreMetrics;
   readonly logger: Logger;
   readonly crypto: CryptoProvider;
   readonly now: () => number;
-  /** Per-identity limits across nodes; default: this node's own, in process. */
-  readonly quota?: IdentityQuota;
+  /**
+   * The bus to other relay nodes. Default: a standalone `LocalBus` (this relay alone),
+   * which the core also closes on shutdown; a bus passed in is the caller's to close.
+   */
+  readonly bus?: RelayBus;
+  /** Open-mode session tokens. Default: a fresh in-memory registry (per node). */
+  readonly tokens?: TokenRegistry;
 }
 
 /** Smallest and largest sweep period: timers fire this often to check deadlines. */
 const MIN_SWEEP_MS = 20;
 const MAX_SWEEP_MS = 1_000;
 
-const NO_SESSIONS: readonly Session[] = Object.freeze([]);
-
-function deviceKey(address: Address): string {
-  return `${address.deviceId}:${address.name}`;
-}
-
-/** New mail whose commit is still in flight. */
-export interface InflightMail {
-  readonly id: number;
-  /** Connections that already received it live. */
-  readonly liveTo: Set<Session>;
-  /** Settles once the sender has been told "queued" (or the store failed). */
-  queuedSent: Promise<void> | undefined;
-}
-
-export class RelayCore {
+export class RelayCore implements ConnectionHost {
   #crl: Uint8Array | undefined;
-  readonly deps: RelayCoreDeps;
+  readonly deps: RelayCoreDeps & HostDeps;
+  readonly router: MailboxRouter;
+  readonly keys: KeyDirectory;
+  readonly tokens: TokenRegistry;
+  readonly quota: IdentityQuota;
+  readonly bus: RelayBus;
+  readonly #ownBus: boolean;
   readonly #sessions = new Set<Session>();
-  readonly #byName = new Map<string, Set<Session>>();
-  /**
-   * Authenticated sessions per device ("deviceId:name"). Each list is replaced, never
-   * changed in place, so `sessionsOf` can hand it out without a copy (it is looked up
-   * several times per relayed message) and callers may iterate it while sessions come
-   * and go.
-   */
-  readonly #byDevice = new Map<string, readonly Session[]>();
-  /** `prune` (optional) drops idle per-identity state; the sweep calls it. */
-  readonly #quota: IdentityQuota & { prune?(): void };
-  /** Sessions holding one of their identity's connections in the quota. */
-  readonly #counted = new WeakSet<Session>();
-  /** Per recipient device, mail still being committed, in server-id order. */
-  readonly #inflight = new Map<string, InflightMail[]>();
-  readonly #inflightById = new Map<number, InflightMail>();
   readonly #sweepTimer: ReturnType<typeof setInterval>;
   #lastExpiry = 0;
-  #closing = false;
 
   constructor(deps: RelayCoreDeps) {
     this.deps = deps;
-    this.#quota =
-      deps.quota ??
-      new LocalQuota(
+    const { config, now } = deps;
+    const l = config.limits;
+    this.#ownBus = deps.bus === undefined;
+    this.bus =
+      deps.bus ??
+      LocalBus.standalone(
+        config.serverId,
         {
-          maxBlocksPerIdentity: deps.config.rateLimit.maxBlocksPerIdentity,
-          windowMs: deps.config.rateLimit.windowMs,
-          maxConnectionsPerIdentity: deps.config.limits.maxConnectionsPerIdentity,
+          maxBlocksPerIdentity: config.rateLimit.maxBlocksPerIdentity,
+          windowMs: config.rateLimit.windowMs,
+          maxConnectionsPerIdentity: l.maxConnectionsPerIdentity,
         },
-        deps.now,
+        now,
       );
-    const l = deps.config.limits;
+    this.quota = this.bus.quota;
+    this.tokens = deps.tokens ?? new SessionTokenRegistry({ crypto: deps.crypto, now });
+    this.router = new MailboxRouter({ ...deps, bus: this.bus });
+    this.keys = new KeyDirectory(deps, (e) => this.audit(e), this.router);
     const sweepMs = Math.max(
       MIN_SWEEP_MS,
       Math.min(MAX_SWEEP_MS, Math.floor(Math.min(l.authTimeoutMs, l.idleTimeoutMs / 3) / 4)),
@@ -120,129 +121,23 @@ export class RelayCore {
     return this.#sessions.size;
   }
 
-  /**
-   * Called by a session once authenticated. Resolves false when the identity is at its
-   * cap, on this node or (with a shared bus) across nodes.
-   */
-  async register(session: Session, name: string): Promise<boolean> {
-    if ((this.#byName.get(name)?.size ?? 0) >= this.deps.config.limits.maxConnectionsPerIdentity)
-      return false;
-    if (!(await this.#quota.acquireConnection(name))) return false;
-    const set = this.#byName.get(name) ?? new Set<Session>();
-    if (!session.isOpen || set.size >= this.deps.config.limits.maxConnectionsPerIdentity) {
-      this.#quota.releaseConnection(name);
-      return false;
-    }
-    this.#counted.add(session);
-    const first = set.size === 0;
-    set.add(session);
-    this.#byName.set(name, set);
-    const device = session.identity;
-    if (device) {
-      const k = deviceKey(device);
-      this.#byDevice.set(k, [...(this.#byDevice.get(k) ?? []), session]);
-    }
-    this.deps.metrics.authenticated.inc();
-    if (first) this.#broadcastPresence('join', name, session);
-    return true;
-  }
-
   /** Called by a session when its connection is gone. */
-  forget(session: Session): void {
-    this.#sessions.delete(session);
+  closed(peer: RouterPeer): void {
+    if (!this.#sessions.delete(peer as Session)) return;
     this.deps.metrics.connections.set(this.#sessions.size);
-    const name = session.identity?.name;
-    if (name === undefined) return;
-    const set = this.#byName.get(name);
-    if (!set?.delete(session)) return;
-    if (this.#counted.delete(session)) this.#quota.releaseConnection(name);
-    const k = deviceKey(session.identity as Address);
-    const rest = (this.#byDevice.get(k) ?? []).filter((s) => s !== session);
-    if (rest.length > 0) this.#byDevice.set(k, rest);
-    else this.#byDevice.delete(k);
-    this.deps.metrics.authenticated.dec();
-    if (set.size === 0) {
-      this.#byName.delete(name);
-      if (!this.#closing) this.#broadcastPresence('leave', name, session);
-    }
-  }
-
-  /** Counts one block against the identity's flood limit (all its connections together). */
-  takeIdentityBlock(name: string): boolean {
-    return this.#quota.takeBlock(name);
-  }
-
-  /** Sessions of one device address that are authenticated now (do not modify). */
-  sessionsOf(address: Address): readonly Session[] {
-    return this.#byDevice.get(deviceKey(address)) ?? NO_SESSIONS;
-  }
-
-  /** Registers new mail for `recipient` whose commit is in flight. */
-  beginInflight(recipient: Address, id: number): InflightMail {
-    const entry: InflightMail = { id, liveTo: new Set(), queuedSent: undefined };
-    const k = deviceKey(recipient);
-    const list = this.#inflight.get(k);
-    if (list) list.push(entry);
-    else this.#inflight.set(k, [entry]);
-    this.#inflightById.set(id, entry);
-    return entry;
-  }
-
-  endInflight(recipient: Address, entry: InflightMail): void {
-    const k = deviceKey(recipient);
-    const list = this.#inflight.get(k);
-    const i = list?.indexOf(entry) ?? -1;
-    if (list && i >= 0) list.splice(i, 1);
-    if (list?.length === 0) this.#inflight.delete(k);
-    this.#inflightById.delete(entry.id);
-  }
-
-  inflight(id: number): InflightMail | undefined {
-    return this.#inflightById.get(id);
-  }
-
-  /**
-   * Whether `session` may receive `entry` live: only if it received every earlier
-   * in-flight item for this device live too. Otherwise an earlier item will reach it
-   * from storage after its commit, and a live delivery now would overtake it.
-   */
-  canGoLive(recipient: Address, session: Session, entry: InflightMail): boolean {
-    for (const e of this.#inflight.get(deviceKey(recipient)) ?? []) {
-      if (e === entry) return true;
-      if (!e.liveTo.has(session)) return false;
-    }
-    return true;
-  }
-
-  /**
-   * Whether a new item for `recipient` could go live to `session` now: it received
-   * every item still in flight for that device live (see `canGoLive`).
-   */
-  nextCanGoLive(recipient: Address, session: Session): boolean {
-    for (const e of this.#inflight.get(deviceKey(recipient)) ?? []) {
-      if (!e.liveTo.has(session)) return false;
-    }
-    return true;
+    this.router.forget(peer);
   }
 
   /** Names online, sorted. */
   onlineNames(): string[] {
-    return [...this.#byName.keys()].sort();
-  }
-
-  #broadcastPresence(event: 'join' | 'leave', name: string, except: Session): void {
-    if (!this.deps.config.presenceBroadcast) return;
-    if (this.#byName.size > this.deps.config.limits.presenceBroadcastMaxOnline) return;
-    for (const set of this.#byName.values()) {
-      for (const s of set) if (s !== except) s.sendFrame({ type: 'presence', event, name });
-    }
+    return this.router.onlineNames();
   }
 
   /** Runs deadlines: auth, idle and ping, reassembly; drops idle limiters; expires mail. */
   #sweep(): void {
     const now = this.deps.now();
     for (const s of this.#sessions) s.tick(now);
-    this.#quota.prune?.();
+    if (this.quota instanceof LocalQuota) this.quota.prune();
     if (now - this.#lastExpiry >= this.deps.config.limits.expirySweepMs) {
       this.#lastExpiry = now;
       this.deps.store.expire(now).then(
@@ -256,9 +151,10 @@ export class RelayCore {
 
   /** Closes every connection (going away) and stops the sweep. */
   shutdown(): void {
-    this.#closing = true;
+    this.router.close();
     clearInterval(this.#sweepTimer);
     for (const s of [...this.#sessions]) s.close(CLOSE_GOING_AWAY);
+    if (this.#ownBus) void this.bus.close();
   }
 
   /** The CRL (DER) this relay enforces, served in `crl` frames; undefined in open mode. */
@@ -275,16 +171,13 @@ export class RelayCore {
    * Re-checks mtls sessions after a CRL change; closes those whose certificate no longer
    * verifies. Every authenticated session first gets the new CRL, so a revoked device
    * can tell its user why it was cut off, and its contacts learn of it, each checking
-   * the CRL's signature against its own CA.
+   * the CRL's signature against its own CA. `announce`: tell the other nodes to reload
+   * theirs (false when this reload was itself caused by another node's).
    */
-  revalidate(stillValid: (certificateDer: Uint8Array) => boolean): number {
+  revalidate(stillValid: (certificateDer: Uint8Array) => boolean, announce = true): number {
     let closed = 0;
     const crl = this.#crl;
-    if (crl !== undefined) {
-      for (const s of this.#sessions) {
-        if (s.identity !== undefined && s.isOpen) s.sendFrame({ type: 'crl', requestId: 0, crl });
-      }
-    }
+    if (crl !== undefined) this.router.pushCrl(crl, this.#sessions, announce);
     for (const s of [...this.#sessions]) {
       const der = s.peerCertificate;
       if (der !== undefined && !stillValid(der)) {

@@ -192,20 +192,3 @@ export class SessionTokenRegistry {
     return hash;
   }
 }
-
-const registries = new WeakMap<object, SessionTokenRegistry>();
-
-/**
- * The token registry of one relay core (created on first use, so it lives and dies
- * with the core: a restarted relay has none).
- */
-export function sessionTokensOf(core: {
-  readonly deps: { readonly crypto: CryptoProvider; readonly now: () => number };
-}): SessionTokenRegistry {
-  let r = registries.get(core);
-  if (!r) {
-    r = new SessionTokenRegistry({ crypto: core.deps.crypto, now: core.deps.now });
-    registries.set(core, r);
-  }
-  return r;
-}

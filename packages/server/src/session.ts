@@ -21,27 +21,12 @@ import {
   type ClientFrame,
   type ServerFrame,
 } from '@parley/wire';
-import {
-  asEd25519PublicKey,
-  asEd25519Signature,
-  asMlKem768PublicKey,
-  asX25519PublicKey,
-  CryptoError,
-  zeroize,
-  type CryptoProvider,
-} from '@parley/crypto';
-import {
-  ProtocolError,
-  verifyKemPreKey,
-  verifyPublicIdentity,
-  verifySignedPreKey,
-  type KemPreKey,
-  type SignedPreKey,
-} from '@parley/protocol';
-import { answerIdentityLookup } from './identity-lookup.js';
+import { zeroize } from '@parley/crypto';
 import { newChallenge, sameKey, verifyAuthSignature, type IssuedChallenge } from './auth.js';
 import type { AuditEventType } from './audit.js';
 import type { Connection } from './connection.js';
+import { FRAME_HANDLERS } from './frame-handlers.js';
+import type { ConnectionHost, FrameContext, RelayedFrame, RouterPeer } from './host.js';
 import {
   CLOSE_GOING_AWAY,
   CLOSE_POLICY,
@@ -49,41 +34,19 @@ import {
   CLOSE_TRY_AGAIN,
   CLOSE_UNSUPPORTED,
   MAILBOX_BATCH,
-  MAX_ONE_TIME_PREKEYS_PER_DEVICE,
-  MAX_PENDING_RECEIPTS_PER_SENDER,
   MAX_SEND_BUFFER_BYTES,
 } from './limits.js';
-import type { RelayCore } from './relay.js';
 import { SlidingWindowLimiter } from './rate-limit.js';
-import { sessionTokensOf, type IssuedToken } from './session-tokens.js';
-import type { Address, MailItem, MailKind, Receipt } from './storage/types.js';
+import type { IssuedToken } from './session-tokens.js';
+import type { Address, MailItem, Receipt } from './storage/types.js';
 
 type State = 'hello' | 'challenged' | 'ready' | 'closed';
-
-/**
- * How long the store may keep mail that went out live before writing it, waiting for the
- * recipient's ack (which makes the write unnecessary). An idle client acks within a few
- * milliseconds, but under load the ack waits behind everything queued in both
- * directions: a relay saturated by 2 000 messages in flight sees acks 200-500 ms after
- * delivery (bench:relay). Expiring holds then turns into extra disk writes exactly when
- * the relay is busiest, so the hold is generous. Its cost when no ack comes is only a
- * later "queued" (the sender keeps the message in its outbox until a receipt, so a crash
- * loses nothing); memory is capped by the store (MAX_HELD_BYTES).
- */
-const LIVE_ACK_HOLD_MS = 1_000;
 
 /** How long to wait before re-checking a full send buffer while draining mail. */
 const DRAIN_POLL_MS = 5;
 
-type Relayed = Extract<ClientFrame, { type: 'send' | 'session.terminate' }>;
-
-const KIND_OF: Record<Relayed['type'], MailKind> = {
-  send: 'message',
-  'session.terminate': 'session.terminate',
-};
-
-export class Session {
-  readonly #core: RelayCore;
+export class Session implements RouterPeer {
+  readonly #host: ConnectionHost;
   readonly #conn: Connection;
   readonly #reader: FrameReader<'toServer'>;
   readonly #writer: FrameWriter;
@@ -120,10 +83,10 @@ export class Session {
   /** Relayed frames are submitted to storage in arrival order. */
   #relayChain: Promise<void> = Promise.resolve();
 
-  constructor(core: RelayCore, conn: Connection) {
-    this.#core = core;
+  constructor(host: ConnectionHost, conn: Connection) {
+    this.#host = host;
     this.#conn = conn;
-    const { config, now } = core.deps;
+    const { config, now } = host.deps;
     this.#connectedAt = now();
     this.#lastActivity = this.#connectedAt;
     this.#authDeadline = this.#connectedAt + config.limits.authTimeoutMs;
@@ -169,15 +132,15 @@ export class Session {
   /** One WebSocket message. Size and type are checked before anything is decoded. */
   onMessage(data: unknown, isBinary: boolean): void {
     if (this.#state === 'closed') return;
-    const m = this.#core.deps.metrics;
-    const checked = validateBlockSize(data, isBinary, this.#core.deps.config.limits.blockBytes);
+    const m = this.#host.deps.metrics;
+    const checked = validateBlockSize(data, isBinary, this.#host.deps.config.limits.blockBytes);
     if (!checked.ok) {
       const code = checked.error.code;
       const size = byteLength(data);
       const type: AuditEventType =
         code === 'BLOCK_NOT_BINARY'
           ? 'frame.text'
-          : size > this.#core.deps.config.limits.blockBytes
+          : size > this.#host.deps.config.limits.blockBytes
             ? 'frame.oversize'
             : 'frame.wrong-size';
       this.#reject(
@@ -189,7 +152,7 @@ export class Session {
       return;
     }
     m.blocksIn.inc();
-    this.#lastActivity = this.#core.deps.now();
+    this.#lastActivity = this.#host.deps.now();
     if (!this.#blocks.take()) {
       this.#reject(
         'rate.flood',
@@ -202,7 +165,7 @@ export class Session {
     if (
       this.#identity &&
       this.#state === 'ready' &&
-      !this.#core.takeIdentityBlock(this.#identity.name)
+      !this.#host.quota.takeBlock(this.#identity.name)
     ) {
       this.#reject('rate.flood', 'identity-blocks', CLOSE_POLICY);
       return;
@@ -227,7 +190,7 @@ export class Session {
         () => undefined,
       )
       .catch((err: unknown) => {
-        this.#core.deps.logger.error(
+        this.#host.deps.logger.error(
           { err: (err as Error).message, remote: this.remote },
           'frame handler failed',
         );
@@ -245,13 +208,13 @@ export class Session {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#reader.close();
-    this.#core.forget(this);
+    this.#host.closed(this);
   }
 
   /** Periodic deadline check (called by the core's sweep). */
   tick(now: number): void {
     if (this.#state === 'closed') return;
-    const limits = this.#core.deps.config.limits;
+    const limits = this.#host.deps.config.limits;
     if (this.#authDeadline !== undefined && now >= this.#authDeadline) {
       this.#reject('auth.timeout', this.#state === 'hello' ? 'no-hello' : 'no-login', CLOSE_POLICY);
       return;
@@ -289,13 +252,13 @@ export class Session {
       }
       // Re-authentication on long sessions (M6): open mode asks for a fresh signature.
       if (
-        this.#core.deps.config.auth === 'open' &&
+        this.#host.deps.config.auth === 'open' &&
         now >= this.#sessionExpiresAt &&
         this.#authDeadline === undefined
       ) {
         this.#challenge = newChallenge(
-          this.#core.deps.crypto,
-          this.#core.deps.config.serverId,
+          this.#host.deps.crypto,
+          this.#host.deps.config.serverId,
           this.#version,
           now,
         );
@@ -312,7 +275,7 @@ export class Session {
     if (this.#state === 'closed') return;
     const blocks = this.#writer.write(frame);
     for (const b of blocks) this.#conn.send(b);
-    this.#core.deps.metrics.blocksOut.inc(blocks.length);
+    this.#host.deps.metrics.blocksOut.inc(blocks.length);
   }
 
   close(code: number): void {
@@ -337,18 +300,27 @@ export class Session {
 
   /** Audits, counts and closes. The peer learns nothing beyond the close code. */
   #reject(type: AuditEventType, code: string, closeCode: number, value?: number): void {
-    this.#core.audit({
+    this.#host.audit({
       type,
       remote: this.remote,
       code,
       ...(this.#identity ? { identity: this.#identity.name } : {}),
       ...(value !== undefined ? { value } : {}),
     });
-    this.#core.deps.metrics.rejections.inc({ reason: type });
+    this.#host.deps.metrics.rejections.inc({ reason: type });
     this.close(closeCode);
   }
 
   /* ---------- frame handling ---------- */
+
+  #frameContext(): FrameContext {
+    return {
+      identity: this.#identity as Address,
+      remote: this.remote,
+      host: this.#host,
+      send: (f) => this.sendFrame(f),
+    };
+  }
 
   async #handle(frame: ClientFrame): Promise<void> {
     if (this.#state === 'closed') {
@@ -357,7 +329,7 @@ export class Session {
       if (frame.type === 'ack' && this.#identity) this.#ackSoon(frame.serverMessageId);
       return;
     }
-    const now = this.#core.deps.now();
+    const now = this.#host.deps.now();
     if (
       'timestamp' in frame &&
       (frame.type === 'hello' ||
@@ -366,7 +338,7 @@ export class Session {
         frame.type === 'resume' ||
         frame.type === 'ping')
     ) {
-      if (Math.abs(now - frame.timestamp) > this.#core.deps.config.limits.freshnessWindowMs) {
+      if (Math.abs(now - frame.timestamp) > this.#host.deps.config.limits.freshnessWindowMs) {
         this.#sendError(frame.type === 'ping' ? 'bad_request' : 'auth_failed');
         this.#reject('frame.malformed', 'STALE_TIMESTAMP', CLOSE_POLICY);
         return;
@@ -392,13 +364,19 @@ export class Session {
       this.#reject('frame.unexpected', frame.type, CLOSE_POLICY);
       return;
     }
+    const handler = FRAME_HANDLERS[frame.type];
+    if (handler) {
+      await handler(frame as never, this.#frameContext());
+      return;
+    }
     switch (frame.type) {
       case 'prekeys.upload':
-        return this.#onPrekeys(frame);
+        this.sendFrame(await this.#host.keys.upload(this.#identity as Address, this.remote, frame));
+        return;
       case 'keys.lookup':
-        return this.#onLookup(frame);
+        return this.#host.keys.lookup(frame, (answer) => this.sendFrame(answer));
       case 'identity.lookup':
-        this.sendFrame(await answerIdentityLookup(this.#core.deps.store, frame));
+        this.sendFrame(await this.#host.keys.identity(frame));
         return;
       case 'send':
       case 'session.terminate':
@@ -416,13 +394,13 @@ export class Session {
         this.#pump();
         return;
       case 'crl.fetch': {
-        const crl = this.#core.crl;
+        const crl = this.#host.crl;
         if (crl === undefined) this.#sendError('failed', { requestId: frame.requestId });
         else this.sendFrame({ type: 'crl', requestId: frame.requestId, crl });
         return;
       }
       case 'presence.list': {
-        const names = this.#core.onlineNames();
+        const names = this.#host.router.onlineNames();
         this.sendFrame({
           type: 'presence.list.result',
           requestId: frame.requestId,
@@ -446,7 +424,7 @@ export class Session {
       return;
     }
     this.#version = Math.max(...common);
-    const { config, crypto, now } = this.#core.deps;
+    const { config, crypto, now } = this.#host.deps;
     const cert = this.#conn.peer.certificate;
     if (config.auth === 'mtls') {
       if (!cert) {
@@ -454,7 +432,7 @@ export class Session {
         this.#reject('auth.failed', 'no-certificate', CLOSE_POLICY);
         return;
       }
-      const replaced = await this.#core.deps.store.upsertDevice({
+      const replaced = await this.#host.deps.store.upsertDevice({
         name: cert.name,
         deviceId: 1,
         identityKey: cert.identityKey,
@@ -464,7 +442,7 @@ export class Session {
       // A new CA-certified key for the name (`pki issue --replace`): the old key's
       // prekeys were dropped with it; the device uploads its own after welcome.
       if (replaced) {
-        this.#core.audit({
+        this.#host.audit({
           type: 'identity.replaced',
           remote: this.remote,
           identity: cert.name,
@@ -480,7 +458,7 @@ export class Session {
   }
 
   async #onAuth(frame: Extract<ClientFrame, { type: 'register' | 'login' }>): Promise<void> {
-    const { config, store, now, crypto } = this.#core.deps;
+    const { config, store, now, crypto } = this.#host.deps;
     const challenge = this.#challenge;
     const reauth = this.#state === 'ready' && this.#authDeadline !== undefined;
     if (config.auth !== 'open' || !challenge || (this.#state !== 'challenged' && !reauth)) {
@@ -526,7 +504,7 @@ export class Session {
         return;
       }
       if (result.created)
-        this.#core.audit({ type: 'auth.register', remote: this.remote, identity: frame.name });
+        this.#host.audit({ type: 'auth.register', remote: this.remote, identity: frame.name });
     }
     if (reauth) {
       this.#authDeadline = undefined;
@@ -546,7 +524,7 @@ export class Session {
    */
   async #onResume(frame: Extract<ClientFrame, { type: 'resume' }>): Promise<void> {
     const challenge = this.#challenge;
-    if (this.#core.deps.config.auth !== 'open' || !challenge) {
+    if (this.#host.deps.config.auth !== 'open' || !challenge) {
       // mtls has no tokens: the certificate authenticates every handshake.
       this.#reject('frame.unexpected', frame.type, CLOSE_POLICY);
       return;
@@ -558,7 +536,7 @@ export class Session {
     }
     challenge.used = true;
     const address = { name: frame.name, deviceId: frame.deviceId };
-    const result = sessionTokensOf(this.#core).redeem(address, frame.sessionToken);
+    const result = this.#host.tokens.redeem(address, frame.sessionToken);
     if (!result.ok) {
       this.#failAuth(frame.name, `resume-${result.reason}`);
       return;
@@ -568,8 +546,8 @@ export class Session {
 
   #failAuth(name: string, code: string): void {
     this.#sendError('auth_failed');
-    this.#core.audit({ type: 'auth.failed', remote: this.remote, identity: name, code });
-    this.#core.deps.metrics.rejections.inc({ reason: 'auth.failed' });
+    this.#host.audit({ type: 'auth.failed', remote: this.remote, identity: name, code });
+    this.#host.deps.metrics.rejections.inc({ reason: 'auth.failed' });
     this.close(CLOSE_POLICY);
   }
 
@@ -578,14 +556,10 @@ export class Session {
    * connection's previous one; the relay keeps only its hash. mtls: an empty token.
    */
   #sendWelcome(address: Address): void {
-    const { config } = this.#core.deps;
+    const { config } = this.#host.deps;
     let sessionToken: Uint8Array = new Uint8Array(0);
     if (config.auth === 'open') {
-      const issued = sessionTokensOf(this.#core).issue(
-        address,
-        this.#sessionExpiresAt,
-        this.#token,
-      );
+      const issued = this.#host.tokens.issue(address, this.#sessionExpiresAt, this.#token);
       this.#token = issued.handle;
       sessionToken = issued.token;
     }
@@ -613,9 +587,10 @@ export class Session {
    * with a token, and keeps that session's signed expiry instead of starting a new one.
    */
   async #authenticated(address: Address, resumedUntil?: number): Promise<void> {
-    const { config, now, store } = this.#core.deps;
+    const { config, now } = this.#host.deps;
     this.#identity = address;
-    if (!(await this.#core.register(this, address.name))) {
+    const granted = this.#host.router.register(this, address);
+    if (!(typeof granted === 'boolean' ? granted : await granted)) {
       this.#identity = undefined;
       this.#sendError('rate_limited');
       this.#reject('conn.cap', 'per-identity', CLOSE_TRY_AGAIN);
@@ -625,7 +600,7 @@ export class Session {
     this.#authDeadline = undefined;
     this.#challenge = undefined;
     this.#sessionExpiresAt = resumedUntil ?? now() + config.limits.sessionTtlMs;
-    this.#core.audit({
+    this.#host.audit({
       type: 'auth.ok',
       remote: this.remote,
       identity: address.name,
@@ -633,100 +608,10 @@ export class Session {
     });
     this.#sendWelcome(address);
     await this.#flushReceipts();
-    const stock = await store.countPrekeys(address);
-    if (stock.oneTime < config.limits.lowPrekeyThreshold) {
-      this.sendFrame({
-        type: 'prekeys.low',
-        remainingOneTime: stock.oneTime,
-        remainingOneTimePq: stock.oneTimePq,
-      });
-    }
+    const low = await this.#host.keys.lowOnLogin(address);
+    if (low) this.sendFrame(low);
     this.#emptyMarkerDue = true;
     this.#pump();
-  }
-
-  async #onPrekeys(frame: Extract<ClientFrame, { type: 'prekeys.upload' }>): Promise<void> {
-    const { store, crypto } = this.#core.deps;
-    const me = this.#identity as Address;
-    // Peers verify bundles anyway; checking here keeps keys that no peer would accept
-    // (a buggy or hostile client) out of the directory. Nothing of a bad upload is kept.
-    const device = await store.getDevice(me);
-    const fault = device ? prekeySignatureFault(crypto, device.identityKey, frame) : 'no-device';
-    if (fault !== undefined) {
-      this.#core.audit({
-        type: 'prekeys.rejected',
-        remote: this.remote,
-        identity: me.name,
-        code: fault,
-      });
-      this.#sendError('failed');
-      return;
-    }
-    const stock = await store.countPrekeys(me);
-    if (
-      stock.oneTime + frame.oneTime.length > MAX_ONE_TIME_PREKEYS_PER_DEVICE ||
-      stock.oneTimePq + frame.oneTimePq.length > MAX_ONE_TIME_PREKEYS_PER_DEVICE
-    ) {
-      this.#core.audit({
-        type: 'prekeys.rejected',
-        remote: this.remote,
-        identity: me.name,
-        code: 'too-many',
-      });
-      this.#sendError('too_large');
-      return;
-    }
-    await store.putPrekeys(me, {
-      ...(frame.identityDh ? { identityDh: frame.identityDh } : {}),
-      ...(frame.signedPrekey ? { signedPrekey: frame.signedPrekey } : {}),
-      ...(frame.pqLastResort ? { pqLastResort: frame.pqLastResort } : {}),
-      oneTime: frame.oneTime,
-      oneTimePq: frame.oneTimePq,
-    });
-    const after = await store.countPrekeys(me);
-    this.sendFrame({
-      type: 'prekeys.stored',
-      remainingOneTime: after.oneTime,
-      remainingOneTimePq: after.oneTimePq,
-    });
-  }
-
-  async #onLookup(frame: Extract<ClientFrame, { type: 'keys.lookup' }>): Promise<void> {
-    const { store, config } = this.#core.deps;
-    const target = { name: frame.name, deviceId: frame.deviceId ?? 1 };
-    const bundle = await store.takePrekeyBundle(target);
-    if (!bundle) {
-      this.#sendError('failed', { requestId: frame.requestId });
-      return;
-    }
-    this.sendFrame({
-      type: 'keys.bundle',
-      requestId: frame.requestId,
-      name: bundle.device.name,
-      deviceId: bundle.device.deviceId,
-      identityKey: bundle.device.identityKey,
-      identityDh: bundle.identityDh,
-      ...(bundle.device.certificate ? { certificate: bundle.device.certificate } : {}),
-      signedPrekey: bundle.signedPrekey,
-      pqPrekey: bundle.pqPrekey,
-      ...(bundle.oneTimePrekey
-        ? {
-            oneTimePrekey: {
-              id: bundle.oneTimePrekey.id,
-              publicKey: bundle.oneTimePrekey.publicKey,
-            },
-          }
-        : {}),
-    });
-    if (bundle.remainingOneTime < config.limits.lowPrekeyThreshold) {
-      for (const s of this.#core.sessionsOf(target)) {
-        s.sendFrame({
-          type: 'prekeys.low',
-          remainingOneTime: bundle.remainingOneTime,
-          remainingOneTimePq: bundle.remainingOneTimePq,
-        });
-      }
-    }
   }
 
   /**
@@ -735,12 +620,12 @@ export class Session {
    * commit is in flight (one fsync serves many frames), and receipts still come back in
    * order because commits resolve in submission order.
    */
-  #onRelay(frame: Relayed): void {
+  #onRelay(frame: RelayedFrame): void {
     const me = this.#identity as Address;
-    const { config, metrics } = this.#core.deps;
+    const { config, metrics } = this.#host.deps;
     if (frame.from.name !== me.name || frame.from.deviceId !== me.deviceId) {
       // Identity binding (M5): silent drop, so a spoofer learns nothing.
-      this.#core.audit({
+      this.#host.audit({
         type: 'sender.spoofed',
         remote: this.remote,
         identity: me.name,
@@ -758,110 +643,13 @@ export class Session {
       return;
     }
     this.#relayChain = this.#relayChain
-      .then(() => this.#submit(frame, me))
+      .then(() => this.#host.router.submit(this, me, frame))
       .catch((err: unknown) => {
-        this.#core.deps.logger.error({ err: (err as Error).message }, 'relay failed');
+        this.#host.deps.logger.error({ err: (err as Error).message }, 'relay failed');
         this.#sendError('server_error', { clientMessageId: frame.clientMessageId });
       });
   }
 
-  /** Submits one relayed frame; resolves once it is queued for commit (not committed). */
-  async #submit(frame: Relayed, me: Address): Promise<void> {
-    const { store, config, now, metrics } = this.#core.deps;
-    const recipient = { name: frame.to.name, deviceId: frame.to.deviceId };
-    // A device with an authenticated connection is registered (its row committed before
-    // its welcome, and devices are never deleted), so the lookup is only needed for
-    // recipients that are offline.
-    const known = this.#core.sessionsOf(recipient).length > 0 || (await store.getDevice(recipient));
-    if (!known) {
-      metrics.messages.inc({ outcome: 'unknown-recipient' });
-      this.#sendError('failed', { clientMessageId: frame.clientMessageId });
-      return;
-    }
-    const t = now();
-    const end = metrics.enqueueSeconds.startTimer();
-    const mail = {
-      recipient,
-      sender: me,
-      clientMessageId: frame.clientMessageId,
-      kind: KIND_OF[frame.type],
-      payload: frame.payload,
-      storedAt: t,
-      expiresAt: t + config.limits.mailboxTtlMs,
-    };
-    // A recipient that will most likely get it live usually acks within milliseconds:
-    // let the store wait for that ack before writing (no disk write at all if it comes).
-    const liveLikely = this.#core
-      .sessionsOf(recipient)
-      .some((s) => s.canTakeLive() && this.#core.nextCanGoLive(recipient, s));
-    const { decision, committed, idDurable, writeNow } = await store.submit(
-      mail,
-      config.limits.maxMailboxPerRecipient,
-      liveLikely ? { holdMs: LIVE_ACK_HOLD_MS } : {},
-    );
-    if (!decision.ok) {
-      metrics.messages.inc({ outcome: 'mailbox-full' });
-      this.#sendError('failed', { clientMessageId: frame.clientMessageId });
-      return;
-    }
-    const serverMessageId = decision.serverMessageId;
-    const queued = (): void => {
-      end();
-      metrics.messages.inc({ outcome: decision.duplicate ? 'duplicate' : 'queued' });
-      // Durable before "queued" (M11).
-      this.sendFrame({
-        type: 'receipt',
-        clientMessageId: frame.clientMessageId,
-        status: 'queued',
-        serverMessageId,
-        timestamp: t,
-      });
-    };
-    const failed = (err: unknown): void => {
-      this.#core.deps.logger.error({ err: (err as Error).message }, 'enqueue failed');
-      this.#sendError('server_error', { clientMessageId: frame.clientMessageId });
-    };
-    if (decision.duplicate) {
-      // If the original was acked while held, the ack's "delivered" answers this too.
-      committed.then((outcome) => {
-        if (outcome === 'stored') queued();
-      }, failed);
-      return;
-    }
-    // New mail: hand it at once to recipient connections that are caught up, while the
-    // commit runs; the others get it from storage after the commit, in order.
-    const entry = this.#core.beginInflight(recipient, serverMessageId);
-    const item: MailItem = { ...mail, serverMessageId };
-    // (Only with a durably reserved id: a crash must never let the id be reused.)
-    for (const s of idDurable ? this.#core.sessionsOf(recipient) : []) {
-      if (this.#core.canGoLive(recipient, s, entry) && s.pushLive(item)) entry.liveTo.add(s);
-    }
-    // Held for an ack that cannot come (nobody got it live after all): store it now.
-    if (entry.liveTo.size === 0) writeNow?.();
-    entry.queuedSent = committed.then(
-      (outcome) => {
-        this.#core.endInflight(recipient, entry);
-        if (outcome === 'acked') {
-          // Never stored: the recipient has it, and "delivered" (sent by the ack) is the
-          // only receipt that applies.
-          end();
-          metrics.messages.inc({ outcome: 'acked-live' });
-          return;
-        }
-        queued();
-        for (const s of this.#core.sessionsOf(recipient)) if (!entry.liveTo.has(s)) s.notifyMail();
-      },
-      (err: unknown) => {
-        this.#core.endInflight(recipient, entry);
-        failed(err);
-      },
-    );
-  }
-
-  /**
-   * Delivers one new item now if this connection is caught up: authenticated, no
-   * backlog being drained, room in its send buffer. Returns whether it did.
-   */
   /** Whether a new item would be delivered live now (see `pushLive`). */
   canTakeLive(): boolean {
     return (
@@ -873,6 +661,10 @@ export class Session {
     );
   }
 
+  /**
+   * Delivers one new item now if this connection is caught up: authenticated, no
+   * backlog being drained, room in its send buffer. Returns whether it did.
+   */
   pushLive(item: MailItem): boolean {
     if (!this.canTakeLive()) return false;
     if (item.serverMessageId <= this.#cursor) return false;
@@ -891,7 +683,7 @@ export class Session {
   /** Not awaited: acks of one connection commit together in the next group commit. */
   #ackSoon(serverMessageId: number): void {
     const done = this.#onAck(serverMessageId).catch((err: unknown) => {
-      this.#core.deps.logger.error({ err: (err as Error).message }, 'ack failed');
+      this.#host.deps.logger.error({ err: (err as Error).message }, 'ack failed');
     });
     this.#acksInFlight.add(done);
     void done.finally(() => this.#acksInFlight.delete(done));
@@ -899,32 +691,13 @@ export class Session {
 
   async #onAck(serverMessageId: number): Promise<void> {
     const me = this.#identity as Address;
-    const { store, now } = this.#core.deps;
+    const { store } = this.#host.deps;
     if (this.#storedReceiptsSent.delete(serverMessageId)) {
       // The sender applied a kept receipt: only now may it go (at-least-once).
       await store.settleReceipt(me, serverMessageId);
       return;
     }
-    const item = await store.ack(me, serverMessageId);
-    if (!item) return;
-    // The sender hears "queued" before "delivered", even when the ack overtook the commit.
-    await this.#core.inflight(serverMessageId)?.queuedSent;
-    this.#core.deps.metrics.messages.inc({ outcome: 'delivered' });
-    const receipt = {
-      clientMessageId: item.clientMessageId,
-      status: 'delivered' as const,
-      serverMessageId,
-      timestamp: now(),
-    };
-    const senders = this.#core.sessionsOf(item.sender);
-    if (senders.length === 0) {
-      await store.addReceipt(item.sender, receipt, MAX_PENDING_RECEIPTS_PER_SENDER);
-      // A sender that logged in while the write ran may have read the kept receipts
-      // before this one was committed: tell it now (a repeat is harmless).
-      for (const s of this.#core.sessionsOf(item.sender)) s.sendStoredReceipt(receipt);
-      return;
-    }
-    for (const s of senders) s.sendFrame({ type: 'receipt', ...receipt });
+    await this.#host.router.ack(me, serverMessageId);
   }
 
   /**
@@ -945,7 +718,7 @@ export class Session {
 
   /** Sends every receipt kept for this device while it was offline, oldest first. */
   async #flushReceipts(): Promise<void> {
-    const { store } = this.#core.deps;
+    const { store } = this.#host.deps;
     const me = this.#identity as Address;
     let after = 0;
     for (;;) {
@@ -985,13 +758,13 @@ export class Session {
       },
       (err: unknown) => {
         this.#pumping = false;
-        this.#core.deps.logger.error({ err: (err as Error).message }, 'mailbox pump failed');
+        this.#host.deps.logger.error({ err: (err as Error).message }, 'mailbox pump failed');
       },
     );
   }
 
   async #runPump(): Promise<void> {
-    const { store } = this.#core.deps;
+    const { store } = this.#host.deps;
     const me = this.#identity as Address;
     do {
       this.#pumpAgain = false;
@@ -1023,54 +796,6 @@ export class Session {
     }
   }
 }
-
-/**
- * Checks every signature of a prekey upload against the device's registered identity
- * key, as the protocol defines them (docs/protocol.md §4.1, `@parley/protocol`). Returns
- * the audit code of the first part that fails, or undefined if all verify.
- */
-function prekeySignatureFault(
-  crypto: CryptoProvider,
-  identityKey: Uint8Array,
-  frame: Extract<ClientFrame, { type: 'prekeys.upload' }>,
-): string | undefined {
-  const signingKey = asEd25519PublicKey(identityKey);
-  let part = 'identity-dh';
-  try {
-    if (frame.identityDh) {
-      verifyPublicIdentity(crypto, {
-        signingKey,
-        dhKey: asX25519PublicKey(frame.identityDh.publicKey),
-        dhSignature: asEd25519Signature(frame.identityDh.signature),
-      });
-    }
-    part = 'signed-prekey';
-    if (frame.signedPrekey)
-      verifySignedPreKey(crypto, signingKey, signedX25519(frame.signedPrekey));
-    part = 'pq-prekey';
-    if (frame.pqLastResort) verifyKemPreKey(crypto, signingKey, signedKem(frame.pqLastResort));
-    part = 'pq-one-time-prekey';
-    for (const k of frame.oneTimePq) verifyKemPreKey(crypto, signingKey, signedKem(k));
-  } catch (err) {
-    if (err instanceof ProtocolError || err instanceof CryptoError) return `bad-signature:${part}`;
-    throw err;
-  }
-  return undefined;
-}
-
-type WireSigned = { id: number; publicKey: Uint8Array; signature: Uint8Array };
-
-const signedX25519 = (k: WireSigned): SignedPreKey => ({
-  id: k.id,
-  publicKey: asX25519PublicKey(k.publicKey),
-  signature: asEd25519Signature(k.signature),
-});
-
-const signedKem = (k: WireSigned): KemPreKey => ({
-  id: k.id,
-  publicKey: asMlKem768PublicKey(k.publicKey),
-  signature: asEd25519Signature(k.signature),
-});
 
 function byteLength(data: unknown): number {
   if (data instanceof Uint8Array) return data.length;

@@ -79,6 +79,9 @@ describe('receipts kept for an offline sender', () => {
     await a2.hello();
     const r2 = await a2.next('receipt.stored');
     expect(r2).toEqual(r1);
+    // The login's backlog marker first, so that `settled` waits for the answer to its own
+    // fetch (which comes after the ack took effect), not for this one.
+    await a2.next('mailbox.empty');
     a2.send({ type: 'ack', serverMessageId: r2.serverMessageId });
     await settled(a2);
     a2.close();
