@@ -226,7 +226,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
       logger,
       crypto,
       now,
-      quota: bus.quota,
+      bus,
     });
     if (config.auth === 'mtls') core.setCrl(crlToDer(tls.crl));
     undo.push(() => core.shutdown());
