@@ -8,7 +8,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@parley\/crypto\/node$/, replacement: src('crypto/src/node/index.ts') },
-      { find: /^@parley\/client\/node$/, replacement: src('client/src/node/index.ts') },
+      { find: /^@parley\/client-node$/, replacement: src('client-node/src/index.ts') },
       {
         find: /^@parley\/(crypto|wire|protocol|pki|server|client)$/,
         replacement: src('$1/src/index.ts'),

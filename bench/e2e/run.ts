@@ -20,8 +20,8 @@ import { performance } from 'node:perf_hooks';
 import { createPortableCrypto } from '@parley/crypto';
 import type { CryptoProvider } from '@parley/crypto';
 import { createNodeCrypto } from '@parley/crypto/node';
-import { initProfile, openNodeClient } from '@parley/client/node';
-import type { NodeClient } from '@parley/client/node';
+import { initProfile, openNodeClient } from '@parley/client-node';
+import type { NodeClient } from '@parley/client-node';
 import { issueClient } from '@parley/pki';
 import { startRelay } from '@parley/server';
 

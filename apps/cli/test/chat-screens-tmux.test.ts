@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPortableCrypto } from '@parley/crypto';
 import { MIN_KDF_MEMORY_KIB } from '@parley/client';
 import type { StoredMessage } from '@parley/client';
-import { initProfile, openProfile } from '@parley/client/node';
+import { initProfile, openProfile } from '@parley/client-node';
 import { issueClient } from '@parley/pki';
 import { startRelay } from '@parley/server';
 import type { RunningRelay } from '@parley/server';

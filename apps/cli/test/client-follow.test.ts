@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPortableCrypto } from '@parley/crypto';
 import { MIN_KDF_MEMORY_KIB } from '@parley/client';
-import { initProfile, openNodeClient } from '@parley/client/node';
+import { initProfile, openNodeClient } from '@parley/client-node';
 import { issueClient } from '@parley/pki';
 import { startRelay } from '@parley/server';
 

@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPortableCrypto } from '@parley/crypto';
 import { MIN_KDF_MEMORY_KIB } from '@parley/client';
-import { initProfile } from '@parley/client/node';
+import { initProfile } from '@parley/client-node';
 import { issueClient } from '@parley/pki';
 import { startRelay } from '@parley/server';
 import type { RunningRelay } from '@parley/server';

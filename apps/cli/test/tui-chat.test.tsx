@@ -15,7 +15,7 @@ import {
   createProtocolE2ee,
 } from '@parley/client';
 import type { StoredMessage } from '@parley/client';
-import type { NodeClient } from '@parley/client/node';
+import type { NodeClient } from '@parley/client-node';
 import { ChatApp } from '../src/tui/chat.js';
 
 const crypto = createPortableCrypto();

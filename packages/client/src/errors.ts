@@ -27,6 +27,11 @@ export type ClientErrorCode =
   | 'PEER_REVOKED'
   /** A peer's identity key could not be trusted (mtls: no valid certificate from our CA). */
   | 'UNTRUSTED_KEY'
+  /**
+   * Open mode: the contact's identity key changed and the user has not accepted the new
+   * one (`markVerified`); messages to it wait unencrypted until they do.
+   */
+  | 'KEY_CHANGED'
   /** The relay answered with an error frame. */
   | 'RELAY_ERROR'
   /** An operation did not finish within its bound. */

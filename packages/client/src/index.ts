@@ -1,7 +1,8 @@
 /**
  * `@parley/client`: the client core shared by the terminal and web apps. It does no
  * I/O itself: storage (`ClientStore`), transport and clock are interfaces that the
- * apps supply (Node adapters live in `@parley/client/node`).
+ * apps supply (Node adapters live in `@parley/client-node`, a separate package, so
+ * this one installs no native module).
  */
 export { ClientError } from './errors.js';
 export type { ClientErrorCode } from './errors.js';
@@ -19,6 +20,17 @@ export type {
   TrustState,
 } from './store/types.js';
 export { MemoryStore, selectMessages, summarise } from './store/memory.js';
+export {
+  parseSearchQuery,
+  searchInMessages,
+  searchLimit,
+  fts5MatchExpression,
+  tokenize,
+  DEFAULT_SEARCH_LIMIT,
+  MAX_SEARCH_LIMIT,
+  MAX_SEARCH_TERMS,
+} from './store/search.js';
+export type { SearchOptions, SearchTerm } from './store/search.js';
 export {
   checkKdfParams,
   deriveStoreKey,
@@ -47,7 +59,18 @@ export {
   ONE_TIME_PREKEYS_TARGET,
   ONE_TIME_PQ_PREKEYS_TARGET,
 } from './client.js';
-export type { ClientEvent, ClientListener, ClientOptions, ClientTransport } from './client.js';
+export type { ClientEvent, ClientListener, ClientOptions } from './client.js';
+export {
+  ConnectionDriver,
+  LIVENESS_TIMEOUT_MS,
+  RECONNECT_INITIAL_MS,
+  RECONNECT_MAX_MS,
+  WATCHDOG_INTERVAL_MS,
+} from './connection.js';
+export type { ClientTransport, ConnectionDriverOptions, DrivenClient } from './connection.js';
+export type { ClientSocket, ClientSocketHandlers, SocketOpener } from './socket.js';
+export { systemClock, systemTimers } from './timers.js';
+export type { Clock, TimerHandle, Timers } from './timers.js';
 export type {
   DecryptResult,
   E2ee,

@@ -50,6 +50,8 @@ import {
 } from '@parley/protocol';
 import type { KeysBundleFrame } from '@parley/wire';
 import { ClientError } from './errors.js';
+import { systemClock } from './timers.js';
+import type { Clock } from './timers.js';
 import type {
   DecryptResult,
   E2ee,
@@ -248,7 +250,11 @@ function bundleFromFrame(crypto: CryptoProvider, frame: KeysBundleFrame) {
   }
 }
 
-export function createProtocolE2ee(crypto: CryptoProvider): E2ee {
+export function createProtocolE2ee(
+  crypto: CryptoProvider,
+  options: { readonly clock?: Clock } = {},
+): E2ee {
+  const clock = options.clock ?? systemClock;
   const identities = new WeakMap<Identity, IdentityKeyPair>();
   const idOf = (identity: Identity): IdentityKeyPair => {
     let id = identities.get(identity);
@@ -274,7 +280,7 @@ export function createProtocolE2ee(crypto: CryptoProvider): E2ee {
   return {
     generatePrekeys(identity: Identity, req: PrekeyRequest): PrekeyBatch {
       const id = idOf(identity);
-      const now = Date.now();
+      const now = clock();
       const writes: StoreWrite[] = [];
       let signedPrekey;
       let pqLastResort;
@@ -346,7 +352,7 @@ export function createProtocolE2ee(crypto: CryptoProvider): E2ee {
         const bundle = bundleFromFrame(crypto, frame);
         const meta = metaOf(identity, { name: frame.name, deviceId: frame.deviceId }, m);
         const { session, envelope } = initiateSession(
-          ctx(Date.now()),
+          ctx(clock()),
           { identity: idOf(identity), bundle },
           plaintext,
           meta,
@@ -369,12 +375,7 @@ export function createProtocolE2ee(crypto: CryptoProvider): E2ee {
         const session = deserializeSession(stateBytes);
         const peer = session.remoteAddress;
         const meta = metaOf(identity, { name: peer.userId, deviceId: peer.deviceId }, m);
-        const { session: next, envelope } = protocolEncrypt(
-          ctx(Date.now()),
-          session,
-          plaintext,
-          meta,
-        );
+        const { session: next, envelope } = protocolEncrypt(ctx(clock()), session, plaintext, meta);
         const state = serializeSession(next);
         terminateSession(next);
         return { state, payload: envelope };

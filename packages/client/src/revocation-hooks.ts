@@ -3,7 +3,7 @@
  * stays free of X.509: it passes the relay's `crl` frames on, asks for a fresh CRL on
  * every connection, and asks before each send whether the recipient is still
  * certified. The Node adapter implements it with `@parley/pki`
- * (`packages/client/src/node/revocation.ts`).
+ * (`packages/client-node/src/revocation.ts`).
  */
 import type { ClientFrame } from '@parley/wire';
 

@@ -67,6 +67,16 @@ export function observeIdentityKey(
   return { contact, keyChanged: true, changed: true };
 }
 
+/**
+ * Whether nothing may be encrypted to this contact's key until the user accepts it.
+ * Open mode: a changed key is the relay's easiest attack (it hands out its own key), so
+ * a `key-changed` contact gets no message until `markVerified`. mtls: the new key carries
+ * our CA's certificate, so the change is the organisation's; it is flagged, not held.
+ */
+export function holdsOutgoing(contact: Contact | undefined, mode: AuthMode): boolean {
+  return mode === 'open' && contact?.trust === 'key-changed';
+}
+
 /** The user compared safety numbers and accepts the current key. */
 export function markVerified(contact: Contact, now: number): Contact {
   const { previousIdentityKey: _prev, ...rest } = contact;

@@ -7,6 +7,7 @@
  * Owns: the waiting uploads of one connection. Knows nothing of keys or storage.
  */
 import { ClientError } from './errors.js';
+import type { TimerHandle, Timers } from './timers.js';
 
 /** The one-time stock the relay reports after storing an upload. */
 export interface StoredStock {
@@ -17,7 +18,7 @@ export interface StoredStock {
 interface Waiter {
   resolve(stock: StoredStock): void;
   reject(err: ClientError): void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: TimerHandle;
   /** Timed out: it stays queued so that its late answer, if any, is not taken for the next one's. */
   timedOut: boolean;
 }
@@ -44,7 +45,10 @@ export class UploadAnswers {
     return this.#answers > mark ? this.#latest : undefined;
   }
 
-  constructor(private readonly timeoutMs: number) {}
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly timers: Timers,
+  ) {}
 
   /**
    * Call right after the upload frame went out; settles with the relay's answer.
@@ -56,7 +60,7 @@ export class UploadAnswers {
         resolve,
         reject,
         timedOut: false,
-        timer: setTimeout(() => {
+        timer: this.timers.set(() => {
           waiter.timedOut = true;
           reject(new ClientError('TIMEOUT', 'relay did not confirm the prekey upload in time'));
         }, this.timeoutMs),
@@ -74,7 +78,7 @@ export class UploadAnswers {
     };
     const w = this.#waiting.shift();
     if (!w || w.timedOut) return;
-    clearTimeout(w.timer);
+    this.timers.clear(w.timer);
     w.resolve({
       remainingOneTime: stock.remainingOneTime,
       remainingOneTimePq: stock.remainingOneTimePq,
@@ -87,7 +91,7 @@ export class UploadAnswers {
     const w = this.#waiting.shift();
     if (!w) return false;
     if (w.timedOut) return true;
-    clearTimeout(w.timer);
+    this.timers.clear(w.timer);
     w.reject(new ClientError('RELAY_ERROR', `relay refused the prekey upload (${code})`));
     return true;
   }
@@ -95,7 +99,7 @@ export class UploadAnswers {
   /** The connection closed: no answer will come. */
   failAll(): void {
     for (const w of this.#waiting.splice(0)) {
-      clearTimeout(w.timer);
+      this.timers.clear(w.timer);
       if (!w.timedOut)
         w.reject(
           new ClientError('TRANSPORT', 'connection lost before the prekey upload was confirmed'),

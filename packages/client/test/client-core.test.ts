@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { toHex, utf8Encode } from '@parley/crypto';
 import { MemoryStore } from '@parley/client';
 import type { StoreWrite } from '@parley/client';
-import { createProfile, openProfile } from '@parley/client/node';
+import { createProfile, openProfile } from '@parley/client-node';
 import { FakeRelay } from './fake-relay.js';
 import { cheap, device, makeAccount, online, texts, until } from './harness.js';
 import type { Device } from './harness.js';
@@ -244,6 +244,37 @@ describe('client core with the in-process relay', () => {
     expect(c?.previousIdentityKey).toBeDefined();
     const v = await alice.client.markVerified('bob');
     expect(v.trust).toBe('verified');
+  });
+
+  it('a changed key holds replies (nothing encrypted to it) until the user accepts it', async () => {
+    const { relay, alice, bob } = await pair();
+    await online(relay, bob);
+    const m = await alice.client.send('bob', 'before');
+    await alice.client.waitForStatus('bob', m.id, 'delivered', 5000);
+    const bs2 = new MemoryStore();
+    await makeAccount(bs2, 'bob');
+    relay.users.get('bob')?.conn?.close();
+    relay.users.delete('bob');
+    const bob2 = await device(relay, 'bob', bs2);
+    await online(relay, bob2);
+    await until(() => (relay.users.get('bob')?.oneTime.length ?? 0) > 0, 'bob2 prekeys');
+    await bob2.client.send('alice', 'new phone');
+    await until(async () => (await texts(alice, 'bob')).includes('in:new phone'), 'alice reads');
+    const payloads = relay.seenPayloads.length;
+    const reply = await alice.client.send('bob', 'held reply');
+    expect(reply.status).toBe('sending');
+    expect(alice.events.some((e) => e.type === 'error' && e.error.code === 'KEY_CHANGED')).toBe(
+      true,
+    );
+    // A round trip: anything sent before it has reached the relay.
+    await alice.client.requestPresence();
+    expect(relay.seenPayloads.length).toBe(payloads);
+    expect((await alice.client.messages('bob')).find((x) => x.id === reply.id)?.status).toBe(
+      'sending',
+    );
+    await alice.client.markVerified('bob');
+    await alice.client.waitForStatus('bob', reply.id, 'delivered', 5000);
+    expect(await texts(bob2, 'alice')).toEqual(['out:new phone', 'in:held reply']);
   });
 
   it('terminates a session: keys discarded on both sides, the next message starts afresh', async () => {

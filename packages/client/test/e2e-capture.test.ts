@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ClientEvent } from '@parley/client';
-import { openNodeClient, type NodeClient } from '@parley/client/node';
+import { openNodeClient, type NodeClient } from '@parley/client-node';
 import { startRelay } from '@parley/server';
 import { BLOCK_BYTES, blockMessageBytes } from '@parley/wire';
 import { PASS, crypto, initMtlsProfile, until } from './e2e-helpers.js';

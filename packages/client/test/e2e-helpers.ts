@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPortableCrypto } from '@parley/crypto';
 import { MIN_KDF_MEMORY_KIB } from '@parley/client';
-import { initProfile } from '@parley/client/node';
+import { initProfile } from '@parley/client-node';
 import { issueClient, type IssueOptions } from '@parley/pki';
 import { startRelay, type RunningRelay } from '@parley/server';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ONE_TIME_PQ_PREKEYS_TARGET, ONE_TIME_PREKEYS_TARGET } from '@parley/client';
-import { openNodeClient, type NodeClient } from '@parley/client/node';
+import { openNodeClient, type NodeClient } from '@parley/client-node';
 import { PASS, crypto, startMtlsPair, until } from './e2e-helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'parley-idlookup-'));

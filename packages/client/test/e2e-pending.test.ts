@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openNodeClient } from '@parley/client/node';
-import type { NodeClient } from '@parley/client/node';
+import { openNodeClient } from '@parley/client-node';
+import type { NodeClient } from '@parley/client-node';
 import { PASS, crypto, startMtlsPair, until } from './e2e-helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'parley-e2e-pending-'));

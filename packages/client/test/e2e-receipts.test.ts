@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ClientEvent, StoreWrite } from '@parley/client';
-import { openNodeClient } from '@parley/client/node';
-import type { NodeClient } from '@parley/client/node';
+import { openNodeClient } from '@parley/client-node';
+import type { NodeClient } from '@parley/client-node';
 import type { RunningRelay } from '@parley/server';
 import { PASS, crypto, startMtlsPair, until } from './e2e-helpers.js';
 

@@ -21,8 +21,8 @@ import {
   type ClientEvent,
   type StoreWrite,
 } from '@parley/client';
-import { openNodeClient } from '@parley/client/node';
-import type { NodeClient, OpenClientOptions } from '@parley/client/node';
+import { openNodeClient } from '@parley/client-node';
+import type { NodeClient, OpenClientOptions } from '@parley/client-node';
 import { startRelay } from '@parley/server';
 import type { RunningRelay } from '@parley/server';
 import { PASS, crypto, initMtlsProfile, startMtlsPair, until } from './e2e-helpers.js';

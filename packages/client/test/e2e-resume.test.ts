@@ -12,7 +12,7 @@ import { inspect } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
 import type { CryptoProvider } from '@parley/crypto';
 import type { ClientEvent } from '@parley/client';
-import { initProfile, openNodeClient } from '@parley/client/node';
+import { initProfile, openNodeClient } from '@parley/client-node';
 import { loadOrCreateAuditKey, startRelay, verifyAuditLog } from '@parley/server';
 import type { RunningRelay } from '@parley/server';
 import { KDF, PASS, crypto as base, until } from './e2e-helpers.js';

@@ -33,7 +33,7 @@ import {
   publicKemPreKey,
   publicSignedPreKey,
 } from '@parley/protocol';
-import { initProfile, openNodeClient, type NodeClient } from '@parley/client/node';
+import { initProfile, openNodeClient, type NodeClient } from '@parley/client-node';
 import { startRelay, type RunningRelay } from '@parley/server';
 import { KDF, PASS, crypto, initMtlsProfile, until } from './e2e-helpers.js';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { utf8Encode } from '@parley/crypto';
 import { Account, ClientError, MemoryStore, ParleyClient } from '@parley/client';
-import { createProfile, openProfile } from '@parley/client/node';
+import { createProfile, openProfile } from '@parley/client-node';
 import { FakeRelay } from './fake-relay.js';
 import { cheap, crypto, device, e2ee, makeAccount, online, texts, until } from './harness.js';
 import type { Device } from './harness.js';

@@ -9,7 +9,7 @@ import {
   openProfile,
   PROFILE_DB_FILE,
   PROFILE_HEADER_FILE,
-} from '@parley/client/node';
+} from '@parley/client-node';
 
 const crypto = createPortableCrypto();
 const root = mkdtempSync(join(tmpdir(), 'parley-profile-'));

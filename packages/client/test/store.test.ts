@@ -4,20 +4,24 @@ import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { createPortableCrypto } from '@parley/crypto';
 import { MemoryStore, MIN_KDF_MEMORY_KIB } from '@parley/client';
-import { createProfile, openProfile } from '@parley/client/node';
+import { createProfile, openProfile } from '@parley/client-node';
 import type { ClientStore } from '@parley/client';
 import { storeContract } from './store-contract.js';
+import type { StoreHarness } from './store-contract.js';
+import { storeSearchContract } from './store-search-contract.js';
 
 const crypto = createPortableCrypto();
 const root = mkdtempSync(join(tmpdir(), 'parley-store-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-storeContract('memory', { open: async () => new MemoryStore() });
+const memory: StoreHarness = { open: async () => new MemoryStore() };
+storeContract('memory', memory);
+storeSearchContract('memory', memory);
 
 let n = 0;
 const dirs = new WeakMap<ClientStore, string>();
 const cheap = { crypto, kdf: { memoryKiB: MIN_KDF_MEMORY_KIB, iterations: 1 } };
-storeContract('sqlcipher', {
+const sqlcipher: StoreHarness = {
   open: async () => {
     const dir = join(root, `p${n++}`);
     const s = await createProfile(dir, 'correct horse', cheap);
@@ -29,4 +33,6 @@ storeContract('sqlcipher', {
     await s.close();
     return openProfile(dir, 'correct horse', cheap);
   },
-});
+};
+storeContract('sqlcipher', sqlcipher);
+storeSearchContract('sqlcipher', sqlcipher);

@@ -18,8 +18,8 @@ import {
   openNodeClient,
   profileExists,
   readPemFile,
-} from '@parley/client/node';
-import type { NodeClient } from '@parley/client/node';
+} from '@parley/client-node';
+import type { NodeClient } from '@parley/client-node';
 import { askNewPassphrase, askPassphrase } from '../tui/passphrase.js';
 import { formatSafetyNumber } from '../tui/format.js';
 import { onStdoutClosed, out, stdoutIsTerminal, warn } from '../output.js';

@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import { registerAudit } from './audit.js';
+import { registerBackup } from './backup.js';
 import { registerClient } from './client.js';
 import { registerPki } from './pki.js';
+import { registerPassphrase } from './passphrase.js';
 import { registerProfile } from './profile.js';
 import { registerProfileSet } from './profile-set.js';
+import { registerSearch } from './search.js';
 import { registerServer } from './server.js';
 
 type Register = (program: Command) => void;
@@ -15,6 +18,9 @@ const groups: readonly Register[] = [
   registerAudit,
   registerClient,
   registerProfile,
+  registerSearch,
+  registerPassphrase,
+  registerBackup,
   // After every other group: it joins an existing `profile` group.
   registerProfileSet,
 ];

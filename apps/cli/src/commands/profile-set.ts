@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ClientError } from '@parley/client';
-import { openNodeClient, readPemFile, updateProfileSettings } from '@parley/client/node';
+import { openNodeClient, readPemFile, updateProfileSettings } from '@parley/client-node';
 import { askPassphrase } from '../tui/passphrase.js';
 import { out } from '../output.js';
 

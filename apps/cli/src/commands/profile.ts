@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { createKeyProfile, installCertificate, readPemFile } from '@parley/client/node';
+import { createKeyProfile, installCertificate, readPemFile } from '@parley/client-node';
 import { askNewPassphrase, askPassphrase } from '../tui/passphrase.js';
 
 function out(line: string): void {

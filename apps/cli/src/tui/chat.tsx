@@ -18,7 +18,7 @@ import QRCode from 'qrcode';
 import wrapAnsi from 'wrap-ansi';
 import { MAX_MESSAGE_TEXT_BYTES, checkUserName, describeTrust } from '@parley/client';
 import type { Contact, ConversationSummary, StoredMessage } from '@parley/client';
-import type { NodeClient } from '@parley/client/node';
+import type { NodeClient } from '@parley/client-node';
 import { formatSafetyNumber, terminalSafe } from './format.js';
 import { EMPTY_INPUT, applyInputKey } from './input-editor.js';
 import type { InputState } from './input-editor.js';

@@ -44,6 +44,29 @@ function readHidden(prompt: string): Promise<string> {
   });
 }
 
+/** A secret from `env` if set, else asked once without echo. */
+export async function askSecret(env: string, prompt: string): Promise<string> {
+  const v = process.env[env];
+  if (v !== undefined) return v;
+  return readHidden(prompt);
+}
+
+/** A new secret from `env` if set, else typed twice without echo when interactive. */
+export async function askNewSecret(env: string, what: string): Promise<string> {
+  const v = process.env[env];
+  if (v !== undefined) {
+    if (v.length === 0) throw new ClientError('INVALID_ARGUMENT', `${env} is empty`);
+    return v;
+  }
+  const first = await readHidden(`New ${what}: `);
+  if (first.length === 0) throw new ClientError('INVALID_ARGUMENT', `${what}: must not be empty`);
+  if (process.stdin.isTTY) {
+    const again = await readHidden(`Repeat ${what}: `);
+    if (again !== first) throw new ClientError('INVALID_ARGUMENT', `${what}s differ`);
+  }
+  return first;
+}
+
 /** The passphrase of an existing profile. */
 export async function askPassphrase(): Promise<string> {
   const env = process.env[PASSPHRASE_ENV];

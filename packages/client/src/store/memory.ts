@@ -14,6 +14,8 @@ import type {
   StoreWrite,
   StoredMessage,
 } from './types.js';
+import { searchInMessages } from './search.js';
+import type { SearchOptions } from './search.js';
 
 interface State {
   meta: Map<string, Uint8Array>;
@@ -98,6 +100,12 @@ function apply(s: State, w: StoreWrite): void {
           s.messages.set(k, { ...m, shown: true });
         }
       }
+      return;
+    case 'message.delete':
+      s.messages.delete(messageKey(w.peer, w.direction, w.id));
+      return;
+    case 'conversation.delete':
+      for (const [k, m] of s.messages) if (m.peer === w.peer) s.messages.delete(k);
       return;
     case 'seen.add':
       s.seen.add(w.key);
@@ -209,6 +217,9 @@ export class MemoryStore implements ClientStore {
   }
   async listConversations(): Promise<ConversationSummary[]> {
     return summarise(this.live().messages.values());
+  }
+  async searchMessages(query: string, options?: SearchOptions): Promise<StoredMessage[]> {
+    return searchInMessages(this.live().messages.values(), query, options);
   }
   async hasSeen(key: string): Promise<boolean> {
     return this.live().seen.has(key);

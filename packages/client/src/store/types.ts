@@ -9,6 +9,7 @@
  * is responsible for encrypting them at rest (SQLCipher in Node, encrypted values in
  * the browser). This module owns the record shapes and must not know about SQL.
  */
+import type { SearchOptions } from './search.js';
 
 /** How much we trust that a contact's identity key really is theirs. */
 export type TrustState =
@@ -117,6 +118,15 @@ export type StoreWrite =
     }
   /** Marks every incoming message of `peer` up to and including `seq` as shown. */
   | { readonly op: 'message.shown'; readonly peer: string; readonly uptoSeq: number }
+  /** Removes one message (and its search index entry); no error if it is absent. */
+  | {
+      readonly op: 'message.delete';
+      readonly peer: string;
+      readonly direction: 'in' | 'out';
+      readonly id: string;
+    }
+  /** Removes every message of a conversation (and their index entries). */
+  | { readonly op: 'conversation.delete'; readonly peer: string }
   | { readonly op: 'seen.add'; readonly key: string }
   | { readonly op: 'outbox.put'; readonly entry: OutboxEntry }
   | { readonly op: 'outbox.delete'; readonly id: string };
@@ -147,6 +157,11 @@ export interface ClientStore {
   /** A conversation in order (ascending seq); with no peer, every conversation. */
   listMessages(peer?: string, options?: ListMessagesOptions): Promise<StoredMessage[]>;
   listConversations(): Promise<ConversationSummary[]>;
+  /**
+   * Messages whose text matches `query` (store/search.ts: words, `word*` prefixes, all
+   * must occur), newest first; `INVALID_ARGUMENT` for a query without a word.
+   */
+  searchMessages(query: string, options?: SearchOptions): Promise<StoredMessage[]>;
   hasSeen(key: string): Promise<boolean>;
   /** Pending sends, oldest first. */
   listOutbox(): Promise<OutboxEntry[]>;

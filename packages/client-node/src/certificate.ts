@@ -19,8 +19,8 @@ import {
   generateDeviceKeyPem,
   verifyClientCertificate,
 } from '@parley/pki';
-import { Account, ClientError, DEFAULT_DEVICE_ID, checkUserName } from '../index.js';
-import type { KdfParams } from '../index.js';
+import { Account, ClientError, DEFAULT_DEVICE_ID, checkUserName } from '@parley/client';
+import type { KdfParams } from '@parley/client';
 import { META_TLS_CA, META_TLS_CERT, META_TLS_KEY } from './app.js';
 import { createProfile, openProfile } from './profile.js';
 

@@ -25,8 +25,8 @@ import {
   checkUserName,
   createProtocolE2ee,
   normaliseRelayUrl,
-} from '../index.js';
-import type { AuthMode, ClientOptions, ClientStore, KdfParams } from '../index.js';
+} from '@parley/client';
+import type { AuthMode, ClientOptions, ClientStore, KdfParams } from '@parley/client';
 import { createProfile, openProfile } from './profile.js';
 import { RevocationWatch } from './revocation.js';
 import { NodeTransport } from './transport.js';

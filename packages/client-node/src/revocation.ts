@@ -17,8 +17,8 @@
 import { certificateSerial, verifyCrl, type VerifiedCrl } from '@parley/pki';
 import { utf8Decode, utf8Encode } from '@parley/crypto';
 import type { ClientFrame } from '@parley/wire';
-import { ClientError } from '../index.js';
-import type { ClientStore, RevocationHooks } from '../index.js';
+import { ClientError } from '@parley/client';
+import type { ClientStore, RevocationHooks } from '@parley/client';
 
 /** Meta key: the newest verified CRL (PEM). */
 export const META_TLS_CRL = 'tls.crl';

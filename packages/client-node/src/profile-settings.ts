@@ -10,8 +10,8 @@
 import { createPortableCrypto, utf8Decode, utf8Encode } from '@parley/crypto';
 import type { CryptoProvider } from '@parley/crypto';
 import { verifyClientCertificate } from '@parley/pki';
-import { Account, ClientError, normaliseRelayUrl } from '../index.js';
-import type { AuthMode, StoreWrite } from '../index.js';
+import { Account, ClientError, normaliseRelayUrl } from '@parley/client';
+import type { AuthMode, StoreWrite } from '@parley/client';
 import { META_TLS_CA, META_TLS_CERT } from './app.js';
 import { openProfile } from './profile.js';
 

@@ -1,5 +1,6 @@
 /**
- * `@parley/client/node`: the Node adapters of the client core: the encrypted SQLite
+ * `@parley/client-node`: the Node adapters of the client core (SQLite and `ws`, kept out
+ * of the portable `@parley/client`): the encrypted SQLite
  * profile store, and (see transport.ts) the WebSocket-over-TLS transport.
  */
 export { openSqliteStore, SqliteStore } from './sqlite-store.js';
@@ -12,14 +13,17 @@ export {
   PROFILE_HEADER_FILE,
 } from './profile.js';
 export type { ProfileOptions } from './profile.js';
+export { changePassphrase, setDuressPassphrase } from './passphrase-change.js';
+export { backupProfile, restoreProfile, BACKUP_FORMAT_VERSION } from './backup.js';
+export type { BackupOptions, BackupResult, RestoreOptions, RestoreResult } from './backup.js';
+export type { PassphraseChangeOptions } from './passphrase-change.js';
 export {
   NodeTransport,
   describeConnectError,
-  RECONNECT_INITIAL_MS,
-  RECONNECT_MAX_MS,
+  nodeSocketOpener,
   CONNECT_TIMEOUT_MS,
 } from './transport.js';
-export type { NodeTransportOptions } from './transport.js';
+export type { NodeSocketOptions, NodeTransportOptions } from './transport.js';
 export {
   initProfile,
   openNodeClient,

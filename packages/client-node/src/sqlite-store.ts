@@ -7,7 +7,8 @@
  */
 import Database from 'better-sqlite3-multiple-ciphers';
 import { toHex } from '@parley/crypto';
-import { ClientError } from '../index.js';
+import { ClientError } from '@parley/client';
+import { createSearchIndex, prepareSearch } from './search-index.js';
 import type {
   ClientStore,
   Contact,
@@ -15,13 +16,14 @@ import type {
   ListMessagesOptions,
   MessageStatus,
   OutboxEntry,
+  SearchOptions,
   StoreWrite,
   StoredMessage,
   TrustState,
-} from '../index.js';
+} from '@parley/client';
 
 /** Bumped with every schema change; `migrate` upgrades older files in place. */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const SCHEMA_V1 = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
@@ -143,6 +145,8 @@ export function openSqliteStore(
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
+    // Deleted history is zeroed inside the (encrypted) pages, not merely unlinked.
+    db.pragma('secure_delete = ON');
     migrate(db);
   } catch (err) {
     db.close();
@@ -166,6 +170,8 @@ function migrate(db: Database.Database): void {
     db.transaction(() => {
       if (version < 1) db.exec(SCHEMA_V1);
       if (version < 2) db.exec(SCHEMA_V2);
+      // v3: the search index (search-index.ts), filled from the messages already stored.
+      if (version < 3) createSearchIndex(db);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   }
@@ -176,6 +182,7 @@ export class SqliteStore implements ClientStore {
   private readonly stmt;
   private readonly applyBatch: (writes: readonly StoreWrite[]) => void;
   private readonly applyBatches: (batches: readonly (readonly StoreWrite[])[]) => void;
+  private readonly search: ReturnType<typeof prepareSearch>;
   private closed = false;
   /** Batches waiting for the next group commit. */
   private queued: {
@@ -241,7 +248,10 @@ export class SqliteStore implements ClientStore {
            created_at = excluded.created_at, attempts = excluded.attempts`,
       ),
       delOutbox: p('DELETE FROM outbox WHERE id = ?'),
+      delMessage: p('DELETE FROM messages WHERE peer = ? AND direction = ? AND id = ?'),
+      delConversation: p('DELETE FROM messages WHERE peer = ?'),
     };
+    this.search = prepareSearch(db);
     // better-sqlite3 transactions roll back if the function throws: all or nothing.
     this.applyBatch = db.transaction((writes: readonly StoreWrite[]) => {
       for (const w of writes) this.apply(w);
@@ -314,6 +324,12 @@ export class SqliteStore implements ClientStore {
       }
       case 'message.shown':
         s.markShown.run(w.peer, w.uptoSeq);
+        return;
+      case 'message.delete':
+        s.delMessage.run(w.peer, w.direction, w.id);
+        return;
+      case 'conversation.delete':
+        s.delConversation.run(w.peer);
         return;
       case 'seen.add':
         s.addSeen.run(w.key);
@@ -404,6 +420,10 @@ export class SqliteStore implements ClientStore {
     }[];
     return rows.map((r) => ({ peer: r.peer, lastText: r.text, lastAt: r.at, unread: r.unread }));
   }
+  async searchMessages(query: string, options?: SearchOptions): Promise<StoredMessage[]> {
+    this.live();
+    return (this.search(query, options) as MessageRow[]).map(toMessage);
+  }
   async hasSeen(key: string): Promise<boolean> {
     this.live();
     return this.stmt.hasSeen.get(key) !== undefined;
@@ -469,6 +489,33 @@ export class SqliteStore implements ClientStore {
         );
       }
     }
+  }
+
+  /**
+   * Re-encrypts every page under `key` (SQLCipher rekey; a passphrase change) and closes
+   * the store. SQLite3MultipleCiphers rekeys only outside WAL mode, so the WAL is folded
+   * in and the journal switched to DELETE for the rewrite, which runs as one transaction;
+   * the connection is closed rather than reused (after a rekey it can no longer
+   * checkpoint a WAL), and the next open switches back to WAL.
+   */
+  rekeyAndClose(key: Uint8Array): void {
+    this.live();
+    if (this.queued.length > 0) this.flush();
+    this.closed = true;
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.pragma('journal_mode = DELETE');
+      this.db.pragma(`rekey="x'${toHex(key)}'"`);
+    } finally {
+      this.db.close();
+    }
+  }
+
+  /** A consistent image of the whole database, decrypted, in memory (backup.ts). */
+  snapshot(): Buffer {
+    this.live();
+    if (this.queued.length > 0) this.flush();
+    return this.db.serialize();
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,191 @@
+/**
+ * The outbox towards the relay (docs/client.md, "Sending"): every committed outbox
+ * entry is handed to the relay once per connection and again only if unanswered for
+ * `OUTBOX_RESEND_AFTER_MS`; the relay's receipts (`queued`, `on-device`) settle it,
+ * its refusals back it off (`rate_limited`) or park it until the next connection.
+ *
+ * Owns: which entries are in flight on this connection, and the one retry timer.
+ * Knows nothing of encryption: entries arrive committed, with their ciphertext.
+ */
+import { fromHex, toHex } from '@parley/crypto';
+import type { ClientFrame, ReceiptFrame, StoredReceiptFrame } from '@parley/wire';
+import type { CoreContext } from './context.js';
+import {
+  hasOutboxRecord,
+  messageOfWireId,
+  outboxRecordDelete,
+  readOutboxRecord,
+} from './outbox-records.js';
+import type { OutboxFrame } from './outbox-records.js';
+import { nextStatus, relayReceiptStatus } from './receipts.js';
+import { currentWireId, readRepair } from './repair.js';
+import type { OutboxEntry, StoreWrite } from './store/types.js';
+import type { TimerHandle } from './timers.js';
+
+/**
+ * A sent outbox entry without a receipt after this long is sent again (same id, same
+ * ciphertext; the relay deduplicates). Long enough that a busy relay answers first.
+ */
+export const OUTBOX_RESEND_AFTER_MS = 10_000;
+/** Pause before resending after the relay said `rate_limited` (its window is 5 s). */
+export const RATE_LIMIT_BACKOFF_MS = 1_000;
+/** Queue key serialising relay receipts, so `queued` and `on-device` apply in arrival order. */
+const RECEIPT_QUEUE = '\u0000receipts';
+
+export interface OutboxContext extends CoreContext {
+  /** What the retry timer runs: this outbox's flush, then whatever else waits to be sent. */
+  retry(): Promise<void>;
+  /** Whether the client was closed (no more timers). */
+  isClosed(): boolean;
+}
+
+export class Outbox {
+  /** Outbox ids sent on this connection and not yet answered, with when they were sent. */
+  private readonly inflight = new Map<string, number>();
+  private retryTimer: TimerHandle | undefined;
+  private retryAt = 0;
+
+  constructor(private readonly ctx: OutboxContext) {}
+
+  /** A new connection: nothing is in flight on it yet. */
+  connectionOpened(): void {
+    this.inflight.clear();
+  }
+
+  connectionClosed(): void {
+    this.inflight.clear();
+    if (this.retryTimer !== undefined) this.ctx.timers.clear(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  /** Sends every pending outbox entry (again). Safe to call at any time: the relay dedupes by id. */
+  async flush(): Promise<void> {
+    const { ctx } = this;
+    if (!ctx.isReady()) return;
+    const now = ctx.clock();
+    for (const entry of await ctx.store.listOutbox()) {
+      const sentAt = this.inflight.get(entry.id);
+      // Each entry goes out once per connection, and again only if unanswered for long.
+      if (sentAt !== undefined && now - sentAt < OUTBOX_RESEND_AFTER_MS) continue;
+      const frame: OutboxFrame = (await readOutboxRecord(ctx.store, entry)).frame;
+      if (!this.send(entry, frame === 'session.terminate')) return;
+    }
+    if (this.inflight.size > 0) this.scheduleRetry(OUTBOX_RESEND_AFTER_MS);
+  }
+
+  /** Sends one committed outbox entry and tracks it as in flight; false if not connected. */
+  send(entry: OutboxEntry, isEnd: boolean): boolean {
+    const { ctx } = this;
+    if (!ctx.isReady()) return false;
+    const account = ctx.account();
+    const frame: ClientFrame = {
+      type: isEnd ? 'session.terminate' : 'send',
+      clientMessageId: fromHex(entry.id),
+      from: { name: account.name, deviceId: account.deviceId },
+      to: { name: entry.peer, deviceId: entry.deviceId },
+      payload: entry.payload,
+    };
+    if (!ctx.send(frame)) return false;
+    this.inflight.set(entry.id, ctx.clock());
+    this.scheduleRetry(OUTBOX_RESEND_AFTER_MS);
+    return true;
+  }
+
+  /** Runs `retry` after `delayMs`, unless an earlier run is already scheduled. */
+  scheduleRetry(delayMs: number): void {
+    const { ctx } = this;
+    if (ctx.isClosed()) return;
+    const at = ctx.clock() + delayMs;
+    if (this.retryTimer !== undefined) {
+      if (this.retryAt <= at) return;
+      ctx.timers.clear(this.retryTimer);
+    }
+    this.retryAt = at;
+    // A pending retry must not keep a finished command alive (systemTimers unref).
+    this.retryTimer = ctx.timers.set(() => {
+      this.retryTimer = undefined;
+      void ctx.retry().catch(() => undefined);
+    }, delayMs);
+  }
+
+  /**
+   * The relay refused the `send` of `wireId` (not stored): it stays in the outbox. After
+   * `rate_limited` it is retried soon; any other refusal would repeat, so it is parked
+   * until the next connection.
+   */
+  refused(wireId: string, code: string): 'backing-off' | 'parked' {
+    if (code === 'rate_limited') {
+      this.inflight.set(wireId, this.ctx.clock() - OUTBOX_RESEND_AFTER_MS + RATE_LIMIT_BACKOFF_MS);
+      this.scheduleRetry(RATE_LIMIT_BACKOFF_MS);
+      return 'backing-off';
+    }
+    this.inflight.set(wireId, Number.POSITIVE_INFINITY);
+    return 'parked';
+  }
+
+  /** A relay receipt, live; in arrival order with the others. */
+  receipt(frame: ReceiptFrame): Promise<void> {
+    return this.ctx.queue.run(RECEIPT_QUEUE, () => this.onReceipt(frame));
+  }
+
+  /**
+   * A receipt the relay kept while we were offline: it stays there until we ack, and we
+   * ack only once the status is committed, so a drop in between repeats it (the repeat
+   * is harmless: a status never goes down).
+   */
+  storedReceipt(frame: StoredReceiptFrame): Promise<void> {
+    return this.ctx.queue.run(RECEIPT_QUEUE, async () => {
+      await this.onReceipt(frame);
+      this.ctx.send({ type: 'ack', serverMessageId: frame.serverMessageId });
+    });
+  }
+
+  /**
+   * The relay's word on a wire id: it stored the block (`queued`) or a device of the
+   * recipient acknowledged it (`on-device`). Neither says the recipient can read it, so
+   * neither ever gives `delivered` (receipts.ts).
+   */
+  private async onReceipt(frame: ReceiptFrame | StoredReceiptFrame): Promise<void> {
+    const { ctx } = this;
+    const { store } = ctx;
+    const wireId = toHex(frame.clientMessageId);
+    this.inflight.delete(wireId);
+    const entry = (await store.listOutbox()).find((e) => e.id === wireId);
+    const id = await messageOfWireId(store, wireId);
+    const peer = entry?.peer ?? (id === undefined ? undefined : await this.findOutgoingPeer(id));
+    const apply = async (): Promise<void> => {
+      const status = relayReceiptStatus(frame.status);
+      const writes: StoreWrite[] = [];
+      if (entry) writes.push({ op: 'outbox.delete', id: wireId });
+      // The relay's last word on this wire id: its record is no longer needed.
+      if (frame.status === 'delivered' && (await hasOutboxRecord(store, wireId)))
+        writes.push(outboxRecordDelete(wireId));
+      let changed = false;
+      if (peer !== undefined && id !== undefined) {
+        const m = await store.getMessage(peer, 'out', id);
+        // Only the ciphertext the message currently rides in speaks for it; receipts come
+        // out of order (on-device before queued after a reconnect) and never lower a status.
+        const current = currentWireId(await readRepair(store, peer), id) === wireId;
+        if (m && current && nextStatus(m.status, status) !== undefined) {
+          writes.push({ op: 'message.status', peer, id, status });
+          changed = true;
+        }
+      }
+      if (writes.length === 0) return;
+      await store.commit(writes);
+      if (changed && peer !== undefined && id !== undefined)
+        ctx.emit({ type: 'status', peer, id, status });
+    };
+    // In the peer's queue, so it reads and writes the status in turn with the
+    // end-to-end receipt (delivered) and re-sends, never from a stale read.
+    return peer === undefined ? apply() : ctx.queue.run(peer, apply);
+  }
+
+  private async findOutgoingPeer(id: string): Promise<string | undefined> {
+    const { store } = this.ctx;
+    for (const c of await store.listConversations()) {
+      if (await store.getMessage(c.peer, 'out', id)) return c.peer;
+    }
+    return undefined;
+  }
+}
