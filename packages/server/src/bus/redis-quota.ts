@@ -9,9 +9,9 @@
  * A block is admitted or refused synchronously, on its own path, so a node does not
  * wait for Redis per block: it sends its counts in batches (one script call in flight
  * per identity) and, until Redis answers again, admits at most half of the headroom
- * (limit minus total) Redis last reported. Two nodes flooding together therefore stay
- * within the limit; N nodes overshoot by at most (N - 2) halves of a headroom, never N
- * times the limit. The node's own in-process limiter is checked as well, so one node
+ * (limit minus total) Redis last reported. The nodes together then overshoot by what
+ * the others admitted since a node's last answer, at most half a limit per other node
+ * (two nodes: under 1.5x), never N times the limit. The node's own in-process limiter is checked as well, so one node
  * alone never passes it.
  *
  * Connection cap: a sorted set of slots per identity, each scored with its lease's end
@@ -117,8 +117,7 @@ class SharedBlockLimiter {
     if (ok && now - this.#failedAt > RETRY_AFTER_FAILURE_MS) {
       const remote = now - this.#remoteAt <= REMOTE_FRESH_MS ? this.#remote : 0;
       // Between two answers from Redis a node spends at most half the headroom it last
-      // saw: two nodes flooding together then stay within the limit, and N nodes
-      // overshoot by at most (N - 2) halves of the last headroom.
+      // saw, which bounds what the other nodes' view of the total can lag behind.
       const headroom = this.#owner.limit - remote;
       ok = this.#unreported + n <= Math.max(Math.min(n, headroom), headroom / 2);
     }
