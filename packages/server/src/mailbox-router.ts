@@ -137,6 +137,14 @@ export class MailboxRouter implements MailRouting, BusSubscriber {
     }
   }
 
+  /**
+   * Whether `device` is connected to another node. Free when this relay is alone (no
+   * remote presence at all): no key is built on the per-message path.
+   */
+  #onOtherNode(device: Address): boolean {
+    return this.#remote.size > 0 && this.#remote.has(deviceKey(device));
+  }
+
   /** Connections of one device here, authenticated now (do not modify). */
   peersOf(address: Address): readonly RouterPeer[] {
     return this.#byDevice.get(deviceKey(address)) ?? NO_PEERS;
@@ -178,9 +186,7 @@ export class MailboxRouter implements MailRouting, BusSubscriber {
     // its welcome, and devices are never deleted), so the lookup is only needed for
     // recipients that are offline.
     const known =
-      local.length > 0 ||
-      this.#remote.has(deviceKey(recipient)) ||
-      (await store.getDevice(recipient));
+      local.length > 0 || this.#onOtherNode(recipient) || (await store.getDevice(recipient));
     if (!known) {
       metrics.messages.inc({ outcome: 'unknown-recipient' });
       from.sendFrame({ type: 'error', code: 'failed', clientMessageId: frame.clientMessageId });
@@ -262,7 +268,7 @@ export class MailboxRouter implements MailRouting, BusSubscriber {
         }
         queued();
         for (const s of this.peersOf(recipient)) if (!entry.liveTo.has(s)) s.notifyMail();
-        if (this.#remote.has(deviceKey(recipient))) {
+        if (this.#onOtherNode(recipient)) {
           this.#deps.bus.publish({ type: 'mail', recipient, serverMessageId });
         }
       },
@@ -297,7 +303,7 @@ export class MailboxRouter implements MailRouting, BusSubscriber {
     // before this one was committed: tell it now (a repeat is harmless).
     for (const s of this.peersOf(item.sender)) s.sendStoredReceipt(receipt);
     // Kept first, then announced: a node that misses this still has it from storage.
-    if (this.#remote.has(deviceKey(item.sender))) {
+    if (this.#onOtherNode(item.sender)) {
       this.#deps.bus.publish({ type: 'receipt', sender: item.sender, ...receipt });
     }
   }
@@ -306,7 +312,7 @@ export class MailboxRouter implements MailRouting, BusSubscriber {
     for (const s of this.peersOf(device)) {
       s.sendFrame({ type: 'prekeys.low', remainingOneTime, remainingOneTimePq });
     }
-    if (this.#remote.has(deviceKey(device))) {
+    if (this.#onOtherNode(device)) {
       this.#deps.bus.publish({ type: 'prekeys.low', device, remainingOneTime, remainingOneTimePq });
     }
   }

@@ -1,7 +1,10 @@
 /**
  * One client connection's state machine: hello -> (challenge ->) authenticated, then
- * frame handling with identity binding, limits, the key directory, the mailbox pump
- * and receipts.
+ * frame handling with identity binding and limits, this connection's mailbox pump and
+ * its kept receipts. It sees only its own socket and a `ConnectionHost`: mail for other
+ * devices, receipts to senders, presence and nudges go through the mailbox router, key
+ * requests through the key directory, and frame types registered in `frame-handlers.ts`
+ * to their own modules.
  *
  * Rules this file enforces, in the order a block meets them:
  * 1. size and type of the WebSocket message (exactly one binary block) before decoding;
@@ -73,7 +76,7 @@ export class Session implements RouterPeer {
   #emptyMarkerDue = false;
   /** Frames are handled one at a time, in arrival order (per-peer queue). */
   #queue: Promise<void> = Promise.resolve();
-  readonly #acksInFlight = new Set<Promise<void>>();
+  readonly #acksInFlight = new Set<Promise<unknown>>();
   /**
    * Server ids sent as `receipt.stored` on this connection and not yet acked: an ack of
    * one of them settles the kept receipt instead of touching the mailbox. Bounded by the
@@ -689,15 +692,14 @@ export class Session implements RouterPeer {
     void done.finally(() => this.#acksInFlight.delete(done));
   }
 
-  async #onAck(serverMessageId: number): Promise<void> {
+  /** Not an async function of its own: one promise per ack, as on the hot path before. */
+  #onAck(serverMessageId: number): Promise<unknown> {
     const me = this.#identity as Address;
-    const { store } = this.#host.deps;
+    // The sender applied a kept receipt: only now may it go (at-least-once).
     if (this.#storedReceiptsSent.delete(serverMessageId)) {
-      // The sender applied a kept receipt: only now may it go (at-least-once).
-      await store.settleReceipt(me, serverMessageId);
-      return;
+      return this.#host.deps.store.settleReceipt(me, serverMessageId);
     }
-    await this.#host.router.ack(me, serverMessageId);
+    return this.#host.router.ack(me, serverMessageId);
   }
 
   /**

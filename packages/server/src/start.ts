@@ -55,9 +55,10 @@ function readable(path: string): boolean {
 /**
  * What made the relay re-read its CRL; the `code` of the `crl.reloaded` audit record.
  * `signal`: SIGHUP; `file`: the crl.pem poll saw a change; `refresh`: the daily re-sign
- * near nextUpdate; `api`: {@link RunningRelay.reloadCrl}.
+ * near nextUpdate; `api`: {@link RunningRelay.reloadCrl}; `bus`: another relay node
+ * reloaded its CRL (this node then reloads its own and does not announce it again).
  */
-export type CrlReloadTrigger = 'signal' | 'file' | 'refresh' | 'api';
+export type CrlReloadTrigger = 'signal' | 'file' | 'refresh' | 'api' | 'bus';
 
 /** Options of {@link startRelay}. Flags given here override the config file. */
 export interface StartRelayOptions {
@@ -271,7 +272,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
             } catch {
               return false;
             }
-          });
+          }, trigger !== 'bus');
           core.audit({ type: 'crl.reloaded', code: trigger, value: dropped });
         })
         .catch((err: unknown) => {
@@ -282,6 +283,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
         });
       return reloading;
     };
+    core.router.onCrlReloaded = () => void reloadCrl('bus');
     const watchCrl = config.tls.watchCrl ?? true;
     if (watchCrl) watchFile(paths.crl, { interval: CRL_POLL_MS }, () => void reloadCrl('file'));
     const onHup = (): void => void reloadCrl('signal');
