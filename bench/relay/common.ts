@@ -65,6 +65,8 @@ export type LoadCommand =
       readonly target: Target;
       readonly rawMode: RawMode;
       readonly url: string;
+      /** Relay nodes to spread connections over (pairs span nodes); default: `url` only. */
+      readonly urls?: readonly string[];
       readonly caPem: string;
       readonly clientsDir: string;
       readonly names: readonly string[];

@@ -54,6 +54,8 @@ interface Conn {
 let target: Target = 'raw';
 let rawMode: RawMode = 'pair';
 let url = '';
+/** Several relay nodes: connection i goes to urls[i % n], so each pair spans two nodes. */
+let urls: readonly string[] = [];
 let caPem = '';
 let clientsDir = '';
 let names: readonly string[] = [];
@@ -135,7 +137,8 @@ function sendBlock(c: Conn, pair: number): void {
 function connect(index: number): Promise<Conn> {
   const name = names[index] ?? '';
   const peer = names[peerOf(index)] ?? '';
-  const full = target === 'raw' ? `${url}?me=${name}&to=${peer}` : url;
+  const base = urls.length > 0 ? (urls[index % urls.length] ?? url) : url;
+  const full = target === 'raw' ? `${base}?me=${name}&to=${peer}` : base;
   const ws = new WebSocket(full, {
     ca: caPem,
     cert: readFileSync(join(clientsDir, `${name}.crt`)),
@@ -354,6 +357,7 @@ process.on('message', (m: LoadCommand) => {
         target = m.target;
         rawMode = m.rawMode;
         url = m.url;
+        urls = m.urls ?? [];
         caPem = m.caPem;
         clientsDir = m.clientsDir;
         names = m.names;

@@ -31,7 +31,7 @@ import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { initPki, issueClient, refreshCrl } from '@parley/pki';
 import {
   median,
@@ -59,15 +59,15 @@ if (process.env['TSX_TSCONFIG_PATH'] === undefined) {
 }
 
 /** Connection counts for the memory curve; the largest also carries the pairs. */
-const MEMORY_N = (process.env['PARLEY_BENCH_N'] ?? '250,500,1000').split(',').map(Number);
+export const MEMORY_N = (process.env['PARLEY_BENCH_N'] ?? '250,500,1000').split(',').map(Number);
 /** Sender-receiver pairs for throughput and latency (issue 4: 500). */
-const PAIRS = Number(process.env['PARLEY_BENCH_PAIRS'] ?? 500);
+export const PAIRS = Number(process.env['PARLEY_BENCH_PAIRS'] ?? 500);
 /** Runs per target; the report shows medians. */
 const RUNS = Number(process.env['PARLEY_BENCH_RUNS'] ?? 3);
 /** Blocks each pair keeps in flight in the closed-loop throughput phase. */
 const WINDOW = 4;
 /** Fixed offered loads (blocks/s, all pairs together) for the latency phase. */
-const LOADS = (process.env['PARLEY_BENCH_LOADS'] ?? '250,1000').split(',').map(Number);
+export const LOADS = (process.env['PARLEY_BENCH_LOADS'] ?? '250,1000').split(',').map(Number);
 const THROUGHPUT_WARMUP_MS = 500;
 const THROUGHPUT_MS = 2500;
 const LATENCY_WARMUP_MS = 500;
@@ -109,12 +109,12 @@ const SERVER_NODE_ARGS = (process.env['PARLEY_BENCH_SERVER_NODE_ARGS'] ?? '')
   .filter((a) => a.length > 0);
 const childEnv = { ...process.env, TSX_TSCONFIG_PATH: tsconfig };
 
-function names(): string[] {
+export function names(): string[] {
   const n = Math.max(...MEMORY_N, PAIRS * 2);
   return Array.from({ length: n }, (_, i) => `bench${String(i).padStart(5, '0')}`);
 }
 
-async function preparePki(all: readonly string[]): Promise<void> {
+export async function preparePki(all: readonly string[]): Promise<void> {
   await initPki(CACHE_DIR);
   await refreshCrl(CACHE_DIR);
   const clients = join(CACHE_DIR, 'clients');
@@ -152,7 +152,15 @@ function request<C, R>(child: ChildProcess, cmd: C | undefined, what: string): P
   });
 }
 
-interface RunResult {
+/** How the Parley target is deployed (bench/cluster varies it; bench/relay uses the default). */
+export interface Deployment {
+  /** Extra relay configuration (storage, bus), merged over the benchmark's own. */
+  readonly config?: Record<string, unknown>;
+  /** Relay processes sharing that configuration; connections are spread over them. */
+  readonly nodes?: number;
+}
+
+export interface RunResult {
   readonly perConnBytes: Map<number, number>;
   readonly blocksPerSec: number;
   readonly latency: Map<number, { p50: number; p99: number; lost: number }>;
@@ -160,9 +168,17 @@ interface RunResult {
   readonly phases: string;
 }
 
-async function runOnce(target: Target, all: readonly string[]): Promise<RunResult> {
-  const dataDir = mkdtempSync(join(tmpdir(), `parley-bench-${target}-`));
-  cpSync(join(CACHE_DIR, 'pki'), join(dataDir, 'pki'), { recursive: true });
+export async function runOnce(
+  target: Target,
+  all: readonly string[],
+  deployment: Deployment = {},
+): Promise<RunResult> {
+  const nodes = target === 'raw' ? 1 : (deployment.nodes ?? 1);
+  const dataDirs = Array.from({ length: nodes }, () =>
+    mkdtempSync(join(tmpdir(), `parley-bench-${target}-`)),
+  );
+  const dataDir = dataDirs[0] as string;
+  for (const d of dataDirs) cpSync(join(CACHE_DIR, 'pki'), join(d, 'pki'), { recursive: true });
   const configFile = join(dataDir, 'relay.json');
   // The relay's defaults protect people from floods; a benchmark is one on purpose,
   // so the limits that would cut it off are raised. Everything else stays default.
@@ -179,25 +195,40 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
         maxBlocksPerIdentity: 1_000_000_000,
         maxMessagesPerConnection: 1_000_000_000,
       },
+      ...deployment.config,
     }),
   );
   const script = target === 'raw' ? 'raw-server.ts' : 'parley-server.ts';
   const args = target === 'raw' ? [dataDir, RAW_MODE] : [dataDir, configFile];
-  const server = fork(join(here, script), args, {
-    execArgv: [...TSX_EXEC_ARGV, ...SERVER_NODE_ARGS],
-    env: childEnv,
-    stdio: ['ignore', SERVER_NODE_ARGS.length > 0 ? 'inherit' : 'ignore', 'inherit', 'ipc'],
-  });
+  const servers = dataDirs.map((d) =>
+    fork(join(here, script), target === 'raw' ? args : [d, configFile], {
+      execArgv: [...TSX_EXEC_ARGV, ...SERVER_NODE_ARGS],
+      env: childEnv,
+      stdio: ['ignore', SERVER_NODE_ARGS.length > 0 ? 'inherit' : 'ignore', 'inherit', 'ipc'],
+    }),
+  );
   let loadgen: ChildProcess | undefined;
   try {
-    const ready = await request<ServerCommand, ServerReply>(server, undefined, `${target} start`);
-    if (ready.type !== 'ready')
-      throw new Error(ready.type === 'failed' ? ready.message : 'unexpected reply');
-    /** CPU (and RSS) now; `gc` only where memory is measured (see ServerCommand). */
+    const readies: string[] = [];
+    let ready: ServerReply | undefined;
+    for (const s of servers) {
+      ready = await request<ServerCommand, ServerReply>(s, undefined, `${target} start`);
+      if (ready.type !== 'ready')
+        throw new Error(ready.type === 'failed' ? ready.message : 'unexpected reply');
+      readies.push(ready.url);
+    }
+    if (ready?.type !== 'ready') throw new Error('no server');
+    /** CPU (and RSS) now, summed over the nodes; `gc` only where memory is measured. */
     const stats = async (gc = false): Promise<{ rss: number; cpuMicros: number }> => {
-      const r = await request<ServerCommand, ServerReply>(server, { cmd: 'mem', gc }, 'mem');
-      if (r.type !== 'mem') throw new Error('unexpected reply');
-      return r;
+      let rss = 0;
+      let cpuMicros = 0;
+      for (const s of servers) {
+        const r = await request<ServerCommand, ServerReply>(s, { cmd: 'mem', gc }, 'mem');
+        if (r.type !== 'mem') throw new Error('unexpected reply');
+        rss += r.rss;
+        cpuMicros += r.cpuMicros;
+      }
+      return { rss, cpuMicros };
     };
     const mem = async (): Promise<number> => (await stats(true)).rss;
     loadgen = fork(join(here, 'loadgen.ts'), [], {
@@ -215,7 +246,8 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
       cmd: 'init',
       target,
       rawMode: RAW_MODE,
-      url: ready.url,
+      url: readies[0] as string,
+      ...(readies.length > 1 ? { urls: readies } : {}),
       caPem: readFileSync(join(CACHE_DIR, 'pki', 'ca.crt'), 'utf8'),
       clientsDir: join(CACHE_DIR, 'clients'),
       names: all,
@@ -290,30 +322,32 @@ async function runOnce(target: Target, all: readonly string[]): Promise<RunResul
       );
       loadgen.kill();
     }
-    server.send({ cmd: 'stop' } satisfies ServerCommand);
-    await new Promise<void>((r) => {
-      const t = setTimeout(() => {
-        process.stderr.write(
-          `${target} server did not stop within ${STOP_TIMEOUT_MS} ms; killed\n`,
-        );
-        server.kill('SIGKILL');
-        r();
-      }, STOP_TIMEOUT_MS);
-      server.once('exit', () => {
-        clearTimeout(t);
-        r();
-      });
-    });
-    rmSync(dataDir, { recursive: true, force: true });
+    await Promise.all(servers.map((srv) => stopServer(srv, target)));
+    for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
   }
 }
 
-const fmt = (n: number, digits = 0): string =>
+function stopServer(server: ChildProcess, target: Target): Promise<void> {
+  server.send({ cmd: 'stop' } satisfies ServerCommand);
+  return new Promise<void>((r) => {
+    const t = setTimeout(() => {
+      process.stderr.write(`${target} server did not stop within ${STOP_TIMEOUT_MS} ms; killed\n`);
+      server.kill('SIGKILL');
+      r();
+    }, STOP_TIMEOUT_MS);
+    server.once('exit', () => {
+      clearTimeout(t);
+      r();
+    });
+  });
+}
+
+export const fmt = (n: number, digits = 0): string =>
   Number.isFinite(n)
     ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
     : 'n/a';
 
-function summarize(results: readonly RunResult[]): {
+export function summarize(results: readonly RunResult[]): {
   mem: Map<number, number>;
   marginal: number;
   tput: number;
@@ -416,4 +450,5 @@ async function main(): Promise<void> {
   );
 }
 
-await main();
+// Run only as a script: bench/cluster imports the phases above.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();

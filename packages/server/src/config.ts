@@ -29,6 +29,25 @@ const postgresSchema = z.strictObject({
   poolSize: z.number().int().min(1).max(1000).optional(),
 });
 
+/** Connection to Redis: a URL, or host and port; fields given beside a URL override it. */
+const redisSchema = z.strictObject({
+  url: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  /** File holding the password (first line), so it need not sit in the config file. */
+  passwordFile: z.string().min(1).optional(),
+  /** Prefix of every key and channel, so several relays (or other software) share a server. */
+  keyPrefix: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9:._-]+$/, 'letters, digits and : . _ - only')
+    .optional(),
+});
+
 /** Schema of the configuration file. Every field is optional; unknown fields are errors. */
 const fileSchema = z.strictObject({
   host: z.string().min(1).optional(),
@@ -65,6 +84,13 @@ const fileSchema = z.strictObject({
       /** full: fsync per commit (power-loss safe); normal: survives process crashes only. */
       synchronous: z.enum(['full', 'normal']).optional(),
       postgres: postgresSchema.optional(),
+    })
+    .optional(),
+  bus: z
+    .strictObject({
+      /** local (default: one node, in process) or redis (shared by several relay nodes). */
+      engine: z.enum(['local', 'redis']).optional(),
+      redis: redisSchema.optional(),
     })
     .optional(),
   auditFile: z.string().min(1).optional(),
@@ -135,6 +161,7 @@ export interface RelayConfig {
     readonly watchCrl?: boolean;
   };
   readonly storage: StorageConfig;
+  readonly bus: BusConfig;
   readonly auditFile?: string;
   readonly web: { readonly enabled: boolean; readonly dir?: string };
   readonly limits: RelayLimits;
@@ -171,6 +198,19 @@ export type StorageConfig =
       readonly synchronous: 'full' | 'normal';
     }
   | { readonly engine: 'postgres'; readonly postgres: PostgresConfig };
+
+/** Redis connection settings as configured (the password file is read at start). */
+export type RedisConfig = z.infer<typeof redisSchema>;
+
+/** Key prefix when none is configured. */
+export const DEFAULT_REDIS_KEY_PREFIX = 'parley:';
+
+export type BusConfig =
+  | { readonly engine: 'local' }
+  | {
+      readonly engine: 'redis';
+      readonly redis: RedisConfig & { readonly keyPrefix: string };
+    };
 
 export interface RelayLimits {
   readonly blockBytes: number;
@@ -309,7 +349,7 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
   };
   const merge = <T extends object>(
     base: T,
-    k: 'limits' | 'rateLimit' | 'tls' | 'storage' | 'attachments' | 'web',
+    k: 'limits' | 'rateLimit' | 'tls' | 'storage' | 'attachments' | 'web' | 'bus',
   ): T => {
     let out = { ...base };
     for (const l of layers) out = { ...out, ...definedOnly(l[k] as object | undefined) };
@@ -355,6 +395,7 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
     logLevel: pick('logLevel') ?? 'info',
     tls: merge({}, 'tls'),
     storage: resolveStorage(merge<NonNullable<RelayConfigFile['storage']>>({}, 'storage')),
+    bus: resolveBus(merge<NonNullable<RelayConfigFile['bus']>>({}, 'bus')),
     ...(auditFile !== undefined ? { auditFile } : {}),
     web: { enabled: web.enabled ?? false, ...(web.dir !== undefined ? { dir: web.dir } : {}) },
     limits,
@@ -393,4 +434,22 @@ function resolveStorage(s: NonNullable<RelayConfigFile['storage']>): StorageConf
     throw storageField('postgres.passwordFile', 'give either password or passwordFile, not both');
   }
   return { engine, postgres: pg };
+}
+
+const busField = (field: string, rule: string): ServerError =>
+  new ServerError('CONFIG_INVALID', `config: field "bus.${field}": ${rule}`);
+
+/** The bus section's cross-field rules; each error names the field. */
+function resolveBus(b: NonNullable<RelayConfigFile['bus']>): BusConfig {
+  const engine = b.engine ?? 'local';
+  if (engine === 'local') {
+    if (b.redis !== undefined) throw busField('redis', 'given, but bus.engine is not "redis"');
+    return { engine };
+  }
+  const r = b.redis;
+  if (r === undefined) throw busField('redis', 'required when bus.engine is "redis"');
+  if (r.url === undefined && r.host === undefined) {
+    throw busField('redis.url', 'give a url or a host');
+  }
+  return { engine, redis: { ...r, keyPrefix: r.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX } };
 }

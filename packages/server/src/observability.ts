@@ -89,16 +89,27 @@ export interface DependencyHealth {
   readonly error?: string;
 }
 
+/** Dependencies `/healthz` probes per request, each reported under its own key. */
+export interface HealthProbes {
+  readonly storage?: () => Promise<DependencyHealth>;
+  readonly bus?: () => Promise<DependencyHealth>;
+}
+
+const probe = (p: (() => Promise<DependencyHealth>) | undefined) =>
+  p
+    ? p().catch((err: unknown): DependencyHealth => ({ ok: false, error: (err as Error).message }))
+    : Promise.resolve(undefined);
+
 /**
  * Starts the admin listener on 127.0.0.1. `/healthz` answers 200 while `healthy()`
- * is true and `storage()` (probed per request) reports ok, 503 otherwise, with the
- * storage report in the body; `/metrics` is the Prometheus text format.
+ * is true and every probed dependency (storage, bus) reports ok, 503 otherwise, with
+ * each report in the body; `/metrics` is the Prometheus text format.
  */
 export async function startAdmin(
   port: number,
   metrics: RelayMetrics,
   healthy: () => boolean,
-  storage?: () => Promise<DependencyHealth>,
+  probes: HealthProbes = {},
 ): Promise<AdminServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -107,19 +118,14 @@ export async function startAdmin(
       return;
     }
     if (path === '/healthz') {
-      const probe = storage
-        ? storage().catch((err: unknown): DependencyHealth => ({
-            ok: false,
-            error: (err as Error).message,
-          }))
-        : Promise.resolve(undefined);
-      void probe.then((report) => {
-        const ok = healthy() && (report?.ok ?? true);
+      void Promise.all([probe(probes.storage), probe(probes.bus)]).then(([storage, bus]) => {
+        const ok = healthy() && (storage?.ok ?? true) && (bus?.ok ?? true);
         res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
         res.end(
           JSON.stringify({
             status: ok ? 'ok' : 'unavailable',
-            ...(report ? { storage: report } : {}),
+            ...(storage ? { storage } : {}),
+            ...(bus ? { bus } : {}),
           }),
         );
       });

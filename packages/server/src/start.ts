@@ -32,6 +32,7 @@ import { readConfigFile, resolveConfig, type RelayConfig, type RelayConfigFile }
 import { createLogger, RelayMetrics, startAdmin } from './observability.js';
 import { relayPaths, type RelayPaths } from './paths.js';
 import { RelayCore } from './relay.js';
+import { openBus } from './bus/engine.js';
 import { openStorage } from './storage/engine.js';
 import { startTransport, type TlsMaterial } from './transport.js';
 import { ServerError } from './errors.js';
@@ -244,7 +245,31 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     // PostgreSQL keeps blobs in the shared database; SQLite, as files in the data dir.
     const blobs = storage.blobs ?? new SqliteFileBlobStore(dataDir);
     undo.push(() => blobs.close());
-    const core = new RelayCore({ config, store, blobs, audit, metrics, logger, crypto, now });
+    const bus = await openBus(config.bus, {
+      dataDir,
+      // Unique per process: a node restarted on the same folder is a new node to its peers.
+      nodeId: `${config.serverId}:${Buffer.from(crypto.randomBytes(6)).toString('hex')}`,
+      logger,
+      metrics,
+      limits: {
+        maxBlocksPerIdentity: config.rateLimit.maxBlocksPerIdentity,
+        windowMs: config.rateLimit.windowMs,
+        maxConnectionsPerIdentity: config.limits.maxConnectionsPerIdentity,
+      },
+      now,
+    });
+    undo.push(() => bus.close());
+    const core = new RelayCore({
+      config,
+      store,
+      blobs,
+      audit,
+      metrics,
+      logger,
+      crypto,
+      now,
+      bus,
+    });
     if (config.auth === 'mtls') core.setCrl(crlToDer(tls.crl));
     undo.push(() => core.shutdown());
 
@@ -259,7 +284,13 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     });
     undo.push(() => transport.close());
     let closed = false;
-    const admin = await startAdmin(config.adminPort, metrics, () => !closed, storage.health);
+    const admin = await startAdmin(config.adminPort, metrics, () => !closed, {
+      storage: storage.health,
+      bus: async () => {
+        const h = await bus.health();
+        return { ...h, ...(h.detail !== undefined ? { error: h.detail } : {}) };
+      },
+    });
     undo.push(() => admin.close());
 
     let reloading: Promise<void> = Promise.resolve();
@@ -347,6 +378,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
         await transport.close();
         await admin.close();
         core.audit({ type: 'relay.stop' });
+        await bus.close();
         await store.close();
         await blobs.close();
         audit.close();
