@@ -129,6 +129,20 @@ describe('CA key offline', () => {
     expect(server.code).toBe(0);
   });
 
+  it('warns at start when the default CA folder beside the data folder is readable by the relay', async () => {
+    const data = join(dir, 'sibling-readable');
+    const server = parley('server', '--data', data, '--port', '0');
+    await listening(server);
+    expect(existsSync(join(`${data}-ca`, 'ca.key'))).toBe(true);
+    await until(
+      () =>
+        /CA private key is readable by the relay process \(it does not use it\)/.test(server.err),
+      'sibling CA key warning',
+    );
+    await stop(server);
+    expect(server.code).toBe(0);
+  });
+
   it('warns at start when the CA key is readable by the relay (CA inside DATA/pki, the older layout)', async () => {
     const data = join(dir, 'online');
     await initPki(data);

@@ -19,6 +19,7 @@ import {
   createClientVerifier,
   crlNextUpdate,
   crlToDer,
+  defaultCaDir,
   initPki,
   pkiPaths,
   readPkiFiles,
@@ -205,6 +206,16 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
         { caKey },
         'the CA private key is readable by the relay process: whoever controls this host can mint a certificate for any name. ' +
           `Move ${caKey} and the rest of the CA (issued/, revoked.json) into the CA folder DATA-ca beside the data folder, or another offline folder (--ca-dir), see docs/pki.md`,
+      );
+    }
+    // The default CA folder sits beside the data folder, so on a one-user host the relay can
+    // still read the key there: the relay never opens it, but whoever runs as this user can.
+    const siblingCaKey = pkiPaths(dataDir, defaultCaDir(dataDir)).caKey;
+    if (readable(siblingCaKey)) {
+      logger.warn(
+        { caKey: siblingCaKey },
+        'the CA private key is readable by the relay process (it does not use it): whoever controls this host can mint a certificate for any name. ' +
+          'Keep the CA folder offline or readable only by another user, see docs/pki.md',
       );
     }
     const paths = relayPaths(dataDir, config);
