@@ -3,70 +3,8 @@
  * records (`bytea` arrives as Buffer; bigint columns are read as numbers, see
  * `postgres-pool.ts`).
  */
-import type { DeviceRecord, MailItem, MailKind, OneTimePrekey, SignedPrekey } from './types.js';
 
-export interface DeviceRow {
-  name: string;
-  device_id: number;
-  identity_key: Buffer;
-  certificate: Buffer | null;
-  registered_at: number;
-}
-export interface KeyRow {
-  kind?: string;
-  id: number;
-  public_key: Buffer;
-  signature: Buffer | null;
-}
-export interface MailRow {
-  id: number;
-  r_name: string;
-  r_device: number;
-  s_name: string;
-  s_device: number;
-  client_id: Buffer;
-  kind: string;
-  payload: Buffer;
-  stored_at: number;
-  expires_at: number;
-}
+export type { DeviceRow, KeyRow, MailRow } from './rows.js';
+export { bytes, toDevice, toMail, toOneTime, toSigned } from './rows.js';
 
 export const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-export const bytes = (b: Buffer): Uint8Array =>
-  new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-
-export function toDevice(r: DeviceRow): DeviceRecord {
-  return {
-    name: r.name,
-    deviceId: r.device_id,
-    identityKey: bytes(r.identity_key),
-    ...(r.certificate ? { certificate: bytes(r.certificate) } : {}),
-    registeredAt: r.registered_at,
-  };
-}
-export function toSigned(r: KeyRow): SignedPrekey {
-  return {
-    id: r.id,
-    publicKey: bytes(r.public_key),
-    signature: bytes(r.signature ?? Buffer.alloc(0)),
-  };
-}
-export function toOneTime(r: KeyRow): OneTimePrekey {
-  return {
-    id: r.id,
-    publicKey: bytes(r.public_key),
-    ...(r.signature ? { signature: bytes(r.signature) } : {}),
-  };
-}
-export function toMail(r: MailRow): MailItem {
-  return {
-    serverMessageId: r.id,
-    recipient: { name: r.r_name, deviceId: r.r_device },
-    sender: { name: r.s_name, deviceId: r.s_device },
-    clientMessageId: bytes(r.client_id),
-    kind: r.kind as MailKind,
-    payload: bytes(r.payload),
-    storedAt: r.stored_at,
-    expiresAt: r.expires_at,
-  };
-}

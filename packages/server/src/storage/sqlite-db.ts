@@ -9,15 +9,14 @@ import { ServerError } from '../errors.js';
 import type {
   DeviceRecord,
   MailItem,
-  MailKind,
   NewMail,
-  OneTimePrekey,
   PrekeyBundle,
   PrekeyUpload,
   Receipt,
-  SignedPrekey,
   Address,
 } from './types.js';
+import { toDevice, toMail, toOneTime, toSigned } from './rows.js';
+import type { DeviceRow, KeyRow, MailRow } from './rows.js';
 
 /** Schema version stored in `PRAGMA user_version`; bump with a migration. */
 export const SCHEMA_VERSION = 1;
@@ -52,30 +51,6 @@ CREATE INDEX IF NOT EXISTS receipts_sender ON receipts (s_name, s_device, id);
 CREATE INDEX IF NOT EXISTS receipts_server_id ON receipts (server_id);
 `;
 
-export interface DeviceRow {
-  name: string;
-  device_id: number;
-  identity_key: Buffer;
-  certificate: Buffer | null;
-  registered_at: number;
-}
-export interface KeyRow {
-  id: number;
-  public_key: Buffer;
-  signature: Buffer | null;
-}
-export interface MailRow {
-  id: number;
-  r_name: string;
-  r_device: number;
-  s_name: string;
-  s_device: number;
-  client_id: Buffer;
-  kind: string;
-  payload: Buffer;
-  stored_at: number;
-  expires_at: number;
-}
 export interface ReceiptRow {
   id: number;
   client_id: Buffer;
@@ -84,44 +59,8 @@ export interface ReceiptRow {
   ts: number;
 }
 
-export const bytes = (b: Buffer): Uint8Array =>
-  new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-
-export function toDevice(r: DeviceRow): DeviceRecord {
-  return {
-    name: r.name,
-    deviceId: r.device_id,
-    identityKey: bytes(r.identity_key),
-    ...(r.certificate ? { certificate: bytes(r.certificate) } : {}),
-    registeredAt: r.registered_at,
-  };
-}
-export function toSigned(r: KeyRow): SignedPrekey {
-  return {
-    id: r.id,
-    publicKey: bytes(r.public_key),
-    signature: bytes(r.signature ?? Buffer.alloc(0)),
-  };
-}
-export function toOneTime(r: KeyRow): OneTimePrekey {
-  return {
-    id: r.id,
-    publicKey: bytes(r.public_key),
-    ...(r.signature ? { signature: bytes(r.signature) } : {}),
-  };
-}
-export function toMail(r: MailRow): MailItem {
-  return {
-    serverMessageId: r.id,
-    recipient: { name: r.r_name, deviceId: r.r_device },
-    sender: { name: r.s_name, deviceId: r.s_device },
-    clientMessageId: bytes(r.client_id),
-    kind: r.kind as MailKind,
-    payload: bytes(r.payload),
-    storedAt: r.stored_at,
-    expiresAt: r.expires_at,
-  };
-}
+export type { DeviceRow, KeyRow, MailRow } from './rows.js';
+export { bytes, toDevice, toMail, toOneTime, toSigned } from './rows.js';
 
 /** Opens the database with the relay's pragmas and schema. */
 export function openDatabase(file: string, synchronous: 'full' | 'normal'): Database.Database {
