@@ -20,6 +20,7 @@ import {
   MAX_ONE_TIME_PQ_PREKEYS_PER_UPLOAD,
   MAX_ONE_TIME_PREKEYS_PER_UPLOAD,
   MAX_PAYLOAD_BYTES,
+  MAX_GROUP_SEND_RECIPIENTS,
   MAX_PRESENCE_NAMES,
   MAX_PROTOCOL_VERSIONS,
   MAX_SERVER_ID_BYTES,
@@ -82,6 +83,7 @@ export const DELIVER_KINDS = [
   'session.request',
   'session.accept',
   'session.terminate',
+  'group',
 ] as const;
 
 /** Receipt states: stored durably for the recipient (M11), or acknowledged by it (M12). */
@@ -198,6 +200,21 @@ export const FRAME_SPECS = {
   send: { code: 0x06, direction: 'toServer', fields: relayed },
   /** Relayed like `send` (payload may be empty); delivered with kind `session.terminate`. */
   'session.terminate': { code: 0x09, direction: 'toServer', fields: relayed },
+  /**
+   * One upload of one opaque group payload for several recipients: the relay stores one
+   * copy in each recipient's mailbox (delivered with kind `group`) and answers one
+   * `receipt` queued once every copy is durable. Counted as one frame by rate limits.
+   */
+  'group.send': {
+    code: 0x10,
+    direction: 'toServer',
+    fields: {
+      clientMessageId: t.bytes(CLIENT_MESSAGE_ID_BYTES),
+      from: address,
+      to: t.list(MAX_GROUP_SEND_RECIPIENTS, address),
+      payload: t.varbytes(MAX_PAYLOAD_BYTES),
+    },
+  },
   /**
    * The client has durably processed what the relay told it about `serverMessageId`: a
    * `deliver` (the relay may delete the mail) or a `receipt.stored` (the relay may delete
@@ -504,6 +521,7 @@ export type PrekeysUploadFrame = FrameOf<'prekeys.upload'>;
 export type KeysLookupFrame = FrameOf<'keys.lookup'>;
 export type SendFrame = FrameOf<'send'>;
 export type SessionTerminateFrame = FrameOf<'session.terminate'>;
+export type GroupSendFrame = FrameOf<'group.send'>;
 export type AckFrame = FrameOf<'ack'>;
 export type MailboxFetchFrame = FrameOf<'mailbox.fetch'>;
 export type PresenceListFrame = FrameOf<'presence.list'>;

@@ -74,6 +74,7 @@ export {
   type ServerFrame,
   type ServerFrameType,
   type SessionTerminateFrame,
+  type GroupSendFrame,
   type WelcomeFrame,
 } from './frames.js';
 export { decodeFrame, encodeFrame, frameTypeOfCode, tryDecodeFrame } from './codec.js';

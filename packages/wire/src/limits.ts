@@ -96,6 +96,13 @@ export const MAX_ONE_TIME_PQ_PREKEYS_PER_UPLOAD = 32;
 export const MAX_PRESENCE_NAMES = 1000;
 
 /**
+ * Recipients of one `group.send` (70 bytes each at most: about 35 KB, so the frame with a
+ * full payload stays under `MAX_FRAME_BYTES`). A larger group is sent as several uploads
+ * of the same payload, each with its own client message id.
+ */
+export const MAX_GROUP_SEND_RECIPIENTS = 500;
+
+/**
  * Attachment blob ids: 128 random bits chosen by the uploader, so an id cannot be
  * guessed and needs no round trip to obtain before the upload starts.
  */
