@@ -21,8 +21,15 @@ import {
 
 /** Folder under the data directory holding blob files and their index. */
 export const BLOBS_DIR = 'blobs';
-const INDEX_FILE = 'index.db';
+/** The index database inside `BLOBS_DIR`. */
+export const BLOB_INDEX_FILE = 'index.db';
 const HEX_ID = /^[0-9a-f]{32}$/;
+
+/** The file name of blob `id` (32 hex digits) inside `BLOBS_DIR`. */
+export function blobFileName(id: string): string {
+  if (!HEX_ID.test(id)) throw new ServerError('STORAGE', 'blob id: expected 32 hex digits');
+  return `${id}.blob`;
+}
 
 interface Row {
   id: string;
@@ -54,7 +61,7 @@ export class SqliteFileBlobStore implements BlobStore {
     this.#dir = join(dataDir, BLOBS_DIR);
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
     try {
-      this.#db = new Database(join(this.#dir, INDEX_FILE));
+      this.#db = new Database(join(this.#dir, BLOB_INDEX_FILE));
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = FULL');
       this.#db.exec(`CREATE TABLE IF NOT EXISTS blobs (
@@ -71,14 +78,13 @@ export class SqliteFileBlobStore implements BlobStore {
     } catch (err) {
       throw new ServerError(
         'STORAGE',
-        `blob index ${join(this.#dir, INDEX_FILE)}: ${(err as Error).message}`,
+        `blob index ${join(this.#dir, BLOB_INDEX_FILE)}: ${(err as Error).message}`,
       );
     }
   }
 
   #path(id: string): string {
-    if (!HEX_ID.test(id)) throw new ServerError('STORAGE', 'blob id: expected 32 hex digits');
-    return join(this.#dir, `${id}.blob`);
+    return join(this.#dir, blobFileName(id));
   }
 
   #row(id: string): Row | undefined {
