@@ -73,6 +73,8 @@ export interface RestoreResult {
   readonly spentPrekeys: number;
   /** Where the database that was replaced was moved, if there was one. */
   readonly previousDatabase?: string;
+  /** Whether pki/ came from the backup (only into a folder that had none). */
+  readonly restoredPki: boolean;
   /** Whether the backup held attachment blobs (they replaced DATA/blobs). */
   readonly restoredBlobs: boolean;
   /** Where the blob folder that was replaced was moved, if there was one. */
@@ -205,11 +207,12 @@ function unpack(file: string, dir: string): void {
 }
 
 /**
- * Restores relay.db from a backup archive into a stopped relay's data folder (it takes
- * the data-folder lock, so a running relay makes it fail) and marks every stored
- * one-time prekey spent. An existing database is moved aside, never deleted. The
- * audit log and key are restored only where the folder has none: a newer audit chain
- * is worth more than the backup's prefix of it. The restore is audited.
+ * Restores relay.db and the attachment blobs from a backup archive into a stopped relay's
+ * data folder (it takes the data-folder lock, so a running relay makes it fail) and marks
+ * every stored one-time prekey spent. An existing database or blob folder is moved aside,
+ * never deleted. The audit log and key, and pki/, are restored only where the folder has
+ * none: a newer audit chain is worth more than the backup's prefix of it, and a relay's
+ * current certificates more than old ones. The restore is audited.
  */
 export function restoreRelay(o: BackupOptions & { readonly fromFile: string }): RestoreResult {
   const paths = pathsOf(o);
@@ -244,6 +247,14 @@ export function restoreRelay(o: BackupOptions & { readonly fromFile: string }): 
       db.close();
     }
     const blobs = restoreBlobStore(from, paths.dataDir, stamp);
+    // A fresh folder (a new machine) gets the backup's certificates and TLS key back, so
+    // the relay keeps the identity its clients pin; an existing pki/ is left alone.
+    const pkiDir = join(paths.dataDir, BACKUP_FILES.pki);
+    const restoredPki = !existsSync(pkiDir) && existsSync(join(from, BACKUP_FILES.pki));
+    if (restoredPki) {
+      renameSync(join(from, BACKUP_FILES.pki), pkiDir);
+      chmodSync(pkiDir, 0o700);
+    }
     for (const [name, target] of [
       [BACKUP_FILES.auditKey, paths.auditKey],
       [BACKUP_FILES.auditLog, paths.auditLog],
@@ -266,6 +277,7 @@ export function restoreRelay(o: BackupOptions & { readonly fromFile: string }): 
       spentPrekeys,
       ...(previousDatabase !== undefined ? { previousDatabase } : {}),
       restoredBlobs: blobs.restored,
+      restoredPki,
       ...(blobs.previous !== undefined ? { previousBlobs: blobs.previous } : {}),
     };
   } finally {
