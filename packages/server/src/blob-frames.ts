@@ -25,6 +25,8 @@ type FetchFrame = Extract<BlobFrame, { type: 'blob.fetch' }>;
 
 /** Chunks read from storage per step of a download. */
 const READ_BATCH = 64;
+/** Appends of one upload at a time: one syncing while the next is written. */
+const APPENDS_IN_FLIGHT = 2;
 /** How long a download waits before re-checking a full send buffer. */
 const DRAIN_POLL_MS = 5;
 
@@ -56,10 +58,10 @@ interface Upload {
   stored: number;
   pending: Uint8Array[];
   flushing: boolean;
-  /** A `blob.status` is due at the end of this turn (one for all appends that just ended). */
-  statusDue: boolean;
   /** An append failed: the upload is over on this connection. */
   failed: boolean;
+  /** Appends handed to the store and not yet ended. */
+  inFlight: number;
 }
 
 export class BlobFrames {
@@ -131,8 +133,8 @@ export class BlobFrames {
         stored,
         pending: [],
         flushing: false,
-        statusDue: false,
         failed: false,
+        inFlight: 0,
       };
       this.#uploads.set(id, upload);
     }
@@ -160,7 +162,7 @@ export class BlobFrames {
     if (u.next - u.stored >= MAX_BLOB_CHUNKS_IN_FLIGHT) return this.#deps.violation('blob-window');
     u.next++;
     u.pending.push(frame.data);
-    if (!u.flushing) {
+    if (!u.flushing && u.inFlight < APPENDS_IN_FLIGHT) {
       u.flushing = true;
       // Chunks that arrived in the same read are written together.
       setImmediate(() => this.#flush(u));
@@ -168,34 +170,32 @@ export class BlobFrames {
   }
 
   /**
-   * Hands the waiting chunks to the store without waiting for earlier appends: the store
-   * writes them while the previous ones sync (group commit, blobs/sqlite-files.ts), and
-   * each append that ends moves the acknowledged count. Never acknowledges a chunk the
-   * store has not made durable.
+   * Hands the waiting chunks to the store without waiting for the previous append to end:
+   * while one batch syncs, the next is written (group commit, blobs/sqlite-files.ts).
+   * At most `APPENDS_IN_FLIGHT` appends run; chunks arriving meanwhile wait and go in the
+   * next one, so batches stay large. Never acknowledges a chunk the store has not made
+   * durable.
    */
   #flush(u: Upload): void {
     const d = this.#deps;
     const id = toHex(u.blobId);
     u.flushing = false;
-    while (u.pending.length > 0 && !u.failed) {
+    while (u.pending.length > 0 && !u.failed && u.inFlight < APPENDS_IN_FLIGHT) {
       const batch = u.pending.splice(0, BLOB_WRITE_BATCH);
       const from = u.appended;
       u.appended += batch.length;
+      u.inFlight++;
       d.store.append(id, from, batch).then(
         (stored) => {
+          u.inFlight--;
           if (u.failed) return;
           u.stored = Math.max(u.stored, stored);
           if (u.stored === u.chunkCount && this.#uploads.get(id) === u) this.#uploads.delete(id);
-          if (!u.statusDue) {
-            u.statusDue = true;
-            // Appends ended by one sync end in the same turn: one status for all of them.
-            setImmediate(() => {
-              u.statusDue = false;
-              this.#status(u);
-            });
-          }
+          this.#status(u);
+          this.#flush(u);
         },
         () => {
+          u.inFlight--;
           if (u.failed) return;
           // The client begins again and resumes from what the store holds.
           u.failed = true;
