@@ -101,7 +101,7 @@ describe('parley chat search box in tmux', () => {
     const start = tmux.capture('alice');
     expect(start).not.toContain('zebra needle seven');
     tmux('send-keys', '-t', 'alice', 'C-f');
-    await tmux.screenMatching('alice', /search: /);
+    await tmux.screenMatching('alice', /search:\s*\n.*words must all occur/);
     tmux('send-keys', '-t', 'alice', '-l', 'zebra needle');
     tmux('send-keys', '-t', 'alice', 'Enter');
     const found = await tmux.screenMatching('alice', /2 found, newest first/);
@@ -114,9 +114,11 @@ describe('parley chat search box in tmux', () => {
 
     tmux('send-keys', '-t', 'alice', 'Down');
     tmux('send-keys', '-t', 'alice', 'Enter');
-    const jumped = await tmux.screenMatching('alice', /found message from/);
-    // The conversation, from the chosen message on: read from the store, not the newest page.
-    expect(jumped).toMatch(/\d\d:\d\d me: zebra needle seven/);
+    // The conversation from the chosen message on: read from the store, not the newest page.
+    const jumped = await tmux.screenMatching(
+      'alice',
+      /\d\d:\d\d me: zebra needle seven[\s\S]*history · PgUp older/,
+    );
     expect(jumped).not.toContain('old history line 149');
     expect(lines(jumped)[0]).toMatch(/^Parley · alice \(mtls\)/);
     for (const l of lines(jumped)) expect(l.length).toBeLessThanOrEqual(80);

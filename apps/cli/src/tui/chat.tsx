@@ -100,7 +100,13 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
   const [screen, setScreen] = useState<Screen>({ kind: 'main' });
   const [tick, setTick] = useState(0);
   const refresh = useCallback(() => setTick((t) => t + 1), []);
-  const [search, setSearch] = useState<SearchState>(EMPTY_SEARCH);
+  const [search, setSearchState] = useState<SearchState>(EMPTY_SEARCH);
+  // Like the input: one terminal read may carry the query and Enter, so keys apply to this.
+  const searchRef = useRef<SearchState>(EMPTY_SEARCH);
+  const setSearch = useCallback((next: SearchState | ((s: SearchState) => SearchState)) => {
+    searchRef.current = typeof next === 'function' ? next(searchRef.current) : next;
+    setSearchState(searchRef.current);
+  }, []);
   /** A search result to bring into view once its conversation is loaded (its first line key). */
   const jumpTo = useRef<string | undefined>(undefined);
   /** The message the last jump went to, highlighted in its conversation. */
@@ -129,7 +135,7 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
         }));
       }
     },
-    [c],
+    [c, setSearch],
   );
 
   /** Opens a search result's conversation from that message on, the message in view. */
@@ -411,7 +417,7 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
   const handleKey = (ch: string, key: Key): void => {
     if (key.ctrl && ch === 'c') return exit();
     if (screen.kind === 'search') {
-      const step = searchKey(search, ch, key);
+      const step = searchKey(searchRef.current, ch, key);
       setSearch(step.state);
       if (step.action.kind === 'close') setScreen({ kind: 'main' });
       if (step.action.kind === 'run') void runSearch(step.action.query);
