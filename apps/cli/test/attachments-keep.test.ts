@@ -111,7 +111,7 @@ describe('attachments across failures (real relay process)', () => {
       );
       expect(r.code, r.stderr).toBe(0);
     }
-    const plain = randomBytes(30 * 1024 * 1024);
+    const plain = randomBytes(12 * 1024 * 1024);
     const path = join(dir, 'resume-me.bin');
     writeFileSync(path, plain);
 
