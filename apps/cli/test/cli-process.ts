@@ -21,6 +21,11 @@ export interface Proc {
 
 /** Starts `parley ARGS…` without waiting for it. */
 export function parley(...args: string[]): Proc {
+  return parleyWithEnv({}, ...args);
+}
+
+/** Starts `parley ARGS…` with `env` added to this process's environment. */
+export function parleyWithEnv(env: Readonly<Record<string, string>>, ...args: string[]): Proc {
   const child = spawn(
     process.execPath,
     [
@@ -33,7 +38,7 @@ export function parley(...args: string[]): Proc {
     ],
     {
       cwd: root,
-      env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.test.json') },
+      env: { ...process.env, ...env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.test.json') },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

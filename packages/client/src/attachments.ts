@@ -126,8 +126,19 @@ export class Attachments {
   /**
    * Pads `bytes` to its size class, picks a fresh key and blob id, and returns the
    * entry plus a chunk sealer. `bytes` is kept (not copied) until `dispose`.
+   *
+   * `resume` is the entry of an earlier, unfinished upload of the same file: its key and
+   * blob id are taken again so the relay's stored chunks still fit. It is used only when
+   * it describes exactly these bytes (digest, size, name, type) at this chunk layout, so
+   * a key and nonce are never used for other plaintext; otherwise a fresh one is made.
+   * `sha256` spares hashing the file again when the caller has its digest.
    */
-  prepare(bytes: Uint8Array, name: string, type: string): PreparedFile {
+  prepare(
+    bytes: Uint8Array,
+    name: string,
+    type: string,
+    options: { readonly resume?: FileEntry; readonly sha256?: Uint8Array } = {},
+  ): PreparedFile {
     if (bytes.length > this.maxFileBytes) {
       throw new ClientError(
         'INVALID_ARGUMENT',
@@ -137,12 +148,23 @@ export class Attachments {
     const { crypto } = this.#host;
     const padded = paddedSize(bytes.length);
     const layout = chunkLayout(padded, this.blockBytes);
-    const key = crypto.randomBytes(ATTACHMENT_KEY_BYTES);
-    const blobId = crypto.randomBytes(BLOB_ID_BYTES);
+    const digest = toHex(options.sha256 ?? crypto.sha256(bytes));
+    const r = options.resume;
+    const again =
+      r !== undefined &&
+      r.sha256 === digest &&
+      r.size === bytes.length &&
+      r.padded === padded &&
+      r.chunks === layout.chunkCount &&
+      r.chunkBytes === layout.chunkBytes &&
+      r.name === name &&
+      r.type === type;
+    const key = again ? fromHex(r.key) : crypto.randomBytes(ATTACHMENT_KEY_BYTES);
+    const blobId = again ? fromHex(r.blob) : crypto.randomBytes(BLOB_ID_BYTES);
     const entry = checkFileEntry({
       blob: toHex(blobId),
       key: toHex(key),
-      sha256: toHex(crypto.sha256(bytes)),
+      sha256: digest,
       size: bytes.length,
       padded,
       chunks: layout.chunkCount,

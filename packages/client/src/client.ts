@@ -28,6 +28,12 @@ import type { Account } from './account.js';
 import { fileText } from './attachment-entry.js';
 import { Attachments, type TransferProgress, type UploadReport } from './attachments.js';
 import { Auth } from './auth.js';
+import {
+  pendingUploadDone,
+  pendingUploadWrite,
+  readPendingUpload,
+  sentMessageOf,
+} from './pending-uploads.js';
 import type { ClientTransport } from './connection.js';
 import { Contacts } from './contacts.js';
 import type { PeerCertificateCheck } from './contacts.js';
@@ -48,7 +54,7 @@ import { readSendFailure } from './send-failures.js';
 import { CLIENT_MESSAGE_ID_BYTES, Sender } from './sender.js';
 import { checkUserName } from './names.js';
 import { KeyedQueue } from './queue.js';
-import type { ClientStore, Contact, StoredMessage } from './store/types.js';
+import type { ClientStore, Contact, StoredMessage, StoreWrite } from './store/types.js';
 import { systemClock, systemTimers } from './timers.js';
 import { Disappearing, readTimer } from './disappearing.js';
 import { DISAPPEARING_TIMERS_MS } from './envelope.js';
@@ -115,9 +121,11 @@ export class ParleyClient {
   private readonly delivery: Delivery;
   /** Attachment uploads and downloads (attachments.ts). */
   readonly attachments: Attachments;
+  private readonly crypto: CryptoProvider;
 
   constructor(options: ClientOptions) {
     this.store = options.store;
+    this.crypto = options.crypto;
     this.e2ee = options.e2ee;
     this.account = options.account;
     this.clock = options.clock ?? systemClock;
@@ -423,7 +431,9 @@ export class ParleyClient {
 
   /**
    * Uploads `bytes` as an encrypted attachment (resuming across reconnects), then sends
-   * the message that names it, like `send`. Needs a connection for the upload.
+   * the message that names it, like `send`. Needs a connection for the upload. The same
+   * file sent to the same peer after a crash or kill resumes the unfinished upload, and
+   * its message is sent once (pending-uploads.ts).
    */
   async sendFile(
     peer: string,
@@ -431,14 +441,35 @@ export class ParleyClient {
     progress?: TransferProgress,
   ): Promise<{ message: StoredMessage; upload: UploadReport }> {
     checkUserName(peer, 'recipient');
-    const prepared = this.attachments.prepare(file.bytes, file.name, file.type);
+    const digest = this.crypto.sha256(file.bytes);
+    const pending = await readPendingUpload(this.store, peer, digest);
+    if (pending?.phase === 'sending') {
+      const sent = await sentMessageOf(this.store, peer, pending.entry);
+      if (sent) {
+        await this.store.commit([pendingUploadDone(peer, digest)]);
+        return { message: sent, upload: [] };
+      }
+    }
+    const prepared = this.attachments.prepare(file.bytes, file.name, file.type, {
+      sha256: digest,
+      ...(pending ? { resume: pending.entry } : {}),
+    });
     let upload: UploadReport;
     try {
+      // Durable before the first chunk: a run after a crash resumes this very blob.
+      await this.store.commit([
+        pendingUploadWrite(peer, digest, { entry: prepared.entry, phase: 'uploading' }),
+      ]);
       upload = await this.attachments.upload(prepared, progress);
     } finally {
       prepared.dispose();
     }
-    return { message: await this.send(peer, fileText(prepared.entry)), upload };
+    await this.store.commit([
+      pendingUploadWrite(peer, digest, { entry: prepared.entry, phase: 'sending' }),
+    ]);
+    const message = await this.send(peer, fileText(prepared.entry));
+    await this.store.commit([pendingUploadDone(peer, digest)]);
+    return { message, upload };
   }
 
   /**
@@ -557,6 +588,22 @@ export class ParleyClient {
   /** Marks a conversation's incoming messages up to `uptoSeq` as shown (read). */
   async markShown(peer: string, uptoSeq: number): Promise<void> {
     await this.store.commit([{ op: 'message.shown', peer, uptoSeq }]);
+  }
+
+  /**
+   * Marks these incoming messages of `peer` shown, leaving the rest of the conversation
+   * as it is: a file that could not be fetched stays unshown, to be tried again. Runs in
+   * the peer's queue, so a message that expired meanwhile is not brought back.
+   */
+  async markMessagesShown(peer: string, ids: readonly string[]): Promise<void> {
+    await this.queue.run(peer, async () => {
+      const writes: StoreWrite[] = [];
+      for (const id of ids) {
+        const m = await this.store.getMessage(peer, 'in', id);
+        if (m && !m.shown) writes.push({ op: 'message.put', message: { ...m, shown: true } });
+      }
+      if (writes.length > 0) await this.store.commit(writes);
+    });
   }
 
   /* ---------------- termination ---------------- */

@@ -2,7 +2,8 @@
  * Backup and restore of a relay's data folder.
  *
  * A backup is ONE file: a POSIX tar archive (written with the `tar` package) holding
- * relay.db, audit.log, audit.key and pki/ (never a CA key), staged in a private
+ * relay.db, audit.log, audit.key, pki/ (never a CA key) and blobs/ (attachment blobs and
+ * their index, blobs/sqlite-files-backup.ts), staged in a private
  * temporary folder, archived to a temporary name and then linked into place, so a
  * crash leaves no half-written backup and an existing file is never replaced.
  *
@@ -39,6 +40,8 @@ import { readConfigFile, resolveConfig } from './config.js';
 import { lockDataDir } from './data-lock.js';
 import { ServerError } from './errors.js';
 import { relayPaths } from './paths.js';
+import { BLOBS_DIR } from './blobs/sqlite-files.js';
+import { copyBlobStore, restoreBlobStore, type BlobsCopied } from './blobs/sqlite-files-backup.js';
 
 /** Entry names inside a backup archive. */
 export const BACKUP_FILES = {
@@ -46,6 +49,7 @@ export const BACKUP_FILES = {
   auditLog: 'audit.log',
   auditKey: 'audit.key',
   pki: 'pki',
+  blobs: BLOBS_DIR,
 } as const;
 
 /** Options of {@link backupRelay} and {@link restoreRelay}. */
@@ -60,6 +64,8 @@ export interface BackupResult {
   readonly outFile: string;
   /** Audit records in the copy (complete lines). */
   readonly auditRecords: number;
+  /** Attachment blobs in the copy (none if the relay never stored one). */
+  readonly blobs: BlobsCopied;
 }
 
 export interface RestoreResult {
@@ -67,6 +73,12 @@ export interface RestoreResult {
   readonly spentPrekeys: number;
   /** Where the database that was replaced was moved, if there was one. */
   readonly previousDatabase?: string;
+  /** Whether pki/ came from the backup (only into a folder that had none). */
+  readonly restoredPki: boolean;
+  /** Whether the backup held attachment blobs (they replaced DATA/blobs). */
+  readonly restoredBlobs: boolean;
+  /** Where the blob folder that was replaced was moved, if there was one. */
+  readonly previousBlobs?: string;
 }
 
 function pathsOf(o: BackupOptions) {
@@ -107,7 +119,7 @@ export async function backupRelay(
   // Inside the private staging folder: the archive holds keys before its mode is set.
   const tmp = join(outDir, '.archive.tar');
   try {
-    const auditRecords = await stage(paths, outDir);
+    const { auditRecords, blobs } = await stage(paths, outDir);
     await tar.create({ file: tmp, cwd: outDir, portable: true }, readdirNames(outDir));
     chmodSync(tmp, 0o600);
     try {
@@ -122,7 +134,7 @@ export async function backupRelay(
       }
       throw err;
     }
-    return { outFile, auditRecords };
+    return { outFile, auditRecords, blobs };
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }
@@ -133,8 +145,11 @@ function readdirNames(dir: string): string[] {
   return Object.values(BACKUP_FILES).filter((n) => existsSync(join(dir, n)));
 }
 
-/** Copies the relay's state into the staging folder; returns the audit records copied. */
-async function stage(paths: ReturnType<typeof pathsOf>, outDir: string): Promise<number> {
+/** Copies the relay's state into the staging folder; returns what it copied. */
+async function stage(
+  paths: ReturnType<typeof pathsOf>,
+  outDir: string,
+): Promise<{ auditRecords: number; blobs: BlobsCopied }> {
   const db = new Database(paths.database, { readonly: true, fileMustExist: true });
   try {
     await db.backup(join(outDir, BACKUP_FILES.database));
@@ -162,7 +177,8 @@ async function stage(paths: ReturnType<typeof pathsOf>, outDir: string): Promise
       filter: (src) => !/(^|\/)(ca\.key|\.lock)$/.test(src) && !src.includes('.tmp-'),
     });
   }
-  return auditRecords;
+  const blobs = (await copyBlobStore(paths.dataDir, outDir, Date.now())) ?? { blobs: 0, bytes: 0 };
+  return { auditRecords, blobs };
 }
 
 /** Whether an archive entry is one a backup holds: the fixed names, files and folders only. */
@@ -191,11 +207,12 @@ function unpack(file: string, dir: string): void {
 }
 
 /**
- * Restores relay.db from a backup archive into a stopped relay's data folder (it takes
- * the data-folder lock, so a running relay makes it fail) and marks every stored
- * one-time prekey spent. An existing database is moved aside, never deleted. The
- * audit log and key are restored only where the folder has none: a newer audit chain
- * is worth more than the backup's prefix of it. The restore is audited.
+ * Restores relay.db and the attachment blobs from a backup archive into a stopped relay's
+ * data folder (it takes the data-folder lock, so a running relay makes it fail) and marks
+ * every stored one-time prekey spent. An existing database or blob folder is moved aside,
+ * never deleted. The audit log and key, and pki/, are restored only where the folder has
+ * none: a newer audit chain is worth more than the backup's prefix of it, and a relay's
+ * current certificates more than old ones. The restore is audited.
  */
 export function restoreRelay(o: BackupOptions & { readonly fromFile: string }): RestoreResult {
   const paths = pathsOf(o);
@@ -209,9 +226,10 @@ export function restoreRelay(o: BackupOptions & { readonly fromFile: string }): 
     if (!existsSync(source)) {
       throw new ServerError('STORAGE', `no ${BACKUP_FILES.database} in the backup ${file}`);
     }
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     let previousDatabase: string | undefined;
     if (existsSync(paths.database)) {
-      previousDatabase = `${paths.database}.before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      previousDatabase = `${paths.database}.before-restore-${stamp}`;
       renameSync(paths.database, previousDatabase);
       for (const suffix of ['-wal', '-shm']) {
         if (existsSync(paths.database + suffix)) {
@@ -227,6 +245,15 @@ export function restoreRelay(o: BackupOptions & { readonly fromFile: string }): 
       spentPrekeys = db.prepare('DELETE FROM one_time_prekeys').run().changes;
     } finally {
       db.close();
+    }
+    const blobs = restoreBlobStore(from, paths.dataDir, stamp);
+    // A fresh folder (a new machine) gets the backup's certificates and TLS key back, so
+    // the relay keeps the identity its clients pin; an existing pki/ is left alone.
+    const pkiDir = join(paths.dataDir, BACKUP_FILES.pki);
+    const restoredPki = !existsSync(pkiDir) && existsSync(join(from, BACKUP_FILES.pki));
+    if (restoredPki) {
+      renameSync(join(from, BACKUP_FILES.pki), pkiDir);
+      chmodSync(pkiDir, 0o700);
     }
     for (const [name, target] of [
       [BACKUP_FILES.auditKey, paths.auditKey],
@@ -246,7 +273,13 @@ export function restoreRelay(o: BackupOptions & { readonly fromFile: string }): 
     );
     audit.write({ type: 'relay.restored', value: spentPrekeys });
     audit.close();
-    return { spentPrekeys, ...(previousDatabase !== undefined ? { previousDatabase } : {}) };
+    return {
+      spentPrekeys,
+      ...(previousDatabase !== undefined ? { previousDatabase } : {}),
+      restoredBlobs: blobs.restored,
+      restoredPki,
+      ...(blobs.previous !== undefined ? { previousBlobs: blobs.previous } : {}),
+    };
   } finally {
     rmSync(from, { recursive: true, force: true });
     lock.release();

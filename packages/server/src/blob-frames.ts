@@ -25,6 +25,8 @@ type FetchFrame = Extract<BlobFrame, { type: 'blob.fetch' }>;
 
 /** Chunks read from storage per step of a download. */
 const READ_BATCH = 64;
+/** Appends of one upload at a time: one syncing while the next is written. */
+const APPENDS_IN_FLIGHT = 2;
 /** How long a download waits before re-checking a full send buffer. */
 const DRAIN_POLL_MS = 5;
 
@@ -44,15 +46,22 @@ export interface BlobFramesDeps {
 }
 
 interface Upload {
-  readonly requestId: number;
+  /** The latest `blob.begin` of this upload, which its statuses answer. */
+  requestId: number;
   readonly blobId: Uint8Array;
   readonly chunkCount: number;
   readonly chunkBytes: number;
   /** Next index the relay accepts (stored + waiting to be written). */
   next: number;
+  /** Chunks handed to the store (durable or being made so). */
+  appended: number;
   stored: number;
   pending: Uint8Array[];
   flushing: boolean;
+  /** An append failed: the upload is over on this connection. */
+  failed: boolean;
+  /** Appends handed to the store and not yet ended. */
+  inFlight: number;
 }
 
 export class BlobFrames {
@@ -109,20 +118,27 @@ export class BlobFrames {
       return refuse('failed');
     }
     const stored = result.blob.chunksStored;
-    const previous = this.#uploads.get(id);
-    // A repeated begin while a batch is being written resumes after what is accepted.
-    const next = previous ? previous.next : stored;
-    this.#uploads.set(id, {
-      requestId: frame.requestId,
-      blobId: frame.blobId,
-      chunkCount: frame.chunkCount,
-      chunkBytes: frame.chunkBytes,
-      next,
-      stored: previous?.stored ?? stored,
-      pending: previous?.pending ?? [],
-      flushing: previous?.flushing ?? false,
-    });
-    this.#status(this.#uploads.get(id) as Upload);
+    // A repeated begin while chunks are being written resumes after what is accepted; the
+    // running appends update the record they hold, so that one stays.
+    let upload = this.#uploads.get(id);
+    if (upload) upload.requestId = frame.requestId;
+    else {
+      upload = {
+        requestId: frame.requestId,
+        blobId: frame.blobId,
+        chunkCount: frame.chunkCount,
+        chunkBytes: frame.chunkBytes,
+        next: stored,
+        appended: stored,
+        stored,
+        pending: [],
+        flushing: false,
+        failed: false,
+        inFlight: 0,
+      };
+      this.#uploads.set(id, upload);
+    }
+    this.#status(upload);
     if (stored === frame.chunkCount) this.#uploads.delete(id);
   }
 
@@ -146,30 +162,48 @@ export class BlobFrames {
     if (u.next - u.stored >= MAX_BLOB_CHUNKS_IN_FLIGHT) return this.#deps.violation('blob-window');
     u.next++;
     u.pending.push(frame.data);
-    if (!u.flushing) {
+    if (!u.flushing && u.inFlight < APPENDS_IN_FLIGHT) {
       u.flushing = true;
       // Chunks that arrived in the same read are written together.
-      setImmediate(() => void this.#flush(u));
+      setImmediate(() => this.#flush(u));
     }
   }
 
-  async #flush(u: Upload): Promise<void> {
+  /**
+   * Hands the waiting chunks to the store without waiting for the previous append to end:
+   * while one batch syncs, the next is written (group commit, blobs/sqlite-files.ts).
+   * At most `APPENDS_IN_FLIGHT` appends run; chunks arriving meanwhile wait and go in the
+   * next one, so batches stay large. Never acknowledges a chunk the store has not made
+   * durable.
+   */
+  #flush(u: Upload): void {
     const d = this.#deps;
     const id = toHex(u.blobId);
-    try {
-      while (u.pending.length > 0) {
-        const batch = u.pending.splice(0, BLOB_WRITE_BATCH);
-        u.stored = await d.store.append(id, u.stored, batch);
-        this.#status(u);
-      }
-    } catch {
-      // The client begins again and resumes from what the store holds.
-      this.#uploads.delete(id);
-      d.send({ type: 'error', code: 'server_error', requestId: u.requestId });
-    } finally {
-      u.flushing = false;
+    u.flushing = false;
+    while (u.pending.length > 0 && !u.failed && u.inFlight < APPENDS_IN_FLIGHT) {
+      const batch = u.pending.splice(0, BLOB_WRITE_BATCH);
+      const from = u.appended;
+      u.appended += batch.length;
+      u.inFlight++;
+      d.store.append(id, from, batch).then(
+        (stored) => {
+          u.inFlight--;
+          if (u.failed) return;
+          u.stored = Math.max(u.stored, stored);
+          if (u.stored === u.chunkCount && this.#uploads.get(id) === u) this.#uploads.delete(id);
+          this.#status(u);
+          this.#flush(u);
+        },
+        () => {
+          u.inFlight--;
+          if (u.failed) return;
+          // The client begins again and resumes from what the store holds.
+          u.failed = true;
+          if (this.#uploads.get(id) === u) this.#uploads.delete(id);
+          d.send({ type: 'error', code: 'server_error', requestId: u.requestId });
+        },
+      );
     }
-    if (u.stored === u.chunkCount) this.#uploads.delete(id);
   }
 
   async #fetch(frame: FetchFrame): Promise<void> {

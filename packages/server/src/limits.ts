@@ -181,8 +181,9 @@ export const DEFAULT_BLOB_TTL_MS = DEFAULT_MAILBOX_TTL_MS;
 export const DEFAULT_MAX_CHUNKS_PER_CONNECTION = 64_000;
 
 /**
- * Chunks of one upload the relay writes in one durable batch (one fdatasync of the blob file,
- * one index commit) before it acknowledges them with `blob.status`.
+ * Most chunks of one upload the relay hands to the blob store in one append (one write).
+ * Appends overlap and share syncs (group commit, blobs/sqlite-files.ts); a chunk is
+ * acknowledged with `blob.status` only once synced and counted.
  */
 export const BLOB_WRITE_BATCH = 1024;
 

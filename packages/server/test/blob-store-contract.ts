@@ -31,6 +31,29 @@ export function runBlobStoreContract(
       await s.close();
     });
 
+    it('takes overlapping appends of one blob, resolving each in order once durable', async () => {
+      const { store, reopen } = await make();
+      expect((await begin(store, 20)).ok).toBe(true);
+      const ended: number[] = [];
+      const runs = [0, 3, 6].map((from) =>
+        store
+          .append(id(20), from, [chunk(from), chunk(from + 1), chunk(from + 2)])
+          .then((n) => ended.push(n)),
+      );
+      // Out of order while the others are still in flight.
+      await expect(store.append(id(20), 3, [chunk(3)])).rejects.toThrow(/out of order/);
+      await Promise.all(runs);
+      expect(ended).toEqual([3, 6, 9]);
+      let s = store;
+      if (reopen) {
+        await store.close();
+        s = await reopen();
+      }
+      expect(await begin(s, 20)).toMatchObject({ ok: true, blob: { chunksStored: 9 } });
+      expect((await s.read(id(20), 0, 9)).map((c) => c[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+      await s.close();
+    });
+
     it('keeps ids to their owner and shape, holds the quota, and expires', async () => {
       const { store } = await make();
       expect((await begin(store, 2)).ok).toBe(true);

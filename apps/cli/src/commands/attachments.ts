@@ -17,6 +17,7 @@ import {
   type StoredMessage,
 } from '@parley/client';
 import type { NodeClient } from '@parley/client-node';
+import type { FileFailure } from './message-lines.js';
 
 const TYPES: Record<string, string> = {
   '.txt': 'text/plain',
@@ -159,14 +160,24 @@ export async function saveFile(c: NodeClient, entry: FileEntry, dir: string): Pr
 }
 
 /**
- * Saves the files among `messages` into `dir`; returns "peer:id" → path. A file that
- * fails is reported on stderr and listed in `failed`; nothing of it is saved.
+ * Why a file of a new message was not saved, and whether fetching it again may work
+ * (`retryable`: it failed on the way, relay unreachable, stalled or refusing for now).
+ */
+export type SaveFailure = FileFailure;
+
+/** Errors of a fetch that may succeed later; an integrity failure or an expired blob will not. */
+const TRANSIENT: ReadonlySet<string> = new Set(['TRANSPORT', 'TIMEOUT', 'RELAY_ERROR']);
+
+/**
+ * Saves the files among `messages` into `dir`; returns "peer:id" → path, and puts each
+ * file that fails under its "peer:id" in `failures` (nothing of it is saved; its message
+ * is to stay unshown, so the next `read --save-dir` tries again).
  */
 export async function saveAttachments(
   c: NodeClient,
   messages: readonly StoredMessage[],
   dir: string,
-  failed: string[],
+  failures: Map<string, SaveFailure>,
 ): Promise<Map<string, string>> {
   const saved = new Map<string, string>();
   for (const m of messages) {
@@ -175,9 +186,14 @@ export async function saveAttachments(
     try {
       saved.set(`${m.peer}:${m.id}`, await saveFile(c, entry, dir));
     } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      process.stderr.write(`parley: ${m.peer}: file ${safeFileName(entry.name)}: ${why}\n`);
-      failed.push(why);
+      const reason = err instanceof Error ? err.message : String(err);
+      const retryable = err instanceof ClientError && TRANSIENT.has(err.code);
+      process.stderr.write(
+        `parley: ${m.peer}: file ${safeFileName(entry.name)} FAILED: ${reason}; ` +
+          `${retryable ? 'a transient fetch error' : 'not retryable'}, kept unread ` +
+          `(\`parley read --save-dir\` tries it again)\n`,
+      );
+      failures.set(`${m.peer}:${m.id}`, { reason, retryable });
     }
   }
   return saved;

@@ -9,7 +9,7 @@ import { existsSync, rmSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import QRCode from 'qrcode';
-import { ClientError, checkUserName, describeTrust } from '@parley/client';
+import { ClientError, checkUserName, describeTrust, type StoredMessage } from '@parley/client';
 import {
   PROFILE_DB_FILE,
   PROFILE_HEADER_FILE,
@@ -30,7 +30,7 @@ import {
   parseLimit,
   sendStatusLine,
 } from './message-lines.js';
-import { saveAttachments, sendFile } from './attachments.js';
+import { saveAttachments, sendFile, type SaveFailure } from './attachments.js';
 
 /** How long `send` waits for the relay's `queued` receipt. */
 const SEND_QUEUED_TIMEOUT_MS = 30_000;
@@ -66,25 +66,52 @@ function waitDrained(c: NodeClient, timeoutMs: number): Promise<void> {
   });
 }
 
-/** Prints unshown incoming messages in order and marks them shown, in one pass per peer. */
+/** `read --save-dir`: where files go, and the files of this run that could not be saved. */
+interface SaveTarget {
+  readonly dir: string;
+  readonly failures: Map<string, SaveFailure>;
+}
+
+/**
+ * Prints unshown incoming messages in order and marks them shown, in one pass per peer.
+ * A file message whose file could not be saved is printed as failed and stays unshown
+ * (the next `read --save-dir` fetches it again); the messages around it are marked.
+ */
 async function printNew(
   c: NodeClient,
   json: boolean,
   peer?: string,
   printed = new Set<string>(),
-  save?: { dir: string; failed: string[] },
+  save?: SaveTarget,
 ): Promise<void> {
   const fresh = (await c.client.messages(peer, { unshownOnly: true })).filter(
     (m) => !printed.has(`${m.peer}:${m.id}`),
   );
-  const saved = save ? await saveAttachments(c, fresh, save.dir, save.failed) : new Map();
+  const failures = new Map<string, SaveFailure>();
+  const saved = save ? await saveAttachments(c, fresh, save.dir, failures) : new Map();
+  for (const [k, f] of failures) save?.failures.set(k, f);
   for (const m of fresh) {
-    printed.add(`${m.peer}:${m.id}`);
-    out(messageLine(m, json, saved.get(`${m.peer}:${m.id}`)));
+    const key = `${m.peer}:${m.id}`;
+    printed.add(key);
+    out(messageLine(m, json, saved.get(key), failures.get(key)));
   }
-  const upto = new Map<string, number>();
-  for (const m of fresh) upto.set(m.peer, Math.max(upto.get(m.peer) ?? 0, m.seq ?? 0));
-  for (const [peer, seq] of upto) await c.client.markShown(peer, seq);
+  const byPeer = new Map<string, StoredMessage[]>();
+  for (const m of fresh) byPeer.set(m.peer, [...(byPeer.get(m.peer) ?? []), m]);
+  for (const [p, list] of byPeer) {
+    const firstFailed = list.findIndex((m) => failures.has(`${m.peer}:${m.id}`));
+    if (firstFailed < 0) {
+      await c.client.markShown(p, Math.max(...list.map((m) => m.seq ?? 0)));
+      continue;
+    }
+    // Up to the first failed file by the watermark, the later ones one by one.
+    const before = list.slice(0, firstFailed);
+    if (before.length > 0) await c.client.markShown(p, Math.max(...before.map((m) => m.seq ?? 0)));
+    const after = list.slice(firstFailed).filter((m) => !failures.has(`${m.peer}:${m.id}`));
+    await c.client.markMessagesShown(
+      p,
+      after.map((m) => m.id),
+    );
+  }
 }
 
 export function registerClient(program: Command): void {
@@ -274,7 +301,9 @@ export function registerClient(program: Command): void {
       }) => {
         const json = o.json === true;
         const save =
-          o.saveDir !== undefined ? { dir: resolve(o.saveDir), failed: [] as string[] } : undefined;
+          o.saveDir !== undefined
+            ? { dir: resolve(o.saveDir), failures: new Map<string, SaveFailure>() }
+            : undefined;
         if (save && !existsSync(save.dir))
           throw new ClientError('INVALID_ARGUMENT', `--save-dir: no folder ${o.saveDir}`);
         const peer = o.peer !== undefined ? checkUserName(o.peer, '--peer') : undefined;
@@ -350,8 +379,14 @@ export function registerClient(program: Command): void {
           printLater();
           await printing;
           if (refused !== undefined) throw refused;
-          if (save && save.failed.length > 0)
-            throw new ClientError('INTEGRITY', `${save.failed.length} attachment(s) not saved`);
+          if (save && save.failures.size > 0) {
+            const all = [...save.failures.values()];
+            const transient = all.every((f) => f.retryable);
+            throw new ClientError(
+              transient ? 'TRANSPORT' : 'INTEGRITY',
+              `${all.length} attachment(s) not saved; their messages stay unread (run read --save-dir again${transient ? ' when the relay is reachable' : ''})`,
+            );
+          }
           if (!o.follow) return;
           // Until interrupted, or until our reader goes away (`read --follow | head -3`).
           await stopped;

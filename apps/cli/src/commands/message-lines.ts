@@ -29,9 +29,20 @@ export const HISTORY_DEFAULT_LIMIT = 50;
 /** Bound on `--limit`: beyond this a script should page with several calls. */
 const HISTORY_MAX_LIMIT = 100_000;
 
+/** A file of a new message that could not be saved (`read --save-dir`). */
+export interface FileFailure {
+  readonly reason: string;
+  readonly retryable: boolean;
+}
+
 /** One new incoming message (`read`, `read --follow`). */
-export function messageLine(m: StoredMessage, json: boolean, saved?: string): string {
-  const file = fileJson(m.text, saved);
+export function messageLine(
+  m: StoredMessage,
+  json: boolean,
+  saved?: string,
+  failed?: FileFailure,
+): string {
+  const file = fileJson(m.text, saved, failed);
   if (json) {
     return JSON.stringify({
       id: m.id,
@@ -43,12 +54,21 @@ export function messageLine(m: StoredMessage, json: boolean, saved?: string): st
       ...timerFields(m),
     });
   }
-  const where = saved !== undefined ? ` saved to ${terminalSafe(saved)}` : '';
+  const where =
+    saved !== undefined
+      ? ` saved to ${terminalSafe(saved)}`
+      : failed !== undefined
+        ? ` FAILED, not saved (${failed.retryable ? 'transient, will be retried' : 'not retryable'}): ${terminalSafe(failed.reason)}`
+        : '';
   return `[${localDateTime(m.sentAt)}] ${m.peer}: ${humanText(m, m.peer)}${where}`;
 }
 
 /** The file entry as scripts see it: everything but the key. */
-function fileJson(text: string, saved?: string): Record<string, unknown> | undefined {
+function fileJson(
+  text: string,
+  saved?: string,
+  failed?: FileFailure,
+): Record<string, unknown> | undefined {
   const f = fileOfText(text);
   if (!f) return undefined;
   return {
@@ -59,6 +79,7 @@ function fileJson(text: string, saved?: string): Record<string, unknown> | undef
     paddedSize: f.padded,
     blob: f.blob,
     ...(saved !== undefined ? { saved } : {}),
+    ...(failed !== undefined ? { failed: failed.reason, retryable: failed.retryable } : {}),
   };
 }
 

@@ -17,7 +17,7 @@ export function registerServerBackup(server: Command): void {
   server
     .command('backup')
     .description(
-      "write ONE tar file with a relay's database (SQLite online backup), audit log and key, and pki/ without the CA key, while it runs",
+      "write ONE tar file with a relay's database (SQLite online backup), audit log and key, pki/ without the CA key, and the attachment blobs, while it runs",
     )
     .requiredOption('--data <DIR>', 'data directory of the relay')
     .requiredOption('--out <FILE>', 'new file for the backup (never overwritten)')
@@ -29,7 +29,7 @@ export function registerServerBackup(server: Command): void {
         ...(flags.config !== undefined ? { configFile: flags.config } : {}),
       });
       out([
-        `backup written to ${r.outFile} (tar: relay.db, ${r.auditRecords} audit records, audit.key, pki/ without the CA key)`,
+        `backup written to ${r.outFile} (tar: relay.db, ${r.auditRecords} audit records, audit.key, pki/ without the CA key, ${r.blobs.blobs} attachment blobs of ${r.blobs.bytes} bytes)`,
         `restore with: parley server restore --data DIR --from ${r.outFile}`,
       ]);
     });
@@ -37,7 +37,7 @@ export function registerServerBackup(server: Command): void {
   server
     .command('restore')
     .description(
-      'restore relay.db from a backup into a stopped relay; every one-time prekey is marked spent',
+      'restore relay.db and the attachment blobs from a backup into a stopped relay; every one-time prekey is marked spent',
     )
     .requiredOption('--data <DIR>', 'data directory of the (stopped) relay')
     .requiredOption('--from <FILE>', 'a file written by `parley server backup`')
@@ -51,6 +51,9 @@ export function registerServerBackup(server: Command): void {
       out([
         `restored relay.db from ${flags.from}`,
         ...(r.previousDatabase ? [`previous database kept as ${r.previousDatabase}`] : []),
+        ...(r.restoredPki ? ['pki/ restored (the folder had none)'] : []),
+        ...(r.restoredBlobs ? ['attachment blobs restored'] : []),
+        ...(r.previousBlobs ? [`previous blob folder kept as ${r.previousBlobs}`] : []),
         `${r.spentPrekeys} one-time prekeys marked spent; devices upload new ones at their next login (prekeys.low)`,
       ]);
     });

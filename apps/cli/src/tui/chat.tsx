@@ -5,7 +5,8 @@
  * reason), scrollable back through the whole stored history (PgUp/PgDn, paged from the
  * store); bottom: the input, multi-line (bracketed paste, Alt/Shift+Enter). Key changes
  * are shown as a red banner until the user verifies; `/verify` opens the safety-number
- * screen with a QR code; `/help` lists every command. Fills the terminal and follows
+ * screen with a QR code; Ctrl+F (or `/search WORDS`) searches the whole history and jumps
+ * to the message chosen (search-screen.tsx); `/help` lists every command. Fills the terminal and follows
  * its size (80x24 and up).
  *
  * Everything it shows comes from the client core's store and events; it never talks to
@@ -19,13 +20,15 @@ import wrapAnsi from 'wrap-ansi';
 import { MAX_MESSAGE_TEXT_BYTES, checkUserName, describeTrust } from '@parley/client';
 import type { Contact, ConversationSummary, StoredMessage } from '@parley/client';
 import type { NodeClient } from '@parley/client-node';
-import { formatSafetyNumber, terminalSafe } from './format.js';
+import { formatSafetyNumber, localDateTime, terminalSafe } from './format.js';
 import { EMPTY_INPUT, applyInputKey } from './input-editor.js';
 import type { InputState } from './input-editor.js';
 import { useTerminalSize } from './terminal-size.js';
 import { transcriptLines, visibleWindow } from './transcript.js';
 import { timerWords } from './timer-words.js';
 import { HelpScreen, PartText, VerifyScreen } from './screens.js';
+import { EMPTY_SEARCH, SearchScreen, searchKey } from './search-screen.js';
+import type { SearchState } from './search-screen.js';
 
 /** Messages read from the store at a time: the newest page, then one more per PgUp past it. */
 const HISTORY_PAGE = 100;
@@ -48,6 +51,7 @@ const wrapPlain = (text: string, width: number): string[] =>
 type Screen =
   | { kind: 'main' }
   | { kind: 'help' }
+  | { kind: 'search' }
   | { kind: 'verify'; peer: string; digits: string; qr: string; trust: string };
 
 interface Row {
@@ -96,12 +100,60 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
   const [screen, setScreen] = useState<Screen>({ kind: 'main' });
   const [tick, setTick] = useState(0);
   const refresh = useCallback(() => setTick((t) => t + 1), []);
+  const [search, setSearchState] = useState<SearchState>(EMPTY_SEARCH);
+  // Like the input: one terminal read may carry the query and Enter, so keys apply to this.
+  const searchRef = useRef<SearchState>(EMPTY_SEARCH);
+  const setSearch = useCallback((next: SearchState | ((s: SearchState) => SearchState)) => {
+    searchRef.current = typeof next === 'function' ? next(searchRef.current) : next;
+    setSearchState(searchRef.current);
+  }, []);
+  /** A search result to bring into view once its conversation is loaded (its first line key). */
+  const jumpTo = useRef<string | undefined>(undefined);
+  /** The message the last jump went to, highlighted in its conversation. */
+  const [highlight, setHighlight] = useState<string | undefined>(undefined);
 
   const select = useCallback((peer: string | undefined) => {
     windowStart.current = undefined;
     setScroll(0);
+    setHighlight(undefined);
     setSelected(peer);
   }, []);
+
+  /** Searches the whole history (the index in the encrypted store), newest first. */
+  const runSearch = useCallback(
+    async (query: string) => {
+      try {
+        const results = await c.store.searchMessages(query);
+        setSearch((s) => ({ ...s, searched: query, results, index: 0 }));
+      } catch (err) {
+        setSearch((s) => ({
+          ...s,
+          searched: query,
+          results: [],
+          index: 0,
+          error: (err as Error).message,
+        }));
+      }
+    },
+    [c, setSearch],
+  );
+
+  /** Opens a search result's conversation from that message on, the message in view. */
+  const jump = useCallback(
+    (m: StoredMessage) => {
+      windowStart.current = m.seq;
+      // Older messages are a PgUp away (a page read finds out whether there are any).
+      setHasOlder(true);
+      setScroll(0);
+      jumpTo.current = `${m.direction}:${m.id}:0`;
+      setHighlight(`${m.direction}:${m.id}:`);
+      setSelected(m.peer);
+      setScreen({ kind: 'main' });
+      setNotice(`found message from ${localDateTime(m.sentAt)} · End: latest`);
+      refresh();
+    },
+    [refresh],
+  );
 
   const rows: Row[] = useMemo(() => {
     const seen = new Set<string>();
@@ -240,6 +292,13 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
             return exit();
           case '/help':
             return setScreen({ kind: 'help' });
+          case '/search': {
+            const query = text.slice('/search'.length).trim();
+            setSearch({ ...EMPTY_SEARCH, query });
+            setScreen({ kind: 'search' });
+            if (query !== '') await runSearch(query);
+            return;
+          }
           case '/to':
             try {
               const peer = checkUserName((arg ?? '').toLowerCase(), 'NAME');
@@ -293,7 +352,7 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
       }
       refresh();
     },
-    [c, selected, exit, openVerify, refresh, select, setInput],
+    [c, selected, exit, openVerify, refresh, select, setInput, runSearch],
   );
 
   // Layout, from the top: header, banners, the panes, the notice, the input (up to
@@ -328,6 +387,16 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
     }
     newest.current = { key: last, total: lines.length };
   }, [lines, scroll]);
+  // A jump from the search box: once the message's lines are laid out, scroll them to
+  // the top of the pane (or as near as the newest lines allow).
+  useLayoutEffect(() => {
+    const target = jumpTo.current;
+    if (target === undefined) return;
+    const i = lines.findIndex((l) => l.key === target);
+    if (i < 0) return;
+    jumpTo.current = undefined;
+    setScroll(Math.max(0, lines.length - i - textRows));
+  }, [lines, textRows]);
 
   const scrollBy = (delta: number): void => {
     const next = view.offset + delta;
@@ -347,6 +416,18 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
   const onKey = useRef<(ch: string, key: Key) => void>(() => undefined);
   const handleKey = (ch: string, key: Key): void => {
     if (key.ctrl && ch === 'c') return exit();
+    if (screen.kind === 'search') {
+      const step = searchKey(searchRef.current, ch, key);
+      setSearch(step.state);
+      if (step.action.kind === 'close') setScreen({ kind: 'main' });
+      if (step.action.kind === 'run') void runSearch(step.action.query);
+      if (step.action.kind === 'jump') jump(step.action.message);
+      return;
+    }
+    if (screen.kind === 'main' && key.ctrl && ch === 'f' && !inputRef.current.pasting) {
+      setSearch((s) => ({ ...s, index: Math.min(s.index, Math.max(0, s.results.length - 1)) }));
+      return setScreen({ kind: 'search' });
+    }
     if (screen.kind !== 'main') {
       if (key.escape || key.return || ch === 'q') setScreen({ kind: 'main' });
       return;
@@ -397,6 +478,9 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
 
   if (screen.kind === 'help') return <HelpScreen header={header} />;
   if (screen.kind === 'verify') return <VerifyScreen header={header} {...screen} />;
+  if (screen.kind === 'search') {
+    return <SearchScreen header={header} state={search} rows={size.rows - 2} />;
+  }
 
   const selectedIndex = Math.max(
     0,
@@ -448,7 +532,11 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
             </Text>
           )}
           {lines.slice(view.start, view.end).map((l) => (
-            <Text key={l.key} wrap="truncate">
+            <Text
+              key={l.key}
+              wrap="truncate"
+              inverse={highlight !== undefined && l.key.startsWith(highlight)}
+            >
               {l.parts.map((p, i) => (
                 <PartText key={i} part={p} />
               ))}

@@ -58,6 +58,8 @@ const toMeta = (r: Row): BlobMeta => ({
 
 export class PostgresBlobStore implements BlobStore {
   readonly #pool: pg.Pool;
+  /** The last append of each blob still running: the next one waits for it. */
+  readonly #appending = new Map<string, Promise<number>>();
 
   private constructor(pool: pg.Pool) {
     this.#pool = pool;
@@ -148,6 +150,18 @@ export class PostgresBlobStore implements BlobStore {
   }
 
   append(id: string, from: number, chunks: readonly Uint8Array[]): Promise<number> {
+    // Overlapping appends of one blob run one after the other, each its own transaction.
+    const prev = this.#appending.get(id) ?? Promise.resolve(0);
+    const next = prev.catch(() => 0).then(() => this.#append(id, from, chunks));
+    this.#appending.set(id, next);
+    const forget = (): void => {
+      if (this.#appending.get(id) === next) this.#appending.delete(id);
+    };
+    next.then(forget, forget);
+    return next;
+  }
+
+  #append(id: string, from: number, chunks: readonly Uint8Array[]): Promise<number> {
     return this.#tx(async (c) => {
       const stored = from + chunks.length;
       const moved = await c.query(

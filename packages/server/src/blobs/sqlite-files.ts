@@ -1,9 +1,16 @@
 /**
  * The default `BlobStore`: each blob's ciphertext in its own file under DATA/blobs
  * (chunk i at offset i × chunkBytes), the index (owner, shape, durable count, expiry) in
- * DATA/blobs/index.db. A batch is written to the file and synced before its new count
+ * DATA/blobs/index.db. Chunks are written to the file and synced before their new count
  * is committed, so after a crash the index never claims a chunk the file lacks; bytes
  * past the committed count are simply overwritten when the upload resumes.
+ *
+ * Group commit: appends of one blob may overlap. Each writes its chunks as soon as the
+ * previous write is done, then waits for a sync that covers them; one sync (fdatasync,
+ * then one index commit) runs at a time per blob and covers every chunk written before it
+ * started, so while one syncs the next chunks are already being written, and the number
+ * of syncs follows the disk's latency instead of the batch size. An append resolves only
+ * once its chunks are durable and counted.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -21,8 +28,15 @@ import {
 
 /** Folder under the data directory holding blob files and their index. */
 export const BLOBS_DIR = 'blobs';
-const INDEX_FILE = 'index.db';
+/** The index database inside `BLOBS_DIR`. */
+export const BLOB_INDEX_FILE = 'index.db';
 const HEX_ID = /^[0-9a-f]{32}$/;
+
+/** The file name of blob `id` (32 hex digits) inside `BLOBS_DIR`. */
+export function blobFileName(id: string): string {
+  if (!HEX_ID.test(id)) throw new ServerError('STORAGE', 'blob id: expected 32 hex digits');
+  return `${id}.blob`;
+}
 
 interface Row {
   id: string;
@@ -44,17 +58,34 @@ const toMeta = (r: Row): BlobMeta => ({
   expiresAt: r.expires_at,
 });
 
+/** An upload in progress: where its writes and its durable count stand. */
+interface Writing {
+  readonly file: Promise<FileHandle>;
+  readonly chunkCount: number;
+  readonly chunkBytes: number;
+  /** Chunks handed to `append` so far (written, being written or waiting). */
+  appended: number;
+  /** Chunks written to the file (not necessarily synced). */
+  written: number;
+  /** Chunks synced and committed in the index. */
+  durable: number;
+  /** The write chain: each write starts when the previous one is done. */
+  writes: Promise<void>;
+  /** The sync in flight, if any. */
+  sync: Promise<void> | undefined;
+}
+
 export class SqliteFileBlobStore implements BlobStore {
   readonly #dir: string;
   readonly #db: Database.Database;
-  /** Open files of blobs being uploaded, closed when complete, expired or at close. */
-  readonly #files = new Map<string, Promise<FileHandle>>();
+  /** Uploads in progress, their files open; dropped when complete, expired or at close. */
+  readonly #writing = new Map<string, Writing>();
 
   constructor(dataDir: string) {
     this.#dir = join(dataDir, BLOBS_DIR);
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
     try {
-      this.#db = new Database(join(this.#dir, INDEX_FILE));
+      this.#db = new Database(join(this.#dir, BLOB_INDEX_FILE));
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = FULL');
       this.#db.exec(`CREATE TABLE IF NOT EXISTS blobs (
@@ -71,14 +102,13 @@ export class SqliteFileBlobStore implements BlobStore {
     } catch (err) {
       throw new ServerError(
         'STORAGE',
-        `blob index ${join(this.#dir, INDEX_FILE)}: ${(err as Error).message}`,
+        `blob index ${join(this.#dir, BLOB_INDEX_FILE)}: ${(err as Error).message}`,
       );
     }
   }
 
   #path(id: string): string {
-    if (!HEX_ID.test(id)) throw new ServerError('STORAGE', 'blob id: expected 32 hex digits');
-    return join(this.#dir, `${id}.blob`);
+    return join(this.#dir, blobFileName(id));
   }
 
   #row(id: string): Row | undefined {
@@ -88,6 +118,7 @@ export class SqliteFileBlobStore implements BlobStore {
   async begin(r: BlobBeginRequest): Promise<BlobBeginResult> {
     await this.expire(r.now);
     const path = this.#path(r.id);
+    let created = false;
     const result = this.#db.transaction((): BlobBeginResult => {
       const existing = this.#row(r.id);
       if (existing) {
@@ -116,10 +147,12 @@ export class SqliteFileBlobStore implements BlobStore {
             @created_at, @expires_at)`,
         )
         .run(row);
+      created = true;
       return { ok: true, blob: toMeta(row) };
     })();
-    if (result.ok && result.blob.chunksStored === 0) {
-      // A new blob starts from an empty file (a leftover of an expired one is gone).
+    if (created) {
+      // A new blob starts from an empty file (a leftover of an expired one is gone). Only
+      // a new one: an existing blob with nothing durable yet may have writes in flight.
       await (await open(path, 'w', 0o600)).close();
     }
     return result;
@@ -130,34 +163,69 @@ export class SqliteFileBlobStore implements BlobStore {
     return Promise.resolve(r && r.expires_at > now ? toMeta(r) : undefined);
   }
 
-  #file(id: string): Promise<FileHandle> {
-    let f = this.#files.get(id);
-    if (!f) {
-      f = open(this.#path(id), 'r+');
-      this.#files.set(id, f);
+  /** The upload state of `id`, opened from its index row on its first append. */
+  #writingOf(id: string, r: Row): Writing {
+    let w = this.#writing.get(id);
+    if (!w) {
+      w = {
+        file: open(this.#path(id), 'r+'),
+        chunkCount: r.chunk_count,
+        chunkBytes: r.chunk_bytes,
+        appended: r.chunks_stored,
+        written: r.chunks_stored,
+        durable: r.chunks_stored,
+        writes: Promise.resolve(),
+        sync: undefined,
+      };
+      // A failed open surfaces in the append that awaits it.
+      w.file.catch(() => undefined);
+      this.#writing.set(id, w);
     }
-    return f;
+    return w;
   }
 
-  async #closeFile(id: string): Promise<void> {
-    const f = this.#files.get(id);
-    this.#files.delete(id);
-    if (f) await (await f).close().catch(() => undefined);
+  /** Forgets an upload's state and closes its file (after its last write or sync). */
+  async #drop(id: string, w: Writing | undefined = this.#writing.get(id)): Promise<void> {
+    if (!w || this.#writing.get(id) !== w) return;
+    this.#writing.delete(id);
+    await (await w.file.catch(() => undefined))?.close().catch(() => undefined);
   }
 
   async append(id: string, from: number, chunks: readonly Uint8Array[]): Promise<number> {
     const r = this.#row(id);
-    if (!r || from !== r.chunks_stored || from + chunks.length > r.chunk_count) {
+    if (!r) throw new ServerError('STORAGE', 'blob append out of order');
+    const w = this.#writingOf(id, r);
+    if (from !== w.appended || from + chunks.length > w.chunkCount) {
       throw new ServerError('STORAGE', 'blob append out of order');
     }
-    const data = Buffer.concat(chunks);
-    const file = await this.#file(id);
-    await file.write(data, 0, data.length, from * r.chunk_bytes);
-    await file.datasync();
-    const stored = from + chunks.length;
-    this.#db.prepare('UPDATE blobs SET chunks_stored = ? WHERE id = ?').run(stored, id);
-    if (stored === r.chunk_count) await this.#closeFile(id);
-    return stored;
+    w.appended += chunks.length;
+    const end = from + chunks.length;
+    w.writes = w.writes.then(async () => {
+      // writev: the chunks as they arrived, no copy into one buffer.
+      await (await w.file).writev(chunks, from * w.chunkBytes);
+      w.written = end;
+    });
+    try {
+      await w.writes;
+      while (w.durable < end) {
+        w.sync ??= this.#sync(id, w).finally(() => (w.sync = undefined));
+        await w.sync;
+      }
+    } catch (err) {
+      // The file or the index failed: the next begin starts again from the index.
+      await this.#drop(id, w);
+      throw err;
+    }
+    if (w.durable === w.chunkCount) await this.#drop(id, w);
+    return end;
+  }
+
+  /** Syncs every chunk written so far, then commits their count. */
+  async #sync(id: string, w: Writing): Promise<void> {
+    const upto = w.written;
+    await (await w.file).datasync();
+    this.#db.prepare('UPDATE blobs SET chunks_stored = ? WHERE id = ?').run(upto, id);
+    w.durable = upto;
   }
 
   async read(id: string, from: number, count: number): Promise<Uint8Array[]> {
@@ -185,14 +253,14 @@ export class SqliteFileBlobStore implements BlobStore {
       .prepare('DELETE FROM blobs WHERE expires_at <= ? RETURNING id')
       .all(now) as { id: string }[];
     for (const { id } of gone) {
-      await this.#closeFile(id);
+      await this.#drop(id);
       rmSync(this.#path(id), { force: true });
     }
     return gone.length;
   }
 
   async close(): Promise<void> {
-    for (const id of [...this.#files.keys()]) await this.#closeFile(id);
+    for (const id of [...this.#writing.keys()]) await this.#drop(id);
     this.#db.close();
   }
 }

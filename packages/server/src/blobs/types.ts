@@ -48,9 +48,11 @@ export interface BlobStore {
   /** The blob, unless unknown or expired at `now`. */
   get(id: string, now: number): Promise<BlobMeta | undefined>;
   /**
-   * Writes `chunks` at indices `from`, `from+1`, … and returns the new durable count.
-   * Durable before it resolves (data synced, then the count committed), so a crash
-   * never reports a chunk that is not on disk. `from` must equal the stored count.
+   * Writes `chunks` at indices `from`, `from+1`, … and returns `from + chunks.length`,
+   * the durable count it reached. Durable before it resolves (data synced, then the count
+   * committed), so a crash never reports a chunk that is not on disk. Appends of one blob
+   * may be issued before earlier ones resolve: `from` must equal the chunks stored plus
+   * those of appends still in flight, and they resolve in order.
    */
   append(id: string, from: number, chunks: readonly Uint8Array[]): Promise<number>;
   /** Chunks `from`..`from+count-1` (each `chunkBytes` long) of a blob. */
