@@ -1,10 +1,12 @@
 /**
- * One client connection's state machine: hello -> (challenge ->) authenticated, then
- * frame handling with identity binding and limits, this connection's mailbox pump and
- * its kept receipts. It sees only its own socket and a `ConnectionHost`: mail for other
- * devices, receipts to senders, presence and nudges go through the mailbox router, key
- * requests through the key directory, and frame types registered in `frame-handlers.ts`
- * to their own modules.
+ * One client connection: a thin shell over its socket and the `ConnectionHost`. It
+ * checks and decodes blocks, applies the per-connection and per-identity limits, and
+ * dispatches frames to the parts that own their state:
+ * - `connection-auth.ts`: hello -> challenge -> register/login/resume -> welcome,
+ *   re-authentication, the mtls path;
+ * - `mailbox-pump.ts`: this device's mail and kept receipts on this connection;
+ * - `frame-handlers.ts`, `blob-frames.ts`, the key directory and the mailbox router
+ *   for everything else.
  *
  * Rules this file enforces, in the order a block meets them:
  * 1. size and type of the WebSocket message (exactly one binary block) before decoding;
@@ -19,40 +21,35 @@ import {
   FrameWriter,
   isBlobChunkBlock,
   MAX_PRESENCE_NAMES,
-  SUPPORTED_PROTOCOL_VERSIONS,
   validateBlockSize,
   WireError,
   type ClientFrame,
   type ServerFrame,
 } from '@parley/wire';
-import { zeroize } from '@parley/crypto';
 import { BlobFrames } from './blob-frames.js';
-import { newChallenge, sameKey, verifyAuthSignature, type IssuedChallenge } from './auth.js';
 import type { AuditEventType } from './audit.js';
 import type { Connection } from './connection.js';
+import { ConnectionAuth } from './connection-auth.js';
 import { FRAME_HANDLERS } from './frame-handlers.js';
 import type { ConnectionHost, FrameContext, RelayedFrame, RouterPeer } from './host.js';
-import {
-  CLOSE_GOING_AWAY,
-  CLOSE_POLICY,
-  CLOSE_TOO_BIG,
-  CLOSE_TRY_AGAIN,
-  CLOSE_UNSUPPORTED,
-  MAILBOX_BATCH,
-  MAX_SEND_BUFFER_BYTES,
-} from './limits.js';
+import { CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_UNSUPPORTED } from './limits.js';
+import { MailboxPump } from './mailbox-pump.js';
 import { SlidingWindowLimiter } from './rate-limit.js';
-import type { IssuedToken } from './session-tokens.js';
 import type { Address, MailItem, Receipt } from './storage/types.js';
 
-type State = 'hello' | 'challenged' | 'ready' | 'closed';
+type ErrorCode = Extract<ServerFrame, { type: 'error' }>['code'];
 
-/** How long to wait before re-checking a full send buffer while draining mail. */
-const DRAIN_POLL_MS = 5;
+/** A block that passed the per-connection checks and waits its turn for decoding. */
+interface HeldBlock {
+  readonly block: Uint8Array;
+  /** It still has to be counted against the identity's cluster-wide limit. */
+  readonly identityQuota: boolean;
+}
 
 export class Session implements RouterPeer {
   readonly #host: ConnectionHost;
   readonly #conn: Connection;
+  readonly #auth: ConnectionAuth;
   readonly #reader: FrameReader<'toServer'>;
   readonly #writer: FrameWriter;
   readonly #blocks: SlidingWindowLimiter;
@@ -60,34 +57,18 @@ export class Session implements RouterPeer {
   /** Attachment chunk blocks, counted apart from other blocks (limits.ts). */
   readonly #chunks: SlidingWindowLimiter;
   readonly #blobs: BlobFrames;
-  readonly #connectedAt: number;
-  #state: State = 'hello';
-  #version = 1;
-  #identity: Address | undefined;
-  #challenge: IssuedChallenge | undefined;
-  /** Deadline for (re-)authentication; undefined while none is pending. */
-  #authDeadline: number | undefined;
-  #sessionExpiresAt = 0;
-  /** Open mode: this connection's current session token (its hash, in the registry). */
-  #token: IssuedToken | undefined;
+  #mailbox: MailboxPump | undefined;
+  #closed = false;
   #lastActivity: number;
   #lastPing = 0;
-  /** Mailbox pump: highest server id delivered on this connection. */
-  #cursor = 0;
-  #pumping = false;
-  /** The stored backlog has been delivered once since login (or since the last fetch). */
-  #caughtUp = false;
-  #pumpAgain = false;
-  #emptyMarkerDue = false;
+  /**
+   * Blocks behind one whose identity quota is being asked of the other nodes: decoded in
+   * arrival order once it is answered. Bounded by the per-connection block limit.
+   */
+  readonly #held: HeldBlock[] = [];
+  #awaitingQuota = false;
   /** Frames are handled one at a time, in arrival order (per-peer queue). */
   #queue: Promise<void> = Promise.resolve();
-  readonly #acksInFlight = new Set<Promise<unknown>>();
-  /**
-   * Server ids sent as `receipt.stored` on this connection and not yet acked: an ack of
-   * one of them settles the kept receipt instead of touching the mailbox. Bounded by the
-   * receipts kept per device (MAX_PENDING_RECEIPTS_PER_SENDER).
-   */
-  readonly #storedReceiptsSent = new Set<number>();
   /** Relayed frames are submitted to storage in arrival order. */
   #relayChain: Promise<void> = Promise.resolve();
 
@@ -95,9 +76,21 @@ export class Session implements RouterPeer {
     this.#host = host;
     this.#conn = conn;
     const { config, now } = host.deps;
-    this.#connectedAt = now();
-    this.#lastActivity = this.#connectedAt;
-    this.#authDeadline = this.#connectedAt + config.limits.authTimeoutMs;
+    const connectedAt = now();
+    this.#lastActivity = connectedAt;
+    this.#auth = new ConnectionAuth(
+      host,
+      {
+        peer: this,
+        remote: conn.peer.remote,
+        certificate: conn.peer.certificate,
+        send: (f) => this.sendFrame(f),
+        reject: (type, code, closeCode) => this.#reject(type, code, closeCode),
+        close: (code) => this.close(code),
+        authenticated: () => this.#mailboxOf()?.start() ?? Promise.resolve(),
+      },
+      connectedAt,
+    );
     this.#reader = new FrameReader({
       direction: 'toServer',
       now,
@@ -128,19 +121,19 @@ export class Session implements RouterPeer {
       limits: config.attachments,
       blockBytes: config.limits.blockBytes,
       now,
-      identity: () => (this.#identity as Address).name,
+      identity: () => (this.#auth.identity as Address).name,
       send: (f) => this.sendFrame(f),
       bufferedAmount: () => this.#conn.bufferedAmount,
       isOpen: () => this.isOpen,
       audit: (e) =>
-        this.#host.audit({ ...e, remote: this.remote, identity: this.#identity?.name ?? '' }),
+        this.#host.audit({ ...e, remote: this.remote, identity: this.#auth.identity?.name ?? '' }),
       violation: (code) => this.#reject('frame.unexpected', code, CLOSE_POLICY),
     });
   }
 
   /** The authenticated device (kept after close, so the core can unregister it). */
   get identity(): Address | undefined {
-    return this.#identity;
+    return this.#auth.identity;
   }
   get remote(): string {
     return this.#conn.peer.remote;
@@ -150,23 +143,36 @@ export class Session implements RouterPeer {
     return this.#conn.peer.certificate?.der;
   }
   get isOpen(): boolean {
-    return this.#state !== 'closed';
+    return !this.#closed;
+  }
+
+  /** This device's mailbox on this connection, once the device is known. */
+  #mailboxOf(): MailboxPump | undefined {
+    const device = this.#auth.identity;
+    if (this.#mailbox === undefined && device !== undefined) {
+      this.#mailbox = new MailboxPump(this.#host, device, {
+        send: (f) => this.sendFrame(f),
+        isOpen: () => this.isOpen,
+        bufferedAmount: () => this.#conn.bufferedAmount,
+      });
+    }
+    return this.#mailbox;
   }
 
   /* ---------- transport events ---------- */
 
   /** One WebSocket message. Size and type are checked before anything is decoded. */
   onMessage(data: unknown, isBinary: boolean): void {
-    if (this.#state === 'closed') return;
-    const m = this.#host.deps.metrics;
-    const checked = validateBlockSize(data, isBinary, this.#host.deps.config.limits.blockBytes);
+    if (this.#closed) return;
+    const { config, metrics, now } = this.#host.deps;
+    const checked = validateBlockSize(data, isBinary, config.limits.blockBytes);
     if (!checked.ok) {
       const code = checked.error.code;
       const size = byteLength(data);
       const type: AuditEventType =
         code === 'BLOCK_NOT_BINARY'
           ? 'frame.text'
-          : size > this.#host.deps.config.limits.blockBytes
+          : size > config.limits.blockBytes
             ? 'frame.oversize'
             : 'frame.wrong-size';
       this.#reject(
@@ -177,35 +183,66 @@ export class Session implements RouterPeer {
       );
       return;
     }
-    m.blocksIn.inc();
-    this.#lastActivity = this.#host.deps.now();
-    if (this.#state === 'ready' && isBlobChunkBlock(checked.value)) {
+    metrics.blocksIn.inc();
+    this.#lastActivity = now();
+    const block = checked.value;
+    const chunk = this.#auth.ready && isBlobChunkBlock(block);
+    if (chunk) {
       if (!this.#chunks.take()) {
         this.#reject('rate.flood', 'connection-chunks', CLOSE_POLICY);
         return;
       }
-    } else {
-      if (!this.#blocks.take()) {
-        this.#reject(
-          'rate.flood',
-          'connection-blocks',
-          CLOSE_POLICY,
-          Math.round(this.#blocks.count()),
-        );
-        return;
-      }
-      if (
-        this.#identity &&
-        this.#state === 'ready' &&
-        !this.#host.quota.takeBlock(this.#identity.name)
-      ) {
+    } else if (!this.#blocks.take()) {
+      this.#reject(
+        'rate.flood',
+        'connection-blocks',
+        CLOSE_POLICY,
+        Math.round(this.#blocks.count()),
+      );
+      return;
+    }
+    const held = { block, identityQuota: !chunk && this.#auth.ready };
+    if (this.#awaitingQuota) this.#held.push(held);
+    else this.#admit(held);
+  }
+
+  /**
+   * Counts a block against its identity's limit (all nodes), then decodes it. When the
+   * quota has to ask the other nodes first, this block and every later one wait, so
+   * blocks are still decoded in arrival order.
+   */
+  #admit(h: HeldBlock): void {
+    const name = this.#auth.identity?.name;
+    if (h.identityQuota && name !== undefined) {
+      const verdict = this.#host.quota.takeBlock(name);
+      if (verdict === false) {
         this.#reject('rate.flood', 'identity-blocks', CLOSE_POLICY);
         return;
       }
+      if (verdict !== true) {
+        this.#awaitingQuota = true;
+        void verdict.then((ok) => {
+          this.#awaitingQuota = false;
+          if (this.#closed) return;
+          if (!ok) {
+            this.#reject('rate.flood', 'identity-blocks', CLOSE_POLICY);
+            return;
+          }
+          this.#decode(h.block);
+          while (!this.#awaitingQuota && !this.#closed && this.#held.length > 0) {
+            this.#admit(this.#held.shift() as HeldBlock);
+          }
+        });
+        return;
+      }
     }
+    this.#decode(h.block);
+  }
+
+  #decode(block: Uint8Array): void {
     let frame: ClientFrame | undefined;
     try {
-      frame = this.#reader.push(checked.value);
+      frame = this.#reader.push(block);
     } catch (err) {
       const code = err instanceof WireError ? err.code : 'INTERNAL';
       this.#reject(
@@ -238,18 +275,20 @@ export class Session implements RouterPeer {
 
   /** The transport connection is gone. */
   onClose(): void {
-    if (this.#state === 'closed') return;
-    this.#state = 'closed';
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#held.length = 0;
     this.#reader.close();
     this.#host.closed(this);
   }
 
   /** Periodic deadline check (called by the core's sweep). */
   tick(now: number): void {
-    if (this.#state === 'closed') return;
+    if (this.#closed) return;
     const limits = this.#host.deps.config.limits;
-    if (this.#authDeadline !== undefined && now >= this.#authDeadline) {
-      this.#reject('auth.timeout', this.#state === 'hello' ? 'no-hello' : 'no-login', CLOSE_POLICY);
+    const authExpired = this.#auth.expired(now);
+    if (authExpired !== undefined) {
+      this.#reject('auth.timeout', authExpired, CLOSE_POLICY);
       return;
     }
     const notAfter = this.#conn.peer.certificate?.notAfter;
@@ -273,7 +312,7 @@ export class Session implements RouterPeer {
       );
       return;
     }
-    if (this.#state === 'ready') {
+    if (this.#auth.ready) {
       // Liveness: ping (inside a block) when quiet for a third of the idle timeout.
       const quietFor = now - this.#lastActivity;
       if (
@@ -283,21 +322,7 @@ export class Session implements RouterPeer {
         this.#lastPing = now;
         this.sendFrame({ type: 'ping', timestamp: now });
       }
-      // Re-authentication on long sessions (M6): open mode asks for a fresh signature.
-      if (
-        this.#host.deps.config.auth === 'open' &&
-        now >= this.#sessionExpiresAt &&
-        this.#authDeadline === undefined
-      ) {
-        this.#challenge = newChallenge(
-          this.#host.deps.crypto,
-          this.#host.deps.config.serverId,
-          this.#version,
-          now,
-        );
-        this.#authDeadline = now + limits.authTimeoutMs;
-        this.sendFrame(this.#challenge.frame);
-      }
+      this.#auth.reauthIfDue(now);
     }
   }
 
@@ -305,27 +330,20 @@ export class Session implements RouterPeer {
 
   /** Encodes and sends a frame (all of its blocks, in order). */
   sendFrame(frame: ServerFrame): void {
-    if (this.#state === 'closed') return;
+    if (this.#closed) return;
     const blocks = this.#writer.write(frame);
     for (const b of blocks) this.#conn.send(b);
     this.#host.deps.metrics.blocksOut.inc(blocks.length);
   }
 
   close(code: number): void {
-    if (this.#state === 'closed') return;
+    if (this.#closed) return;
     this.#conn.close(code);
     this.onClose();
   }
 
   #sendError(
-    code:
-      | 'failed'
-      | 'bad_request'
-      | 'auth_failed'
-      | 'rate_limited'
-      | 'unsupported_version'
-      | 'too_large'
-      | 'server_error',
+    code: ErrorCode,
     correlation: { requestId?: number; clientMessageId?: Uint8Array } = {},
   ): void {
     this.sendFrame({ type: 'error', code, ...correlation });
@@ -333,11 +351,12 @@ export class Session implements RouterPeer {
 
   /** Audits, counts and closes. The peer learns nothing beyond the close code. */
   #reject(type: AuditEventType, code: string, closeCode: number, value?: number): void {
+    const identity = this.#auth.identity;
     this.#host.audit({
       type,
       remote: this.remote,
       code,
-      ...(this.#identity ? { identity: this.#identity.name } : {}),
+      ...(identity ? { identity: identity.name } : {}),
       ...(value !== undefined ? { value } : {}),
     });
     this.#host.deps.metrics.rejections.inc({ reason: type });
@@ -348,7 +367,7 @@ export class Session implements RouterPeer {
 
   #frameContext(): FrameContext {
     return {
-      identity: this.#identity as Address,
+      identity: this.#auth.identity as Address,
       remote: this.remote,
       host: this.#host,
       send: (f) => this.sendFrame(f),
@@ -356,10 +375,10 @@ export class Session implements RouterPeer {
   }
 
   async #handle(frame: ClientFrame): Promise<void> {
-    if (this.#state === 'closed') {
+    if (this.#closed) {
       // An ack that arrived before the connection closed still counts: the device has
       // the mail, and dropping the ack would hand the mail over again after a reconnect.
-      if (frame.type === 'ack' && this.#identity) this.#ackSoon(frame.serverMessageId);
+      if (frame.type === 'ack') this.#mailboxOf()?.ackSoon(frame.serverMessageId);
       return;
     }
     const now = this.#host.deps.now();
@@ -379,12 +398,10 @@ export class Session implements RouterPeer {
     }
     switch (frame.type) {
       case 'hello':
-        return this.#onHello(frame);
       case 'register':
       case 'login':
-        return this.#onAuth(frame);
       case 'resume':
-        return this.#onResume(frame);
+        return this.#auth.handle(frame);
       case 'ping':
         this.sendFrame({ type: 'pong', timestamp: frame.timestamp });
         return;
@@ -393,7 +410,7 @@ export class Session implements RouterPeer {
       default:
         break;
     }
-    if (this.#state !== 'ready' && !(this.#state === 'challenged' && this.#identity)) {
+    if (!this.#auth.admitsFrames) {
       this.#reject('frame.unexpected', frame.type, CLOSE_POLICY);
       return;
     }
@@ -402,9 +419,10 @@ export class Session implements RouterPeer {
       await handler(frame as never, this.#frameContext());
       return;
     }
+    const me = this.#auth.identity as Address;
     switch (frame.type) {
       case 'prekeys.upload':
-        this.sendFrame(await this.#host.keys.upload(this.#identity as Address, this.remote, frame));
+        this.sendFrame(await this.#host.keys.upload(me, this.remote, frame));
         return;
       case 'keys.lookup':
         return this.#host.keys.lookup(frame, (answer) => this.sendFrame(answer));
@@ -418,19 +436,13 @@ export class Session implements RouterPeer {
       case 'send':
       case 'session.terminate':
       case 'group.send':
-        this.#onRelay(frame);
+        this.#onRelay(me, frame);
         return;
       case 'ack':
-        this.#ackSoon(frame.serverMessageId);
+        this.#mailboxOf()?.ackSoon(frame.serverMessageId);
         return;
       case 'mailbox.fetch':
-        // A sync point, not a second delivery: the backlog was pushed after `welcome`
-        // and the cursor stays, so nothing already sent here is sent again. Acks sent
-        // before it take effect before `mailbox.empty` answers it.
-        await Promise.all(this.#acksInFlight);
-        this.#emptyMarkerDue = true;
-        this.#pump();
-        return;
+        return this.#mailboxOf()?.fetch();
       case 'crl.fetch': {
         const crl = this.#host.crl;
         if (crl === undefined) this.#sendError('failed', { requestId: frame.requestId });
@@ -450,216 +462,13 @@ export class Session implements RouterPeer {
     }
   }
 
-  async #onHello(frame: Extract<ClientFrame, { type: 'hello' }>): Promise<void> {
-    if (this.#state !== 'hello') {
-      this.#reject('frame.unexpected', 'hello', CLOSE_POLICY);
-      return;
-    }
-    const common = frame.protocolVersions.filter((v) => SUPPORTED_PROTOCOL_VERSIONS.includes(v));
-    if (common.length === 0) {
-      this.#sendError('unsupported_version');
-      this.#reject('auth.failed', 'VERSION_UNSUPPORTED', CLOSE_POLICY);
-      return;
-    }
-    this.#version = Math.max(...common);
-    const { config, crypto, now } = this.#host.deps;
-    const cert = this.#conn.peer.certificate;
-    if (config.auth === 'mtls') {
-      if (!cert) {
-        // The transport never hands over an mtls connection without a certificate.
-        this.#reject('auth.failed', 'no-certificate', CLOSE_POLICY);
-        return;
-      }
-      const replaced = await this.#host.deps.store.upsertDevice({
-        name: cert.name,
-        deviceId: 1,
-        identityKey: cert.identityKey,
-        certificate: cert.der,
-        registeredAt: now(),
-      });
-      // A new CA-certified key for the name (`pki issue --replace`): the old key's
-      // prekeys were dropped with it; the device uploads its own after welcome.
-      if (replaced) {
-        this.#host.audit({
-          type: 'identity.replaced',
-          remote: this.remote,
-          identity: cert.name,
-          code: cert.serial,
-        });
-      }
-      await this.#authenticated({ name: cert.name, deviceId: 1 });
-      return;
-    }
-    this.#challenge = newChallenge(crypto, config.serverId, this.#version, now());
-    this.#state = 'challenged';
-    this.sendFrame(this.#challenge.frame);
-  }
-
-  async #onAuth(frame: Extract<ClientFrame, { type: 'register' | 'login' }>): Promise<void> {
-    const { config, store, now, crypto } = this.#host.deps;
-    const challenge = this.#challenge;
-    const reauth = this.#state === 'ready' && this.#authDeadline !== undefined;
-    if (config.auth !== 'open' || !challenge || (this.#state !== 'challenged' && !reauth)) {
-      this.#reject('frame.unexpected', frame.type, CLOSE_POLICY);
-      return;
-    }
-    const address = { name: frame.name, deviceId: frame.deviceId };
-    if (
-      reauth &&
-      (frame.type !== 'login' ||
-        frame.name !== this.#identity?.name ||
-        frame.deviceId !== this.#identity.deviceId)
-    ) {
-      this.#failAuth(frame.name, 'reauth-identity-changed');
-      return;
-    }
-    let identityKey: Uint8Array;
-    if (frame.type === 'register') {
-      identityKey = frame.identityKey;
-    } else {
-      const device = await store.getDevice(address);
-      // Unknown name and wrong key take the same path: verify against a dummy key, so
-      // the answer and the work done do not reveal which names exist (M13).
-      identityKey = device?.identityKey ?? new Uint8Array(32);
-    }
-    const ok = verifyAuthSignature(crypto, challenge, {
-      purpose: frame.type,
-      name: frame.name,
-      deviceId: frame.deviceId,
-      identityKey,
-      timestamp: frame.timestamp,
-      signature: frame.signature,
-    });
-    if (!ok) {
-      this.#failAuth(frame.name, 'bad-signature');
-      return;
-    }
-    if (frame.type === 'register') {
-      const result = await store.registerDevice({ ...address, identityKey, registeredAt: now() });
-      if (!result.created && !sameKey(result.device.identityKey, identityKey)) {
-        // The name belongs to another key: same answer as a bad signature.
-        this.#failAuth(frame.name, 'name-taken');
-        return;
-      }
-      if (result.created)
-        this.#host.audit({ type: 'auth.register', remote: this.remote, identity: frame.name });
-    }
-    if (reauth) {
-      this.#authDeadline = undefined;
-      this.#challenge = undefined;
-      this.#sessionExpiresAt = now() + config.limits.sessionTtlMs;
-      this.#sendWelcome(address);
-      return;
-    }
-    await this.#authenticated(address);
-  }
-
-  /**
-   * Open mode: the first challenge of a connection answered with a session token
-   * instead of a signature (docs/operations.md). It consumes the challenge like a login
-   * (one attempt per connection), fails exactly like a bad signature, and the session
-   * keeps the expiry of the signed login the token descends from.
-   */
-  async #onResume(frame: Extract<ClientFrame, { type: 'resume' }>): Promise<void> {
-    const challenge = this.#challenge;
-    if (this.#host.deps.config.auth !== 'open' || !challenge) {
-      // mtls has no tokens: the certificate authenticates every handshake.
-      this.#reject('frame.unexpected', frame.type, CLOSE_POLICY);
-      return;
-    }
-    if (this.#state !== 'challenged' || challenge.used) {
-      // A re-authentication needs a fresh signature; a token cannot stand in for one.
-      this.#failAuth(frame.name, 'resume-on-reauth');
-      return;
-    }
-    challenge.used = true;
-    const address = { name: frame.name, deviceId: frame.deviceId };
-    const result = this.#host.tokens.redeem(address, frame.sessionToken);
-    if (!result.ok) {
-      this.#failAuth(frame.name, `resume-${result.reason}`);
-      return;
-    }
-    await this.#authenticated(address, result.expiresAt);
-  }
-
-  #failAuth(name: string, code: string): void {
-    this.#sendError('auth_failed');
-    this.#host.audit({ type: 'auth.failed', remote: this.remote, identity: name, code });
-    this.#host.deps.metrics.rejections.inc({ reason: 'auth.failed' });
-    this.close(CLOSE_POLICY);
-  }
-
-  /**
-   * Sends `welcome`. Open mode: with a fresh single-use session token that replaces this
-   * connection's previous one; the relay keeps only its hash. mtls: an empty token.
-   */
-  #sendWelcome(address: Address): void {
-    const { config } = this.#host.deps;
-    let sessionToken: Uint8Array = new Uint8Array(0);
-    if (config.auth === 'open') {
-      const issued = this.#host.tokens.issue(address, this.#sessionExpiresAt, this.#token);
-      this.#token = issued.handle;
-      sessionToken = issued.token;
-    }
-    this.sendFrame({
-      type: 'welcome',
-      version: this.#version,
-      name: address.name,
-      deviceId: address.deviceId,
-      sessionToken,
-      expiresAt: this.#sessionExpiresAt,
-      limits: {
-        blockBytes: config.limits.blockBytes,
-        maxFrameBytes: config.limits.maxFrameBytes,
-        maxPayloadBytes: config.limits.maxPayloadBytes,
-        rateLimitMessages: config.rateLimit.maxMessagesPerConnection,
-        rateLimitWindowMs: config.rateLimit.windowMs,
-      },
-    });
-    // Encoded into the blocks already: the relay keeps no copy of the token itself.
-    zeroize(sessionToken);
-  }
-
-  /**
-   * The connection is authenticated as `address`. `resumedUntil`: it resumed a session
-   * with a token, and keeps that session's signed expiry instead of starting a new one.
-   */
-  async #authenticated(address: Address, resumedUntil?: number): Promise<void> {
-    const { config, now } = this.#host.deps;
-    this.#identity = address;
-    const granted = this.#host.router.register(this, address);
-    if (!(typeof granted === 'boolean' ? granted : await granted)) {
-      this.#identity = undefined;
-      this.#sendError('rate_limited');
-      this.#reject('conn.cap', 'per-identity', CLOSE_TRY_AGAIN);
-      return;
-    }
-    this.#state = 'ready';
-    this.#authDeadline = undefined;
-    this.#challenge = undefined;
-    this.#sessionExpiresAt = resumedUntil ?? now() + config.limits.sessionTtlMs;
-    this.#host.audit({
-      type: 'auth.ok',
-      remote: this.remote,
-      identity: address.name,
-      ...(resumedUntil !== undefined ? { code: 'resume' } : {}),
-    });
-    this.#sendWelcome(address);
-    await this.#flushReceipts();
-    const low = await this.#host.keys.lowOnLogin(address);
-    if (low) this.sendFrame(low);
-    this.#emptyMarkerDue = true;
-    this.#pump();
-  }
-
   /**
    * Checks a relayed frame synchronously, then submits it to storage in arrival order
    * without waiting for the commit: a sender's next frames are handled while the group
    * commit is in flight (one fsync serves many frames), and receipts still come back in
    * order because commits resolve in submission order.
    */
-  #onRelay(frame: RelayedFrame): void {
-    const me = this.#identity as Address;
+  #onRelay(me: Address, frame: RelayedFrame): void {
     const { config, metrics } = this.#host.deps;
     if (frame.from.name !== me.name || frame.from.deviceId !== me.deviceId) {
       // Identity binding (M5): silent drop, so a spoofer learns nothing.
@@ -688,15 +497,11 @@ export class Session implements RouterPeer {
       });
   }
 
+  /* ---------- the router's side (RouterPeer) ---------- */
+
   /** Whether a new item would be delivered live now (see `pushLive`). */
   canTakeLive(): boolean {
-    return (
-      this.#state === 'ready' &&
-      this.#caughtUp &&
-      !this.#pumping &&
-      !this.#pumpAgain &&
-      this.#conn.bufferedAmount <= MAX_SEND_BUFFER_BYTES
-    );
+    return !this.#closed && this.#auth.ready && (this.#mailbox?.canTakeLive() ?? false);
   }
 
   /**
@@ -705,132 +510,19 @@ export class Session implements RouterPeer {
    */
   pushLive(item: MailItem): boolean {
     if (!this.canTakeLive()) return false;
-    if (item.serverMessageId <= this.#cursor) return false;
-    this.sendFrame({
-      type: 'deliver',
-      serverMessageId: item.serverMessageId,
-      kind: item.kind,
-      from: item.sender,
-      timestamp: item.storedAt,
-      payload: item.payload,
-    });
-    this.#cursor = item.serverMessageId;
-    return true;
+    return (this.#mailbox as MailboxPump).pushLive(item);
   }
 
-  /** Not awaited: acks of one connection commit together in the next group commit. */
-  #ackSoon(serverMessageId: number): void {
-    const done = this.#onAck(serverMessageId).catch((err: unknown) => {
-      this.#host.deps.logger.error({ err: (err as Error).message }, 'ack failed');
-    });
-    this.#acksInFlight.add(done);
-    void done.finally(() => this.#acksInFlight.delete(done));
-  }
-
-  /** Not an async function of its own: one promise per ack, as on the hot path before. */
-  #onAck(serverMessageId: number): Promise<unknown> {
-    const me = this.#identity as Address;
-    // The sender applied a kept receipt: only now may it go (at-least-once).
-    if (this.#storedReceiptsSent.delete(serverMessageId)) {
-      return this.#host.deps.store.settleReceipt(me, serverMessageId);
-    }
-    return this.#host.router.ack(me, serverMessageId);
-  }
-
-  /**
-   * Sends a kept receipt as `receipt.stored`; it stays in storage until this device
-   * acks its server id (see #onAck).
-   */
+  /** Sends a kept receipt as `receipt.stored` (settled when this device acks it). */
   sendStoredReceipt(r: Receipt): void {
-    if (this.#state === 'closed') return;
-    this.#storedReceiptsSent.add(r.serverMessageId);
-    this.sendFrame({
-      type: 'receipt.stored',
-      clientMessageId: r.clientMessageId,
-      status: r.status,
-      serverMessageId: r.serverMessageId,
-      timestamp: r.timestamp,
-    });
-  }
-
-  /** Sends every receipt kept for this device while it was offline, oldest first. */
-  async #flushReceipts(): Promise<void> {
-    const { store } = this.#host.deps;
-    const me = this.#identity as Address;
-    let after = 0;
-    for (;;) {
-      const batch = await store.pendingReceipts(me, after, MAILBOX_BATCH);
-      for (const r of batch) {
-        while (this.#conn.bufferedAmount > MAX_SEND_BUFFER_BYTES && this.isOpen) {
-          await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
-        }
-        if (!this.isOpen) return;
-        this.sendStoredReceipt(r);
-        after = r.receiptId;
-      }
-      if (batch.length < MAILBOX_BATCH) return;
-    }
+    if (this.#closed) return;
+    this.#mailboxOf()?.sendStoredReceipt(r);
   }
 
   /** New mail for this device was stored: deliver it (in order, after any backlog). */
   notifyMail(): void {
-    if (this.#state !== 'ready') return;
-    this.#pump();
-  }
-
-  /**
-   * Delivers stored mail with server id above the cursor, oldest first. One pump runs
-   * at a time per connection; a notification during a run makes it loop once more, so
-   * nothing is skipped and nothing overtakes the backlog.
-   */
-  #pump(): void {
-    if (this.#pumping) {
-      this.#pumpAgain = true;
-      return;
-    }
-    this.#pumping = true;
-    this.#runPump().then(
-      () => {
-        this.#pumping = false;
-      },
-      (err: unknown) => {
-        this.#pumping = false;
-        this.#host.deps.logger.error({ err: (err as Error).message }, 'mailbox pump failed');
-      },
-    );
-  }
-
-  async #runPump(): Promise<void> {
-    const { store } = this.#host.deps;
-    const me = this.#identity as Address;
-    do {
-      this.#pumpAgain = false;
-      for (;;) {
-        if (!this.isOpen) return;
-        const items: MailItem[] = await store.pending(me, this.#cursor, MAILBOX_BATCH);
-        for (const item of items) {
-          if (!this.isOpen) return;
-          while (this.#conn.bufferedAmount > MAX_SEND_BUFFER_BYTES && this.isOpen) {
-            await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
-          }
-          this.sendFrame({
-            type: 'deliver',
-            serverMessageId: item.serverMessageId,
-            kind: item.kind,
-            from: item.sender,
-            timestamp: item.storedAt,
-            payload: item.payload,
-          });
-          this.#cursor = item.serverMessageId;
-        }
-        if (items.length < MAILBOX_BATCH) break;
-      }
-    } while (this.#pumpAgain);
-    this.#caughtUp = true;
-    if (this.#emptyMarkerDue) {
-      this.#emptyMarkerDue = false;
-      this.sendFrame({ type: 'mailbox.empty' });
-    }
+    if (this.#closed || !this.#auth.ready) return;
+    this.#mailboxOf()?.notifyMail();
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * Test harness: several relay processes (`fixtures/relay-child.ts`) sharing one
  * PostgreSQL database, one Redis and one private CA, each with a data folder of its own,
- * and mTLS clients for them. The caller starts the servers (pg-server.ts,
- * redis-server.ts) and hands them in.
+ * and mTLS clients for them, with the small client moves the cluster tests share
+ * (send, receipts, auto-ack, presence, health polling). The caller starts the servers
+ * (pg-server.ts, redis-server.ts) and hands them in.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initPki, issueClient } from '@parley/pki';
 import type { RelayConfigFile } from '../src/config.js';
-import { TestClient, until } from './helpers.js';
+import type { ServerFrame } from '@parley/wire';
+import { clientId, TestClient, until } from './helpers.js';
 import type { TestPostgres } from './pg-server.js';
 import type { TestRedis } from './redis-server.js';
 
@@ -37,6 +39,8 @@ export interface Cluster {
   start(i: number, port?: number): Promise<Node>;
   /** mTLS credentials for `who`, from the shared CA. */
   creds(who: string): Promise<Tls>;
+  /** Node `i`'s data folder (node 1's also holds the CA). */
+  dataDir(i: number): string;
   /** SIGKILLs every node still running and removes the folders. */
   destroy(): Promise<void>;
 }
@@ -109,6 +113,7 @@ export async function cluster(
       const info = JSON.parse(out.split('\n')[0] as string) as { port: number; adminPort: number };
       return { child, ...info };
     },
+    dataDir,
     async creds(who) {
       const f = await issueClient(first, who, join(dir, `creds-${who}`));
       return { ca, cert: f.certPem, key: readFileSync(f.keyPath, 'utf8') };
@@ -160,6 +165,20 @@ export function healthz(
   });
 }
 
+/** Polls `/healthz` until it answers `status` (bounded); returns its body. */
+export async function untilHealth(
+  adminPort: number,
+  status: number,
+): Promise<Record<string, unknown>> {
+  let last: { status: number; body: Record<string, unknown> } | undefined;
+  for (let waited = 0; waited < 30_000; waited += 50) {
+    last = await healthz(adminPort);
+    if (last.status === status) return last.body;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`healthz stayed ${last?.status}: ${JSON.stringify(last?.body)}`);
+}
+
 export function scrape(adminPort: number): Promise<string> {
   return new Promise((resolve, reject) => {
     get({ host: '127.0.0.1', port: adminPort, path: '/metrics' }, (res) => {
@@ -168,4 +187,54 @@ export function scrape(adminPort: number): Promise<string> {
       res.on('end', () => resolve(text));
     }).on('error', reject);
   });
+}
+
+export const send = (c: TestClient, from: string, to: string, n: number): void =>
+  c.send({
+    type: 'send',
+    clientMessageId: clientId(n),
+    from: { name: from, deviceId: 1 },
+    to: { name: to, deviceId: 1 },
+    payload: new Uint8Array([n, 0x5a]),
+  });
+
+/** Relay receipts (live or kept) for message `n` with `status`. */
+export const receiptOf = (c: TestClient, n: number, status: 'queued' | 'delivered'): boolean =>
+  c.frames.some(
+    (f) =>
+      (f.type === 'receipt' || f.type === 'receipt.stored') &&
+      f.status === status &&
+      f.clientMessageId[15] === n,
+  );
+
+/** Acks every delivery as it comes (a real client acks after committing). */
+export function autoAck(c: TestClient): { got: () => number[] } {
+  const acked = new Set<number>();
+  const timer = setInterval(() => {
+    for (const f of c.frames) {
+      if (f.type === 'deliver' && !acked.has(f.serverMessageId) && !c.closed) {
+        acked.add(f.serverMessageId);
+        c.send({ type: 'ack', serverMessageId: f.serverMessageId });
+      }
+      if (f.type === 'receipt.stored' && !acked.has(-f.serverMessageId) && !c.closed) {
+        acked.add(-f.serverMessageId);
+        c.send({ type: 'ack', serverMessageId: f.serverMessageId });
+      }
+    }
+  }, 10);
+  timer.unref();
+  return {
+    got: () =>
+      c.frames.flatMap((f: ServerFrame) => (f.type === 'deliver' ? [f.payload[0] as number] : [])),
+  };
+}
+
+export async function online(c: TestClient, names: string[], id: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    c.send({ type: 'presence.list', requestId: id * 1000 + i });
+    const r = await c.next('presence.list.result', 10_000);
+    if (names.every((n) => r.names.includes(n))) return;
+    await new Promise((r2) => setTimeout(r2, 50));
+  }
+  throw new Error(`presence never showed ${names.join(', ')}`);
 }

@@ -6,10 +6,20 @@
  * recipient twice; Redis restarted under
  * running nodes: they report unhealthy, recover by themselves, and lose nothing.
  */
-import type { ServerFrame } from '@parley/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cluster, connect, healthz, kill, scrape, type Cluster } from './cluster-harness.js';
-import { clientId, until, type TestClient } from './helpers.js';
+import {
+  autoAck,
+  cluster,
+  connect,
+  healthz,
+  kill,
+  online,
+  receiptOf,
+  scrape,
+  send,
+  type Cluster,
+} from './cluster-harness.js';
+import { until } from './helpers.js';
 import { startPostgres, type TestPostgres } from './pg-server.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
@@ -24,56 +34,6 @@ afterAll(async () => {
   for (const c of clusters) await c.destroy();
   await Promise.all([pg?.destroy(), redis?.destroy()]);
 }, 60_000);
-
-const send = (c: TestClient, from: string, to: string, n: number): void =>
-  c.send({
-    type: 'send',
-    clientMessageId: clientId(n),
-    from: { name: from, deviceId: 1 },
-    to: { name: to, deviceId: 1 },
-    payload: new Uint8Array([n, 0x5a]),
-  });
-
-/** Relay receipts (live or kept) for message `n` with `status`. */
-const receiptOf = (c: TestClient, n: number, status: 'queued' | 'delivered'): boolean =>
-  c.frames.some(
-    (f) =>
-      (f.type === 'receipt' || f.type === 'receipt.stored') &&
-      f.status === status &&
-      f.clientMessageId[15] === n,
-  );
-
-/** Acks every delivery as it comes (a real client acks after committing). */
-function autoAck(c: TestClient): { got: () => number[] } {
-  const acked = new Set<number>();
-  const timer = setInterval(() => {
-    for (const f of c.frames) {
-      if (f.type === 'deliver' && !acked.has(f.serverMessageId) && !c.closed) {
-        acked.add(f.serverMessageId);
-        c.send({ type: 'ack', serverMessageId: f.serverMessageId });
-      }
-      if (f.type === 'receipt.stored' && !acked.has(-f.serverMessageId) && !c.closed) {
-        acked.add(-f.serverMessageId);
-        c.send({ type: 'ack', serverMessageId: f.serverMessageId });
-      }
-    }
-  }, 10);
-  timer.unref();
-  return {
-    got: () =>
-      c.frames.flatMap((f: ServerFrame) => (f.type === 'deliver' ? [f.payload[0] as number] : [])),
-  };
-}
-
-async function online(c: TestClient, names: string[], id: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    c.send({ type: 'presence.list', requestId: id * 1000 + i });
-    const r = await c.next('presence.list.result', 10_000);
-    if (names.every((n) => r.names.includes(n))) return;
-    await new Promise((r2) => setTimeout(r2, 50));
-  }
-  throw new Error(`presence never showed ${names.join(', ')}`);
-}
 
 describe('three relay nodes on PostgreSQL and Redis', () => {
   it('alice, bob and carol on three nodes exchange messages both ways; presence and receipts cross nodes', async () => {

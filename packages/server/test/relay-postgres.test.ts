@@ -6,7 +6,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initPki, issueClient } from '@parley/pki';
 import type { ServerFrame } from '@parley/wire';
 import { startRelay } from '../src/index.js';
+import { healthz, scrape, untilHealth } from './cluster-harness.js';
 import { clientId, TestClient, until } from './helpers.js';
 import { startPostgres, type TestPostgres } from './pg-server.js';
 
@@ -67,39 +67,7 @@ function kill(child: ChildProcess): Promise<void> {
   });
 }
 
-function healthz(adminPort: number): Promise<{ status: number; body: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port: adminPort, path: '/healthz' }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }),
-      );
-    }).on('error', reject);
-  });
-}
-
-function scrape(adminPort: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port: adminPort, path: '/metrics' }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve(text));
-    }).on('error', reject);
-  });
-}
-
 /** Polls /healthz (bounded) until it answers `status`. */
-async function untilHealth(adminPort: number, status: number): Promise<Record<string, unknown>> {
-  let last: { status: number; body: Record<string, unknown> } | undefined;
-  for (let waited = 0; waited < 30_000; waited += 50) {
-    last = await healthz(adminPort);
-    if (last.status === status) return last.body;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`healthz stayed ${last?.status}: ${JSON.stringify(last?.body)}`);
-}
-
 /** A relay data dir with a fresh database, its config file, and mTLS credentials. */
 async function setup(name: string): Promise<{
   dataDir: string;

@@ -6,13 +6,18 @@
  * identity and updated by a Lua script, so concurrent nodes never lose an increment.
  * Windows are aligned to Redis's clock (`TIME`), one clock for every node.
  *
- * A block is admitted or refused synchronously, on its own path, so a node does not
- * wait for Redis per block: it sends its counts in batches (one script call in flight
- * per identity) and, until Redis answers again, admits at most half of the headroom
- * (limit minus total) Redis last reported. The nodes together then overshoot by what
- * the others admitted since a node's last answer, at most half a limit per other node
- * (two nodes: under 1.5x), never N times the limit. The node's own in-process limiter is checked as well, so one node
- * alone never passes it.
+ * Nodes do not report blocks after the fact; they reserve them ahead. A node asks the
+ * script for a share of the limit ({@link reserveShare}: a 32nd of it, at most
+ * {@link MAX_RESERVE}) and the script grants only what the window still has room for,
+ * counting it at once. A block is admitted synchronously from the node's reserve; the
+ * next share is asked for when half of it is spent, so a steady sender never waits.
+ * When the reserve is empty the block waits for Redis's answer (the connection holds
+ * its later blocks behind it, in order), and it is refused only if Redis granted too
+ * little. Blocks admitted over all nodes therefore never exceed the limit: the slack
+ * is on the other side, a reserve a node holds but does not spend (at most one share
+ * per node; reserves lapse at the end of the Redis window they were counted in, never
+ * spilling into the next). The node's own in-process limiter is checked as well, so
+ * one node alone never passes it.
  *
  * Connection cap: a sorted set of slots per identity, each scored with its lease's end
  * (Redis time). A script drops expired leases, then adds the slot only below the cap.
@@ -20,7 +25,8 @@
  * and its slots lapse within one lease. After a Redis restart the renewals put every
  * live slot back.
  *
- * While Redis is unreachable the limits fall back to each node's own (documented in
+ * While Redis is unreachable (a call fails, or does not answer within
+ * {@link RESERVE_TIMEOUT_MS}) the limits fall back to each node's own (documented in
  * docs/operations.md): refusing every connection and block would turn a Redis outage
  * into a full one, and the per-node limits still bound any one connection.
  */
@@ -33,13 +39,26 @@ import type { IdentityQuota, NodeId } from './types.js';
 /** Lease of a connection slot; renewed at a third of it. */
 export const CONNECTION_LEASE_MS = 30_000;
 
-/** A total Redis reported is trusted this long; an older one counts as zero. */
-const REMOTE_FRESH_MS = 1_000;
+/** The largest share of an identity's limit one node reserves at a time. */
+export const MAX_RESERVE = 256;
+/** A reservation Redis has not answered in this long counts as failed. */
+export const RESERVE_TIMEOUT_MS = 1_000;
 /** After a failed call, Redis is left alone (local limits only) this long. */
 const RETRY_AFTER_FAILURE_MS = 250;
 
-const RATE_SCRIPT = `
+/** How many blocks one node reserves at a time for a limit of `limit` per window. */
+export function reserveShare(limit: number): number {
+  return Math.max(1, Math.min(MAX_RESERVE, Math.floor(limit / 32)));
+}
+
+/**
+ * ARGV: wanted, window (ms), limit. Grants what the sliding window has room for, up to
+ * the wanted count, and counts it; returns the grant and the ms left in this window.
+ */
+const RESERVE_SCRIPT = `
+local want = tonumber(ARGV[1])
 local w = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local idx = math.floor(now / w)
@@ -51,10 +70,13 @@ if idx ~= hidx then
   if idx == hidx + 1 then prev = cur else prev = 0 end
   cur = 0
 end
-cur = cur + tonumber(ARGV[1])
+local into = now - idx * w
+local room = math.floor(limit - cur - prev * (1 - into / w))
+local grant = math.max(0, math.min(want, room))
+cur = cur + grant
 redis.call('HSET', KEYS[1], 'idx', idx, 'cur', cur, 'prev', prev)
 redis.call('PEXPIRE', KEYS[1], 2 * w)
-return tostring(cur + prev * (1 - (now - idx * w) / w))
+return {grant, w - into}
 `;
 
 const CLAIM_SCRIPT = `
@@ -71,7 +93,12 @@ return 1
 `;
 
 interface LimitsRedis extends Redis {
-  parleyRate(key: string, n: number, windowMs: number): Promise<string>;
+  parleyReserve(
+    key: string,
+    want: number,
+    windowMs: number,
+    limit: number,
+  ): Promise<[number, number]>;
   parleyClaim(key: string, slot: string, cap: number, leaseMs: number): Promise<number>;
 }
 
@@ -90,14 +117,13 @@ class SharedBlockLimiter {
   readonly #local: SlidingWindowLimiter;
   readonly #owner: RedisQuota;
   readonly #key: string;
-  /** Counted here, not yet sent to Redis. */
-  #pending = 0;
-  /** Counted here, not yet in a total Redis reported (pending plus the batch in flight). */
-  #unreported = 0;
+  readonly #share: number;
+  /** Blocks reserved in Redis and not yet admitted here, and when they lapse (local ms). */
+  #reserve = 0;
+  #reserveUntil = -Infinity;
+  /** Blocks waiting for a reservation, oldest first. */
+  readonly #waiting: ((ok: boolean) => void)[] = [];
   #inFlight = false;
-  /** Redis's last total, and when it came. */
-  #remote = 0;
-  #remoteAt = -Infinity;
   /** When the last call failed; while it is recent, only the local limiter decides. */
   #failedAt = -Infinity;
 
@@ -105,56 +131,71 @@ class SharedBlockLimiter {
     this.#owner = owner;
     this.#key = key;
     this.#local = local;
+    this.#share = reserveShare(owner.limit);
   }
 
   get idle(): boolean {
-    return this.#pending === 0 && !this.#inFlight && this.#local.count() === 0;
+    return this.#waiting.length === 0 && !this.#inFlight && this.#local.count() === 0;
   }
 
-  take(n = 1): boolean {
+  take(): boolean | Promise<boolean> {
+    if (!this.#local.take()) return false;
     const now = this.#owner.now();
-    let ok = this.#local.take(n);
-    if (ok && now - this.#failedAt > RETRY_AFTER_FAILURE_MS) {
-      const remote = now - this.#remoteAt <= REMOTE_FRESH_MS ? this.#remote : 0;
-      // Between two answers from Redis a node spends at most half the headroom it last
-      // saw, which bounds what the other nodes' view of the total can lag behind.
-      const headroom = this.#owner.limit - remote;
-      ok = this.#unreported + n <= Math.max(Math.min(n, headroom), headroom / 2);
+    if (now - this.#failedAt <= RETRY_AFTER_FAILURE_MS) return true;
+    if (now >= this.#reserveUntil) this.#reserve = 0;
+    if (this.#waiting.length === 0 && this.#reserve >= 1) {
+      this.#reserve--;
+      if (this.#reserve <= this.#share / 2) this.#ask();
+      return true;
     }
-    // Refused blocks count as well, as in the local limiter.
-    this.#pending += n;
-    this.#unreported += n;
-    this.#flush(now);
-    return ok;
+    return new Promise<boolean>((resolve) => {
+      this.#waiting.push(resolve);
+      this.#ask();
+    });
   }
 
-  #flush(now: number): void {
-    if (this.#inFlight || this.#pending === 0) return;
-    if (now - this.#failedAt <= RETRY_AFTER_FAILURE_MS) {
-      this.#unreported -= this.#pending;
-      this.#pending = 0;
-      return;
-    }
-    const n = this.#pending;
-    this.#pending = 0;
+  /** Asks Redis for the blocks waiting plus one share; one call in flight at a time. */
+  #ask(): void {
+    if (this.#inFlight) return;
     this.#inFlight = true;
-    this.#owner.redis.parleyRate(this.#key, n, this.#owner.windowMs).then(
-      (total) => {
+    const want = this.#waiting.length + this.#share;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('reservation timed out')), RESERVE_TIMEOUT_MS);
+    });
+    Promise.race([
+      this.#owner.redis.parleyReserve(this.#key, want, this.#owner.windowMs, this.#owner.limit),
+      timeout,
+    ]).then(
+      ([granted, msLeft]) => {
+        clearTimeout(timer);
         this.#inFlight = false;
-        this.#unreported -= n;
-        this.#remote = Number(total);
-        this.#remoteAt = this.#owner.now();
-        this.#failedAt = -Infinity;
-        this.#flush(this.#remoteAt);
+        const now = this.#owner.now();
+        if (now >= this.#reserveUntil) this.#reserve = 0;
+        this.#reserve += Number(granted);
+        this.#reserveUntil = now + Number(msLeft);
+        while (this.#waiting.length > 0 && this.#reserve >= 1) {
+          this.#reserve--;
+          (this.#waiting.shift() as (ok: boolean) => void)(true);
+        }
+        if (this.#waiting.length === 0) return;
+        // Redis granted less than asked: the identity is at its limit on every node.
+        if (Number(granted) < want) this.#settleAll(false);
+        else this.#ask();
       },
       (err: unknown) => {
-        // Redis is unreachable: these blocks stay counted by the local limiter only.
+        // Redis is unreachable or stalled: the local limiter (already passed) decides.
+        clearTimeout(timer);
         this.#inFlight = false;
-        this.#unreported -= n;
         this.#failedAt = this.#owner.now();
         this.#owner.warn(err);
+        this.#settleAll(true);
       },
     );
+  }
+
+  #settleAll(ok: boolean): void {
+    for (const resolve of this.#waiting.splice(0)) resolve(ok);
   }
 }
 
@@ -176,8 +217,8 @@ export class RedisQuota implements IdentityQuota {
   constructor(opts: RedisQuotaOptions) {
     this.#opts = opts;
     const r = opts.redis as LimitsRedis;
-    if (typeof r.parleyRate !== 'function') {
-      r.defineCommand('parleyRate', { numberOfKeys: 1, lua: RATE_SCRIPT });
+    if (typeof r.parleyReserve !== 'function') {
+      r.defineCommand('parleyReserve', { numberOfKeys: 1, lua: RESERVE_SCRIPT });
       r.defineCommand('parleyClaim', { numberOfKeys: 1, lua: CLAIM_SCRIPT });
     }
     this.redis = r;
@@ -207,7 +248,7 @@ export class RedisQuota implements IdentityQuota {
     );
   }
 
-  takeBlock(name: string): boolean {
+  takeBlock(name: string): boolean | Promise<boolean> {
     let l = this.#blocks.get(name);
     if (!l) {
       const local = new SlidingWindowLimiter(this.limit, this.windowMs, this.now);

@@ -111,11 +111,13 @@ export interface IdentityQuota {
   /**
    * One block from an authenticated connection of `name` arrived on this node. Returns
    * false when the identity is over its limit (config `rateLimit.maxBlocksPerIdentity`
-   * per `rateLimit.windowMs`), counted over all nodes. Synchronous because it runs for
-   * every block: a distributed implementation counts locally and reconciles with the
-   * other nodes in the background, accepting a bounded overshoot (document it).
+   * per `rateLimit.windowMs`), counted over all nodes. It runs for every block, so it
+   * answers synchronously whenever it can: a distributed implementation reserves
+   * shares of the limit ahead and answers from them, and returns a promise only when it
+   * must ask the other nodes first (the connection then holds its later blocks, in
+   * order, until the answer). The promise never rejects.
    */
-  takeBlock(name: string): boolean;
+  takeBlock(name: string): boolean | Promise<boolean>;
   /**
    * A connection of `name` is about to authenticate on this node. Resolves false when
    * the identity already has `limits.maxConnectionsPerIdentity` connections cluster-wide
