@@ -125,12 +125,7 @@ export interface FileEnvelope extends EnvelopeBase {
   readonly ttlMs?: number;
 }
 export type Envelope =
-  | TextEnvelope
-  | ReceiptEnvelope
-  | ResetEnvelope
-  | TimerEnvelope
-  | FileEnvelope
-  | GroupEnvelope;
+  TextEnvelope | ReceiptEnvelope | ResetEnvelope | TimerEnvelope | FileEnvelope | GroupEnvelope;
 
 /**
  * The envelope that carries a history entry of ours: a `file` envelope for a file

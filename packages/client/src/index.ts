@@ -134,10 +134,7 @@ export {
   type UploadReport,
 } from './attachments.js';
 export type { RevocationHooks } from './revocation-hooks.js';
-export {
-  groupConversationId,
-  groupIdOfConversation,
-} from './groups/group-records.js';
+export { groupConversationId, groupIdOfConversation } from './groups/group-records.js';
 export { GROUP_RESYNC_AFTER_MS } from './groups/groups.js';
 export type { GroupEvent, GroupInfo } from './groups/groups.js';
 export {

@@ -204,8 +204,7 @@ export class Outbox {
       // The relay's last word on this wire id (for a group upload, which gets no
       // `delivered`, its `queued`): its record is no longer needed.
       const last = frame.status === 'delivered' || entry?.recipients !== undefined;
-      if (last && (await hasOutboxRecord(store, wireId)))
-        writes.push(outboxRecordDelete(wireId));
+      if (last && (await hasOutboxRecord(store, wireId))) writes.push(outboxRecordDelete(wireId));
       let changed = false;
       if (peer !== undefined && id !== undefined) {
         const m = await store.getMessage(peer, 'out', id);

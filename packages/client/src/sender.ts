@@ -222,7 +222,8 @@ export class Sender {
     );
     const writes: StoreWrite[] = [...(pendingWrites ?? [])];
     // Says which frame carries it (no history entry names it).
-    if (control) writes.push(outboxRecordWrite(id, { frame: 'send', kind: control.kind, message: undefined }));
+    if (control)
+      writes.push(outboxRecordWrite(id, { frame: 'send', kind: control.kind, message: undefined }));
     const pending = pendingWrites !== undefined;
     const meta = { kind: kind === 'end' ? ('session.terminate' as const) : ('message' as const) };
     let state = await ctx.store.getSession(peer, PEER_DEVICE);

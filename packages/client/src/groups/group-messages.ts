@@ -86,7 +86,10 @@ export class GroupMessages {
       if (recipients.length === 0)
         throw new ClientError('INVALID_ARGUMENT', `${name} has no other members`);
       if (recipients.length > MAX_GROUP_SEND_RECIPIENTS)
-        throw new ClientError('INVALID_ARGUMENT', `${name}: more than ${MAX_GROUP_SEND_RECIPIENTS} members`);
+        throw new ClientError(
+          'INVALID_ARGUMENT',
+          `${name}: more than ${MAX_GROUP_SEND_RECIPIENTS} members`,
+        );
       const writes: StoreWrite[] = [];
       const { chain } = await this.groups.currentChain(id, r, s, writes);
       const now = ctx.clock();
@@ -244,7 +247,8 @@ export class GroupMessages {
     } finally {
       zeroize(result.plaintext);
     }
-    if (envelope.kind !== 'msg' && envelope.kind !== 'file') return { kind: 'drop', why: 'not a message' };
+    if (envelope.kind !== 'msg' && envelope.kind !== 'file')
+      return { kind: 'drop', why: 'not a message' };
     const conversation = groupConversationId(id);
     const seen = `gmsg:${id}:${p.from}:${envelope.id}`;
     const existing = await ctx.store.getMessage(conversation, 'in', envelope.id);
@@ -332,12 +336,17 @@ export class GroupMessages {
         const gd = m?.groupDelivery;
         if (!m || !gd || gd.by.includes(from)) continue;
         const by = [...gd.by, from];
-        const status = by.length >= gd.of ? (nextStatus(m.status, 'delivered') ?? m.status) : m.status;
-        all.push({ op: 'message.put', message: { ...m, status, groupDelivery: { of: gd.of, by } } });
+        const status =
+          by.length >= gd.of ? (nextStatus(m.status, 'delivered') ?? m.status) : m.status;
+        all.push({
+          op: 'message.put',
+          message: { ...m, status, groupDelivery: { of: gd.of, by } },
+        });
         events.push({ id: mid, status });
       }
       await ctx.store.commit(all);
     });
-    for (const ev of events) ctx.emit({ type: 'status', peer: conversation, id: ev.id, status: ev.status });
+    for (const ev of events)
+      ctx.emit({ type: 'status', peer: conversation, id: ev.id, status: ev.status });
   }
 }

@@ -135,7 +135,10 @@ export async function readOutgoingChain(
   const raw = await store.getMeta(META_CHAIN + groupId);
   return raw === undefined ? undefined : deserializeOutgoingSenderChain(raw);
 }
-export function outgoingChainWrite(groupId: string, c: OutgoingSenderChain | undefined): StoreWrite {
+export function outgoingChainWrite(
+  groupId: string,
+  c: OutgoingSenderChain | undefined,
+): StoreWrite {
   return c === undefined
     ? { op: 'meta.delete', key: META_CHAIN + groupId }
     : { op: 'meta.put', key: META_CHAIN + groupId, value: serializeOutgoingSenderChain(c) };

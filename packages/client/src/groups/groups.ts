@@ -34,7 +34,11 @@ import {
   type GroupMembership,
   type OutgoingSenderChain,
 } from '@parley/protocol';
-import type { GroupAckEnvelope, GroupRequestEnvelope, GroupSyncEnvelope } from './group-envelope.js';
+import type {
+  GroupAckEnvelope,
+  GroupRequestEnvelope,
+  GroupSyncEnvelope,
+} from './group-envelope.js';
 import { MAX_GROUP_SYNC_LOG } from './group-envelope.js';
 import { sendQuietly, type GroupsContext } from './group-context.js';
 import {
@@ -193,7 +197,11 @@ export class Groups {
           throw new ClientError('NOT_FOUND', `unknown member ${n}`, { cause: err });
         throw err;
       }
-      out.push({ address: addressOf(n), identityKey: key as GroupMember['identityKey'], role: 'member' });
+      out.push({
+        address: addressOf(n),
+        identityKey: key as GroupMember['identityKey'],
+        role: 'member',
+      });
     }
     return out;
   }
@@ -207,7 +215,8 @@ export class Groups {
     return this.ctx.queue.run(groupConversationId(id), async () => {
       const r = await readGroupRecord(this.ctx.store, id);
       if (!r) throw new ClientError('NOT_FOUND', 'unknown group');
-      if (r.status !== 'active') throw new ClientError('INVALID_ARGUMENT', `not a member of ${r.name}`);
+      if (r.status !== 'active')
+        throw new ClientError('INVALID_ARGUMENT', `not a member of ${r.name}`);
       const before = membershipOf(this.ctx.crypto, r);
       const meInfo = before.members.find((m) => m.address.userId === this.me());
       let signed;
@@ -252,7 +261,8 @@ export class Groups {
     for (const m of before.members) {
       const n = m.address.userId;
       if (n === this.me()) continue;
-      if (all || !isGroupMember(after, m.address)) writes.push(incomingChainsWrite(id, n, undefined));
+      if (all || !isGroupMember(after, m.address))
+        writes.push(incomingChainsWrite(id, n, undefined));
     }
     if (all) writes.push(outgoingChainWrite(id, undefined));
     return writes;
@@ -262,7 +272,9 @@ export class Groups {
   private async commitWithIndex(id: string, writes: StoreWrite[]): Promise<void> {
     await this.ctx.queue.run(GROUP_INDEX_QUEUE, async () => {
       const ids = await readGroupIndex(this.ctx.store);
-      await this.ctx.store.commit(ids.includes(id) ? writes : [...writes, groupIndexWrite([...ids, id])]);
+      await this.ctx.store.commit(
+        ids.includes(id) ? writes : [...writes, groupIndexWrite([...ids, id])],
+      );
     });
   }
 
@@ -277,7 +289,11 @@ export class Groups {
   ): Promise<{ chain: OutgoingSenderChain; record: GroupRecord }> {
     const now = this.ctx.clock();
     const held = await readOutgoingChain(this.ctx.store, id);
-    if (held && held.createdAtEpoch >= s.epoch && senderChainRotationDue(held, s, now) === undefined)
+    if (
+      held &&
+      held.createdAtEpoch >= s.epoch &&
+      senderChainRotationDue(held, s, now) === undefined
+    )
       return { chain: held, record: r };
     const chain = createSenderChain(this.ctx.crypto, s.groupId, { nowMs: now, epoch: s.epoch });
     writes.push(outgoingChainWrite(id, chain));
@@ -327,7 +343,12 @@ export class Groups {
       if (!need) continue;
       waiting = true;
       const last = sent[n];
-      if (last && last.chain === chain.chainId && last.epoch === s.epoch && now - last.at < GROUP_RESYNC_AFTER_MS)
+      if (
+        last &&
+        last.chain === chain.chainId &&
+        last.epoch === s.epoch &&
+        now - last.at < GROUP_RESYNC_AFTER_MS
+      )
         continue;
       out.push([n, this.syncEnvelope(id, record, n, record.dist0)]);
       sent[n] = { epoch: s.epoch, chain: chain.chainId, at: now };
@@ -410,7 +431,13 @@ export class Groups {
       if (before && changed) all.push(...this.dropChains(id, before, state, removedNow));
       if (removedNow) {
         record = { ...record, status: 'removed', pending: [], dueReceipts: {}, dist0: null };
-        events.push({ type: 'group', group: record.name, change: 'removed-me', by: from, members: [] });
+        events.push({
+          type: 'group',
+          group: record.name,
+          change: 'removed-me',
+          by: from,
+          members: [],
+        });
       }
       let chain: number | null = null;
       if (e.dist !== null && record.status === 'active' && isGroupMember(state, addressOf(from))) {
@@ -457,7 +484,11 @@ export class Groups {
     if (c.signer.userId === from) return true;
     const creator = c.members?.find((m) => m.address.userId === c.signer.userId);
     const known = await this.ctx.store.getContact(c.signer.userId);
-    return creator !== undefined && known !== undefined && constantTimeEqual(known.identityKey, creator.identityKey);
+    return (
+      creator !== undefined &&
+      known !== undefined &&
+      constantTimeEqual(known.identityKey, creator.identityKey)
+    );
   }
 
   private eventOf(
@@ -467,7 +498,8 @@ export class Groups {
     before: GroupMembership | undefined,
     after: GroupMembership,
   ): GroupEvent {
-    const names = (s: GroupMembership | undefined) => new Set(s?.members.map((m) => m.address.userId) ?? []);
+    const names = (s: GroupMembership | undefined) =>
+      new Set(s?.members.map((m) => m.address.userId) ?? []);
     const b = names(before);
     const a = names(after);
     const members =
@@ -482,7 +514,8 @@ export class Groups {
     const base = /^[a-z0-9][a-z0-9._-]{0,63}$/.test(name) ? name : 'group';
     const taken = new Set((await this.list()).map((g) => g.name));
     if (!taken.has(base)) return base;
-    for (let i = 2; ; i++) if (!taken.has(`${base.slice(0, 60)}-${i}`)) return `${base.slice(0, 60)}-${i}`;
+    for (let i = 2; ; i++)
+      if (!taken.has(`${base.slice(0, 60)}-${i}`)) return `${base.slice(0, 60)}-${i}`;
   }
 
   /** A member says what it holds of ours (commits `writes` with it). */
@@ -506,7 +539,11 @@ export class Groups {
     const { ctx } = this;
     await ctx.queue.run(groupConversationId(e.group), async () => {
       const r = await readGroupRecord(ctx.store, e.group);
-      if (!r || r.status !== 'active' || !isGroupMember(membershipOf(ctx.crypto, r), addressOf(from)))
+      if (
+        !r ||
+        r.status !== 'active' ||
+        !isGroupMember(membershipOf(ctx.crypto, r), addressOf(from))
+      )
         return ctx.store.commit(writes);
       const { [from]: _a, ...acked } = r.acked;
       const { [from]: _s, ...sent } = r.sent;
