@@ -90,6 +90,9 @@ export interface ClientOptions {
 
 type Phase = 'offline' | 'authenticating' | 'ready';
 
+/** Pause between looks at the outbox while `settle` waits. */
+const SETTLE_POLL_MS = 50;
+
 export class ParleyClient {
   private readonly store: ClientStore;
   private readonly e2ee: E2ee;
@@ -606,6 +609,22 @@ export class ParleyClient {
   sendToGroup(name: string, text: string): Promise<StoredMessage> {
     if (this.closed) return Promise.reject(new ClientError('CLOSED', 'client is closed'));
     return this.groups.send(name, text);
+  }
+
+  /**
+   * Waits (bounded) until every job has run and the relay took everything in the
+   * outbox: what a short-lived command does before it exits, so the group updates it
+   * caused (gsyncs, acks, receipts) are at the relay and not only on this device.
+   * Resolves false if something is still waiting when `timeoutMs` is up.
+   */
+  async settle(timeoutMs: number): Promise<boolean> {
+    const deadline = this.clock() + timeoutMs;
+    for (;;) {
+      await this.queue.idle();
+      if ((await this.store.listOutbox()).length === 0) return true;
+      if (this.clock() >= deadline || this.phase !== 'ready') return false;
+      await new Promise<void>((r) => this.timers.set(() => r(), SETTLE_POLL_MS));
+    }
   }
 
   /* ---------------- termination ---------------- */
