@@ -53,6 +53,8 @@ export type AuditEventType =
   | 'frame.unexpected'
   | 'sender.spoofed'
   | 'rate.flood'
+  | 'rate.limited'
+  | 'group.skipped'
   | 'conn.cap'
   | 'conn.idle'
   | 'prekeys.rejected'

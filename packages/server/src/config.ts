@@ -136,6 +136,7 @@ const fileSchema = z.strictObject({
       maxBlocksPerConnection: count.optional(),
       maxBlocksPerIdentity: count.optional(),
       maxMessagesPerConnection: count.optional(),
+      maxGroupCopiesPerConnection: count.optional(),
     })
     .optional(),
 });
@@ -237,6 +238,8 @@ export interface RateLimitConfig {
   readonly maxBlocksPerConnection: number;
   readonly maxBlocksPerIdentity: number;
   readonly maxMessagesPerConnection: number;
+  /** Mailbox copies of group uploads (recipients listed) per connection per window. */
+  readonly maxGroupCopiesPerConnection: number;
 }
 
 /** Defaults of every limit (see `limits.ts` for the reasons). */
@@ -264,6 +267,7 @@ export const DEFAULT_RATE_LIMIT: RateLimitConfig = {
   maxBlocksPerConnection: L.DEFAULT_MAX_BLOCKS_PER_CONNECTION,
   maxBlocksPerIdentity: L.DEFAULT_MAX_BLOCKS_PER_IDENTITY,
   maxMessagesPerConnection: L.DEFAULT_MAX_MESSAGES_PER_CONNECTION,
+  maxGroupCopiesPerConnection: L.DEFAULT_MAX_GROUP_COPIES_PER_CONNECTION,
 };
 
 /** Overrides from flags or from a program (tests, benches); they win over the file. */

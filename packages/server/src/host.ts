@@ -36,6 +36,9 @@ export type CoreMetrics = Pick<
   | 'rejections'
   | 'auditRecords'
   | 'enqueueSeconds'
+  | 'groupUploads'
+  | 'groupCopies'
+  | 'groupRecipients'
 >;
 
 /** Open-mode session tokens (`SessionTokenRegistry`; per node, see docs/operations.md). */
@@ -78,8 +81,11 @@ export interface RouterPeer {
   close(code: number): void;
 }
 
-/** A relayed frame: mail for one device. */
-export type RelayedFrame = Extract<ClientFrame, { type: 'send' | 'session.terminate' }>;
+/** A relayed frame: mail for one device, or a group upload (mail for several). */
+export type RelayedFrame = Extract<
+  ClientFrame,
+  { type: 'send' | 'session.terminate' | 'group.send' }
+>;
 
 /** Mail for a device, as the connections use it (implemented by `MailboxRouter`). */
 export interface MailRouting {

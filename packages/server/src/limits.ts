@@ -133,6 +133,18 @@ export const DEFAULT_MAX_BLOCKS_PER_IDENTITY = 1_000;
 export const DEFAULT_MAX_MESSAGES_PER_CONNECTION = 100;
 
 /**
+ * Mailbox copies that group uploads of one connection may ask for per window (each
+ * listed recipient counts, stored or not). An upload counts as one message and its
+ * blocks as blocks, whatever its recipient count, so a 500-member group never trips
+ * the flood limits; what a copy costs is the relay's disk, which this bounds: 10 000
+ * is 20 messages to 500 members (or 50 to 200) every 5 s, well beyond a person typing
+ * into a large group, while a script cannot make the relay store 500 copies of every
+ * frame its message limit lets through. Beyond it an upload is refused with
+ * `rate_limited` (the connection stays open; the client retries later).
+ */
+export const DEFAULT_MAX_GROUP_COPIES_PER_CONNECTION = 10_000;
+
+/**
  * Join/leave notices go to every connected client only while at most this many are
  * online. Each notice is one 4 KiB block per recipient, so broadcasting costs O(N²)
  * blocks as N people connect (1000 clients: ~500 000 blocks, about 2 GB); above 256 the

@@ -14,7 +14,9 @@
  * It must not know sockets, frames' encoding, authentication, or how the bus is built.
  */
 import type { ServerFrame } from '@parley/wire';
+import type { AuditEvent } from './audit.js';
 import type { BusMessage, BusSubscriber, NodeId, RelayBus } from './bus/types.js';
+import { GroupFanout, type InflightMail } from './group-fanout.js';
 import type { HostDeps, MailRouting, RelayedFrame, RouterPeer } from './host.js';
 import { MAX_PENDING_RECEIPTS_PER_SENDER } from './limits.js';
 import type { Address, MailItem, MailKind, Receipt } from './storage/types.js';
@@ -31,7 +33,7 @@ import type { Address, MailItem, MailKind, Receipt } from './storage/types.js';
  */
 const LIVE_ACK_HOLD_MS = 1_000;
 
-const KIND_OF: Record<RelayedFrame['type'], MailKind> = {
+const KIND_OF: Record<Exclude<RelayedFrame['type'], 'group.send'>, MailKind> = {
   send: 'message',
   'session.terminate': 'session.terminate',
 };
@@ -42,17 +44,10 @@ function deviceKey(address: Address): string {
   return `${address.deviceId}:${address.name}`;
 }
 
-/** New mail whose commit is still in flight. */
-interface InflightMail {
-  readonly id: number;
-  /** Connections that already received it live. */
-  readonly liveTo: Set<RouterPeer>;
-  /** Settles once the sender has been told "queued" (or the store failed). */
-  queuedSent: Promise<void> | undefined;
-}
-
 export interface MailboxRouterDeps extends HostDeps {
   readonly bus: RelayBus;
+  /** Writes an audit record (the core's, which also counts it). */
+  readonly audit: (event: AuditEvent) => void;
 }
 
 export class MailboxRouter implements MailRouting, BusSubscriber {
@@ -73,12 +68,26 @@ export class MailboxRouter implements MailRouting, BusSubscriber {
   readonly #inflight = new Map<string, InflightMail[]>();
   readonly #inflightById = new Map<number, InflightMail>();
   readonly #unsubscribe: () => void;
+  readonly #fanout: GroupFanout;
   #closing = false;
   /** Called when another node reloaded its CRL (the relay reloads its own). */
   onCrlReloaded: (() => void) | undefined;
 
   constructor(deps: MailboxRouterDeps) {
     this.#deps = deps;
+    this.#fanout = new GroupFanout({
+      deps,
+      audit: deps.audit,
+      peersOf: (device) => this.peersOf(device),
+      announceMail: (recipient, serverMessageId) => {
+        if (this.#onOtherNode(recipient)) {
+          deps.bus.publish({ type: 'mail', recipient, serverMessageId });
+        }
+      },
+      beginInflight: (recipient, id) => this.#beginInflight(recipient, id),
+      endInflight: (recipient, entry) => this.#endInflight(recipient, entry),
+      canGoLive: (recipient, peer, entry) => this.#canGoLive(recipient, peer, entry),
+    });
     this.#unsubscribe = deps.bus.subscribe(this);
     deps.bus.publish({ type: 'presence.sync' });
   }
@@ -179,6 +188,7 @@ export class MailboxRouter implements MailRouting, BusSubscriber {
    * Commits resolve in submission order, so receipts come back in order.
    */
   async submit(from: RouterPeer, me: Address, frame: RelayedFrame): Promise<void> {
+    if (frame.type === 'group.send') return this.#fanout.submit(from, me, frame);
     const { store, config, now, metrics } = this.#deps;
     const recipient = { name: frame.to.name, deviceId: frame.to.deviceId };
     const local = this.peersOf(recipient);
@@ -283,6 +293,11 @@ export class MailboxRouter implements MailRouting, BusSubscriber {
     const { store, now, metrics } = this.#deps;
     const item = await store.ack(me, serverMessageId);
     if (!item) return;
+    if (item.kind === 'group') {
+      // No relay receipt for group copies (see group-fanout.ts).
+      metrics.groupCopies.inc({ outcome: 'acked' });
+      return;
+    }
     // The sender hears "queued" before "delivered", even when the ack overtook the commit.
     await this.#inflightById.get(serverMessageId)?.queuedSent;
     metrics.messages.inc({ outcome: 'delivered' });

@@ -65,6 +65,24 @@ export class RelayMetrics {
     help: 'Audit records written',
     registers: [this.registry],
   });
+  readonly groupUploads = new Counter({
+    name: 'parley_group_uploads_total',
+    help: 'Group uploads (group.send) by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly groupCopies = new Counter({
+    name: 'parley_group_copies_total',
+    help: 'Mailbox copies of group uploads by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly groupRecipients = new Histogram({
+    name: 'parley_group_upload_recipients',
+    help: 'Recipients listed per group upload',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+    registers: [this.registry],
+  });
   readonly enqueueSeconds = new Histogram({
     name: 'parley_mailbox_enqueue_seconds',
     help: 'Time to store a message durably',

@@ -91,7 +91,7 @@ export class RelayCore implements ConnectionHost {
       );
     this.quota = this.bus.quota;
     this.tokens = deps.tokens ?? new SessionTokenRegistry({ crypto: deps.crypto, now });
-    this.router = new MailboxRouter({ ...deps, bus: this.bus });
+    this.router = new MailboxRouter({ ...deps, bus: this.bus, audit: (e) => this.audit(e) });
     this.keys = new KeyDirectory(deps, (e) => this.audit(e), this.router);
     const sweepMs = Math.max(
       MIN_SWEEP_MS,

@@ -417,6 +417,7 @@ export class Session implements RouterPeer {
         return this.#blobs.handle(frame);
       case 'send':
       case 'session.terminate':
+      case 'group.send':
         this.#onRelay(frame);
         return;
       case 'ack':

@@ -3,7 +3,7 @@
  * PostgreSQL: call `runStoreContract('postgres', () => openPg())` from its test file).
  */
 import { describe, expect, it } from 'vitest';
-import type { Address, NewMail, RelayStore } from '../src/storage/types.js';
+import type { Address, NewGroupMail, NewMail, RelayStore } from '../src/storage/types.js';
 
 const alice: Address = { name: 'alice', deviceId: 1 };
 const bob: Address = { name: 'bob', deviceId: 1 };
@@ -20,6 +20,33 @@ function mail(i: number, over: Partial<NewMail> = {}): NewMail {
     expiresAt: 10_000 + i,
     ...over,
   };
+}
+
+function groupMail(
+  i: number,
+  recipients: readonly Address[],
+  over: Partial<NewGroupMail> = {},
+): NewGroupMail {
+  return {
+    sender: alice,
+    clientMessageId: bytesOf(16, i),
+    recipients,
+    payload: bytesOf(300, i),
+    storedAt: 2000 + i,
+    expiresAt: 20_000 + i,
+    ...over,
+  };
+}
+
+/** Registers `n` member devices (group copies go to registered devices only). */
+async function registerMembers(store: RelayStore, n: number): Promise<Address[]> {
+  const out: Address[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = { name: `member-${i}`, deviceId: 1 };
+    await store.registerDevice({ ...a, identityKey: bytesOf(32, 50 + i), registeredAt: 1 });
+    out.push(a);
+  }
+  return out;
 }
 
 export function runStoreContract(
@@ -230,6 +257,136 @@ export function runStoreContract(
       } else {
         await store.close();
       }
+    });
+
+    it('stores a group upload as one copy per registered device, in listed order, skipping unknown and full mailboxes', async () => {
+      const { store } = await open();
+      const members = await registerMembers(store, 4);
+      const [m1, m2, m3, m4] = members as [Address, Address, Address, Address];
+      // m4's mailbox is at the cap (2) already.
+      await store.enqueue(mail(40, { recipient: m4 }), 2);
+      await store.enqueue(mail(41, { recipient: m4 }), 2);
+      const stranger = { name: 'nobody', deviceId: 1 };
+      const sub = await store.submitGroup(
+        groupMail(1, [m3, stranger, m1, m3, m2, m4]), // m3 twice: one copy
+        2,
+      );
+      await sub.committed;
+      const d = sub.decision;
+      if (!d.ok || d.duplicate) throw new Error(`unexpected decision ${JSON.stringify(d)}`);
+      expect(d.copies.map((c) => c.recipient)).toEqual([m3, m1, m2]);
+      expect(d.unknown).toBe(1);
+      expect(d.full).toBe(1);
+      const ids = d.copies.map((c) => c.serverMessageId);
+      expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+      expect(new Set(ids).size).toBe(3);
+      for (const [i, r] of [m3, m1, m2].entries()) {
+        const got = await store.pending(r, 0, 10);
+        expect(got).toHaveLength(1);
+        expect(got[0]).toMatchObject({
+          serverMessageId: ids[i],
+          kind: 'group',
+          sender: alice,
+          clientMessageId: bytesOf(16, 1),
+          payload: bytesOf(300, 1),
+        });
+      }
+      expect(await store.mailboxCount(m4)).toBe(2);
+      expect(await store.mailboxCount(stranger)).toBe(0);
+      // Nobody listed can take a copy: refused, nothing stored.
+      const none = await store.submitGroup(groupMail(2, [stranger, m4]), 2);
+      expect(none.decision).toEqual({ ok: false, reason: 'no-recipient', unknown: 1, full: 1 });
+      expect(await store.mailboxCount(m4)).toBe(2);
+      await store.close();
+    });
+
+    it('keeps server ids unique and in call order per recipient across single and group mail', async () => {
+      const { store } = await open();
+      const [m1, m2] = (await registerMembers(store, 2)) as [Address, Address];
+      // Submitted without waiting, as the relay does for a sender's frames.
+      const subs = await Promise.all([
+        store.submit(mail(1, { recipient: m1 }), 100),
+        store.submitGroup(groupMail(2, [m1, m2]), 100),
+        store.submit(mail(3, { recipient: m2 }), 100),
+        store.submitGroup(groupMail(4, [m2, m1]), 100),
+        store.submit(mail(5, { recipient: m1 }), 100),
+      ]);
+      await Promise.all(subs.map((s) => s.committed));
+      const all: number[] = [];
+      for (const r of [m1, m2]) {
+        const got = await store.pending(r, 0, 10);
+        const ids = got.map((m) => m.serverMessageId);
+        expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+        all.push(...ids);
+        // Call order per recipient, told apart by the client message id's fill byte.
+        expect(got.map((m) => m.clientMessageId[0])).toEqual(r === m1 ? [1, 2, 4, 5] : [2, 3, 4]);
+        expect(got.map((m) => m.kind)).toEqual(
+          r === m1 ? ['message', 'group', 'group', 'message'] : ['group', 'message', 'group'],
+        );
+      }
+      expect(new Set(all).size).toBe(7);
+      await store.close();
+    });
+
+    it('stores a retried group upload once, even after every copy was acked, until it expires', async () => {
+      const { store } = await open();
+      const members = await registerMembers(store, 3);
+      const upload = groupMail(7, members, { expiresAt: 500 });
+      // A retry while the first is still committing, and one after.
+      const [first, during] = await Promise.all([
+        store.submitGroup(upload, 10),
+        store.submitGroup(upload, 10),
+      ]);
+      await Promise.all([first.committed, during.committed]);
+      const d = first.decision;
+      if (!d.ok || d.duplicate) throw new Error('first upload not stored');
+      const firstId = d.copies[0]?.serverMessageId as number;
+      expect(during.decision).toEqual({ ok: true, duplicate: true, serverMessageId: firstId });
+      const after = await store.submitGroup(upload, 10);
+      await after.committed;
+      expect(after.decision).toEqual({ ok: true, duplicate: true, serverMessageId: firstId });
+      for (const m of members) expect(await store.mailboxCount(m)).toBe(1);
+      for (const c of d.copies)
+        expect(await store.ack(c.recipient, c.serverMessageId)).toBeDefined();
+      const afterAcks = await store.submitGroup(upload, 10);
+      await afterAcks.committed;
+      expect(afterAcks.decision).toEqual({ ok: true, duplicate: true, serverMessageId: firstId });
+      for (const m of members) expect(await store.mailboxCount(m)).toBe(0);
+      // Forgotten with its copies' expiry: the same id is then a new upload.
+      await store.expire(500);
+      const later = await store.submitGroup(upload, 10);
+      await later.committed;
+      expect(later.decision).toMatchObject({ ok: true, duplicate: false });
+      await store.close();
+    });
+
+    it('stores all copies of a group upload or none', async () => {
+      const { store } = await open();
+      const members = await registerMembers(store, 4);
+      // A row that the third copy would clash with (same sender, id and recipient).
+      await store.enqueue(mail(9, { recipient: members[2] as Address }), 10);
+      const outcome = await store
+        .submitGroup(groupMail(9, members), 10)
+        .then(
+          (s) => s.committed.then(() => 'stored'),
+          () => 'refused',
+        )
+        .catch(() => 'failed');
+      expect(['refused', 'failed']).toContain(outcome);
+      expect(await store.mailboxCount(members[0] as Address)).toBe(0);
+      expect(await store.mailboxCount(members[1] as Address)).toBe(0);
+      expect(await store.mailboxCount(members[2] as Address)).toBe(1);
+      expect(await store.mailboxCount(members[3] as Address)).toBe(0);
+      // Nothing was remembered either: the store is usable and the upload is new later.
+      await store.ack(
+        members[2] as Address,
+        (await store.pending(members[2] as Address, 0, 1))[0]?.serverMessageId as number,
+      );
+      const again = await store.submitGroup(groupMail(9, members), 10);
+      await again.committed;
+      expect(again.decision).toMatchObject({ ok: true, duplicate: false });
+      for (const m of members) expect(await store.mailboxCount(m)).toBe(1);
+      await store.close();
     });
 
     it('expires mail at its expiry time', async () => {

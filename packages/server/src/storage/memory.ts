@@ -8,8 +8,11 @@ import type {
   CommitOutcome,
   DeviceRecord,
   EnqueueResult,
+  GroupCopy,
+  GroupSubmission,
   IdentityDhKey,
   MailItem,
+  NewGroupMail,
   NewMail,
   OneTimePrekey,
   PrekeyBundle,
@@ -20,6 +23,8 @@ import type {
   StoredReceipt,
   Submission,
 } from './types.js';
+import { ServerError } from '../errors.js';
+import { distinctRecipients, uploadKey } from './group-mail.js';
 
 const key = (a: Address): string => `${a.deviceId}:${a.name}`;
 
@@ -36,6 +41,8 @@ export class MemoryStore implements RelayStore {
   readonly #keys = new Map<string, KeyState>();
   readonly #mail: MailItem[] = [];
   readonly #receipts = new Map<string, StoredReceipt[]>();
+  /** Group uploads stored (upload key -> first copy's id and expiry), for retries. */
+  readonly #uploads = new Map<string, { firstId: number; expiresAt: number }>();
   #nextMailId = 1;
   #nextReceiptId = 1;
 
@@ -144,6 +151,56 @@ export class MemoryStore implements RelayStore {
     return done({ ok: true, serverMessageId, duplicate: false });
   }
 
+  submitGroup(mail: NewGroupMail, maxPerRecipient: number): Promise<GroupSubmission> {
+    const done = (decision: GroupSubmission['decision']): Promise<GroupSubmission> =>
+      Promise.resolve({ decision, committed: Promise.resolve(), idDurable: true });
+    const uk = uploadKey(mail.sender, mail.clientMessageId);
+    const known = this.#uploads.get(uk);
+    if (known) return done({ ok: true, duplicate: true, serverMessageId: known.firstId });
+    let unknown = 0;
+    let full = 0;
+    const take: { recipient: Address }[] = [];
+    for (const recipient of distinctRecipients(mail)) {
+      if (!this.#devices.has(key(recipient))) unknown++;
+      else if (
+        this.#mail.filter((m) => key(m.recipient) === key(recipient)).length >= maxPerRecipient
+      )
+        full++;
+      else take.push({ recipient });
+    }
+    if (take.length === 0) return done({ ok: false, reason: 'no-recipient', unknown, full });
+    // As the SQL backends' unique index: one row per sender, client message id and
+    // recipient. A clash refuses the whole upload, storing no copy.
+    const clash = take.some(({ recipient }) =>
+      this.#mail.some(
+        (m) =>
+          key(m.recipient) === key(recipient) &&
+          key(m.sender) === key(mail.sender) &&
+          Buffer.compare(m.clientMessageId, mail.clientMessageId) === 0,
+      ),
+    );
+    if (clash) return Promise.reject(new ServerError('STORAGE', 'group copy already stored'));
+    const copies: GroupCopy[] = take.map(({ recipient }) => {
+      const serverMessageId = this.#nextMailId++;
+      this.#mail.push({
+        recipient,
+        sender: mail.sender,
+        clientMessageId: mail.clientMessageId.slice(),
+        kind: 'group',
+        payload: mail.payload.slice(),
+        storedAt: mail.storedAt,
+        expiresAt: mail.expiresAt,
+        serverMessageId,
+      });
+      return { recipient, serverMessageId };
+    });
+    this.#uploads.set(uk, {
+      firstId: (copies[0] as GroupCopy).serverMessageId,
+      expiresAt: mail.expiresAt,
+    });
+    return done({ ok: true, duplicate: false, copies, unknown, full });
+  }
+
   pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]> {
     const k = key(recipient);
     return Promise.resolve(
@@ -176,6 +233,7 @@ export class MemoryStore implements RelayStore {
         removed++;
       }
     }
+    for (const [k, u] of this.#uploads) if (u.expiresAt <= now) this.#uploads.delete(k);
     return Promise.resolve(removed);
   }
 

@@ -14,7 +14,8 @@ import type pg from 'pg';
 import { ServerError } from '../errors.js';
 import { storageError } from './postgres-pool.js';
 import { buf } from './postgres-rows.js';
-import type { Address, EnqueueResult, NewMail } from './types.js';
+import { insertGroup } from './postgres-group-insert.js';
+import type { Address, EnqueueResult, GroupEnqueueResult, NewGroupMail, NewMail } from './types.js';
 
 /**
  * Most items in one transaction: bounds how long the recipients' locks are held and how
@@ -24,6 +25,7 @@ const MAX_BATCH_ITEMS = 256;
 
 /** One submitted item waiting for its batch. */
 interface Queued {
+  readonly kind?: undefined;
   readonly mail: NewMail;
   readonly maxPerRecipient: number;
   /** The batch is decided (its transaction is about to commit). */
@@ -36,12 +38,23 @@ interface Queued {
   readonly commit: () => void;
 }
 
+/** A group upload waiting for its transaction (it runs alone, in call order). */
+interface QueuedGroup {
+  readonly kind: 'group';
+  readonly mail: NewGroupMail;
+  readonly maxPerRecipient: number;
+  readonly decide: (d: GroupEnqueueResult) => void;
+  readonly refuse: (e: unknown) => void;
+  readonly fail: (e: unknown) => void;
+  readonly commit: () => void;
+}
+
 /** Lock key of an address: its mailbox (one-bigint key space) or its receipts (class 1). */
 export const addressKey = (a: Address): string => `${a.deviceId}:${a.name}`;
 
 export class PostgresMailWriter {
   readonly #pool: pg.Pool;
-  readonly #queue: Queued[] = [];
+  readonly #queue: (Queued | QueuedGroup)[] = [];
   #running: Promise<void> | undefined;
 
   constructor(pool: pg.Pool) {
@@ -49,7 +62,7 @@ export class PostgresMailWriter {
   }
 
   /** Queues an item; the callbacks settle as its batch decides and commits. */
-  push(item: Queued): void {
+  push(item: Queued | QueuedGroup): void {
     this.#queue.push(item);
     this.#kick();
   }
@@ -61,8 +74,19 @@ export class PostgresMailWriter {
 
   #kick(): void {
     if (this.#running || this.#queue.length === 0) return;
-    const batch = this.#queue.splice(0, MAX_BATCH_ITEMS);
-    this.#running = this.#run(batch).finally(() => {
+    // A group upload runs in a transaction of its own; single mail batches stop before
+    // one, so every item is still decided in call order.
+    const head = this.#queue[0] as Queued | QueuedGroup;
+    let run: Promise<void>;
+    if (head.kind === 'group') {
+      this.#queue.shift();
+      run = this.#runGroup(head);
+    } else {
+      const end = this.#queue.findIndex((q) => q.kind === 'group');
+      const n = Math.min(end < 0 ? this.#queue.length : end, MAX_BATCH_ITEMS);
+      run = this.#run(this.#queue.splice(0, n) as Queued[]);
+    }
+    this.#running = run.finally(() => {
       this.#running = undefined;
       this.#kick();
     });
@@ -101,6 +125,31 @@ export class PostgresMailWriter {
       return;
     }
     for (const q of batch) q.commit();
+  }
+
+  async #runGroup(q: QueuedGroup): Promise<void> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      q.refuse(storageError(err));
+      return;
+    }
+    let decided = false;
+    try {
+      await client.query('BEGIN');
+      const decision = await insertGroup(client, q.mail, q.maxPerRecipient);
+      q.decide(decision);
+      decided = true;
+      await client.query('COMMIT');
+      client.release();
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(true);
+      (decided ? q.fail : q.refuse)(storageError(err));
+      return;
+    }
+    q.commit();
   }
 }
 
@@ -197,7 +246,7 @@ async function decideBatch(c: pg.PoolClient, batch: readonly Queued[]): Promise<
                     WITH ORDINALITY AS t(r_name, r_device, s_name, s_device, client_id, kind, payload,
                                          stored_at, expires_at, n)
               ORDER BY n
-             ON CONFLICT (s_name, s_device, client_id) DO NOTHING
+             ON CONFLICT (s_name, s_device, client_id, r_name, r_device) DO NOTHING
              RETURNING s_name, s_device, client_id, id`,
       values: [
         rows.map((m) => m.recipient.name),
@@ -222,8 +271,8 @@ async function decideBatch(c: pg.PoolClient, batch: readonly Queued[]): Promise<
         ids.set(i, id);
         continue;
       }
-      // Stored meanwhile by another node (same sender and id, another recipient, so not
-      // under our locks): a duplicate of that.
+      // Already stored for this recipient (by a commit this batch's locks did not see):
+      // a duplicate of that.
       const dup = await c.query<{ id: number }>(
         'SELECT id FROM mailbox WHERE s_name = $1 AND s_device = $2 AND client_id = $3',
         [mail.sender.name, mail.sender.deviceId, buf(mail.clientMessageId)],

@@ -50,6 +50,19 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX receipts_sender ON receipts (s_name, s_device, id);
   CREATE INDEX receipts_server_id ON receipts (server_id);
   `,
+  // 2: group uploads. Their copies share the sender's client message id, so the
+  // duplicate index becomes unique per recipient (a `send` retry still finds its row by
+  // the index prefix), and uploads are remembered apart from their copies so that a
+  // retry after every copy was acked stores nothing either.
+  `
+  DROP INDEX mailbox_dedup;
+  CREATE UNIQUE INDEX mailbox_dedup_copy ON mailbox (s_name, s_device, client_id, r_name, r_device);
+  CREATE TABLE group_uploads (
+    s_name text NOT NULL, s_device bigint NOT NULL, client_id bytea NOT NULL,
+    first_id bigint NOT NULL, expires_at bigint NOT NULL, PRIMARY KEY (s_name, s_device, client_id)
+  );
+  CREATE INDEX group_uploads_expiry ON group_uploads (expires_at);
+  `,
 ];
 
 /** The schema version this relay writes. */

@@ -44,8 +44,10 @@ import type {
   CommitOutcome,
   DeviceRecord,
   EnqueueResult,
+  GroupSubmission,
   IdentityDhKey,
   MailItem,
+  NewGroupMail,
   NewMail,
   OneTimePrekey,
   PrekeyBundle,
@@ -401,6 +403,43 @@ export class PostgresStore implements RelayStore {
     });
   }
 
+  /**
+   * Queues the upload for a transaction of its own (see `postgres-group-insert.ts`);
+   * like `submit`, decided before COMMIT and `committed` after it.
+   */
+  submitGroup(mail: NewGroupMail, maxPerRecipient: number): Promise<GroupSubmission> {
+    if (this.#closed) return Promise.reject(new ServerError('STORAGE', 'store is closed'));
+    return new Promise<GroupSubmission>((resolve, reject) => {
+      let commit!: () => void;
+      let fail!: (e: unknown) => void;
+      const committed = new Promise<void>((res, rej) => {
+        commit = res;
+        fail = rej;
+      });
+      committed.catch(() => undefined);
+      this.#writer.push({
+        kind: 'group',
+        mail,
+        maxPerRecipient,
+        decide: (decision) => {
+          if (decision.ok && !decision.duplicate) {
+            const stored = committed.then((): CommitOutcome => 'stored');
+            stored.catch(() => undefined);
+            for (const { serverMessageId: id } of decision.copies) {
+              this.#committing.set(id, stored);
+              const forget = (): boolean => this.#committing.delete(id);
+              committed.then(forget, forget);
+            }
+          }
+          resolve({ decision, committed, idDurable: true });
+        },
+        refuse: reject,
+        commit,
+        fail,
+      });
+    });
+  }
+
   async pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]> {
     const r = await this.#query<MailRow>(
       `SELECT * FROM mailbox WHERE r_name = $1 AND r_device = $2 AND id > $3 ORDER BY id LIMIT $4`,
@@ -429,6 +468,7 @@ export class PostgresStore implements RelayStore {
   }
 
   async expire(now: number): Promise<number> {
+    await this.#query('DELETE FROM group_uploads WHERE expires_at <= $1', [now]);
     const r = await this.#query('DELETE FROM mailbox WHERE expires_at <= $1', [now]);
     return r.rowCount ?? 0;
   }

@@ -8,7 +8,9 @@ import Database from 'better-sqlite3';
 import { ServerError } from '../errors.js';
 import type {
   DeviceRecord,
+  GroupCopy,
   MailItem,
+  NewGroupMail,
   NewMail,
   PrekeyBundle,
   PrekeyUpload,
@@ -19,7 +21,7 @@ import { toDevice, toMail, toOneTime, toSigned } from './rows.js';
 import type { DeviceRow, KeyRow, MailRow } from './rows.js';
 
 /** Schema version stored in `PRAGMA user_version`; bump with a migration. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS devices (
@@ -51,6 +53,25 @@ CREATE INDEX IF NOT EXISTS receipts_sender ON receipts (s_name, s_device, id);
 CREATE INDEX IF NOT EXISTS receipts_server_id ON receipts (server_id);
 `;
 
+/**
+ * Steps after the base schema; version N is the state after MIGRATIONS[N - 2].
+ * 2: group uploads. Their copies share the sender's client message id, so the
+ * duplicate index becomes unique per recipient (a `send` retry still finds its row by
+ * the index prefix), and uploads are remembered apart from their copies so a retry
+ * after every copy was acked stores nothing either.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+DROP INDEX IF EXISTS mailbox_dedup;
+CREATE UNIQUE INDEX IF NOT EXISTS mailbox_dedup_copy ON mailbox (s_name, s_device, client_id, r_name, r_device);
+CREATE TABLE IF NOT EXISTS group_uploads (
+  s_name TEXT NOT NULL, s_device INTEGER NOT NULL, client_id BLOB NOT NULL,
+  first_id INTEGER NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (s_name, s_device, client_id)
+);
+CREATE INDEX IF NOT EXISTS group_uploads_expiry ON group_uploads (expires_at);
+`,
+];
+
 export interface ReceiptRow {
   id: number;
   client_id: Buffer;
@@ -74,8 +95,14 @@ export function openDatabase(file: string, synchronous: 'full' | 'normal'): Data
     if (version > SCHEMA_VERSION) {
       throw new ServerError('STORAGE', `database schema ${version} is newer than this relay`);
     }
-    db.exec(SCHEMA);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    const d = db;
+    d.transaction(() => {
+      if (version === 0) d.exec(SCHEMA);
+      for (let v = Math.max(version, 1) + 1; v <= SCHEMA_VERSION; v++) {
+        d.exec(MIGRATIONS[v - 2] as string);
+      }
+      d.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
     return db;
   } catch (err) {
     db?.close();
@@ -113,6 +140,9 @@ export interface Statements {
   readonly trimReceipts: Database.Statement;
   readonly pendingReceipts: Database.Statement<[string, number, number, number], ReceiptRow>;
   readonly settleReceipt: Database.Statement;
+  readonly findUpload: Database.Statement<[string, number, Uint8Array], { first_id: number }>;
+  readonly insertUpload: Database.Statement;
+  readonly expireUploads: Database.Statement;
 }
 
 export function prepareStatements(db: Database.Database): Statements {
@@ -195,6 +225,13 @@ export function prepareStatements(db: Database.Database): Statements {
     settleReceipt: db.prepare(
       'DELETE FROM receipts WHERE server_id = ? AND s_name = ? AND s_device = ?',
     ),
+    findUpload: db.prepare<[string, number, Uint8Array], { first_id: number }>(
+      'SELECT first_id FROM group_uploads WHERE s_name = ? AND s_device = ? AND client_id = ?',
+    ),
+    insertUpload: db.prepare(
+      'INSERT INTO group_uploads (s_name, s_device, client_id, first_id, expires_at) VALUES (?, ?, ?, ?, ?)',
+    ),
+    expireUploads: db.prepare('DELETE FROM group_uploads WHERE expires_at <= ?'),
   };
 }
 
@@ -319,6 +356,43 @@ export const WRITE_OPS = {
     );
   },
 
+  /**
+   * Stores every copy of a group upload under the ids the store assigned (see
+   * `submitGroup`) and remembers the upload, all in one savepoint: all or nothing.
+   */
+  insertGroup(
+    s: Statements,
+    db: Database.Database,
+    copies: readonly GroupCopy[],
+    m: NewGroupMail,
+  ): void {
+    db.transaction(() => {
+      for (const c of copies) {
+        s.insertMail.run(
+          c.serverMessageId,
+          c.recipient.name,
+          c.recipient.deviceId,
+          m.sender.name,
+          m.sender.deviceId,
+          m.clientMessageId,
+          'group',
+          m.payload,
+          m.storedAt,
+          m.expiresAt,
+        );
+      }
+      const first = copies[0];
+      if (first === undefined) throw new ServerError('STORAGE', 'group upload without copies');
+      s.insertUpload.run(
+        m.sender.name,
+        m.sender.deviceId,
+        m.clientMessageId,
+        first.serverMessageId,
+        m.expiresAt,
+      );
+    })();
+  },
+
   ack(
     s: Statements,
     _db: Database.Database,
@@ -333,6 +407,7 @@ export const WRITE_OPS = {
 
   /** Deletes expired mail; returns the sender of each deleted item. */
   expire(s: Statements, _db: Database.Database, now: number): Address[] {
+    s.expireUploads.run(now);
     return s.expire.all(now).map((r) => ({ name: r.s_name, deviceId: r.s_device }));
   },
 
@@ -446,8 +521,13 @@ export function runBatch(
       }
       // Ids of mail dropped above were handed out too: never reuse them after a restart.
       let maxId = 0;
-      for (const w of batch)
+      for (const w of batch) {
         if (w.op === 'insertMail') maxId = Math.max(maxId, w.args[0] as number);
+        if (w.op === 'insertGroup') {
+          for (const c of w.args[0] as readonly GroupCopy[])
+            maxId = Math.max(maxId, c.serverMessageId);
+        }
+      }
       if (maxId > 0) {
         s.seedMailSeq.run();
         s.bumpMailSeq.run(maxId);

@@ -41,8 +41,11 @@ import type {
   CommitOutcome,
   DeviceRecord,
   EnqueueResult,
+  GroupCopy,
+  GroupSubmission,
   IdentityDhKey,
   MailItem,
+  NewGroupMail,
   NewMail,
   PrekeyBundle,
   PrekeyUpload,
@@ -52,6 +55,7 @@ import type {
   Submission,
   SubmitOptions,
 } from './types.js';
+import { distinctRecipients, uploadKey } from './group-mail.js';
 
 /**
  * Inline mode: least time between two group commits while writes keep coming. Each
@@ -162,6 +166,8 @@ export class SqliteStore implements RelayStore {
     { id: number; committed: Promise<CommitOutcome> }
   >();
   readonly #inFlightPerRecipient = new Map<string, number>();
+  /** Group uploads handed to the writer and not yet committed (upload key -> first id). */
+  readonly #inFlightUploads = new Map<string, { firstId: number; committed: Promise<void> }>();
   /**
    * Per recipient, an upper bound on stored plus in-flight mail: the exact count when it
    * was last taken plus what was accepted since (acks, expiry and failed inserts only
@@ -421,27 +427,14 @@ export class SqliteStore implements RelayStore {
         });
       }
       const rKey = `${mail.recipient.deviceId}:${mail.recipient.name}`;
-      let bound = this.#mailboxBound.get(rKey);
-      if (bound === undefined || bound >= maxPerRecipient) {
-        const stored = (
-          this.#s.countMail.get(mail.recipient.name, mail.recipient.deviceId) as {
-            n: number;
-          }
-        ).n;
-        bound = stored + (this.#inFlightPerRecipient.get(rKey) ?? 0);
-        if (this.#mailboxBound.size >= MAILBOX_BOUND_ENTRIES) this.#mailboxBound.clear();
-        this.#mailboxBound.set(rKey, bound);
-      }
-      if (bound >= maxPerRecipient) {
+      if (!this.#takeSlot(rKey, mail.recipient, maxPerRecipient)) {
         return Promise.resolve({
           decision: { ok: false, reason: 'mailbox-full' },
           committed: Promise.resolve<CommitOutcome>('stored'),
           idDurable: true,
         });
       }
-      this.#mailboxBound.set(rKey, bound + 1);
-      const id = ++this.#lastMailId;
-      if (id > this.#requestedReserved - ID_RESERVATION_BLOCK / 2) this.#reserveMore();
+      const id = this.#nextId();
       this.#inFlightPerRecipient.set(rKey, (this.#inFlightPerRecipient.get(rKey) ?? 0) + 1);
       const holdMs = opts.holdMs ?? 0;
       const hold =
@@ -463,6 +456,108 @@ export class SqliteStore implements RelayStore {
         committed,
         idDurable: id <= this.#durableReserved,
         ...(hold ? { writeNow: () => this.#releaseHeld(rKey) } : {}),
+      });
+    } catch (err) {
+      return Promise.reject(new ServerError('STORAGE', (err as Error).message));
+    }
+  }
+
+  /**
+   * Counts one more item for a recipient if its mailbox has room (see `#mailboxBound`);
+   * false when it is full.
+   */
+  #takeSlot(rKey: string, recipient: Address, maxPerRecipient: number): boolean {
+    let bound = this.#mailboxBound.get(rKey);
+    if (bound === undefined || bound >= maxPerRecipient) {
+      const stored = (this.#s.countMail.get(recipient.name, recipient.deviceId) as { n: number }).n;
+      bound = stored + (this.#inFlightPerRecipient.get(rKey) ?? 0);
+      if (this.#mailboxBound.size >= MAILBOX_BOUND_ENTRIES) this.#mailboxBound.clear();
+      this.#mailboxBound.set(rKey, bound);
+    }
+    if (bound >= maxPerRecipient) return false;
+    this.#mailboxBound.set(rKey, bound + 1);
+    return true;
+  }
+
+  #nextId(): number {
+    const id = ++this.#lastMailId;
+    if (id > this.#requestedReserved - ID_RESERVATION_BLOCK / 2) this.#reserveMore();
+    return id;
+  }
+
+  /**
+   * Decides on this thread, in call order, like `submit`: a stored or in-flight upload
+   * is a duplicate; otherwise each listed device gets a copy if it is registered and has
+   * room, under the next ids in listed order. One write op stores every copy and the
+   * upload record in one savepoint of the next group commit. Never held: held mail of
+   * these recipients is written first, so each recipient's commits stay in id order.
+   */
+  submitGroup(mail: NewGroupMail, maxPerRecipient: number): Promise<GroupSubmission> {
+    if (this.#closed) return Promise.reject(new ServerError('STORAGE', 'store is closed'));
+    if (this.#failure) return Promise.reject(this.#failure);
+    const uk = uploadKey(mail.sender, mail.clientMessageId);
+    const inFlight = this.#inFlightUploads.get(uk);
+    if (inFlight) {
+      return Promise.resolve({
+        decision: { ok: true, duplicate: true, serverMessageId: inFlight.firstId },
+        committed: inFlight.committed,
+        idDurable: true,
+      });
+    }
+    try {
+      const stored = this.#s.findUpload.get(
+        mail.sender.name,
+        mail.sender.deviceId,
+        mail.clientMessageId,
+      );
+      if (stored) {
+        return Promise.resolve({
+          decision: { ok: true, duplicate: true, serverMessageId: stored.first_id },
+          committed: Promise.resolve(),
+          idDurable: true,
+        });
+      }
+      let unknown = 0;
+      let full = 0;
+      const taken: { recipient: Address; rKey: string }[] = [];
+      for (const recipient of distinctRecipients(mail)) {
+        const rKey = `${recipient.deviceId}:${recipient.name}`;
+        if (!this.#s.getDevice.get(recipient.name, recipient.deviceId)) unknown++;
+        else if (!this.#takeSlot(rKey, recipient, maxPerRecipient)) full++;
+        else taken.push({ recipient, rKey });
+      }
+      if (taken.length === 0) {
+        return Promise.resolve({
+          decision: { ok: false, reason: 'no-recipient', unknown, full },
+          committed: Promise.resolve(),
+          idDurable: true,
+        });
+      }
+      const copies: GroupCopy[] = taken.map(({ recipient }) => ({
+        recipient,
+        serverMessageId: this.#nextId(),
+      }));
+      for (const { rKey } of taken) {
+        this.#inFlightPerRecipient.set(rKey, (this.#inFlightPerRecipient.get(rKey) ?? 0) + 1);
+        this.#releaseHeld(rKey);
+      }
+      this.#countStored(mail.sender, copies.length);
+      const firstId = (copies[0] as GroupCopy).serverMessageId;
+      const committed = this.#write('insertGroup', copies, mail).finally(() => {
+        this.#inFlightUploads.delete(uk);
+        for (const { rKey } of taken) {
+          const n = (this.#inFlightPerRecipient.get(rKey) ?? 1) - 1;
+          if (n === 0) this.#inFlightPerRecipient.delete(rKey);
+          else this.#inFlightPerRecipient.set(rKey, n);
+        }
+      });
+      committed.catch(() => this.#countStored(mail.sender, -copies.length));
+      this.#inFlightUploads.set(uk, { firstId, committed });
+      return Promise.resolve({
+        decision: { ok: true, duplicate: false, copies, unknown, full },
+        committed,
+        idDurable:
+          (copies[copies.length - 1] as GroupCopy).serverMessageId <= this.#durableReserved,
       });
     } catch (err) {
       return Promise.reject(new ServerError('STORAGE', (err as Error).message));

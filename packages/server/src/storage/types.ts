@@ -63,8 +63,8 @@ export interface PrekeyBundle {
   readonly remainingOneTimePq: number;
 }
 
-/** Kinds of relayed items; all carry opaque payloads. */
-export type MailKind = 'message' | 'session.terminate';
+/** Kinds of relayed items; all carry opaque payloads. `group`: a copy of a group upload. */
+export type MailKind = 'message' | 'session.terminate' | 'group';
 
 export interface NewMail {
   readonly recipient: Address;
@@ -80,6 +80,59 @@ export interface NewMail {
 export interface MailItem extends NewMail {
   /** Server message id: strictly increasing in storage order, per relay. */
   readonly serverMessageId: number;
+}
+
+/**
+ * One group upload: the same payload for several mailboxes, stored as one copy per
+ * recipient (kind `group`), all of them or none.
+ */
+export interface NewGroupMail {
+  readonly sender: Address;
+  /** The upload's 16-byte id; a retry with the same id stores nothing new. */
+  readonly clientMessageId: Uint8Array;
+  /** In the sender's order; a device listed twice gets one copy. */
+  readonly recipients: readonly Address[];
+  readonly payload: Uint8Array;
+  readonly storedAt: number;
+  readonly expiresAt: number;
+}
+
+/** One stored copy of a group upload. */
+export interface GroupCopy {
+  readonly recipient: Address;
+  readonly serverMessageId: number;
+}
+
+/**
+ * Decision on a group upload. New: the copies stored, in the sender's order (ids grow
+ * along it), and how many listed devices got none because they are not registered or
+ * their mailbox is full. Duplicate: the upload (same sender and client message id) was
+ * stored before; `serverMessageId` is its first copy's id and nothing new is stored.
+ */
+export type GroupEnqueueResult =
+  | {
+      readonly ok: true;
+      readonly duplicate: false;
+      readonly copies: readonly GroupCopy[];
+      readonly unknown: number;
+      readonly full: number;
+    }
+  | { readonly ok: true; readonly duplicate: true; readonly serverMessageId: number }
+  /** No listed device could take a copy (unknown or full): nothing stored. */
+  | {
+      readonly ok: false;
+      readonly reason: 'no-recipient';
+      readonly unknown: number;
+      readonly full: number;
+    };
+
+/** Outcome of {@link RelayStore.submitGroup}. */
+export interface GroupSubmission {
+  readonly decision: GroupEnqueueResult;
+  /** Settles once every copy is durable; rejects if the upload could not be stored. */
+  readonly committed: Promise<void>;
+  /** As {@link Submission.idDurable}, for every copy's id. */
+  readonly idDurable: boolean;
 }
 
 export interface Receipt {
@@ -189,12 +242,21 @@ export interface RelayStore {
    * recipient's mail still resolve in server-id order, held or not.
    */
   submit(mail: NewMail, maxPerRecipient: number, opts?: SubmitOptions): Promise<Submission>;
+  /**
+   * Stores a group upload: one copy (kind `group`) per listed registered device whose
+   * mailbox has room, in one transaction, all of them or none; ids are assigned in the
+   * listed order and each recipient's copies keep server-id order with its other mail.
+   * The upload is remembered (sender, client message id) until its expiry, even after
+   * every copy was acked, so a retry stores nothing and returns the first copy's id.
+   * Copies are never held for a live ack (`submit`'s `holdMs`): written at once.
+   */
+  submitGroup(mail: NewGroupMail, maxPerRecipient: number): Promise<GroupSubmission>;
   /** Undelivered mail of a recipient with server id > `afterId`, oldest first. */
   pending(recipient: Address, afterId: number, limit: number): Promise<MailItem[]>;
   /** Deletes one item after the recipient's ack; returns it (for the receipt) or undefined. */
   ack(recipient: Address, serverMessageId: number): Promise<MailItem | undefined>;
   mailboxCount(recipient: Address): Promise<number>;
-  /** Deletes mail whose `expiresAt` <= now; returns how many. */
+  /** Deletes mail (and remembered group uploads) whose `expiresAt` <= now; returns how much mail. */
   expire(now: number): Promise<number>;
 
   /** Keeps a receipt for a sender who is offline; beyond `maxPerSender` the oldest go. */
