@@ -30,7 +30,9 @@ import {
   groupRecordWrite,
   incomingChainsWrite,
   membershipOf,
+  orphansWrite,
   outgoingChainWrite,
+  readOrphans,
   readGroupRecord,
   readIncomingChains,
   type GroupRecord,
@@ -148,6 +150,18 @@ export class GroupMessages {
     const { ctx } = this;
     const from = frame.from.name;
     const r = await readGroupRecord(ctx.store, id);
+    if (!r && from !== this.me()) {
+      // The group's gsync may still be on its way through the sender's pairwise queue:
+      // kept (bounded) until it makes the record, which takes these in arrival order.
+      const orphans = await readOrphans(ctx.store, id);
+      const payload = toHex(frame.payload);
+      if (!orphans.some((o) => o.payload === payload)) {
+        const kept = [...orphans, { from, payload, at: ctx.clock() }];
+        await ctx.store.commit([orphansWrite(id, kept.slice(-MAX_PENDING_GROUP_MESSAGES))]);
+      }
+      ctx.send({ type: 'ack', serverMessageId: frame.serverMessageId });
+      return;
+    }
     if (!r || r.status !== 'active' || from === this.me()) {
       ctx.send({ type: 'ack', serverMessageId: frame.serverMessageId });
       return;

@@ -5,6 +5,8 @@
  *   `group:<id>`             the group record below (UTF-8 JSON)
  *   `group-chain:<id>`       our outgoing sender chain (§18.6 saved-state bytes)
  *   `group-in:<id>:<name>`   what we hold of member `name`'s sender chains (§18.6)
+ *   `group-orphans:<id>`     JSON array of `PendingGroupMessage`: messages of a group we
+ *                            have no record of yet (its gsync is still being read)
  * The record is changed only inside the group's serial queue (key: its conversation id)
  * and the index only inside `GROUP_INDEX_QUEUE`, so no two writers race on either.
  *
@@ -31,6 +33,7 @@ const META_INDEX = 'groups';
 const META_RECORD = 'group:';
 const META_CHAIN = 'group-chain:';
 const META_INCOMING = 'group-in:';
+const META_ORPHANS = 'group-orphans:';
 /** Queue key of the index of groups (taken inside a group's queue, never the reverse). */
 export const GROUP_INDEX_QUEUE = '\u0000groups';
 
@@ -161,4 +164,19 @@ export function incomingChainsWrite(
   return c === undefined
     ? { op: 'meta.delete', key }
     : { op: 'meta.put', key, value: serializeIncomingSenderChains(c) };
+}
+
+/** Messages for group `groupId` that arrived before we knew the group. */
+export async function readOrphans(
+  store: ClientStore,
+  groupId: string,
+): Promise<PendingGroupMessage[]> {
+  const raw = await store.getMeta(META_ORPHANS + groupId);
+  return raw === undefined ? [] : (JSON.parse(utf8Decode(raw)) as PendingGroupMessage[]);
+}
+export function orphansWrite(groupId: string, list: readonly PendingGroupMessage[]): StoreWrite {
+  const key = META_ORPHANS + groupId;
+  return list.length === 0
+    ? { op: 'meta.delete', key }
+    : { op: 'meta.put', key, value: utf8Encode(JSON.stringify(list)) };
 }

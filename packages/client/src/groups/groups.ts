@@ -51,8 +51,10 @@ import {
   membershipOf,
   outgoingChainWrite,
   readGroupIndex,
+  orphansWrite,
   readGroupRecord,
   readIncomingChains,
+  readOrphans,
   readOutgoingChain,
   stateHex,
   type GroupRecord,
@@ -428,6 +430,11 @@ export class Groups {
         ? { ...r, log, state: stateHex(state) }
         : emptyRecord(await this.uniqueName(state.name), log, stateHex(state));
       const all = [...writes];
+      if (!r) {
+        // What arrived before we knew the group now waits for its keys like any message.
+        record = { ...record, pending: await readOrphans(ctx.store, id) };
+        all.push(orphansWrite(id, []));
+      }
       if (before && changed) all.push(...this.dropChains(id, before, state, removedNow));
       if (removedNow) {
         record = { ...record, status: 'removed', pending: [], dueReceipts: {}, dist0: null };
