@@ -388,8 +388,15 @@ export function registerClient(program: Command): void {
           }
           printLater();
           await printing;
-          // The receipts and sender-key acks this read caused reach the relay before we exit.
-          if (refused === undefined && !o.follow && c.client.isReady) await settle(c);
+          // The group receipts and sender-key acks this read caused reach the relay before
+          // we exit (a profile without groups has nothing of the kind to wait for).
+          if (
+            refused === undefined &&
+            !o.follow &&
+            c.client.isReady &&
+            (await c.client.groupList()).length > 0
+          )
+            await settle(c);
           if (refused !== undefined) throw refused;
           if (save && save.failed.length > 0)
             throw new ClientError('INTEGRITY', `${save.failed.length} attachment(s) not saved`);
