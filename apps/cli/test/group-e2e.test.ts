@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPortableCrypto } from '@parley/crypto';
 import { issueClient } from '@parley/pki';
-import { openProfile } from '@parley/client-node';
+import { openNodeClient, openProfile } from '@parley/client-node';
 import { startRelay } from '@parley/server';
 import type { RunningRelay } from '@parley/server';
 import { parleyMain as parley } from './cli-main.js';
@@ -159,6 +159,36 @@ describe('parley groups through the real relay', () => {
       expect(all.some((m) => m.text.includes('zanzibar'))).toBe(false);
     } finally {
       await store.close();
+    }
+  }, 180_000);
+
+  it('group join: the first creates the shared room, the next is added by its admin online', async () => {
+    const first = await as('carol', 'group', 'join', '--profile', dir('carol'), 'lobby');
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toBe('lobby (room): carol (admin)\n');
+    // carol stays online (its client answers join requests as the room's admin).
+    const carol = await openNodeClient({ profile: dir('carol'), passphrase: pw('carol') });
+    try {
+      await carol.connect();
+      const joined = await as('bob', 'group', 'join', '--profile', dir('bob'), 'lobby');
+      expect(joined.code, joined.stderr).toBe(0);
+      expect(joined.stdout).toBe('lobby (room): bob, carol (admin)\n');
+      const sent = await as('bob', 'send', '--profile', dir('bob'), '--group', 'lobby', 'hi room');
+      expect(sent.code, sent.stderr).toBe(0);
+      const id = sent.stdout.trim();
+      for (let i = 0; i < 500; i++) {
+        const m = await carol.client.messages(
+          (await carol.client.groupList()).find((g) => g.name === 'lobby')!.conversation,
+        );
+        if (m.some((x) => x.id === id)) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const conv = (await carol.client.groupList()).find((g) => g.name === 'lobby')!.conversation;
+      expect((await carol.client.messages(conv)).map((m) => [m.from, m.text])).toEqual([
+        ['bob', 'hi room'],
+      ]);
+    } finally {
+      await carol.close();
     }
   }, 180_000);
 });

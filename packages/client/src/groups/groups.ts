@@ -144,6 +144,17 @@ export class Groups {
     return g.id;
   }
 
+  /** Marks a group we joined as a shared room (so we answer its join requests as admin). */
+  markRoom(id: string): Promise<GroupInfo> {
+    return this.ctx.queue.run(groupConversationId(id), async () => {
+      const r = await readGroupRecord(this.ctx.store, id);
+      if (!r) throw new ClientError('NOT_FOUND', 'unknown group');
+      const next = { ...r, room: true };
+      if (!r.room) await this.ctx.store.commit([groupRecordWrite(id, next)]);
+      return this.info(id, next);
+    });
+  }
+
   /* ---------------- changes we make ---------------- */
 
   async create(name: string, members: readonly string[], room = false): Promise<GroupInfo> {

@@ -57,7 +57,7 @@ export class Rooms {
     while (this.ctx.clock() < deadline) {
       await new Promise<void>((r) => this.ctx.timers.set(() => r(), ROOM_POLL_MS));
       const got = await this.find(room);
-      if (got) return got;
+      if (got) return this.groups.markRoom(got.id);
     }
     return this.groups.create(room, [], true);
   }
