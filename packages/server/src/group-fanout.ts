@@ -80,15 +80,15 @@ export class GroupFanout {
     metrics.groupRecipients.observe(frame.to.length);
     const t = now();
     const end = metrics.enqueueSeconds.startTimer();
+    const upload = {
+      sender,
+      clientMessageId,
+      payload: frame.payload,
+      storedAt: t,
+      expiresAt: t + config.limits.mailboxTtlMs,
+    };
     const { decision, committed, idDurable } = await store.submitGroup(
-      {
-        sender,
-        clientMessageId,
-        recipients: frame.to,
-        payload: frame.payload,
-        storedAt: t,
-        expiresAt: t + config.limits.mailboxTtlMs,
-      },
+      { ...upload, recipients: frame.to },
       config.limits.maxMailboxPerRecipient,
     );
     const failed = (err: unknown): void => {
@@ -119,11 +119,7 @@ export class GroupFanout {
       return;
     }
     this.#skipped(from, sender, decision.unknown, decision.full);
-    metrics.groupCopies.inc({ outcome: 'stored' }, decision.copies.length);
-    const base = { sender, clientMessageId, payload: frame.payload, storedAt: t };
-    const entries = decision.copies.map((copy) =>
-      this.#handOver(copy, { ...base, expiresAt: t + config.limits.mailboxTtlMs }, idDurable),
-    );
+    const entries = decision.copies.map((copy) => this.#handOver(copy, upload, idDurable));
     const done = committed.then(
       () => {
         for (const [i, copy] of decision.copies.entries()) {
@@ -134,6 +130,7 @@ export class GroupFanout {
           }
           this.#port.announceMail(copy.recipient, copy.serverMessageId);
         }
+        metrics.groupCopies.inc({ outcome: 'stored' }, decision.copies.length);
         queued((decision.copies[0] as GroupCopy).serverMessageId, 'queued');
       },
       (err: unknown) => {

@@ -136,6 +136,57 @@ describe('mailbox router across nodes (in-process bus)', () => {
     expect(again.conn.of('receipt.stored')).toEqual([]);
   });
 
+  it('group copies reach recipients on both nodes, one queued per upload, and acks send no receipt', async () => {
+    const [n1, n2] = cluster(2) as [RelayCore, RelayCore];
+    const alice = connect(n1, 'alice');
+    const near = connect(n1, 'near');
+    const far = connect(n2, 'far');
+    for (const c of [alice, near, far]) {
+      await until(() => c.conn.of('mailbox.empty').length > 0, 'ready');
+    }
+    await until(
+      () => alice.conn.of('presence').some((p) => p.event === 'join' && p.name === 'far'),
+      'far joined',
+    );
+    for (const n of [1, 2]) {
+      alice.send({
+        type: 'group.send',
+        clientMessageId: clientId(n),
+        from: { name: 'alice', deviceId: 1 },
+        to: [
+          { name: 'far', deviceId: 1 },
+          { name: 'near', deviceId: 1 },
+        ],
+        payload: new Uint8Array([n]),
+      });
+    }
+    await until(
+      () => far.conn.of('deliver').length === 2 && near.conn.of('deliver').length === 2,
+      'copies on both nodes',
+    );
+    for (const c of [far, near]) {
+      expect(c.conn.of('deliver').map((d) => [d.kind, d.payload[0]])).toEqual([
+        ['group', 1],
+        ['group', 2],
+      ]);
+    }
+    await until(() => alice.conn.of('receipt').length === 2, 'one queued per upload');
+    for (const c of [far, near]) {
+      for (const d of c.conn.of('deliver'))
+        c.send({ type: 'ack', serverMessageId: d.serverMessageId });
+    }
+    // A sync point behind the acks on each recipient: every ack was applied by then.
+    for (const c of [far, near]) c.send({ type: 'mailbox.fetch' });
+    await until(
+      () => far.conn.of('mailbox.empty').length === 2 && near.conn.of('mailbox.empty').length === 2,
+      'acks applied',
+    );
+    alice.send({ type: 'mailbox.fetch' });
+    await until(() => alice.conn.of('mailbox.empty').length === 2, 'alice synced');
+    expect(alice.conn.of('receipt').map((r) => r.status)).toEqual(['queued', 'queued']);
+    expect(alice.conn.of('receipt.stored')).toEqual([]);
+  });
+
   it('a node that goes away takes its presence with it', async () => {
     const [n1, n2] = cluster(2) as [RelayCore, RelayCore];
     const alice = connect(n1, 'alice');

@@ -302,6 +302,10 @@ describe('a 200-member group', () => {
       expect(delivers(c).map((d) => d.payload[0])).toEqual([1, 2, 3, 4, 5]);
       c.close();
     }
+    // The metrics count uploads, not copies, as uploads; every copy as stored.
+    const metrics = await (await fetch(`http://127.0.0.1:${h.relay.adminPort}/metrics`)).text();
+    expect(metrics).toContain(`parley_group_uploads_total{outcome="queued"} ${UPLOADS}`);
+    expect(metrics).toContain(`parley_group_copies_total{outcome="stored"} ${UPLOADS * MEMBERS}`);
     // Still connected and usable after the burst.
     sender.send({ type: 'ping', timestamp: Date.now() });
     await sender.next('pong');

@@ -153,6 +153,57 @@ describe('PostgresStore shared by several nodes', () => {
     for (const r of retries) expect(r).toEqual({ ...original, duplicate: true });
   });
 
+  it('a group upload retried on several nodes at once is stored once, one copy per member beside other mail', async () => {
+    const stores = await nodes();
+    const members: Address[] = Array.from({ length: 20 }, (_, i) => ({
+      name: `m${i}`,
+      deviceId: 1,
+    }));
+    for (const m of members) {
+      await stores[0]!.registerDevice({ ...m, identityKey: new Uint8Array(32), registeredAt: 1 });
+    }
+    const upload = (i: number, to: readonly Address[]) => ({
+      sender: { name: 'alice', deviceId: 1 },
+      clientMessageId: new Uint8Array(16).fill(i),
+      recipients: to,
+      payload: new Uint8Array([i]),
+      storedAt: 1,
+      expiresAt: 2 ** 40,
+    });
+    // The same upload through every node at once, while another upload in the reverse
+    // order of members and single mail to them are being stored too.
+    const [groups, singles] = await Promise.all([
+      Promise.all([
+        ...stores.map((s) => s.submitGroup(upload(1, members), 100)),
+        stores[1]!.submitGroup(upload(2, [...members].reverse()), 100),
+      ]),
+      Promise.all(
+        members.map((m, i) => stores[i % 3]!.submit(mail('carol', i, { recipient: m }), 100)),
+      ),
+    ]);
+    await Promise.all([...groups, ...singles].map((x) => x.committed));
+    const firsts = groups.slice(0, stores.length).map((x) => x.decision);
+    const firstIds = firsts.flatMap((d) =>
+      d.ok && !d.duplicate ? [d.copies[0]?.serverMessageId] : [],
+    );
+    expect(firstIds).toHaveLength(1);
+    for (const d of firsts) {
+      if (d.ok && d.duplicate) expect(d.serverMessageId).toBe(firstIds[0]);
+    }
+    for (const m of members) {
+      const got = await stores[2]!.pending(m, 0, 10);
+      expect(new Set(got.map((x) => x.serverMessageId)).size).toBe(got.length);
+      // One copy of each upload and the single message, nothing twice.
+      expect(
+        got
+          .filter((x) => x.kind === 'group')
+          .map((x) => x.payload[0])
+          .sort(),
+      ).toEqual([1, 2]);
+      expect(got.filter((x) => x.kind === 'message')).toHaveLength(1);
+    }
+  });
+
   it('expiry on one node removes the mail for every node', async () => {
     const [a, b] = (await nodes()) as [PostgresStore, PostgresStore];
     await a.enqueue(mail('s', 1, { expiresAt: 50 }), 10);

@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../src/storage/memory.js';
 import { SqliteStore } from '../src/storage/sqlite.js';
@@ -175,5 +176,67 @@ describe('SqliteStore duplicate detection without a lookup per message', () => {
     const c = await second.enqueue(mail(2, 50), 10);
     expect(c.ok && !c.duplicate).toBe(true);
     await second.close();
+  });
+});
+
+describe('SqliteStore schema migration', () => {
+  it('opens a schema 1 database, keeps its mail and its retry detection, and stores group copies', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-store-'));
+    dirs.push(dir);
+    const file = join(dir, 'relay.db');
+    const v1 = new Database(file);
+    v1.exec(readFileSync(new URL('./fixtures/relay-schema-v1.sql', import.meta.url), 'utf8'));
+    v1.pragma('user_version = 1');
+    const key = Buffer.alloc(32, 1);
+    for (const name of ['bob', 'carol']) {
+      v1.prepare(
+        'INSERT INTO devices (name, device_id, identity_key, certificate, registered_at) VALUES (?, 1, ?, NULL, 1)',
+      ).run(name, key);
+    }
+    v1.prepare(
+      `INSERT INTO mailbox (r_name, r_device, s_name, s_device, client_id, kind, payload, stored_at, expires_at)
+       VALUES ('bob', 1, 'alice', 1, ?, 'message', ?, 1, ?)`,
+    ).run(Buffer.alloc(16, 3), Buffer.from([3]), 2 ** 40);
+    v1.close();
+
+    const store = await SqliteStore.open(file);
+    const old = await store.pending({ name: 'bob', deviceId: 1 }, 0, 10);
+    expect(old.map((m) => [m.kind, m.payload[0]])).toEqual([['message', 3]]);
+    // A retry of the stored message is still recognised after the index changed.
+    const retry = await store.enqueue(
+      {
+        recipient: { name: 'bob', deviceId: 1 },
+        sender: { name: 'alice', deviceId: 1 },
+        clientMessageId: new Uint8Array(16).fill(3),
+        kind: 'message',
+        payload: new Uint8Array([3]),
+        storedAt: 2,
+        expiresAt: 2 ** 40,
+      },
+      10,
+    );
+    expect(retry).toMatchObject({ ok: true, duplicate: true });
+    // Two copies under one client message id: possible only with the schema 2 index.
+    const group = await store.submitGroup(
+      {
+        sender: { name: 'alice', deviceId: 1 },
+        clientMessageId: new Uint8Array(16).fill(4),
+        recipients: [
+          { name: 'bob', deviceId: 1 },
+          { name: 'carol', deviceId: 1 },
+        ],
+        payload: new Uint8Array([4]),
+        storedAt: 3,
+        expiresAt: 2 ** 40,
+      },
+      10,
+    );
+    await group.committed;
+    expect(group.decision).toMatchObject({ ok: true, duplicate: false });
+    expect(await store.mailboxCount({ name: 'carol', deviceId: 1 })).toBe(1);
+    await store.close();
+    const db = new Database(file, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    db.close();
   });
 });

@@ -11,7 +11,7 @@
 import type pg from 'pg';
 import { ServerError } from '../errors.js';
 import { deviceKey, distinctRecipients, uploadKey } from './group-mail.js';
-import { buf } from './postgres-rows.js';
+import { buf, type UploadRow } from './postgres-rows.js';
 import type { Address, GroupCopy, GroupEnqueueResult, NewGroupMail } from './types.js';
 
 /** Advisory lock class of group upload keys (class 1 is receipts, see postgres.ts). */
@@ -29,7 +29,7 @@ export async function insertGroup(
     UPLOAD_LOCK_CLASS,
     uploadKey(sender, mail.clientMessageId),
   ]);
-  const known = await c.query<{ first_id: number }>(
+  const known = await c.query<UploadRow>(
     'SELECT first_id FROM group_uploads WHERE s_name = $1 AND s_device = $2 AND client_id = $3',
     [sender.name, sender.deviceId, clientId],
   );

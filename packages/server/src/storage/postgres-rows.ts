@@ -4,7 +4,7 @@
  * `postgres-pool.ts`).
  */
 
-export type { DeviceRow, KeyRow, MailRow } from './rows.js';
+export type { DeviceRow, KeyRow, MailRow, UploadRow } from './rows.js';
 export { bytes, toDevice, toMail, toOneTime, toSigned } from './rows.js';
 
 export const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);

@@ -30,6 +30,11 @@ export interface MailRow {
   expires_at: number;
 }
 
+/** What a remembered group upload yields (`group_uploads`): its first copy's id. */
+export interface UploadRow {
+  first_id: number;
+}
+
 export const bytes = (b: Buffer): Uint8Array =>
   new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 

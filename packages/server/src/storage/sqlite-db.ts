@@ -18,7 +18,7 @@ import type {
   Address,
 } from './types.js';
 import { toDevice, toMail, toOneTime, toSigned } from './rows.js';
-import type { DeviceRow, KeyRow, MailRow } from './rows.js';
+import type { DeviceRow, KeyRow, MailRow, UploadRow } from './rows.js';
 
 /** Schema version stored in `PRAGMA user_version`; bump with a migration. */
 export const SCHEMA_VERSION = 2;
@@ -140,7 +140,7 @@ export interface Statements {
   readonly trimReceipts: Database.Statement;
   readonly pendingReceipts: Database.Statement<[string, number, number, number], ReceiptRow>;
   readonly settleReceipt: Database.Statement;
-  readonly findUpload: Database.Statement<[string, number, Uint8Array], { first_id: number }>;
+  readonly findUpload: Database.Statement<[string, number, Uint8Array], UploadRow>;
   readonly insertUpload: Database.Statement;
   readonly expireUploads: Database.Statement;
 }
@@ -225,7 +225,7 @@ export function prepareStatements(db: Database.Database): Statements {
     settleReceipt: db.prepare(
       'DELETE FROM receipts WHERE server_id = ? AND s_name = ? AND s_device = ?',
     ),
-    findUpload: db.prepare<[string, number, Uint8Array], { first_id: number }>(
+    findUpload: db.prepare<[string, number, Uint8Array], UploadRow>(
       'SELECT first_id FROM group_uploads WHERE s_name = ? AND s_device = ? AND client_id = ?',
     ),
     insertUpload: db.prepare(
