@@ -270,6 +270,16 @@ function recordsOf(db: Database.Database): { writes: StoreWrite[]; result: Resto
         storedAt: r['stored_at'] as number,
         status: r['status'] as MessageStatus,
         shown: r['shown'] !== 0,
+        // Group fields (schema 5; absent or NULL in older images and pairwise rows).
+        ...(typeof r['sender'] === 'string' ? { from: r['sender'] } : {}),
+        ...(typeof r['group_delivery'] === 'string'
+          ? {
+              groupDelivery: JSON.parse(r['group_delivery']) as {
+                of: number;
+                by: string[];
+              },
+            }
+          : {}),
       },
     });
   }
@@ -285,6 +295,9 @@ function recordsOf(db: Database.Database): { writes: StoreWrite[]; result: Resto
         payload: blob(r['payload']),
         createdAt: r['created_at'] as number,
         attempts: r['attempts'] as number,
+        ...(typeof r['recipients'] === 'string'
+          ? { recipients: JSON.parse(r['recipients']) as string[] }
+          : {}),
       },
     });
   }

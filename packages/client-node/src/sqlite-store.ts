@@ -23,7 +23,7 @@ import type {
 } from '@parley/client';
 
 /** Bumped with every schema change; `migrate` upgrades older files in place. */
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
 const SCHEMA_V1 = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
@@ -60,6 +60,22 @@ function addExpiryColumns(db: Database.Database): void {
   );
 }
 
+/**
+ * v5: group conversations. A message's sender within a group and the "delivered to k of
+ * n" record of an outgoing group message (JSON `{"of":n,"by":[name, …]}`); an outbox
+ * entry's recipient list when it is one `group.send` upload (JSON array of names).
+ * Existing rows are pairwise and keep NULL in all three.
+ */
+function addGroupColumns(db: Database.Database): void {
+  const cols = (t: string): Set<string> =>
+    new Set((db.pragma(`table_info(${t})`) as { name: string }[]).map((c) => c.name));
+  const messages = cols('messages');
+  if (!messages.has('sender')) db.exec('ALTER TABLE messages ADD COLUMN sender TEXT');
+  if (!messages.has('group_delivery'))
+    db.exec('ALTER TABLE messages ADD COLUMN group_delivery TEXT');
+  if (!cols('outbox').has('recipients')) db.exec('ALTER TABLE outbox ADD COLUMN recipients TEXT');
+}
+
 interface MessageRow {
   seq: number;
   peer: string;
@@ -72,6 +88,8 @@ interface MessageRow {
   shown: number;
   expires_at: number | null;
   timer_ms: number | null;
+  sender: string | null;
+  group_delivery: string | null;
 }
 interface ContactRow {
   name: string;
@@ -89,6 +107,7 @@ interface OutboxRow {
   payload: Uint8Array;
   created_at: number;
   attempts: number;
+  recipients: string | null;
 }
 
 const bytes = (b: Uint8Array): Uint8Array =>
@@ -107,6 +126,10 @@ function toMessage(r: MessageRow): StoredMessage {
     seq: r.seq,
     ...(r.expires_at === null ? {} : { expiresAt: r.expires_at }),
     ...(r.timer_ms === null ? {} : { timerMs: r.timer_ms }),
+    ...(r.sender === null ? {} : { from: r.sender }),
+    ...(r.group_delivery === null
+      ? {}
+      : { groupDelivery: JSON.parse(r.group_delivery) as StoredMessage['groupDelivery'] & {} }),
   };
 }
 function toContact(r: ContactRow): Contact {
@@ -190,6 +213,7 @@ function migrate(db: Database.Database): void {
       // v3: the search index (search-index.ts), filled from the messages already stored.
       if (version < 3) createSearchIndex(db);
       if (version < 4) addExpiryColumns(db);
+      if (version < 5) addGroupColumns(db);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   }
@@ -242,11 +266,12 @@ export class SqliteStore implements ClientStore {
       ),
       getMessage: p('SELECT * FROM messages WHERE peer = ? AND direction = ? AND id = ?'),
       putMessage: p(
-        `INSERT INTO messages (peer, direction, id, text, sent_at, stored_at, status, shown, expires_at, timer_ms)
-         VALUES (@peer, @direction, @id, @text, @sent_at, @stored_at, @status, @shown, @expires_at, @timer_ms)
+        `INSERT INTO messages (peer, direction, id, text, sent_at, stored_at, status, shown, expires_at, timer_ms, sender, group_delivery)
+         VALUES (@peer, @direction, @id, @text, @sent_at, @stored_at, @status, @shown, @expires_at, @timer_ms, @sender, @group_delivery)
          ON CONFLICT(peer, direction, id) DO UPDATE SET text = excluded.text, sent_at = excluded.sent_at,
            stored_at = excluded.stored_at, status = excluded.status, shown = excluded.shown,
-           expires_at = excluded.expires_at, timer_ms = excluded.timer_ms`,
+           expires_at = excluded.expires_at, timer_ms = excluded.timer_ms, sender = excluded.sender,
+           group_delivery = excluded.group_delivery`,
       ),
       setStatus: p('UPDATE messages SET status = ? WHERE peer = ? AND direction = ? AND id = ?'),
       markShown: p(
@@ -262,9 +287,9 @@ export class SqliteStore implements ClientStore {
       addSeen: p('INSERT OR IGNORE INTO seen (key) VALUES (?)'),
       listOutbox: p('SELECT * FROM outbox ORDER BY created_at, rowid'),
       putOutbox: p(
-        `INSERT INTO outbox (id, peer, device, payload, created_at, attempts) VALUES (?, ?, ?, ?, ?, ?)
+        `INSERT INTO outbox (id, peer, device, payload, created_at, attempts, recipients) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(id) DO UPDATE SET peer = excluded.peer, device = excluded.device, payload = excluded.payload,
-           created_at = excluded.created_at, attempts = excluded.attempts`,
+           created_at = excluded.created_at, attempts = excluded.attempts, recipients = excluded.recipients`,
       ),
       delOutbox: p('DELETE FROM outbox WHERE id = ?'),
       delMessage: p('DELETE FROM messages WHERE peer = ? AND direction = ? AND id = ?'),
@@ -331,6 +356,8 @@ export class SqliteStore implements ClientStore {
           shown: m.shown ? 1 : 0,
           expires_at: m.expiresAt ?? null,
           timer_ms: m.timerMs ?? null,
+          sender: m.from ?? null,
+          group_delivery: m.groupDelivery ? JSON.stringify(m.groupDelivery) : null,
         });
         return;
       }
@@ -357,7 +384,15 @@ export class SqliteStore implements ClientStore {
         return;
       case 'outbox.put': {
         const e = w.entry;
-        s.putOutbox.run(e.id, e.peer, e.deviceId, e.payload, e.createdAt, e.attempts);
+        s.putOutbox.run(
+          e.id,
+          e.peer,
+          e.deviceId,
+          e.payload,
+          e.createdAt,
+          e.attempts,
+          e.recipients ? JSON.stringify(e.recipients) : null,
+        );
         return;
       }
       case 'outbox.delete':
@@ -458,6 +493,7 @@ export class SqliteStore implements ClientStore {
       payload: bytes(r.payload),
       createdAt: r.created_at,
       attempts: r.attempts,
+      ...(r.recipients === null ? {} : { recipients: JSON.parse(r.recipients) as string[] }),
     }));
   }
   /**

@@ -10,6 +10,7 @@
  *   outbox.ts    handing entries to the relay, relay receipts, retries
  *   inbox.ts     the receive pipeline
  *   delivery.ts  end-to-end receipts, repairs and re-sends
+ *   groups/      group membership, sender keys, group messages, shared rooms
  * The facade itself owns only the connection phase, the account, presence and the
  * listeners. It does no I/O: storage is a `ClientStore`, the network a
  * `ClientTransport` (driven by connection.ts over a runtime's socket), time a clock
@@ -43,6 +44,8 @@ import type { E2ee, SafetyNumber } from './e2ee.js';
 import { ClientError } from './errors.js';
 import type { ClientEvent, ClientListener } from './events.js';
 import { Inbox } from './inbox.js';
+import { GroupPart } from './groups/group-part.js';
+import type { GroupInfo } from './groups/groups.js';
 import { Outbox } from './outbox.js';
 import { Prekeys } from './prekeys.js';
 import { statusRank } from './receipts.js';
@@ -93,6 +96,9 @@ export interface ClientOptions {
 
 type Phase = 'offline' | 'authenticating' | 'ready';
 
+/** Pause between looks at the outbox while `settle` waits. */
+const SETTLE_POLL_MS = 50;
+
 export class ParleyClient {
   private readonly store: ClientStore;
   private readonly e2ee: E2ee;
@@ -122,6 +128,8 @@ export class ParleyClient {
   /** Attachment uploads and downloads (attachments.ts). */
   readonly attachments: Attachments;
   private readonly crypto: CryptoProvider;
+  /** Groups and shared rooms (groups/). */
+  private readonly groups: GroupPart;
 
   constructor(options: ClientOptions) {
     this.store = options.store;
@@ -196,8 +204,21 @@ export class ParleyClient {
       pendingIds: (peer) => this.sender.pendingIds(peer),
       emit: (e) => this.emit(e),
     });
+    this.groups = new GroupPart({
+      ...ctx,
+      isClosed,
+      reportError,
+      sendControl: (peer, envelope) =>
+        this.queue.run(peer, () => this.sender.sendControl(peer, envelope)),
+      sendEntry: (entry) => {
+        this.outbox.send(entry, false);
+      },
+      memberKey: async (name) => (await this.fetchContact(name)).identityKey,
+    });
+    this.groups.rooms.online = () => this.requestPresence();
     this.inbox = new Inbox({
       ...ctx,
+      groups: this.groups,
       disappearing: this.disappearing,
       contacts: this.contactBook,
       delivery: this.delivery,
@@ -366,6 +387,7 @@ export class ParleyClient {
     await this.outbox.flush();
     await this.sender.startPending();
     await this.inbox.flushDueReceipts();
+    await this.groups.connected();
   }
 
   private onErrorFrame(
@@ -606,6 +628,52 @@ export class ParleyClient {
     });
   }
 
+  /* ---------------- groups ---------------- */
+
+  /** Creates group `name` with us as admin and `members` (their keys fetched now: needs the relay). */
+  createGroup(name: string, members: readonly string[]): Promise<GroupInfo> {
+    return this.groups.membership.create(name, members);
+  }
+  /** An admin adds members (a signed change sent to every member). */
+  addToGroup(name: string, members: readonly string[]): Promise<GroupInfo> {
+    return this.groups.membership.add(name, members);
+  }
+  /** An admin removes members; everyone starts new sender chains the removed never get. */
+  removeFromGroup(name: string, members: readonly string[]): Promise<GroupInfo> {
+    return this.groups.membership.remove(name, members);
+  }
+  leaveGroup(name: string): Promise<GroupInfo> {
+    return this.groups.membership.leave(name);
+  }
+  /** Joins the server-wide room `room`, creating it if no admin of one answers. */
+  joinRoom(room: string): Promise<GroupInfo> {
+    return this.groups.rooms.join(room);
+  }
+  groupList(): Promise<GroupInfo[]> {
+    return this.groups.list();
+  }
+  /** Sends `text` to group `name`: one relay upload; status like a message, per member receipts. */
+  sendToGroup(name: string, text: string): Promise<StoredMessage> {
+    if (this.closed) return Promise.reject(new ClientError('CLOSED', 'client is closed'));
+    return this.groups.send(name, text);
+  }
+
+  /**
+   * Waits (bounded) until every job has run and the relay took everything in the
+   * outbox: what a short-lived command does before it exits, so the group updates it
+   * caused (gsyncs, acks, receipts) are at the relay and not only on this device.
+   * Resolves false if something is still waiting when `timeoutMs` is up.
+   */
+  async settle(timeoutMs: number): Promise<boolean> {
+    const deadline = this.clock() + timeoutMs;
+    for (;;) {
+      await this.queue.idle();
+      if ((await this.store.listOutbox()).length === 0) return true;
+      if (this.clock() >= deadline || this.phase !== 'ready') return false;
+      await new Promise<void>((r) => this.timers.set(() => r(), SETTLE_POLL_MS));
+    }
+  }
+
   /* ---------------- termination ---------------- */
 
   /**
@@ -624,6 +692,7 @@ export class ParleyClient {
     await this.queue.idle();
     this.connectionClosed();
     this.disappearing.close();
+    this.groups.close();
     this.auth.dispose();
     this.listeners.clear();
     this.e2ee.dispose?.(this.account);

@@ -10,6 +10,7 @@
  *   `{"v":1,"t":"rcpt","id":hex32,"at":ms,"ids":[hex32, …]}`   end-to-end delivery receipt
  *   `{"v":1,"t":"reset","id":hex32,"at":ms,"why":reason}`        first message of a repair
  *   `{"v":1,"t":"file","id":hex32,"at":ms,"file":{…}}`           an attachment (attachment-entry.ts)
+ *   `{"v":1,"t":"gsync"|"gack"|"greq"|"grcpt"|"gjoin",…}`        groups (groups/group-envelope.ts)
  * JSON keeps the web client trivial; the protocol pads it to a block, so its length
  * leaks nothing beyond the block count.
  */
@@ -21,6 +22,13 @@ import {
   fileOfText,
   type FileEntry,
 } from './attachment-entry.js';
+import {
+  decodeGroupEnvelope,
+  GROUP_ENVELOPE_KINDS,
+  groupEnvelopeFields,
+  type GroupEnvelope,
+  type GroupEnvelopeKind,
+} from './groups/group-envelope.js';
 
 export const ENVELOPE_VERSION = 1;
 /**
@@ -80,7 +88,9 @@ export type EnvelopeKind =
   /** The sender set the conversation's disappearing-message timer to `ttlMs`. */
   | 'timer'
   /** An attachment: where its encrypted blob is and how to open and check it. */
-  | 'file';
+  | 'file'
+  /** Group membership, sender keys, key requests and receipts (groups/group-envelope.ts). */
+  | GroupEnvelopeKind;
 
 interface EnvelopeBase {
   /** Hex of the 16-byte client message id. */
@@ -115,7 +125,7 @@ export interface FileEnvelope extends EnvelopeBase {
   readonly ttlMs?: number;
 }
 export type Envelope =
-  TextEnvelope | ReceiptEnvelope | ResetEnvelope | TimerEnvelope | FileEnvelope;
+  TextEnvelope | ReceiptEnvelope | ResetEnvelope | TimerEnvelope | FileEnvelope | GroupEnvelope;
 
 /**
  * The envelope that carries a history entry of ours: a `file` envelope for a file
@@ -162,6 +172,8 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
           ...(e.ttlMs ? { ttl: e.ttlMs } : {}),
         }),
       );
+    default:
+      return utf8Encode(JSON.stringify({ ...head, ...groupEnvelopeFields(e) }));
   }
 }
 
@@ -228,6 +240,8 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
       }
     }
     default:
+      if (typeof t === 'string' && GROUP_ENVELOPE_KINDS.includes(t))
+        return decodeGroupEnvelope(t as GroupEnvelopeKind, r, base) ?? bad();
       return bad();
   }
 }

@@ -36,6 +36,8 @@ export type ClientErrorCode =
   | 'RELAY_ERROR'
   /** An operation did not finish within its bound. */
   | 'TIMEOUT'
+  /** A group change this member may not make (only an admin adds, removes or renames). */
+  | 'NOT_AUTHORIZED'
   /** A message could not be decrypted or was malformed; the session was not changed. */
   | 'PROTOCOL'
   /** A message already received (a replay, or a redelivery under a new id); dropped. */

@@ -3,6 +3,7 @@
  * the facade (`ParleyClient.on`); the parts emit through their context.
  */
 import type { DeliveryEvent } from './delivery.js';
+import type { GroupEvent } from './groups/groups.js';
 import type { ClientError } from './errors.js';
 import type { Contact, StoredMessage } from './store/types.js';
 
@@ -20,6 +21,8 @@ export type ClientEvent =
   /** Disappearing messages `ids` of the conversation with `peer` were deleted. */
   | { readonly type: 'expired'; readonly peer: string; readonly ids: readonly string[] }
   | { readonly type: 'auth-rejected'; readonly reason: string }
+  /** A membership change of a group was applied (by us or by an admin). */
+  | GroupEvent
   | { readonly type: 'error'; readonly error: ClientError };
 
 export type ClientListener = (event: ClientEvent) => void;

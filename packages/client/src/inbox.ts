@@ -19,6 +19,7 @@ import type { Contacts } from './contacts.js';
 import type { CoreContext } from './context.js';
 import type { Delivery, DeliveryEvent } from './delivery.js';
 import type { Disappearing } from './disappearing.js';
+import { GroupPart } from './groups/group-part.js';
 import { timerWrite } from './disappearing.js';
 import { decodeEnvelope } from './envelope.js';
 import type { Envelope, RepairReason } from './envelope.js';
@@ -31,6 +32,8 @@ export interface InboxContext extends CoreContext {
   readonly contacts: Contacts;
   readonly delivery: Delivery;
   readonly disappearing: Disappearing;
+  /** Group messages and the group envelopes of pairwise sessions go here. */
+  readonly groups: GroupPart;
   isClosed(): boolean;
   reportError(err: unknown, what: string): void;
 }
@@ -43,6 +46,8 @@ export class Inbox {
 
   /** A `deliver` frame: processed in the sender's queue. */
   deliver(frame: DeliverFrame): Promise<void> {
+    // A group message is not under a pairwise session: it goes in the group's order.
+    if (frame.kind === 'group') return this.ctx.groups.deliver(frame);
     return this.ctx.queue.run(frame.from.name, () => this.onDeliver(frame));
   }
 
@@ -199,8 +204,10 @@ export class Inbox {
       case 'reset':
         break;
     }
-    // One transaction: the message, the session it advanced and the seen marks.
-    await store.commit(writes);
+    // One transaction: the message, the session it advanced and the seen marks (for a
+    // group envelope, with what it changes of the group, in the group's queue).
+    if (GroupPart.isGroupEnvelope(envelope)) await ctx.groups.onControl(from, envelope, writes);
+    else await store.commit(writes);
     zeroize(result.state);
     this.ack(frame.serverMessageId);
     for (const e of events) ctx.emit(e);

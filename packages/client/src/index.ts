@@ -134,3 +134,12 @@ export {
   type UploadReport,
 } from './attachments.js';
 export type { RevocationHooks } from './revocation-hooks.js';
+export { groupConversationId, groupIdOfConversation } from './groups/group-records.js';
+export { GROUP_RESYNC_AFTER_MS } from './groups/groups.js';
+export type { GroupEvent, GroupInfo } from './groups/groups.js';
+export {
+  GROUP_PENDING_MAX_MS,
+  GROUP_REQUEST_RETRY_MS,
+  MAX_PENDING_GROUP_MESSAGES,
+} from './groups/group-messages.js';
+export { ROOM_JOIN_WAIT_MS } from './groups/room.js';

@@ -5,8 +5,8 @@
  * ciphertext under a new session is a new relayed item). So each entry has a record
  * saying which frame carries it and which history entry, if any, it delivers.
  *
- * Stored as meta `outbox:<wire id>` = UTF-8 JSON `{"frame":"send"|"session.terminate",
- * "kind":"msg"|"end"|"rcpt"|"reset","message":hex32|null}`, written in the batch that
+ * Stored as meta `outbox:<wire id>` = UTF-8 JSON `{"frame":"send"|"session.terminate"|
+ * "group.send","kind":<envelope kind>,"message":hex32|null}`, written in the batch that
  * writes the entry. The entry goes on the relay's `queued`; the record stays until the
  * relay's last word on that wire id (its device receipt) or the message's end-to-end
  * receipt, so a late relay receipt still finds the message it is about. Entries from before these records (no record) are read as
@@ -19,7 +19,7 @@ import type { ClientStore, OutboxEntry, StoreWrite } from './store/types.js';
 
 const META_OUTBOX_PREFIX = 'outbox:';
 
-export type OutboxFrame = 'send' | 'session.terminate';
+export type OutboxFrame = 'send' | 'session.terminate' | 'group.send';
 
 export interface OutboxRecord {
   readonly frame: OutboxFrame;
@@ -67,6 +67,7 @@ export async function readOutboxRecord(
       // Unreadable record: fall back to the pre-record rule below.
     }
   }
+  if (entry.recipients) return { frame: 'group.send', kind: 'msg', message: entry.id };
   const isMessage = (await store.getMessage(entry.peer, 'out', entry.id)) !== undefined;
   return isMessage
     ? { frame: 'send', kind: 'msg', message: entry.id }

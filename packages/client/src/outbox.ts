@@ -98,13 +98,23 @@ export class Outbox {
     const { ctx } = this;
     if (!ctx.isReady()) return false;
     const account = ctx.account();
-    const frame: ClientFrame = {
-      type: isEnd ? 'session.terminate' : 'send',
-      clientMessageId: fromHex(entry.id),
-      from: { name: account.name, deviceId: account.deviceId },
-      to: { name: entry.peer, deviceId: entry.deviceId },
-      payload: entry.payload,
-    };
+    const from = { name: account.name, deviceId: account.deviceId };
+    // A group upload names every member it goes to; the relay stores one copy each.
+    const frame: ClientFrame = entry.recipients
+      ? {
+          type: 'group.send',
+          clientMessageId: fromHex(entry.id),
+          from,
+          to: entry.recipients.map((name) => ({ name, deviceId: 1 })),
+          payload: entry.payload,
+        }
+      : {
+          type: isEnd ? 'session.terminate' : 'send',
+          clientMessageId: fromHex(entry.id),
+          from,
+          to: { name: entry.peer, deviceId: entry.deviceId },
+          payload: entry.payload,
+        };
     if (!ctx.send(frame)) return false;
     this.inflight.set(entry.id, ctx.clock());
     this.scheduleRetry(OUTBOX_RESEND_AFTER_MS);
@@ -191,9 +201,10 @@ export class Outbox {
       const status = relayReceiptStatus(frame.status);
       const writes: StoreWrite[] = [];
       if (entry) writes.push({ op: 'outbox.delete', id: wireId });
-      // The relay's last word on this wire id: its record is no longer needed.
-      if (frame.status === 'delivered' && (await hasOutboxRecord(store, wireId)))
-        writes.push(outboxRecordDelete(wireId));
+      // The relay's last word on this wire id (for a group upload, which gets no
+      // `delivered`, its `queued`): its record is no longer needed.
+      const last = frame.status === 'delivered' || entry?.recipients !== undefined;
+      if (last && (await hasOutboxRecord(store, wireId))) writes.push(outboxRecordDelete(wireId));
       let changed = false;
       if (peer !== undefined && id !== undefined) {
         const m = await store.getMessage(peer, 'out', id);

@@ -15,7 +15,8 @@ import { isHeld, keyChangedError } from './contacts.js';
 import type { CoreContext } from './context.js';
 import type { Disappearing } from './disappearing.js';
 import { envelopeOf, readTimer, timerWrite } from './disappearing.js';
-import { encodeEnvelope } from './envelope.js';
+import { encodeEnvelope, type Envelope } from './envelope.js';
+import { outboxRecordWrite } from './outbox-records.js';
 import { ClientError } from './errors.js';
 import type { Outbox } from './outbox.js';
 import { OUTBOX_RESEND_AFTER_MS } from './outbox.js';
@@ -90,6 +91,16 @@ export class Sender {
   /** Ends the session: the caller runs this in the peer's queue. */
   async terminate(peer: string): Promise<void> {
     await this.encryptAndStore(peer, 'end');
+  }
+
+  /**
+   * Sends `envelope` (a group envelope: no history entry of its own) to `peer` over the
+   * pairwise session, starting one from the peer's keys if there is none; the caller
+   * runs this in the peer's queue. Throws as a first message would (offline, unknown
+   * peer, a changed key not yet accepted): the group part retries on its own rules.
+   */
+  async sendControl(peer: string, envelope: Envelope): Promise<void> {
+    await this.encryptAndStore(peer, 'msg', undefined, undefined, envelope);
   }
 
   async pendingIds(peer: string): Promise<string[]> {
@@ -199,15 +210,20 @@ export class Sender {
     kind: 'msg' | 'end',
     draft?: StoredMessage,
     pendingWrites?: readonly StoreWrite[],
+    control?: Envelope,
   ): Promise<StoredMessage | undefined> {
     const { ctx } = this;
     const account = ctx.account();
     const now = ctx.clock();
-    const id = draft?.id ?? this.newId();
+    const id = control?.id ?? draft?.id ?? this.newId();
     const plaintext = encodeEnvelope(
-      draft === undefined ? { kind: 'end', id, sentAt: now, body: '' } : envelopeOf(draft),
+      control ??
+        (draft === undefined ? { kind: 'end', id, sentAt: now, body: '' } : envelopeOf(draft)),
     );
     const writes: StoreWrite[] = [...(pendingWrites ?? [])];
+    // Says which frame carries it (no history entry names it).
+    if (control)
+      writes.push(outboxRecordWrite(id, { frame: 'send', kind: control.kind, message: undefined }));
     const pending = pendingWrites !== undefined;
     const meta = { kind: kind === 'end' ? ('session.terminate' as const) : ('message' as const) };
     let state = await ctx.store.getSession(peer, PEER_DEVICE);

@@ -83,6 +83,56 @@ export class FakeRelay {
    * `delivered` receipt, and thrown away.
    */
   swallowFor: string | undefined;
+  /**
+   * Fault injection per stored copy: `drop` loses it (the relay still said `queued`),
+   * `dup` stores it twice (two server ids), `hold` keeps it back until `releaseHeld`,
+   * which delivers the held copies in reverse order.
+   */
+  fault:
+    | ((c: {
+        readonly from: string;
+        readonly to: string;
+        readonly kind: 'message' | 'session.terminate' | 'group';
+      }) => 'ok' | 'drop' | 'dup' | 'hold')
+    | undefined;
+  private held: { to: string; stored: Stored }[] = [];
+  /** `group.send` frames received. */
+  groupUploads = 0;
+
+  /** Stores one copy in `to`'s mailbox (subject to `fault`) and delivers it if online. */
+  private place(to: string, stored: Stored, faulty = true): void {
+    const verdict =
+      faulty && this.fault
+        ? this.fault({ from: stored.sender, to, kind: stored.frame.kind as 'message' })
+        : 'ok';
+    if (verdict === 'drop') return;
+    if (verdict === 'hold') {
+      this.held.push({ to, stored });
+      return;
+    }
+    const u = this.users.get(to);
+    if (!u) return;
+    u.mailbox.push(stored);
+    this.delivered.set(to, [...(this.delivered.get(to) ?? []), stored.frame]);
+    u.conn?.toClient(stored.frame);
+    if (verdict === 'dup') {
+      const id = this.nextServerId++;
+      const again = {
+        ...stored,
+        serverMessageId: id,
+        frame: { ...stored.frame, serverMessageId: id },
+      };
+      u.mailbox.push(again);
+      u.conn?.toClient(again.frame);
+    }
+  }
+
+  /** Delivers every held copy, last held first (a reordering relay). */
+  releaseHeld(): void {
+    const held = this.held.reverse();
+    this.held = [];
+    for (const h of held) this.place(h.to, h.stored, false);
+  }
 
   /** Provision a user as `parley pki issue` + mtls would: identity known by certificate. */
   provision(name: string, identityKey: Uint8Array, certificate?: Uint8Array): void {
@@ -290,12 +340,46 @@ export class FakeRelay {
             payload: frame.payload,
           },
         };
-        to.mailbox.push(stored);
-        this.delivered.set(frame.to.name, [
-          ...(this.delivered.get(frame.to.name) ?? []),
-          stored.frame,
-        ]);
-        to.conn?.toClient(stored.frame);
+        this.place(frame.to.name, stored);
+        return;
+      }
+      case 'group.send': {
+        this.groupUploads++;
+        if (this.dropSends) return;
+        this.seenPayloads.push(frame.payload);
+        const first = this.nextServerId;
+        for (const t of frame.to) {
+          this.relayed.push({ from: conn.name, to: t.name, payload: frame.payload });
+          const to = this.users.get(t.name);
+          if (!to) continue;
+          const dup = to.mailbox.some(
+            (s) =>
+              s.sender === conn.name && toHex(s.clientMessageId) === toHex(frame.clientMessageId),
+          );
+          if (dup) continue;
+          const id = this.nextServerId++;
+          this.place(t.name, {
+            serverMessageId: id,
+            sender: conn.name,
+            clientMessageId: frame.clientMessageId,
+            frame: {
+              type: 'deliver',
+              serverMessageId: id,
+              kind: 'group',
+              from: { name: conn.name, deviceId: 1 },
+              timestamp: Date.now(),
+              payload: frame.payload,
+            },
+          });
+        }
+        // One receipt per upload, and never a `delivered` (the relay's contract).
+        conn.toClient({
+          type: 'receipt',
+          clientMessageId: frame.clientMessageId,
+          status: 'queued',
+          serverMessageId: first,
+          timestamp: Date.now(),
+        });
         return;
       }
       case 'ack': {
@@ -304,7 +388,7 @@ export class FakeRelay {
         const i = me.mailbox.findIndex((s) => s.serverMessageId === frame.serverMessageId);
         if (i < 0) return;
         const [s] = me.mailbox.splice(i, 1);
-        if (!s) return;
+        if (!s || s.frame.kind === 'group') return;
         const receipt = {
           type: 'receipt' as const,
           clientMessageId: s.clientMessageId,

@@ -191,6 +191,49 @@ export function storeContract(name: string, h: StoreHarness): void {
       await s.close();
     });
 
+    it('keeps group fields: sender, delivered k of n, and the recipients of a group upload', async () => {
+      const s = await h.open();
+      const g = 'group:00112233445566778899aabbccddeeff';
+      await s.commit([
+        { op: 'message.put', message: msg({ id: 'g1', peer: g, from: 'carol' }) },
+        {
+          op: 'message.put',
+          message: msg({
+            id: 'g2',
+            peer: g,
+            direction: 'out',
+            status: 'queued',
+            groupDelivery: { of: 3, by: ['carol'] },
+          }),
+        },
+        {
+          op: 'outbox.put',
+          entry: {
+            id: 'g2',
+            peer: g,
+            deviceId: 1,
+            payload: new Uint8Array([9]),
+            createdAt: 1,
+            attempts: 0,
+            recipients: ['bob', 'carol', 'dave'],
+          },
+        },
+      ]);
+      const check = async (t: ClientStore): Promise<void> => {
+        expect((await t.getMessage(g, 'in', 'g1'))?.from).toBe('carol');
+        expect((await t.getMessage(g, 'out', 'g2'))?.groupDelivery).toEqual({
+          of: 3,
+          by: ['carol'],
+        });
+        expect((await t.listOutbox())[0]?.recipients).toEqual(['bob', 'carol', 'dave']);
+        expect((await t.listConversations()).map((c) => c.peer)).toEqual([g]);
+      };
+      await check(s);
+      const r = h.reopen ? await h.reopen(s) : s;
+      await check(r);
+      await r.close();
+    });
+
     it('keeps a seen-set and an ordered outbox', async () => {
       const s = await h.open();
       await s.commit([

@@ -31,6 +31,7 @@ import {
   sendStatusLine,
 } from './message-lines.js';
 import { saveAttachments, sendFile, type SaveFailure } from './attachments.js';
+import { settle } from './group.js';
 
 /** How long `send` waits for the relay's `queued` receipt. */
 const SEND_QUEUED_TIMEOUT_MS = 30_000;
@@ -89,11 +90,12 @@ async function printNew(
   );
   const failures = new Map<string, SaveFailure>();
   const saved = save ? await saveAttachments(c, fresh, save.dir, failures) : new Map();
+  const groups = await groupNames(c);
   for (const [k, f] of failures) save?.failures.set(k, f);
   for (const m of fresh) {
     const key = `${m.peer}:${m.id}`;
     printed.add(key);
-    out(messageLine(m, json, saved.get(key), failures.get(key)));
+    out(messageLine(m, json, saved.get(key), failures.get(key), groups.get(m.peer)));
   }
   const byPeer = new Map<string, StoredMessage[]>();
   for (const m of fresh) byPeer.set(m.peer, [...(byPeer.get(m.peer) ?? []), m]);
@@ -111,6 +113,26 @@ async function printNew(
       p,
       after.map((m) => m.id),
     );
+  }
+}
+
+/** Group conversation id → the group's name, for the lines that show group messages. */
+async function groupNames(c: NodeClient): Promise<Map<string, string>> {
+  return new Map((await c.client.groupList()).map((g) => [g.conversation, g.name]));
+}
+
+async function sendToGroup(profile: string, group: string, text: string): Promise<void> {
+  const c = await open(profile);
+  try {
+    await c.connect();
+    const m = await c.client.sendToGroup(group, text);
+    await c.client.waitForStatus(m.peer, m.id, 'queued', SEND_QUEUED_TIMEOUT_MS);
+    out(m.id);
+    // The sender keys this message needs go out too before we exit.
+    await settle(c);
+    process.stderr.write(`${sendStatusLine('queued')}\n`);
+  } finally {
+    await c.close();
   }
 }
 
@@ -238,13 +260,29 @@ export function registerClient(program: Command): void {
 
   program
     .command('send')
-    .description('send a message; exits 0 once the relay has queued it, printing its id')
+    .description(
+      'send a message (to NAME, or with --group GROUP to a group); exits 0 once the relay has queued it, printing its id',
+    )
     .requiredOption('--profile <DIR>', 'profile directory')
-    .argument('<NAME>', 'recipient')
+    .argument('[NAME]', 'recipient (omitted with --group)')
     .argument('[TEXT]', 'message text')
     .option('--file <PATH>', 'send this file as an encrypted attachment instead of text')
+    .option('--group <GROUP>', 'send TEXT to this group (one upload for every member)')
     .action(
-      async (name: string, text: string | undefined, o: { profile: string; file?: string }) => {
+      async (
+        first: string | undefined,
+        second: string | undefined,
+        o: { profile: string; file?: string; group?: string },
+      ) => {
+        if (o.group !== undefined) {
+          if (first === undefined || second !== undefined || o.file !== undefined)
+            throw new ClientError('INVALID_ARGUMENT', 'with --group give exactly one TEXT');
+          return sendToGroup(o.profile, o.group, first);
+        }
+        if (first === undefined)
+          throw new ClientError('INVALID_ARGUMENT', 'give the recipient NAME');
+        const name = first;
+        const text = second;
         if ((text === undefined) === (o.file === undefined))
           throw new ClientError('INVALID_ARGUMENT', 'give either TEXT or --file PATH');
         // An upload outlives a relay restart: keep reconnecting and resume it.
@@ -315,12 +353,13 @@ export function registerClient(program: Command): void {
           const c = await open(o.profile);
           try {
             const page = await c.client.messages(peer, { limit });
+            const groups = await groupNames(c);
             for (const m of page) {
               const failure =
                 m.direction === 'out' && m.status === 'failed'
                   ? (await c.client.sendFailure(m.peer, m.id))?.reason
                   : undefined;
-              out(historyLine(m, c.account.name, json, failure));
+              out(historyLine(m, c.account.name, json, failure, groups.get(m.peer)));
             }
           } finally {
             await c.close();
@@ -378,6 +417,15 @@ export function registerClient(program: Command): void {
           }
           printLater();
           await printing;
+          // The group receipts and sender-key acks this read caused reach the relay before
+          // we exit (a profile without groups has nothing of the kind to wait for).
+          if (
+            refused === undefined &&
+            !o.follow &&
+            c.client.isReady &&
+            (await c.client.groupList()).length > 0
+          )
+            await settle(c);
           if (refused !== undefined) throw refused;
           if (save && save.failures.size > 0) {
             const all = [...save.failures.values()];

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerAudit } from './audit.js';
 import { registerBackup } from './backup.js';
 import { registerClient } from './client.js';
+import { registerGroup } from './group.js';
 import { registerPki } from './pki.js';
 import { registerPassphrase } from './passphrase.js';
 import { registerProfile } from './profile.js';
@@ -18,6 +19,7 @@ const groups: readonly Register[] = [
   registerPki,
   registerAudit,
   registerClient,
+  registerGroup,
   registerTimer,
   registerProfile,
   registerSearch,

@@ -41,12 +41,16 @@ export function messageLine(
   json: boolean,
   saved?: string,
   failed?: FileFailure,
+  group?: string,
 ): string {
   const file = fileJson(m.text, saved, failed);
+  // In a group the sender is the member who sent it; the conversation is the group.
+  const from = m.from ?? m.peer;
   if (json) {
     return JSON.stringify({
       id: m.id,
-      from: m.peer,
+      ...(group !== undefined ? { group } : {}),
+      from,
       text: file ? displayText(m.text) : m.text,
       ...(file ? { file } : {}),
       sentAt: isoLocal(m.sentAt),
@@ -60,7 +64,8 @@ export function messageLine(
       : failed !== undefined
         ? ` FAILED, not saved (${failed.retryable ? 'transient, will be retried' : 'not retryable'}): ${terminalSafe(failed.reason)}`
         : '';
-  return `[${localDateTime(m.sentAt)}] ${m.peer}: ${humanText(m, m.peer)}${where}`;
+  const who = group !== undefined ? `${from} @ ${group}` : from;
+  return `[${localDateTime(m.sentAt)}] ${who}: ${humanText(m, from)}${where}`;
 }
 
 /** The file entry as scripts see it: everything but the key. */
@@ -84,13 +89,23 @@ function fileJson(
 }
 
 /** One message of the stored history, either direction, with its status. */
-export function historyLine(m: StoredMessage, me: string, json: boolean, failure?: string): string {
-  const from = m.direction === 'in' ? m.peer : me;
-  const to = m.direction === 'in' ? me : m.peer;
+export function historyLine(
+  m: StoredMessage,
+  me: string,
+  json: boolean,
+  failure?: string,
+  group?: string,
+): string {
+  const from = m.direction === 'in' ? (m.from ?? m.peer) : me;
+  const to = m.direction === 'in' ? me : (group ?? m.peer);
   if (json) {
     return JSON.stringify({
       id: m.id,
       peer: m.peer,
+      ...(group !== undefined ? { group } : {}),
+      ...(m.groupDelivery
+        ? { deliveredTo: m.groupDelivery.by.length, of: m.groupDelivery.of }
+        : {}),
       direction: m.direction,
       from,
       to,
@@ -103,10 +118,18 @@ export function historyLine(m: StoredMessage, me: string, json: boolean, failure
       ...timerFields(m),
     });
   }
-  const who = m.direction === 'in' ? `${m.peer}` : `me → ${m.peer}`;
+  const where = group !== undefined ? ` @ ${group}` : '';
+  const who = m.direction === 'in' ? `${from}${where}` : `me → ${to}`;
   const why = failure !== undefined ? `: ${terminalSafe(failure)}` : '';
-  const mark = m.direction === 'out' ? ` ${statusMark(m.status)}${why}` : '';
+  const mark = m.direction === 'out' ? ` ${statusMark(m.status)}${why}${groupCount(m)}` : '';
   return `[${localDateTime(m.sentAt)}] ${who}: ${humanText(m, from)}${mark}`;
+}
+
+/** "delivered to k of n" of a group message not yet delivered to all (nothing otherwise). */
+export function groupCount(m: StoredMessage): string {
+  const d = m.groupDelivery;
+  if (!d || m.status === 'delivered') return '';
+  return ` (delivered to ${d.by.length} of ${d.of})`;
 }
 
 /** What `send` says on stderr about where its message is (stdout carries only the id). */

@@ -18,7 +18,7 @@ import type { Key } from 'ink';
 import QRCode from 'qrcode';
 import wrapAnsi from 'wrap-ansi';
 import { MAX_MESSAGE_TEXT_BYTES, checkUserName, describeTrust } from '@parley/client';
-import type { Contact, ConversationSummary, StoredMessage } from '@parley/client';
+import type { Contact, ConversationSummary, GroupEvent, StoredMessage } from '@parley/client';
 import type { NodeClient } from '@parley/client-node';
 import { formatSafetyNumber, localDateTime, terminalSafe } from './format.js';
 import { EMPTY_INPUT, applyInputKey } from './input-editor.js';
@@ -75,6 +75,8 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
   const [conversations, setConversations] = useState<ConversationSummary[]>([]);
   const [contacts, setContacts] = useState<Contact[]>([]);
   const [extraPeers, setExtraPeers] = useState<string[]>([]);
+  /** Group conversation id → group name (groups are listed as `#name`). */
+  const [groups, setGroups] = useState<ReadonlyMap<string, string>>(new Map());
   /** The selected conversation's disappearing-message timer (ms, 0 = off), for the header. */
   const [timerMs, setTimerMs] = useState(0);
   const [selected, setSelected] = useState<string | undefined>(undefined);
@@ -164,11 +166,12 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
       out.push({ peer, unread, online: c.client.online.has(peer) });
     };
     for (const s of conversations) add(s.peer, s.unread);
+    for (const g of groups.keys()) add(g, 0);
     for (const p of extraPeers) add(p, 0);
     for (const k of contacts) add(k.name, 0);
     return out;
     // `tick` re-reads presence from the client.
-  }, [conversations, contacts, extraPeers, tick]);
+  }, [conversations, contacts, extraPeers, groups, tick]);
 
   useEffect(() => {
     const off = c.client.on((e) => {
@@ -182,6 +185,7 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
       }
       if (e.type === 'error') setNotice(e.error.message);
       if (e.type === 'session-ended') setNotice(`session with ${e.peer} ended; keys discarded`);
+      if (e.type === 'group') setNotice(groupEventText(e));
       refresh();
     });
     return off;
@@ -190,8 +194,15 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
   useEffect(() => {
     let live = true;
     void (async () => {
-      const [conv, cont] = await Promise.all([c.client.conversations(), c.client.contacts()]);
+      const [conv, cont, gl] = await Promise.all([
+        c.client.conversations(),
+        c.client.contacts(),
+        c.client.groupList(),
+      ]);
       if (!live) return;
+      setGroups(
+        new Map(gl.filter((g) => g.status === 'active').map((g) => [g.conversation, g.name])),
+      );
       setConversations(conv);
       setContacts(cont);
       setWarnings((w) => {
@@ -346,13 +357,15 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
       }
       setScroll(0);
       try {
-        await c.client.send(selected, text);
+        const group = groups.get(selected);
+        if (group !== undefined) await c.client.sendToGroup(group, text);
+        else await c.client.send(selected, text);
       } catch (err) {
         setNotice(`not sent: ${(err as Error).message}`);
       }
       refresh();
     },
-    [c, selected, exit, openVerify, refresh, select, setInput, runSearch],
+    [c, selected, groups, exit, openVerify, refresh, select, setInput, runSearch],
   );
 
   // Layout, from the top: header, banners, the panes, the notice, the input (up to
@@ -514,7 +527,9 @@ function ChatApp({ c }: { c: NodeClient }): React.JSX.Element {
           {rows.length === 0 ? <Text dimColor>/to NAME to start</Text> : null}
           {rows.slice(listStart, listStart + paneRows).map((r) => (
             <Text key={r.peer} inverse={r.peer === selected} wrap="truncate">
-              {r.online ? '●' : '○'} {r.peer.slice(0, LIST_WIDTH - 8)}
+              {groups.has(r.peer)
+                ? `# ${(groups.get(r.peer) ?? '').slice(0, LIST_WIDTH - 8)}`
+                : `${r.online ? '●' : '○'} ${r.peer.slice(0, LIST_WIDTH - 8)}`}
               {r.unread > 0 ? ` (${r.unread})` : ''}
             </Text>
           ))}
@@ -591,3 +606,22 @@ export async function runChat(c: NodeClient): Promise<void> {
 }
 
 export { ChatApp };
+
+/** A membership change as the notice line shows it. */
+function groupEventText(e: GroupEvent): string {
+  const who = e.members.join(', ');
+  switch (e.change) {
+    case 'create':
+      return `${e.by} created ${e.group}`;
+    case 'add':
+      return `${e.by} added ${who} to ${e.group}`;
+    case 'remove':
+      return `${e.by} removed ${who} from ${e.group}`;
+    case 'leave':
+      return `${e.by} left ${e.group}`;
+    case 'rename':
+      return `${e.by} renamed the group to ${e.group}`;
+    case 'removed-me':
+      return `you were removed from ${e.group}`;
+  }
+}

@@ -30,13 +30,18 @@ function wrap(text: string, width: number): string[] {
 
 /** The lines of one message; `reason` is why a failed message was not sent. */
 export function messageLines(m: StoredMessage, width: number, reason?: string): TranscriptLine[] {
-  const label = m.direction === 'out' ? 'me' : m.peer;
+  // In a group, the member who sent it.
+  const label = m.direction === 'out' ? 'me' : (m.from ?? m.peer);
+  const count =
+    m.groupDelivery && m.status !== 'delivered'
+      ? ` ${m.groupDelivery.by.length}/${m.groupDelivery.of}`
+      : '';
   const time = clockTime(m.sentAt);
   const prefix = `${time} ${label}: `;
   const failed = m.direction === 'out' && m.status === 'failed';
   const mark =
     m.direction === 'out'
-      ? ` ${statusMark(m.status)}${failed && reason !== undefined ? `: ${terminalSafe(reason)}` : ''}`
+      ? ` ${statusMark(m.status)}${count}${failed && reason !== undefined ? `: ${terminalSafe(reason)}` : ''}`
       : '';
   // A timer change is an event in the conversation, not something anyone wrote.
   const body =

@@ -51,8 +51,19 @@ export type MessageStatus =
 export interface StoredMessage {
   /** Hex of the 16-byte client message id chosen by the sender. */
   readonly id: string;
-  /** The other party of the conversation. */
+  /**
+   * The conversation: the other party's name, or for a group its conversation id
+   * (`groupConversationId`, `group:` + hex group id, which no user name can be).
+   */
   readonly peer: string;
+  /** Group conversations, incoming: the member who sent it (authenticated by its sender chain). */
+  readonly from?: string;
+  /**
+   * Group conversations, outgoing: how many members it was sent to, and who of them
+   * returned the end-to-end receipt ("delivered to k of n"); the status becomes
+   * `delivered` only when all n did.
+   */
+  readonly groupDelivery?: { readonly of: number; readonly by: readonly string[] };
   readonly direction: 'in' | 'out';
   readonly text: string;
   /** Sender's clock when sent (ms since epoch), as claimed inside the encrypted envelope. */
@@ -89,6 +100,11 @@ export interface OutboxEntry {
   readonly payload: Uint8Array;
   readonly createdAt: number;
   readonly attempts: number;
+  /**
+   * A group upload (`group.send`): the members it goes to, in one relay upload; `peer`
+   * is then the group's conversation id and `deviceId` unused (1).
+   */
+  readonly recipients?: readonly string[];
 }
 
 export interface ConversationSummary {
