@@ -312,3 +312,46 @@ describe('PostgresStore holding live mail for its ack', () => {
     for (const h of held) expect(h.decision).toMatchObject({ ok: true, duplicate: false });
   });
 });
+
+describe('PostgresStore group-committed acks and receipts', () => {
+  it('concurrent acks, receipts and settles are each answered as if alone', async () => {
+    const s = await openStore(server.url(await server.createDatabase('small')));
+    const alice: Address = { name: 'alice', deviceId: 1 };
+    const ids: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await s.enqueue(mail('alice', i), 100);
+      ids.push(r.ok ? r.serverMessageId : -1);
+    }
+    // The same ack twice, someone else's ack, and acks of distinct items, all at once.
+    const [first, twice, other, ...rest] = await Promise.all([
+      s.ack(bob, ids[0]!),
+      s.ack(bob, ids[0]!),
+      s.ack(alice, ids[1]!),
+      ...ids.slice(1).map((id) => s.ack(bob, id)),
+    ]);
+    expect([first?.serverMessageId, twice, other]).toEqual([ids[0], undefined, undefined]);
+    expect(rest.map((m) => m?.serverMessageId)).toEqual(ids.slice(1));
+    expect(await s.mailboxCount(bob)).toBe(0);
+
+    // Twenty receipts for one sender at once, at most five kept: the newest five.
+    const receipt = (n: number) => ({
+      clientMessageId: new Uint8Array(16).fill(n),
+      status: 'delivered' as const,
+      serverMessageId: 1000 + n,
+      timestamp: n,
+    });
+    await Promise.all(Array.from({ length: 20 }, (_, n) => s.addReceipt(alice, receipt(n), 5)));
+    const kept = await s.pendingReceipts(alice, 0, 100);
+    expect(kept.map((r) => r.serverMessageId)).toEqual([1015, 1016, 1017, 1018, 1019]);
+    const settled = await Promise.all([
+      s.settleReceipt(alice, 1015),
+      s.settleReceipt(alice, 1015),
+      s.settleReceipt(bob, 1016),
+      s.settleReceipt(alice, 1016),
+    ]);
+    expect(settled).toEqual([1, 0, 0, 1]);
+    expect((await s.pendingReceipts(alice, 0, 100)).map((r) => r.serverMessageId)).toEqual([
+      1017, 1018, 1019,
+    ]);
+  });
+});

@@ -40,6 +40,15 @@ import {
   type MailRow,
 } from './postgres-rows.js';
 import { HeldMail, type HeldItem } from './held-mail.js';
+import {
+  addReceipts,
+  deleteAcked,
+  settleReceipts,
+  type AckItem,
+  type ReceiptItem,
+  type SettleItem,
+} from './postgres-batch-writes.js';
+import { PostgresBatcher } from './postgres-batcher.js';
 import { addressKey, PostgresMailWriter, type Queued } from './postgres-mail-writer.js';
 import { migrate } from './postgres-schema.js';
 import type {
@@ -81,6 +90,17 @@ export class PostgresStore implements RelayStore {
    * a retry while it is held or committing gets the same id without a database read.
    */
   readonly #unsettled = new Map<string, { id: number; committed: Promise<CommitOutcome> }>();
+  /** Acks and receipts, group-committed (one statement and WAL flush per batch). */
+  readonly #acks = new PostgresBatcher<AckItem, MailItem | undefined>((items) =>
+    deleteAcked((text, values) => this.#query(text, values), items),
+  );
+  readonly #receipts = new PostgresBatcher<ReceiptItem, undefined>(async (items) => {
+    await this.#tx((c) => addReceipts(c, items));
+    return items.map(() => undefined);
+  });
+  readonly #settles = new PostgresBatcher<SettleItem, number>((items) =>
+    settleReceipts((text, values) => this.#query(text, values), items),
+  );
 
   private constructor(pool: pg.Pool) {
     this.#pool = pool;
@@ -495,12 +515,7 @@ export class PostgresStore implements RelayStore {
     if (!this.#held.has(serverMessageId)) {
       await this.#committing.get(serverMessageId)?.catch(() => undefined);
     }
-    const r = await this.#query<MailRow>(
-      'DELETE FROM mailbox WHERE id = $1 AND r_name = $2 AND r_device = $3 RETURNING *',
-      [serverMessageId, recipient.name, recipient.deviceId],
-    );
-    const row = r.rows[0];
-    return row ? toMail(row) : undefined;
+    return this.#acks.add({ recipient, serverMessageId });
   }
 
   async mailboxCount(recipient: Address): Promise<number> {
@@ -517,28 +532,8 @@ export class PostgresStore implements RelayStore {
   }
 
   async addReceipt(sender: Address, receipt: Receipt, maxPerSender: number): Promise<void> {
-    await this.#tx(async (c) => {
-      // Serialises the trim of one sender's receipts across nodes (class 1: receipts).
-      await c.query('SELECT pg_advisory_xact_lock(1, hashtext($1))', [addressKey(sender)]);
-      await c.query(
-        `INSERT INTO receipts (s_name, s_device, client_id, status, server_id, ts)
-         VALUES ($1, $2, $3, $4, $5, $6)`,
-        [
-          sender.name,
-          sender.deviceId,
-          buf(receipt.clientMessageId),
-          receipt.status,
-          receipt.serverMessageId,
-          receipt.timestamp,
-        ],
-      );
-      await c.query(
-        `DELETE FROM receipts WHERE s_name = $1 AND s_device = $2 AND id <= (
-           SELECT id FROM receipts WHERE s_name = $1 AND s_device = $2
-            ORDER BY id DESC OFFSET $3 LIMIT 1)`,
-        [sender.name, sender.deviceId, maxPerSender],
-      );
-    });
+    if (this.#closed) throw new ServerError('STORAGE', 'store is closed');
+    await this.#receipts.add({ sender, receipt, maxPerSender });
   }
 
   async pendingReceipts(
@@ -566,12 +561,9 @@ export class PostgresStore implements RelayStore {
     }));
   }
 
-  async settleReceipt(sender: Address, serverMessageId: number): Promise<number> {
-    const r = await this.#query(
-      'DELETE FROM receipts WHERE server_id = $1 AND s_name = $2 AND s_device = $3',
-      [serverMessageId, sender.name, sender.deviceId],
-    );
-    return r.rowCount ?? 0;
+  settleReceipt(sender: Address, serverMessageId: number): Promise<number> {
+    if (this.#closed) return Promise.reject(new ServerError('STORAGE', 'store is closed'));
+    return this.#settles.add({ sender, serverMessageId });
   }
 
   /** Writes what is held, waits for commits in flight, then closes the pool. */
@@ -580,6 +572,7 @@ export class PostgresStore implements RelayStore {
     this.#held.stop();
     this.#releaseHeld();
     await this.#writer.drain();
+    await Promise.all([this.#acks.drain(), this.#receipts.drain(), this.#settles.drain()]);
     this.#closed = true;
     await this.#pool.end();
   }
