@@ -142,6 +142,14 @@ async function mailboxRows(database: string): Promise<number> {
   }
 }
 
+/** Polls an async condition (bounded). */
+async function untilAsync(cond: () => Promise<boolean>, what: string): Promise<void> {
+  for (let waited = 0; !(await cond()); waited += 50) {
+    if (waited > 15_000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe('relay process on PostgreSQL', () => {
   it('two clients exchange messages; a killed relay restarts with the queued mail intact', async () => {
     const s = await setup('e2e');
@@ -188,6 +196,54 @@ describe('relay process on PostgreSQL', () => {
     // No SQLite database was ever made: the relay ran on PostgreSQL only.
     expect(existsSync(join(s.dataDir, 'relay.db'))).toBe(false);
     bob2.close();
+    await kill(relay.child);
+  }, 120_000);
+
+  it('live mail is held for its ack as on SQLite, and a relay SIGKILLed during the hold loses nothing heard "queued"', async () => {
+    const s = await setup('held');
+    const [aliceTls, bobTls] = [await s.creds('alice'), await s.creds('bob')];
+    let relay = await startChild(s.dataDir, s.configFile);
+    const ackedLive = async (): Promise<number> =>
+      Number(
+        /parley_messages_total\{outcome="acked-live"\} (\d+)/.exec(
+          await scrape(relay.adminPort),
+        )?.[1] ?? 0,
+      );
+    let alice = await connect(relay.port, aliceTls);
+    let bob = await connect(relay.port, bobTls);
+    // Acked at once: never written, and "delivered" is the only receipt.
+    send(alice, 'alice', 'bob', 1);
+    const d1 = await bob.next('deliver', 15_000);
+    bob.send({ type: 'ack', serverMessageId: d1.serverMessageId });
+    await until(() => receiptOf(alice, 1, 'delivered'), 'delivered receipt', 15_000);
+    await untilAsync(async () => (await ackedLive()) === 1, 'acked-live counted');
+    expect(receiptOf(alice, 1, 'queued')).toBe(false);
+    expect(await mailboxRows(s.database)).toBe(0);
+
+    // Bob gets the next one live and dies with the relay before acking: it was held in
+    // memory (no "queued" yet) and never written.
+    send(alice, 'alice', 'bob', 2);
+    const d2 = await bob.next('deliver', 15_000);
+    expect(receiptOf(alice, 2, 'queued')).toBe(false);
+    await kill(relay.child);
+    expect(await mailboxRows(s.database)).toBe(0);
+    alice.close();
+    bob.close();
+    relay = await startChild(s.dataDir, s.configFile, relay.port);
+    // Alice had no receipt, so she sends it again (same client message id); Bob gets it
+    // on his next connection under a new server id, and the receipt reaches Alice.
+    alice = await connect(relay.port, aliceTls);
+    send(alice, 'alice', 'bob', 2);
+    await until(() => receiptOf(alice, 2, 'queued'), 'queued after the restart', 15_000);
+    bob = await connect(relay.port, bobTls);
+    const again = bob.frames.flatMap((f: ServerFrame) => (f.type === 'deliver' ? [f] : []));
+    expect(again.map((f) => f.payload)).toEqual([new Uint8Array([2, 0x5a])]);
+    expect(again[0]?.serverMessageId).toBeGreaterThan(d2.serverMessageId);
+    bob.send({ type: 'ack', serverMessageId: again[0]?.serverMessageId ?? -1 });
+    await until(() => receiptOf(alice, 2, 'delivered'), 'delivered after the restart', 15_000);
+    await untilAsync(async () => (await mailboxRows(s.database)) === 0, 'acked mail deleted');
+    alice.close();
+    bob.close();
     await kill(relay.child);
   }, 120_000);
 

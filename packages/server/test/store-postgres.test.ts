@@ -254,3 +254,155 @@ describe('PostgresStore shared by several nodes', () => {
     expect(await s.mailboxCount(bob)).toBe(0);
   });
 });
+
+describe('PostgresStore holding live mail for its ack', () => {
+  const carol: Address = { name: 'carol', deviceId: 1 };
+  const idOf = (s: { decision: { ok: boolean } }): number =>
+    'serverMessageId' in s.decision ? (s.decision.serverMessageId as number) : -1;
+  const fresh = async (): Promise<{ store: PostgresStore; url: string }> => {
+    const url = server.url(await server.createDatabase('held'));
+    return { store: await openStore(url), url };
+  };
+
+  it('an ack within the hold cancels the write: nothing ever reaches the database', async () => {
+    const { store, url } = await fresh();
+    const s = await store.submit(mail('alice', 1), 10, { holdMs: 60_000 });
+    expect(s.idDurable).toBe(true);
+    expect(await store.mailboxCount(bob)).toBe(0);
+    const item = await store.ack(bob, idOf(s));
+    expect(item?.payload).toEqual(new Uint8Array([1, 0]));
+    await expect(s.committed).resolves.toBe('acked');
+    // A second ack finds nothing; someone else's ack of the id finds nothing either.
+    expect(await store.ack(bob, idOf(s))).toBeUndefined();
+    expect(await store.ack(carol, idOf(s))).toBeUndefined();
+    await store.close();
+    const again = await openStore(url);
+    expect(await again.mailboxCount(bob)).toBe(0);
+  });
+
+  it('only the recipient can ack held mail; without an ack it is stored when the hold ends', async () => {
+    const { store, url } = await fresh();
+    const s = await store.submit(mail('alice', 2), 10, { holdMs: 30 });
+    expect(await store.ack(carol, idOf(s))).toBeUndefined();
+    await expect(s.committed).resolves.toBe('stored');
+    expect((await store.pending(bob, 0, 10)).map((m) => m.serverMessageId)).toEqual([idOf(s)]);
+    // A retry of a held-then-stored message is a duplicate with the original id, on this
+    // node and on another one.
+    const retry = await store.submit(mail('alice', 2), 10, { holdMs: 30 });
+    expect(retry.decision).toEqual({ ok: true, serverMessageId: idOf(s), duplicate: true });
+    const other = await openStore(url);
+    const there = await other.submit(mail('alice', 2), 10, { holdMs: 30 });
+    expect(there.decision).toEqual({ ok: true, serverMessageId: idOf(s), duplicate: true });
+    await store.close();
+    expect(await other.mailboxCount(bob)).toBe(1);
+  });
+
+  it("keeps one recipient's commits in id order when held and unheld mail mix", async () => {
+    const { store } = await fresh();
+    const order: number[] = [];
+    const held = await store.submit(mail('alice', 3), 10, { holdMs: 60_000 });
+    const other = await store.submit(mail('alice', 4, { recipient: carol }), 10, {
+      holdMs: 60_000,
+    });
+    const unheld = await store.submit(mail('alice', 5), 10);
+    expect(idOf(unheld)).toBeGreaterThan(idOf(held));
+    const track = (x: typeof held): Promise<void> =>
+      x.committed.then((o) => {
+        expect(o).toBe('stored');
+        order.push(idOf(x));
+      });
+    // Bob's unheld mail writes his earlier held mail first; Carol's stays held.
+    await Promise.all([track(held), track(unheld)]);
+    expect(order).toEqual([idOf(held), idOf(unheld)]);
+    expect((await store.pending(bob, 0, 10)).map((m) => m.serverMessageId)).toEqual([
+      idOf(held),
+      idOf(unheld),
+    ]);
+    expect(await store.mailboxCount(carol)).toBe(0);
+    // Closing writes what is still held: nothing accepted is lost on shutdown.
+    await store.close();
+    await expect(other.committed).resolves.toBe('stored');
+  });
+
+  it("writeNow ends the recipient's holds at once, in id order; held mail counts against the cap", async () => {
+    const { store } = await fresh();
+    const a = await store.submit(mail('alice', 6), 2, { holdMs: 60_000 });
+    const b = await store.submit(mail('alice', 7), 2, { holdMs: 60_000 });
+    const c = await store.submit(mail('alice', 8, { recipient: carol }), 2, { holdMs: 60_000 });
+    const full = await store.submit(mail('alice', 9), 2, { holdMs: 60_000 });
+    expect(full.decision).toEqual({ ok: false, reason: 'mailbox-full' });
+    b.writeNow?.();
+    await expect(a.committed).resolves.toBe('stored');
+    await expect(b.committed).resolves.toBe('stored');
+    expect((await store.pending(bob, 0, 10)).map((m) => m.serverMessageId)).toEqual([
+      idOf(a),
+      idOf(b),
+    ]);
+    expect((await store.ack(bob, idOf(b)))?.serverMessageId).toBe(idOf(b));
+    expect(await store.mailboxCount(bob)).toBe(1);
+    // Carol's stays held until her ack, which then leaves nothing to delete.
+    expect((await store.ack(carol, idOf(c)))?.serverMessageId).toBe(idOf(c));
+    await expect(c.committed).resolves.toBe('acked');
+    expect(await store.mailboxCount(carol)).toBe(0);
+  });
+
+  it('a held id is never drawn again, by this node or another', async () => {
+    const { store, url } = await fresh();
+    const other = await openStore(url);
+    const held = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.submit(mail('h', i, { recipient: carol }), 100, { holdMs: 60_000 }),
+      ),
+    );
+    const stored = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => other.enqueue(mail('s', i), 100)),
+    );
+    const ids = [...held.map(idOf), ...stored.map((r) => (r.ok ? r.serverMessageId : -1))];
+    expect(ids.every((id) => id > 0)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const h of held) expect(h.decision).toMatchObject({ ok: true, duplicate: false });
+  });
+});
+
+describe('PostgresStore group-committed acks and receipts', () => {
+  it('concurrent acks, receipts and settles are each answered as if alone', async () => {
+    const s = await openStore(server.url(await server.createDatabase('small')));
+    const alice: Address = { name: 'alice', deviceId: 1 };
+    const ids: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await s.enqueue(mail('alice', i), 100);
+      ids.push(r.ok ? r.serverMessageId : -1);
+    }
+    // The same ack twice, someone else's ack, and acks of distinct items, all at once.
+    const [first, twice, other, ...rest] = await Promise.all([
+      s.ack(bob, ids[0]!),
+      s.ack(bob, ids[0]!),
+      s.ack(alice, ids[1]!),
+      ...ids.slice(1).map((id) => s.ack(bob, id)),
+    ]);
+    expect([first?.serverMessageId, twice, other]).toEqual([ids[0], undefined, undefined]);
+    expect(rest.map((m) => m?.serverMessageId)).toEqual(ids.slice(1));
+    expect(await s.mailboxCount(bob)).toBe(0);
+
+    // Twenty receipts for one sender at once, at most five kept: the newest five.
+    const receipt = (n: number) => ({
+      clientMessageId: new Uint8Array(16).fill(n),
+      status: 'delivered' as const,
+      serverMessageId: 1000 + n,
+      timestamp: n,
+    });
+    await Promise.all(Array.from({ length: 20 }, (_, n) => s.addReceipt(alice, receipt(n), 5)));
+    const kept = await s.pendingReceipts(alice, 0, 100);
+    expect(kept.map((r) => r.serverMessageId)).toEqual([1015, 1016, 1017, 1018, 1019]);
+    const settled = await Promise.all([
+      s.settleReceipt(alice, 1015),
+      s.settleReceipt(alice, 1015),
+      s.settleReceipt(bob, 1016),
+      s.settleReceipt(alice, 1016),
+    ]);
+    expect(settled).toEqual([1, 0, 0, 1]);
+    expect((await s.pendingReceipts(alice, 0, 100)).map((r) => r.serverMessageId)).toEqual([
+      1017, 1018, 1019,
+    ]);
+  });
+});

@@ -32,6 +32,8 @@ export const HEARTBEAT_MS = 1_000;
 export const NODE_TIMEOUT_MS = 5_000;
 /** Bound on one health probe (PING), so `/healthz` answers while Redis hangs. */
 const PROBE_TIMEOUT_MS = 1_000;
+/** Most messages in one pipeline: bounds one write and what one failure resends. */
+const MAX_PIPELINED = 256;
 /** Messages kept for publishing while Redis is unreachable. */
 const MAX_QUEUED = 10_000;
 
@@ -153,20 +155,29 @@ export class RedisBus implements RelayBus {
     this.#flush();
   }
 
-  /** Publishes the queue in order, one PUBLISH in flight, so order per node holds. */
+  /**
+   * Publishes the queue in order: what is queued goes out as one pipeline (one write,
+   * one round trip for many messages), one pipeline in flight, so order per node holds.
+   * A message whose PUBLISH failed is kept with everything after it and sent again (a
+   * repeat is harmless to every subscriber; a loss is reported as a gap).
+   */
   #flush(): void {
     if (this.#flushing || this.#queue.length === 0) return;
     if (this.#dropped && this.#opts.redis.status === 'ready') {
       this.#dropped = false;
       this.#queue.unshift(JSON.stringify({ o: this.nodeId, gap: true }));
     }
-    const text = this.#queue[0] as string;
+    const texts = this.#queue.slice(0, MAX_PIPELINED);
     this.#flushing = true;
-    this.#opts.redis.publish(this.#channel, text).then(
-      () => {
+    const pipeline = this.#opts.redis.pipeline();
+    for (const t of texts) pipeline.publish(this.#channel, t);
+    pipeline.exec().then(
+      (results) => {
         this.#flushing = false;
-        this.#queue.shift();
-        this.#flush();
+        const failedAt = (results ?? []).findIndex(([err]) => err !== null);
+        const sent = failedAt < 0 ? texts.length : failedAt;
+        this.#queue.splice(0, sent);
+        if (failedAt < 0) this.#flush();
       },
       () => {
         // Unreachable: kept, retried when the connection is ready again.

@@ -12,6 +12,8 @@
  *   under the same lock. Inserts are group-committed (`postgres-mail-writer.ts`).
  * - Durability: `committed` (and so "queued") resolves only after COMMIT returned, with
  *   the server's default `synchronous_commit = on` (WAL flushed).
+ * - Live mail may be held for its ack (`holdMs`, as on SQLite): its id is drawn durably
+ *   and it is written only if no ack comes within the hold; "queued" waits for that.
  *
  * Errors of the database (unreachable, restarted) reject with `ServerError('STORAGE')`;
  * the pool drops broken connections and opens new ones, so the store recovers by itself
@@ -37,7 +39,17 @@ import {
   type KeyRow,
   type MailRow,
 } from './postgres-rows.js';
-import { addressKey, PostgresMailWriter } from './postgres-mail-writer.js';
+import { HeldMail, type HeldItem } from './held-mail.js';
+import {
+  addReceipts,
+  deleteAcked,
+  settleReceipts,
+  type AckItem,
+  type ReceiptItem,
+  type SettleItem,
+} from './postgres-batch-writes.js';
+import { PostgresBatcher } from './postgres-batcher.js';
+import { addressKey, PostgresMailWriter, type Queued } from './postgres-mail-writer.js';
 import { migrate } from './postgres-schema.js';
 import type {
   Address,
@@ -57,6 +69,7 @@ import type {
   SignedPrekey,
   StoredReceipt,
   Submission,
+  SubmitOptions,
 } from './types.js';
 
 export {
@@ -72,10 +85,56 @@ export class PostgresStore implements RelayStore {
   readonly #writer: PostgresMailWriter;
   /** Commits in flight by server id, so an ack that overtakes its commit waits for it. */
   readonly #committing = new Map<number, Promise<CommitOutcome>>();
+  /** Live mail kept for its ack; written when the hold ends without one. */
+  readonly #held: HeldMail;
+  /**
+   * New mail of this node not yet settled, by "device:name:client id" of its sender, so
+   * a retry while it is held or committing gets the same id without a database read.
+   */
+  readonly #unsettled = new Map<string, { id: number; committed: Promise<CommitOutcome> }>();
+  /** Acks and receipts, group-committed (one statement and WAL flush per batch). */
+  readonly #acks = new PostgresBatcher<AckItem, MailItem | undefined>((items) =>
+    deleteAcked((text, values) => this.#query(text, values), items),
+  );
+  readonly #receipts = new PostgresBatcher<ReceiptItem, undefined>(async (items) => {
+    await this.#tx((c) => addReceipts(c, items));
+    return items.map(() => undefined);
+  });
+  readonly #settles = new PostgresBatcher<SettleItem, number>((items) =>
+    settleReceipts((text, values) => this.#query(text, values), items),
+  );
 
   private constructor(pool: pg.Pool) {
     this.#pool = pool;
-    this.#writer = new PostgresMailWriter(pool);
+    this.#held = new HeldMail((due) => {
+      for (const h of due) this.#writer.push(this.#writeItem(h));
+    });
+    this.#writer = new PostgresMailWriter(pool, {
+      releaseFor: (keys) => {
+        const out: Queued[] = [];
+        for (const k of keys) for (const h of this.#held.release(k)) out.push(this.#writeItem(h));
+        return out;
+      },
+      heldCount: (k) => this.#held.countFor(k),
+    });
+  }
+
+  /** A held item as a `write` for the writer; its commit settles the held promise. */
+  #writeItem(h: HeldItem): Queued {
+    return {
+      mail: h.mail,
+      maxPerRecipient: Number.MAX_SAFE_INTEGER,
+      mode: { write: h.id },
+      decide: () => undefined,
+      refuse: h.reject,
+      fail: h.reject,
+      commit: () => h.resolve('stored'),
+    };
+  }
+
+  /** Writes held mail now: one recipient's, or all of it. */
+  #releaseHeld(recipientKey?: string): void {
+    for (const h of this.#held.release(recipientKey)) this.#writer.push(this.#writeItem(h));
   }
 
   /** Connects, applies migrations, and returns the store. Fails if the server is unreachable. */
@@ -370,15 +429,29 @@ export class PostgresStore implements RelayStore {
   /**
    * Queues the item for the next group commit (see `postgres-mail-writer.ts`). The
    * decision is known inside that transaction, before COMMIT; `committed` resolves
-   * after it. This backend does not hold mail in memory (`holdMs` is ignored).
+   * after it. With `holdMs` (and room under `MAX_HELD_BYTES`) the item is decided and
+   * its id drawn durably, then held: an ack within `holdMs` settles it `acked` and it
+   * is never written; otherwise it is written when the hold ends, when `writeNow` is
+   * called, or before newer mail for the same recipient is inserted.
    */
-  submit(mail: NewMail, maxPerRecipient: number): Promise<Submission> {
+  submit(mail: NewMail, maxPerRecipient: number, opts: SubmitOptions = {}): Promise<Submission> {
     if (this.#closed) return Promise.reject(new ServerError('STORAGE', 'store is closed'));
+    const dk = `${mail.sender.deviceId}:${mail.sender.name}:${Buffer.from(mail.clientMessageId).toString('hex')}`;
+    const unsettled = this.#unsettled.get(dk);
+    if (unsettled) {
+      return Promise.resolve({
+        decision: { ok: true, serverMessageId: unsettled.id, duplicate: true },
+        committed: unsettled.committed,
+        idDurable: true,
+      });
+    }
+    const holdMs = opts.holdMs ?? 0;
+    const rKey = addressKey(mail.recipient);
     return new Promise<Submission>((resolve, reject) => {
-      let commit!: () => void;
+      let settle!: (o: CommitOutcome) => void;
       let fail!: (e: unknown) => void;
       const committed = new Promise<CommitOutcome>((res, rej) => {
-        commit = () => res('stored');
+        settle = res;
         fail = rej;
       });
       // A caller may ignore `committed` (e.g. for a full mailbox): never an unhandled rejection.
@@ -386,18 +459,39 @@ export class PostgresStore implements RelayStore {
       this.#writer.push({
         mail,
         maxPerRecipient,
-        decide: (decision) => {
+        mode: holdMs > 0 && this.#held.hasRoomFor(mail.payload.length) ? 'hold' : 'insert',
+        decide: (decision, held) => {
           if (decision.ok && !decision.duplicate) {
             const id = decision.serverMessageId;
             this.#committing.set(id, committed);
-            const forget = (): boolean => this.#committing.delete(id);
+            this.#unsettled.set(dk, { id, committed });
+            const forget = (): void => {
+              this.#committing.delete(id);
+              this.#unsettled.delete(dk);
+            };
             committed.then(forget, forget);
+            if (held) {
+              this.#held.hold({
+                id,
+                mail,
+                recipientKey: rKey,
+                releaseAt: performance.now() + holdMs,
+                resolve: settle,
+                reject: fail,
+              });
+            }
           }
-          // Sequence values are never reused, so showing an id before its commit is safe.
-          resolve({ decision, committed, idDurable: true });
+          // Sequence values are never reused (a held item's was drawn in a transaction
+          // whose COMMIT flushed the WAL), so showing an id before its commit is safe.
+          resolve({
+            decision,
+            committed,
+            idDurable: true,
+            ...(held ? { writeNow: () => this.#releaseHeld(rKey) } : {}),
+          });
         },
         refuse: reject,
-        commit,
+        commit: () => settle('stored'),
         fail,
       });
     });
@@ -449,14 +543,18 @@ export class PostgresStore implements RelayStore {
   }
 
   async ack(recipient: Address, serverMessageId: number): Promise<MailItem | undefined> {
-    // The recipient may have it live before its insert committed on this node.
-    await this.#committing.get(serverMessageId)?.catch(() => undefined);
-    const r = await this.#query<MailRow>(
-      'DELETE FROM mailbox WHERE id = $1 AND r_name = $2 AND r_device = $3 RETURNING *',
-      [serverMessageId, recipient.name, recipient.deviceId],
-    );
-    const row = r.rows[0];
-    return row ? toMail(row) : undefined;
+    const held = this.#held.take(serverMessageId, addressKey(recipient));
+    if (held) {
+      // Acked before it needed writing: nothing to store, nothing to delete.
+      held.resolve('acked');
+      return { ...held.mail, serverMessageId };
+    }
+    // The recipient may have it live before its insert committed on this node (a held
+    // item acked by someone else is not in the database: no need to wait for it).
+    if (!this.#held.has(serverMessageId)) {
+      await this.#committing.get(serverMessageId)?.catch(() => undefined);
+    }
+    return this.#acks.add({ recipient, serverMessageId });
   }
 
   async mailboxCount(recipient: Address): Promise<number> {
@@ -474,28 +572,8 @@ export class PostgresStore implements RelayStore {
   }
 
   async addReceipt(sender: Address, receipt: Receipt, maxPerSender: number): Promise<void> {
-    await this.#tx(async (c) => {
-      // Serialises the trim of one sender's receipts across nodes (class 1: receipts).
-      await c.query('SELECT pg_advisory_xact_lock(1, hashtext($1))', [addressKey(sender)]);
-      await c.query(
-        `INSERT INTO receipts (s_name, s_device, client_id, status, server_id, ts)
-         VALUES ($1, $2, $3, $4, $5, $6)`,
-        [
-          sender.name,
-          sender.deviceId,
-          buf(receipt.clientMessageId),
-          receipt.status,
-          receipt.serverMessageId,
-          receipt.timestamp,
-        ],
-      );
-      await c.query(
-        `DELETE FROM receipts WHERE s_name = $1 AND s_device = $2 AND id <= (
-           SELECT id FROM receipts WHERE s_name = $1 AND s_device = $2
-            ORDER BY id DESC OFFSET $3 LIMIT 1)`,
-        [sender.name, sender.deviceId, maxPerSender],
-      );
-    });
+    if (this.#closed) throw new ServerError('STORAGE', 'store is closed');
+    await this.#receipts.add({ sender, receipt, maxPerSender });
   }
 
   async pendingReceipts(
@@ -523,18 +601,18 @@ export class PostgresStore implements RelayStore {
     }));
   }
 
-  async settleReceipt(sender: Address, serverMessageId: number): Promise<number> {
-    const r = await this.#query(
-      'DELETE FROM receipts WHERE server_id = $1 AND s_name = $2 AND s_device = $3',
-      [serverMessageId, sender.name, sender.deviceId],
-    );
-    return r.rowCount ?? 0;
+  settleReceipt(sender: Address, serverMessageId: number): Promise<number> {
+    if (this.#closed) return Promise.reject(new ServerError('STORAGE', 'store is closed'));
+    return this.#settles.add({ sender, serverMessageId });
   }
 
-  /** Waits for commits in flight, then closes the pool. */
+  /** Writes what is held, waits for commits in flight, then closes the pool. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#held.stop();
+    this.#releaseHeld();
     await this.#writer.drain();
+    await Promise.all([this.#acks.drain(), this.#receipts.drain(), this.#settles.drain()]);
     this.#closed = true;
     await this.#pool.end();
   }

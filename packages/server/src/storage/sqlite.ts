@@ -21,6 +21,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { ServerError } from '../errors.js';
+import { MAX_HELD_BYTES } from './held-mail.js';
 import {
   bytes,
   openDatabase,
@@ -88,13 +89,6 @@ const ID_RESERVATION_BLOCK = 100_000;
  * does not depend on it.
  */
 const MAILBOX_BOUND_ENTRIES = 10_000;
-
-/**
- * Most payload bytes held in memory waiting for an ack (see `submit`'s `holdMs`). Past
- * this, new mail is written at once: a slow-acking crowd of recipients costs disk
- * writes, never unbounded memory. 32 MiB is about 8 000 block-sized messages.
- */
-const MAX_HELD_BYTES = 32 * 1024 * 1024;
 
 /** How long `close` waits for queued writes and the writer thread before giving up. */
 const CLOSE_DRAIN_MAX_MS = 10_000;
