@@ -67,7 +67,12 @@ export {
   RECONNECT_MAX_MS,
   WATCHDOG_INTERVAL_MS,
 } from './connection.js';
-export type { ClientTransport, ConnectionDriverOptions, DrivenClient } from './connection.js';
+export type {
+  ClientTransport,
+  ConnectionDriverOptions,
+  ConnectionState,
+  DrivenClient,
+} from './connection.js';
 export type { ClientSocket, ClientSocketHandlers, SocketOpener } from './socket.js';
 export { systemClock, systemTimers } from './timers.js';
 export type { Clock, TimerHandle, Timers } from './timers.js';

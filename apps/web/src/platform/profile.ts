@@ -9,13 +9,13 @@ import type { CryptoProvider } from '@parley/crypto';
 import {
   Account,
   ClientError,
+  ConnectionDriver,
   DEFAULT_DEVICE_ID,
   ParleyClient,
   checkUserName,
   createProtocolE2ee,
 } from '@parley/client';
 import type { ClientOptions, KdfParams } from '@parley/client';
-import { WebConnection } from './connection.js';
 import { createIdbProfile, openIdbProfile } from './idb-store.js';
 import type { IdbStore } from './idb-store.js';
 import { tryLockProfile, waitForProfileLock } from './lock.js';
@@ -46,7 +46,7 @@ export interface WebClient {
   readonly profile: string;
   readonly client: ParleyClient;
   readonly store: IdbStore;
-  readonly connection: WebConnection;
+  readonly connection: ConnectionDriver;
   readonly account: Account;
   /** Starts connecting (registering on first use) and waits until authenticated. */
   connect(timeoutMs?: number): Promise<void>;
@@ -153,9 +153,11 @@ export async function openWebClient(o: OpenWebClientOptions): Promise<OpenWebRes
       clock,
       ...(o.repairPolicy ? { repairPolicy: o.repairPolicy } : {}),
     });
-    const connection = new WebConnection({
+    const connection = new ConnectionDriver({
       client,
       open: browserSocketOpener(o.server ?? account.info.server),
+      // The page asks the person what to do; retrying refused credentials would not help.
+      stopWhenRefused: true,
     });
     // The browser knows when the network is back; waiting out the backoff would only delay.
     const online = (): void => connection.retryNow();
@@ -176,7 +178,7 @@ export async function openWebClient(o: OpenWebClientOptions): Promise<OpenWebRes
         if (closed) return;
         closed = true;
         globalThis.removeEventListener?.('online', online);
-        connection.stop();
+        await connection.stop();
         await client.close();
         await opened.close();
         account.dispose();
