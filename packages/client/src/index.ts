@@ -49,6 +49,8 @@ export {
   Account,
   META_ACCOUNT,
   META_IDENTITY_SECRET,
+  META_TLS_CA,
+  META_TLS_CERT,
   META_NEXT_PREKEY_ID,
   META_PREKEYS_PUBLISHED,
 } from './account.js';

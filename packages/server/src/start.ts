@@ -159,8 +159,15 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
       'config: field "web.dir": required to serve the web client',
     );
   }
+  // The mtls page also learns the CA the relay enforces (read further down).
+  let caForPage: string | undefined;
   const web =
-    config.web.enabled && webDir !== undefined ? createWebHandler(resolve(webDir)) : undefined;
+    config.web.enabled && webDir !== undefined
+      ? createWebHandler(resolve(webDir), () => ({
+          auth: config.auth,
+          ...(config.auth === 'mtls' && caForPage !== undefined ? { caPem: caForPage } : {}),
+        }))
+      : undefined;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // Before anything is opened: a second relay on this folder stops here, untouched.
   const lock = lockDataDir(dataDir);
@@ -231,6 +238,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
       crl: readFileSync(paths.crl, 'utf8'),
     });
     let tls = readTls();
+    caForPage = tls.ca;
 
     warnIfCrlDue(tls.crl, !readable(caKey), now, logger);
 
