@@ -107,10 +107,7 @@ export class ConnectionDriver {
       if (e.type === 'auth-rejected') {
         const err = new ClientError('AUTH_REJECTED', 'the relay refused our credentials');
         this.fail(err);
-        if (options.stopWhenRefused === true) {
-          const why = e.reason !== undefined ? ` (${e.reason})` : '';
-          this.end(err, `the relay refused this device${why}`);
-        }
+        if (options.stopWhenRefused === true) this.end(err, e.reason ?? err.message);
       }
     });
   }

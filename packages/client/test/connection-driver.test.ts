@@ -280,11 +280,11 @@ describe('ConnectionDriver link state (the connection banner)', () => {
     const s = sockets[0] as ScriptedSocket;
     s.open = true;
     s.h.opened();
-    client.emit('auth-rejected', 'bad signature');
+    client.emit('auth-rejected', 'this device certificate has been revoked');
     await expect(ready).rejects.toMatchObject({ code: 'AUTH_REJECTED' });
     expect(states.at(-1)).toEqual({
       kind: 'refused',
-      reason: 'the relay refused this device (bad signature)',
+      reason: 'this device certificate has been revoked',
     });
     time.advance(60_000);
     expect(sockets.length).toBe(1);
