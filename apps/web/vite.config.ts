@@ -11,6 +11,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@parley\/(crypto|wire|protocol|client)$/, replacement: pkg('$1/src/index.ts') },
+      { find: /^@parley\/pki\/portable$/, replacement: pkg('pki/src/portable.ts') },
       // Libraries written for React run on Preact's compatibility layer.
       { find: /^react(-dom)?$/, replacement: 'preact/compat' },
       { find: /^react\/jsx-runtime$/, replacement: 'preact/jsx-runtime' },

@@ -8,8 +8,10 @@
  *     alternating both ways, beside the same path CLI -> CLI (two Node clients of the
  *     `parley` command's core on the same relay, message event at the receiver) in
  *     the same run (in a process of their own: bench/web/cli-peers.ts), and their ratio.
- * The browser side runs the real platform (store, lock, socket, core) under a minimal
- * harness page (bench/web/page.ts), not the UI's markup.
+ * The browser side is the real app as a person uses it (the same build as in 1, served
+ * by the relay): profiles created and unlocked through the unlock form, each message
+ * typed into the composer of the open conversation and sent with Enter, timed until
+ * the text is in the other browser's conversation view (and painted).
  *
  *   npm run bench:web        (PARLEY_BENCH_N=100, PARLEY_BENCH_R=5 to change;
  *                             PARLEY_BENCH_WEB_DIR=DIR measures that built app's first load)
@@ -23,7 +25,6 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startRelay } from '@parley/server';
 import type { RunningRelay } from '@parley/server';
 import { launchChromium } from '../../apps/web/test/chromium.js';
-import { buildTestPage } from '../../apps/web/test/test-page.js';
 
 const N = Number(process.env['PARLEY_BENCH_N'] ?? 60);
 const R = Number(process.env['PARLEY_BENCH_R'] ?? 5);
@@ -33,14 +34,12 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const FIRST_LOAD_GOAL_KB = 300;
 const RATIO_GOAL = 2;
 
-interface BenchApi {
-  create(name: string, passphrase: string): Promise<string>;
-  unlockedMs(): number;
-  enteredAt(text: string): number;
-  shownAt(text: string): number;
-  close(): Promise<void>;
+/** Timing probes the bench installs in each page (through the DevTools protocol, not the page's CSP). */
+interface Probes {
+  entered: Map<string, number>;
+  shown: Map<string, number>;
 }
-declare const parleyBench: BenchApi;
+declare const parleyProbes: Probes;
 
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -102,13 +101,70 @@ async function firstLoad(browser: Browser, tmp: string): Promise<{ files: number
   return { files, bytes };
 }
 
-async function openBench(context: BrowserContext, url: string, hash = ''): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(`${url}${hash}`);
-  await page.waitForFunction(() => document.title !== 'loading' && !document.title.startsWith('…'));
-  const title = await page.title();
-  if (title.startsWith('error')) throw new Error(title);
-  return page;
+/** Both browsers' clocks are the machine's: `performance.timeOrigin + performance.now()`. */
+async function installProbes(page: Page): Promise<void> {
+  // A plain script, so the bundler's helpers (tsx names functions) never reach the page.
+  await page.evaluate(PROBES_SCRIPT);
+}
+
+/**
+ * Enter in the composer records its text at that instant (capture phase: before the app
+ * clears it); a received message in the conversation view counts as shown once the
+ * next frame paints it.
+ */
+const PROBES_SCRIPT = `(() => {
+  const now = () => performance.timeOrigin + performance.now();
+  const probes = { entered: new Map(), shown: new Map() };
+  globalThis.parleyProbes = probes;
+  document.addEventListener('keydown', (e) => {
+    const t = e.target;
+    if (e.key === 'Enter' && !e.shiftKey && t instanceof HTMLTextAreaElement)
+      probes.entered.set(t.value, now());
+  }, true);
+  new MutationObserver(() => {
+    for (const el of document.querySelectorAll('.msg.in .text')) {
+      const text = el.textContent ?? '';
+      if (probes.shown.has(text)) continue;
+      probes.shown.set(text, -1);
+      requestAnimationFrame(() => probes.shown.set(text, now()));
+    }
+  }).observe(document.body, { childList: true, subtree: true, characterData: true });
+})()`;
+
+const connected = (p: Page): Promise<void> =>
+  p.locator('.conn.connected').waitFor({ timeout: 60_000 });
+
+async function createInUi(context: BrowserContext, url: string, name: string, pass: string) {
+  const p = await context.newPage();
+  await p.goto(url);
+  await p.getByLabel('Name').fill(name);
+  await p.getByLabel('Passphrase', { exact: true }).fill(pass);
+  await p.getByLabel('Passphrase again').fill(pass);
+  await p.getByRole('button', { name: 'Create profile' }).click();
+  await connected(p);
+  return p;
+}
+
+/** Opens the page and unlocks through the form; resolves once connected. Times it. */
+async function unlockInUi(context: BrowserContext, url: string, pass: string) {
+  const p = await context.newPage();
+  const t0 = Date.now();
+  await p.goto(url);
+  await p.getByLabel('Passphrase').fill(pass);
+  await p.getByRole('button', { name: 'Unlock' }).click();
+  await connected(p);
+  return { page: p, ms: Date.now() - t0 };
+}
+
+async function openConversation(p: Page, peer: string): Promise<void> {
+  await p.getByLabel('Start a conversation').fill(peer);
+  await p.getByRole('button', { name: 'Open' }).click();
+  await p.getByLabel(`Message to ${peer}`).waitFor({ timeout: 60_000 });
+}
+
+/** Closes a page; its `pagehide` closes the profile, which frees the lock for the next unlock. */
+async function closePage(p: Page): Promise<void> {
+  await p.close({ runBeforeUnload: true });
 }
 
 async function browserRun(browser: Browser, relay: RunningRelay) {
@@ -116,36 +172,32 @@ async function browserRun(browser: Browser, relay: RunningRelay) {
   const ctxA = await browser.newContext({ ignoreHTTPSErrors: true });
   const ctxB = await browser.newContext({ ignoreHTTPSErrors: true });
   const pass = 'bench passphrase';
-  for (const [ctx, name] of [
-    [ctxA, 'alice'],
-    [ctxB, 'bob'],
-  ] as const) {
-    const p = await openBench(ctx, url);
-    await p.evaluate(([n, pw]) => parleyBench.create(n, pw), [name, pass] as const);
-    await p.close();
-  }
-  const hash = (me: string, to: string) =>
-    `#unlock=${me}&pass=${encodeURIComponent(pass)}&to=${to}`;
+  await closePage(await createInUi(ctxA, url, 'alice', pass));
+  const b = await createInUi(ctxB, url, 'bob', pass);
   const unlock: number[] = [];
   for (let i = 0; i < R; i++) {
-    const p = await openBench(ctxA, url, hash('alice', 'bob'));
-    await p.waitForFunction(() => document.title === 'unlocked', undefined, { timeout: 60_000 });
-    unlock.push(await p.evaluate(() => parleyBench.unlockedMs()));
-    await p.evaluate(() => parleyBench.close());
-    await p.close();
+    const u = await unlockInUi(ctxA, url, pass);
+    unlock.push(u.ms);
+    await closePage(u.page);
   }
-  const a = await openBench(ctxA, url, hash('alice', 'bob'));
-  const b = await openBench(ctxB, url, hash('bob', 'alice'));
-  for (const p of [a, b]) await p.waitForFunction(() => document.title === 'unlocked');
+  const a = (await unlockInUi(ctxA, url, pass)).page;
+  await openConversation(a, 'bob');
+  await openConversation(b, 'alice');
+  for (const p of [a, b]) await installProbes(p);
+  const peerOf = new Map<Page, string>([
+    [a, 'bob'],
+    [b, 'alice'],
+  ]);
   const one = async (from: Page, to: Page, text: string): Promise<number> => {
-    await from.locator('textarea').fill(text);
-    await from.locator('textarea').press('Enter');
+    const box = from.getByLabel(`Message to ${peerOf.get(from) ?? ''}`);
+    await box.fill(text);
+    await box.press('Enter');
     const shown = await until(
-      () => to.evaluate((t) => parleyBench.shownAt(t), text),
+      () => to.evaluate((t) => parleyProbes.shown.get(t) ?? 0, text),
       (v) => v > 0,
       text,
     );
-    return shown - (await from.evaluate((t) => parleyBench.enteredAt(t), text));
+    return shown - (await from.evaluate((t) => parleyProbes.entered.get(t) ?? NaN, text));
   };
   // The first message each way carries the handshake: not part of the steady state.
   await one(a, b, 'warm a');
@@ -208,13 +260,12 @@ async function main(): Promise<void> {
   const browser = await launchChromium();
   try {
     const load = await firstLoad(browser, tmp);
-    const page = await buildTestPage(fileURLToPath(new URL('./page.ts', import.meta.url)));
     const relay = await startRelay({
       dataDir: join(tmp, 'relay'),
       port: 0,
       auth: 'open',
       web: true,
-      defaultWebDir: page,
+      defaultWebDir: WEB_DIR ?? join(root, 'apps/web/dist'),
       logLevel: 'silent',
       config: relayConfig,
     });
@@ -225,7 +276,6 @@ async function main(): Promise<void> {
       rounds.push({ web: await web.round(r), cli: await cliRound(relay, tmp, r) });
     await web.close();
     await relay.close();
-    rmSync(page, { recursive: true, force: true });
     const webP50 = median(rounds.map((x) => median(x.web)));
     const webP99 = median(rounds.map((x) => pct(x.web, 99)));
     const cliP50 = median(rounds.map((x) => median(x.cli)));
@@ -242,7 +292,9 @@ async function main(): Promise<void> {
     console.log(
       `open page -> unlocked + connected (Argon2id 64 MiB t=3): median ${fmt(median(web.unlock))}  (runs: ${web.unlock.map((x) => x.toFixed(0)).join(', ')})`,
     );
-    console.log(`browser -> browser (Enter -> shown): p50 ${fmt(webP50)}  p99 ${fmt(webP99)}`);
+    console.log(
+      `browser -> browser (real UI: composer Enter -> shown in the other's conversation): p50 ${fmt(webP50)}  p99 ${fmt(webP99)}`,
+    );
     console.log(
       `CLI -> CLI (send -> message event):  p50 ${fmt(cliP50)}  p99 ${fmt(cliP99)}  (own process)`,
     );

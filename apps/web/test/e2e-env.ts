@@ -1,7 +1,8 @@
 /**
  * The browser end-to-end set-up: the web app built by Vite into a temporary folder, a
  * real relay in open mode serving it at `/` (TLS, its own CA, SQLite in a temporary
- * data directory), and Chromium profiles to open it with. One relay per test file.
+ * data directory), or in mtls mode serving it on its browser listener, and Chromium
+ * profiles to open it with. One relay per test file.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,7 @@ export interface WebRelay {
   relay: RunningRelay;
   readonly root: string;
   readonly appDir: string;
-  /** https://127.0.0.1:PORT/ */
+  /** https://127.0.0.1:PORT/ (mtls: the browser listener's port) */
   readonly url: string;
   /** Stops the relay (the data stays). */
   stop(): Promise<void>;
@@ -36,16 +37,17 @@ export async function buildApp(dir: string): Promise<void> {
   });
 }
 
-export async function startWebRelay(): Promise<WebRelay> {
+export async function startWebRelay(auth: 'open' | 'mtls' = 'open'): Promise<WebRelay> {
   const root = mkdtempSync(join(tmpdir(), 'parley-web-e2e-'));
   const appDir = join(root, 'app');
   await buildApp(appDir);
-  const start = (port: number): Promise<RunningRelay> =>
+  const start = (port: number, browserPort = 0): Promise<RunningRelay> =>
     startRelay({
       dataDir: join(root, 'data'),
       host: '127.0.0.1',
       port,
-      auth: 'open',
+      auth,
+      ...(auth === 'mtls' ? { browserPort } : {}),
       web: true,
       defaultWebDir: appDir,
       logLevel: 'silent',
@@ -56,7 +58,7 @@ export async function startWebRelay(): Promise<WebRelay> {
     root,
     appDir,
     get url() {
-      return `https://127.0.0.1:${env.relay.port}/`;
+      return `https://127.0.0.1:${env.relay.browserPort ?? env.relay.port}/`;
     },
     stop: async () => {
       if (stopped) return;
@@ -64,7 +66,7 @@ export async function startWebRelay(): Promise<WebRelay> {
       await env.relay.close();
     },
     start: async () => {
-      env.relay = await start(env.relay.port);
+      env.relay = await start(env.relay.port, env.relay.browserPort);
       stopped = false;
     },
     close: async () => {

@@ -21,6 +21,8 @@ import {
   Account,
   ClientError,
   DEFAULT_DEVICE_ID,
+  META_TLS_CA,
+  META_TLS_CERT,
   ParleyClient,
   checkUserName,
   createProtocolE2ee,
@@ -31,9 +33,8 @@ import { createProfile, openProfile } from './profile.js';
 import { RevocationWatch } from './revocation.js';
 import { NodeTransport } from './transport.js';
 
-/** Meta keys for transport credentials, kept inside the encrypted store. */
-export const META_TLS_CA = 'tls.ca';
-export const META_TLS_CERT = 'tls.cert';
+/** Meta keys for transport credentials, kept inside the encrypted store (CA and certificate: the core's). */
+export { META_TLS_CA, META_TLS_CERT };
 export const META_TLS_KEY = 'tls.key';
 
 export type InitOptions = {

@@ -15,6 +15,9 @@ import type { ClientStore, StoreWrite } from './store/types.js';
 /** Meta keys of the profile. */
 export const META_ACCOUNT = 'account';
 export const META_IDENTITY_SECRET = 'identity.secret';
+/** mtls: the organisation CA (PEM) this profile trusts, and our device certificate (PEM). */
+export const META_TLS_CA = 'tls.ca';
+export const META_TLS_CERT = 'tls.cert';
 /** Next free prekey id (u32, shared by all prekey kinds so ids never collide). */
 export const META_NEXT_PREKEY_ID = 'prekeys.next-id';
 /** Set once the initial prekey set has been accepted by the relay. */

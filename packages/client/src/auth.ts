@@ -2,7 +2,9 @@
  * Authenticating a connection (docs/client.md, "Connection and transport"; wire.md
  * §4.1): answer the relay's `challenge` by registering, logging in (a signature over
  * `authSignedData`) or, in open mode, resuming with the single-use token of the last
- * `welcome`.
+ * `welcome`. An mtls device that cannot present its certificate in the TLS handshake
+ * (a browser, on the relay's browser listener) answers with `cert.login`: the
+ * certificate and the same signature as a login.
  *
  * Owns: the resume ticket (memory only, never stored or logged) and whether this
  * connection is resuming. Knows nothing of messages or keys beyond the identity key.
@@ -21,7 +23,11 @@ export class Auth {
   /** This connection answered its challenge with `resume` and awaits the verdict. */
   private resuming = false;
 
-  constructor(private readonly ctx: Pick<CoreContext, 'account' | 'clock' | 'crypto' | 'send'>) {}
+  constructor(
+    private readonly ctx: Pick<CoreContext, 'account' | 'clock' | 'crypto' | 'send'>,
+    /** mtls without a TLS client certificate: our CA-signed certificate (DER) to log in with. */
+    private readonly loginCertificate?: Uint8Array,
+  ) {}
 
   /** `authenticating`: the challenge opens a new connection (not a re-authentication). */
   answerChallenge(
@@ -59,7 +65,8 @@ export class Auth {
     }
     ticket?.dispose();
     const base = { name: a.name, deviceId: a.deviceId, timestamp: now };
-    const register = !a.info.registered;
+    const certificate = a.info.mode === 'mtls' ? this.loginCertificate : undefined;
+    const register = certificate === undefined && !a.info.registered;
     const signed = authSignedData({
       purpose: register ? 'register' : 'login',
       challenge: { nonce, timestamp, serverId },
@@ -69,7 +76,9 @@ export class Auth {
       ...(register ? { identityKey: a.keyPair.publicKey } : {}),
     });
     const signature = ctx.crypto.ed25519.sign(a.keyPair.secretKey, signed);
-    if (register)
+    if (certificate !== undefined)
+      ctx.send({ type: 'cert.login', ...base, certificate, signature });
+    else if (register)
       ctx.send({ type: 'register', ...base, identityKey: a.keyPair.publicKey, signature });
     else ctx.send({ type: 'login', ...base, signature });
   }

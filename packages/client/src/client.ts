@@ -23,7 +23,7 @@
  */
 import { toHex } from '@parley/crypto';
 import type { CryptoProvider } from '@parley/crypto';
-import type { ClientFrame, ServerFrame } from '@parley/wire';
+import type { CertRefusalReason, ClientFrame, ServerFrame } from '@parley/wire';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@parley/wire';
 import type { Account } from './account.js';
 import { fileText } from './attachment-entry.js';
@@ -90,6 +90,11 @@ export interface ClientOptions {
   readonly verifyPeerCertificate?: PeerCertificateCheck;
   /** mtls mode: revocation of our own and our contacts' certificates. */
   readonly revocation?: RevocationHooks;
+  /**
+   * mtls mode without a TLS client certificate (a browser on the relay's browser
+   * listener): our CA-signed certificate (DER), presented in `cert.login`.
+   */
+  readonly loginCertificate?: Uint8Array;
   /** Repair bounds (repair.ts); the defaults are its named constants. Tests shorten them. */
   readonly repairPolicy?: Partial<RepairPolicy>;
 }
@@ -98,6 +103,14 @@ type Phase = 'offline' | 'authenticating' | 'ready';
 
 /** Pause between looks at the outbox while `settle` waits. */
 const SETTLE_POLL_MS = 50;
+
+/** What a person reads when the relay refused our certificate login. */
+const CERT_REFUSAL_TEXT: Readonly<Record<CertRefusalReason, string>> = {
+  untrusted: 'the relay does not accept this certificate (not from its CA)',
+  revoked: 'this device certificate has been revoked',
+  expired: 'this device certificate has expired',
+  mismatch: 'the certificate does not match this profile',
+};
 
 export class ParleyClient {
   private readonly store: ClientStore;
@@ -153,7 +166,7 @@ export class ParleyClient {
     };
     const isClosed = (): boolean => this.closed;
     const reportError = (err: unknown, what: string): void => this.reportError(err, what);
-    this.auth = new Auth(ctx);
+    this.auth = new Auth(ctx, options.loginCertificate);
     this.requests = new Requests(ctx);
     this.prekeys = new Prekeys(ctx);
     this.attachments = new Attachments({
@@ -360,6 +373,9 @@ export class ParleyClient {
         return this.prekeys.onLow(frame);
       case 'error':
         return this.onErrorFrame(frame.code, frame.requestId, frame.clientMessageId);
+      case 'cert.refused':
+        this.emit({ type: 'auth-rejected', reason: CERT_REFUSAL_TEXT[frame.reason] });
+        return;
       case 'ping':
         this.sendFrame({ type: 'pong', timestamp: frame.timestamp });
         return;

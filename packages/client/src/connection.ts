@@ -6,7 +6,7 @@
  * -> blocks, connection open/close -> `connectionOpened`/`connectionClosed`.
  *
  * Owns: the current socket, the backoff counter, the last connection error, the
- * callers waiting for "ready". Knows nothing of sessions, storage, TLS or WebSocket
+ * callers waiting for "ready", and the link state a UI shows as its connection banner. Knows nothing of sessions, storage, TLS or WebSocket
  * libraries; time comes from the clock and timers it is given.
  */
 import { FrameReader, FrameWriter } from '@parley/wire';
@@ -33,6 +33,16 @@ const REFUSED_BACKOFF_ATTEMPT = 16;
 /** A clean close that the other side does not complete in this long is made abrupt. */
 const CLOSE_GRACE_MS = 2_000;
 
+/** The link as a connection banner shows it; `onState` reports every change. */
+export type ConnectionState =
+  | { readonly kind: 'connecting' }
+  | { readonly kind: 'online' }
+  /** Lost or never reached; the next attempt is `retryInMs` away. */
+  | { readonly kind: 'offline'; readonly retryInMs: number; readonly reason: string }
+  /** The relay refused our credentials (with `stopWhenRefused`) or the driver was halted. */
+  | { readonly kind: 'refused'; readonly reason: string }
+  | { readonly kind: 'stopped' };
+
 /** The transport handed to the core for one connection. */
 export interface ClientTransport {
   /** Queues one frame for the relay; returns false if there is no connection now. */
@@ -56,6 +66,11 @@ export interface ConnectionDriverOptions {
   readonly reconnect?: boolean;
   readonly initialBackoffMs?: number;
   readonly maxBackoffMs?: number;
+  /**
+   * True: refused credentials end the driver (state `refused`, no retry), for a UI that
+   * asks the person instead. Default: retry at the slowest pace.
+   */
+  readonly stopWhenRefused?: boolean;
   readonly clock?: Clock;
   readonly timers?: Timers;
 }
@@ -76,6 +91,8 @@ export class ConnectionDriver {
   private reconnectTimer: TimerHandle | undefined;
   private lastError: ClientError | undefined;
   private readonly waiters = new Set<Waiter>();
+  private current: ConnectionState = { kind: 'stopped' };
+  private readonly stateListeners = new Set<(s: ConnectionState) => void>();
 
   constructor(private readonly options: ConnectionDriverOptions) {
     this.clock = options.clock ?? systemClock;
@@ -85,10 +102,28 @@ export class ConnectionDriver {
         this.attempt = 0;
         for (const w of this.waiters) w.resolve();
         this.waiters.clear();
+        this.setState({ kind: 'online' });
       }
-      if (e.type === 'auth-rejected')
-        this.fail(new ClientError('AUTH_REJECTED', 'the relay refused our credentials'));
+      if (e.type === 'auth-rejected') {
+        const err = new ClientError('AUTH_REJECTED', 'the relay refused our credentials');
+        this.fail(err);
+        if (options.stopWhenRefused === true) this.end(err, e.reason ?? err.message);
+      }
     });
+  }
+
+  /** The link state now. */
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  /** Calls `fn` now and on every state change; returns the unsubscribe function. */
+  onState(fn: (s: ConnectionState) => void): () => void {
+    this.stateListeners.add(fn);
+    fn(this.current);
+    return () => {
+      this.stateListeners.delete(fn);
+    };
   }
 
   /** The last connection error, for status lines. */
@@ -97,7 +132,16 @@ export class ConnectionDriver {
   }
 
   start(): void {
+    if (!this.stopped) return;
     this.stopped = false;
+    this.connect();
+  }
+
+  /** Connects at once instead of waiting out the backoff (the host says the network is back). */
+  retryNow(): void {
+    if (this.stopped || this.socket || this.reconnectTimer === undefined) return;
+    this.timers.clear(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     this.connect();
   }
 
@@ -139,6 +183,7 @@ export class ConnectionDriver {
     this.stopped = true;
     if (this.reconnectTimer !== undefined) this.timers.clear(this.reconnectTimer);
     this.reconnectTimer = undefined;
+    this.setState({ kind: 'stopped' });
     const socket = this.socket;
     if (!socket) return;
     await new Promise<void>((resolve) => {
@@ -160,12 +205,22 @@ export class ConnectionDriver {
    */
   halt(err: ClientError): void {
     this.lastError = err;
+    this.end(err, err.message);
+  }
+
+  private end(err: ClientError, reason: string): void {
     this.stopped = true;
     if (this.reconnectTimer !== undefined) this.timers.clear(this.reconnectTimer);
     this.reconnectTimer = undefined;
     for (const w of this.waiters) w.reject(err);
     this.waiters.clear();
+    this.setState({ kind: 'refused', reason });
     this.socket?.close(false);
+  }
+
+  private setState(s: ConnectionState): void {
+    this.current = s;
+    for (const fn of this.stateListeners) fn(s);
   }
 
   private fail(err: ClientError): void {
@@ -187,10 +242,13 @@ export class ConnectionDriver {
     let watchdog: TimerHandle | undefined;
     let done = false;
     let opened = false;
+    let reason: string | undefined;
+    this.setState({ kind: 'connecting' });
     const socket: ClientSocket = this.options.open({
       opened: () => {
         if (done) return;
         opened = true;
+        lastActivity = this.clock();
         client.connectionOpened(transport);
       },
       message: (bytes) => {
@@ -212,6 +270,7 @@ export class ConnectionDriver {
         // loop (a relay restarting mid-handshake can look the same, so not never).
         if (err.code === 'AUTH_REJECTED' && !opened)
           this.attempt = Math.max(this.attempt, REFUSED_BACKOFF_ATTEMPT);
+        reason = err.message;
         this.fail(err);
       },
       closed: () => {
@@ -224,7 +283,7 @@ export class ConnectionDriver {
         const stopping = this.onSocketClosed;
         this.onSocketClosed = undefined;
         stopping?.();
-        this.scheduleReconnect();
+        this.scheduleReconnect(reason ?? (opened ? 'connection lost' : 'cannot reach the relay'));
       },
     });
     const transport: ClientTransport = {
@@ -253,16 +312,18 @@ export class ConnectionDriver {
     watchdog = this.timers.set(check, WATCHDOG_INTERVAL_MS);
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(reason: string): void {
     if (this.stopped || this.options.reconnect === false) {
       if (this.lastError) for (const w of this.waiters) w.reject(this.lastError);
       this.waiters.clear();
+      if (!this.stopped) this.setState({ kind: 'stopped' });
       return;
     }
     const initial = this.options.initialBackoffMs ?? RECONNECT_INITIAL_MS;
     const max = this.options.maxBackoffMs ?? RECONNECT_MAX_MS;
     const delay = Math.min(max, initial * 2 ** Math.min(this.attempt, 16));
     this.attempt++;
+    this.setState({ kind: 'offline', retryInMs: delay, reason });
     this.reconnectTimer = this.timers.set(() => {
       this.reconnectTimer = undefined;
       this.connect();

@@ -49,6 +49,8 @@ export {
   Account,
   META_ACCOUNT,
   META_IDENTITY_SECRET,
+  META_TLS_CA,
+  META_TLS_CERT,
   META_NEXT_PREKEY_ID,
   META_PREKEYS_PUBLISHED,
 } from './account.js';
@@ -67,7 +69,12 @@ export {
   RECONNECT_MAX_MS,
   WATCHDOG_INTERVAL_MS,
 } from './connection.js';
-export type { ClientTransport, ConnectionDriverOptions, DrivenClient } from './connection.js';
+export type {
+  ClientTransport,
+  ConnectionDriverOptions,
+  ConnectionState,
+  DrivenClient,
+} from './connection.js';
 export type { ClientSocket, ClientSocketHandlers, SocketOpener } from './socket.js';
 export { systemClock, systemTimers } from './timers.js';
 export type { Clock, TimerHandle, Timers } from './timers.js';

@@ -18,6 +18,7 @@ import type {
   ClientSocket,
   ClientSocketHandlers,
   ClientTransport,
+  ConnectionState,
   DrivenClient,
   Timers,
 } from '@parley/client';
@@ -69,9 +70,9 @@ function fakeClient(): DrivenClient & {
   log: string[];
   frames: ServerFrame[];
   transport?: ClientTransport | undefined;
-  emit(type: string): void;
+  emit(type: string, reason?: string): void;
 } {
-  const listeners = new Set<(e: { type: string }) => void>();
+  const listeners = new Set<(e: { type: string; reason?: string }) => void>();
   const c = {
     log: [] as string[],
     frames: [] as ServerFrame[],
@@ -89,19 +90,19 @@ function fakeClient(): DrivenClient & {
       c.frames.push(f);
       return Promise.resolve();
     },
-    on(l: (e: { type: string }) => void) {
+    on(l: (e: { type: string; reason?: string }) => void) {
       listeners.add(l);
       return () => listeners.delete(l);
     },
-    emit(type: string) {
+    emit(type: string, reason?: string) {
       if (type === 'ready') c.isReady = true;
-      for (const l of listeners) l({ type });
+      for (const l of listeners) l(reason === undefined ? { type } : { type, reason });
     },
   };
   return c;
 }
 
-function setup() {
+function setup(options: { stopWhenRefused?: boolean } = {}) {
   const time = new ManualTime();
   const client = fakeClient();
   const sockets: ScriptedSocket[] = [];
@@ -114,8 +115,11 @@ function setup() {
     },
     clock: () => time.now,
     timers: time,
+    ...options,
   });
-  return { time, client, sockets, driver };
+  const states: ConnectionState[] = [];
+  driver.onState((st) => states.push(st));
+  return { time, client, sockets, driver, states };
 }
 
 describe('ConnectionDriver over a scripted socket', () => {
@@ -203,5 +207,99 @@ describe('ConnectionDriver over a scripted socket', () => {
     expect(driver.error?.code).toBe('CERT_REVOKED');
     time.advance(10 * RECONNECT_MAX_MS);
     expect(sockets.length).toBe(2);
+  });
+});
+
+/** The socket could not connect: `failed`, then `closed`, as the adapters report it. */
+function unreachable(s: ScriptedSocket): void {
+  s.h.failed(new ClientError('TRANSPORT', 'cannot reach the relay'));
+  s.h.closed();
+}
+
+describe('ConnectionDriver link state (the connection banner)', () => {
+  it('reports offline with the next delay, doubling to the cap, and connecting on each attempt', () => {
+    const { time, sockets, driver, states } = setup();
+    expect(states).toEqual([{ kind: 'stopped' }]);
+    driver.start();
+    expect(states.at(-1)).toEqual({ kind: 'connecting' });
+    const delays: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      unreachable(sockets.at(-1) as ScriptedSocket);
+      const st = states.at(-1) as Extract<ConnectionState, { kind: 'offline' }>;
+      expect(st.kind).toBe('offline');
+      expect(st.reason).toBe('cannot reach the relay');
+      delays.push(st.retryInMs);
+      time.advance(st.retryInMs - 1);
+      expect(sockets.length).toBe(i + 1);
+      time.advance(1);
+      expect(sockets.length).toBe(i + 2);
+      expect(states.at(-1)?.kind).toBe('connecting');
+    }
+    expect(delays).toEqual([250, 500, 1000, 2000, 4000, 8000, 15000, 15000, 15000]);
+  });
+
+  it('is online once the core is ready, offline with the reason when the link drops', () => {
+    const { sockets, driver, states, client } = setup();
+    driver.start();
+    const s = sockets[0] as ScriptedSocket;
+    s.open = true;
+    s.h.opened();
+    client.emit('ready');
+    expect(driver.state).toEqual({ kind: 'online' });
+    s.h.failed(new ClientError('TRANSPORT', 'connection lost (1006)'));
+    s.open = false;
+    s.h.closed();
+    expect(states.at(-1)).toEqual({
+      kind: 'offline',
+      retryInMs: RECONNECT_INITIAL_MS,
+      reason: 'connection lost (1006)',
+    });
+    // The old connection's transport is dead: nothing goes out on a closed socket.
+    expect(client.transport?.send({ type: 'pong', timestamp: 1 })).toBe(false);
+  });
+
+  it('a clean close after opening reads as "connection lost"; retryNow skips the wait', () => {
+    const { sockets, driver, states } = setup();
+    driver.start();
+    const s = sockets[0] as ScriptedSocket;
+    s.open = true;
+    s.h.opened();
+    s.h.closed();
+    expect(states.at(-1)).toMatchObject({ kind: 'offline', reason: 'connection lost' });
+    driver.retryNow();
+    expect(sockets.length).toBe(2);
+    expect(states.at(-1)).toEqual({ kind: 'connecting' });
+    driver.retryNow(); // already connecting: no second socket
+    expect(sockets.length).toBe(2);
+  });
+
+  it('with stopWhenRefused, refused credentials end it (state refused, no retry)', async () => {
+    const { time, sockets, driver, states, client } = setup({ stopWhenRefused: true });
+    driver.start();
+    const ready = driver.waitReady(60_000);
+    const s = sockets[0] as ScriptedSocket;
+    s.open = true;
+    s.h.opened();
+    client.emit('auth-rejected', 'this device certificate has been revoked');
+    await expect(ready).rejects.toMatchObject({ code: 'AUTH_REJECTED' });
+    expect(states.at(-1)).toEqual({
+      kind: 'refused',
+      reason: 'this device certificate has been revoked',
+    });
+    time.advance(60_000);
+    expect(sockets.length).toBe(1);
+    expect(driver.state.kind).toBe('refused');
+  });
+
+  it('stop reports stopped and nothing reconnects', async () => {
+    const { time, sockets, driver, states } = setup();
+    driver.start();
+    const s = sockets[0] as ScriptedSocket;
+    s.open = true;
+    s.h.opened();
+    await driver.stop();
+    expect(states.at(-1)).toEqual({ kind: 'stopped' });
+    time.advance(60_000);
+    expect(sockets.length).toBe(1);
   });
 });

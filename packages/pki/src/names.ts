@@ -6,7 +6,7 @@ export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** True if `name` is a valid identity name (1..64 bytes, lowercase, `[a-z0-9._-]`). */
 export function isValidName(name: string): boolean {
-  return NAME_PATTERN.test(name) && Buffer.byteLength(name, 'utf8') <= NAME_MAX_BYTES;
+  return NAME_PATTERN.test(name) && new TextEncoder().encode(name).length <= NAME_MAX_BYTES;
 }
 
 /** Throws `bad_name` unless `name` is a valid identity name. */

@@ -38,10 +38,7 @@ export function newSerial(random: RandomBytes): string {
   return Buffer.from(b).toString('hex');
 }
 
-/** Lowercase hex without leading zeros lost: the canonical serial form of this package. */
-export function normalizeSerial(hex: string): string {
-  return hex.toLowerCase().replace(/^(00)+(?=[0-9a-f])/, '');
-}
+export { normalizeSerial } from './serial.js';
 
 export function toPem(der: ArrayBuffer | Uint8Array, label: string): string {
   return x509.PemConverter.encode(der instanceof Uint8Array ? toArrayBuffer(der) : der, label);

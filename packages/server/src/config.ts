@@ -94,7 +94,19 @@ const fileSchema = z.strictObject({
     })
     .optional(),
   auditFile: z.string().min(1).optional(),
-  /** The browser client, served at `/` on the TLS port (open mode). */
+  /**
+   * mtls only: a second, server-authenticated TLS listener for browsers, which log in
+   * with a CA-signed device certificate inside the connection (docs/client.md). It
+   * serves the web client; the mTLS port is unchanged. Off unless given.
+   */
+  browser: z
+    .strictObject({
+      port,
+      /** Bind address; default: the relay's `host`. */
+      host: z.string().min(1).optional(),
+    })
+    .optional(),
+  /** The browser client, served at `/` on the TLS port (open mode) or the browser listener (mtls). */
   web: z
     .strictObject({
       enabled: z.boolean().optional(),
@@ -165,6 +177,8 @@ export interface RelayConfig {
   readonly bus: BusConfig;
   readonly auditFile?: string;
   readonly web: { readonly enabled: boolean; readonly dir?: string };
+  /** mtls: the browser listener (certificate login), if configured. */
+  readonly browser?: { readonly host: string; readonly port: number };
   readonly limits: RelayLimits;
   readonly rateLimit: RateLimitConfig;
   readonly attachments: AttachmentLimits;
@@ -279,6 +293,8 @@ export interface ConfigOverrides {
   readonly logLevel?: string;
   /** `--web`: serve the browser client. */
   readonly web?: boolean;
+  /** `--browser-port`: the mtls browser listener's port. */
+  readonly browserPort?: number;
   readonly config?: RelayConfigFile;
 }
 
@@ -342,6 +358,7 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
       adminPort: overrides.adminPort,
       logLevel: overrides.logLevel,
       web: overrides.web === undefined ? undefined : { enabled: overrides.web },
+      browser: overrides.browserPort === undefined ? undefined : { port: overrides.browserPort },
     }),
     'flags',
   );
@@ -353,7 +370,7 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
   };
   const merge = <T extends object>(
     base: T,
-    k: 'limits' | 'rateLimit' | 'tls' | 'storage' | 'attachments' | 'web' | 'bus',
+    k: 'limits' | 'rateLimit' | 'tls' | 'storage' | 'attachments' | 'web' | 'bus' | 'browser',
   ): T => {
     let out = { ...base };
     for (const l of layers) out = { ...out, ...definedOnly(l[k] as object | undefined) };
@@ -381,10 +398,18 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
   }
   const web = merge<{ enabled?: boolean; dir?: string }>({}, 'web');
   const auth = pick('auth') ?? 'mtls';
-  if (web.enabled === true && auth !== 'open') {
+  const browserFile = merge<{ port?: number; host?: string }>({}, 'browser');
+  const browserPort = browserFile.port;
+  if (browserPort !== undefined && auth !== 'mtls') {
     throw new ServerError(
       'CONFIG_INVALID',
-      'config: field "web.enabled": the web client is served in open mode only (auth: open); see docs/client.md for mtls browser sign-in',
+      'config: field "browser": the browser listener is for mtls relays (open mode serves browsers on its TLS port)',
+    );
+  }
+  if (web.enabled === true && auth !== 'open' && browserPort === undefined) {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      'config: field "web.enabled": an mtls relay serves the web client on its browser listener only: set "browser.port" (--browser-port)',
     );
   }
   const auditFile = pick('auditFile');
@@ -401,7 +426,14 @@ export function resolveConfig(file: RelayConfigFile, overrides: ConfigOverrides 
     storage: resolveStorage(merge<NonNullable<RelayConfigFile['storage']>>({}, 'storage')),
     bus: resolveBus(merge<NonNullable<RelayConfigFile['bus']>>({}, 'bus')),
     ...(auditFile !== undefined ? { auditFile } : {}),
-    web: { enabled: web.enabled ?? false, ...(web.dir !== undefined ? { dir: web.dir } : {}) },
+    // The browser listener exists for the web client: it serves it unless told not to.
+    web: {
+      enabled: web.enabled ?? browserPort !== undefined,
+      ...(web.dir !== undefined ? { dir: web.dir } : {}),
+    },
+    ...(browserPort !== undefined
+      ? { browser: { port: browserPort, host: browserFile.host ?? pick('host') ?? L.DEFAULT_HOST } }
+      : {}),
     limits,
     rateLimit,
     attachments: merge(DEFAULT_ATTACHMENTS, 'attachments'),

@@ -84,6 +84,8 @@ export interface StartRelayOptions {
   readonly web?: boolean;
   /** Where the built web client is when the configuration names no `web.dir`. */
   readonly defaultWebDir?: string;
+  /** mtls: open the browser listener on this port (`--browser-port`; 0 picks a free one). */
+  readonly browserPort?: number;
   /** Re-read the CRL on SIGHUP (the `parley server` command sets this). */
   readonly handleSignals?: boolean;
   /** Clock in ms since the epoch; default Date.now. */
@@ -96,8 +98,10 @@ export interface RunningRelay {
   readonly adminPort: number;
   /** `wss://HOST:PORT/ws` */
   readonly url: string;
-  /** `https://HOST:PORT/` when the web client is served. */
+  /** `https://HOST:PORT/` when the web client is served (mtls: the browser listener's). */
   readonly webUrl?: string;
+  /** mtls: the browser listener's port, when it is open. */
+  readonly browserPort?: number;
   readonly auth: 'mtls' | 'open';
   /** PEM of the private CA that signed the server certificate. */
   readonly caPem: string;
@@ -143,6 +147,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     ...(opts.adminPort !== undefined ? { adminPort: opts.adminPort } : {}),
     ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
     ...(opts.web !== undefined ? { web: opts.web } : {}),
+    ...(opts.browserPort !== undefined ? { browserPort: opts.browserPort } : {}),
     ...(opts.config !== undefined ? { config: opts.config } : {}),
   });
   const now = opts.now ?? Date.now;
@@ -154,8 +159,15 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
       'config: field "web.dir": required to serve the web client',
     );
   }
+  // The mtls page also learns the CA the relay enforces (read further down).
+  let caForPage: string | undefined;
   const web =
-    config.web.enabled && webDir !== undefined ? createWebHandler(resolve(webDir)) : undefined;
+    config.web.enabled && webDir !== undefined
+      ? createWebHandler(resolve(webDir), () => ({
+          auth: config.auth,
+          ...(config.auth === 'mtls' && caForPage !== undefined ? { caPem: caForPage } : {}),
+        }))
+      : undefined;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // Before anything is opened: a second relay on this folder stops here, untouched.
   const lock = lockDataDir(dataDir);
@@ -226,6 +238,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
       crl: readFileSync(paths.crl, 'utf8'),
     });
     let tls = readTls();
+    caForPage = tls.ca;
 
     warnIfCrlDue(tls.crl, !readable(caKey), now, logger);
 
@@ -285,15 +298,29 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     undo.push(() => core.shutdown());
 
     // Fails early, with a PKI error, if the CA or CRL is unusable.
-    await createClientVerifier({ caPem: tls.ca, crlPem: tls.crl });
+    let verifier = await createClientVerifier({ caPem: tls.ca, crlPem: tls.crl });
+    const browserListener = config.auth === 'mtls' ? config.browser : undefined;
     const transport = await startTransport(core, {
       host: config.host,
       port: config.port,
       mtls: config.auth === 'mtls',
       tls,
-      ...(web ? { web } : {}),
+      // An mtls relay serves the web client on its browser listener only.
+      ...(web && !browserListener ? { web } : {}),
     });
     undo.push(() => transport.close());
+    const browser = browserListener
+      ? await startTransport(core, {
+          host: browserListener.host,
+          port: browserListener.port,
+          mtls: false,
+          tls,
+          ...(web ? { web } : {}),
+          // The verifier of the CRL in force: a reload swaps it before revalidating.
+          certificateLogin: (der, at) => verifier.verify({ certDer: der }, at),
+        })
+      : undefined;
+    if (browser) undo.push(() => browser.close());
     let closed = false;
     const admin = await startAdmin(config.adminPort, metrics, () => !closed, {
       storage: storage.health,
@@ -315,7 +342,9 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
           if (next.crl === tls.crl) return;
           const nextVerifier = await createClientVerifier({ caPem: next.ca, crlPem: next.crl });
           tls = next;
+          verifier = nextVerifier;
           transport.updateTls(tls);
+          browser?.updateTls(tls);
           if (config.auth === 'mtls') core.setCrl(crlToDer(tls.crl));
           // Connections made before the change are re-checked: a revoked device is cut now.
           const dropped = core.revalidate((der) => {
@@ -361,16 +390,22 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
         auth: config.auth,
         adminPort: admin.port,
         web: web !== undefined,
+        ...(browser ? { browserPort: browser.port } : {}),
       },
       'relay listening',
     );
 
-    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    const bracket = (h: string): string => (h.includes(':') ? `[${h}]` : h);
+    const host = bracket(config.host);
+    const browserHost = bracket(browserListener?.host ?? config.host);
     return {
       port: transport.port,
       adminPort: admin.port,
       url: `wss://${host}:${transport.port}${WS_PATH}`,
-      ...(web ? { webUrl: `https://${host}:${transport.port}/` } : {}),
+      ...(web
+        ? { webUrl: `https://${browser ? browserHost : host}:${(browser ?? transport).port}/` }
+        : {}),
+      ...(browser ? { browserPort: browser.port } : {}),
       auth: config.auth,
       caPem: tls.ca,
       config,
@@ -387,6 +422,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
         await reloading;
         core.shutdown();
         await transport.close();
+        await browser?.close();
         await admin.close();
         core.audit({ type: 'relay.stop' });
         await bus.close();

@@ -12,7 +12,12 @@
  *   byte, so one machine cannot hold every connection slot with half-sent handshakes.
  * - ws refuses any message above one block before buffering it (`maxPayload`), and
  *   compression is off (it would make sizes depend on content: M28).
- * Every refusal is audited; the peer learns nothing beyond a closed connection.
+ * - The browser listener of an mtls relay (`certificateLogin`) asks for no client
+ *   certificate: the device logs in inside the connection with its CA-signed certificate
+ *   and a signature over a fresh challenge (certificate-login.ts), and is then bound to
+ *   that certificate exactly like an mTLS connection.
+ * Every refusal is audited; the peer learns nothing beyond a closed connection (a
+ * refused certificate login is told why its own certificate failed).
  */
 import { createServer, type Server } from 'node:https';
 import type { X509Certificate } from 'node:crypto';
@@ -21,6 +26,7 @@ import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { isValidName, type VerifiedClientCertificate } from '@parley/pki';
 import { WS_PATH, tlsFragmentForBlocks } from '@parley/wire';
+import { CertificateLoginGate, type CertificateCheck } from './certificate-login.js';
 import type { PeerInfo } from './connection.js';
 import { RejectionAuditLimiter } from './rejection-audit.js';
 import type { RelayCore } from './relay.js';
@@ -47,6 +53,12 @@ export interface TransportOptions {
   readonly verifyPeer?: (der: Uint8Array) => VerifiedClientCertificate;
   /** Serves plain HTTPS requests (the web client); without it they get a 404. */
   readonly web?: WebHandler;
+  /**
+   * The browser listener of an mtls relay: no certificate in the TLS handshake (`mtls`
+   * must be false); every connection first logs in with a device certificate that this
+   * check accepts (certificate-login.ts).
+   */
+  readonly certificateLogin?: CertificateCheck;
 }
 
 export interface Transport {
@@ -214,9 +226,11 @@ export async function startTransport(core: RelayCore, opts: TransportOptions): P
     const release = preAuth.releaser(remote);
     // One block per TLS record, so record sizes never count the blocks of a burst (M42).
     tlsSocket.setMaxSendFragment(tlsFragmentForBlocks(limits.blockBytes, false));
-    wss.handleUpgrade(req, socket, head, (ws: WebSocket) =>
-      attach(core, ws, socket, peer, release),
-    );
+    const check = opts.certificateLogin;
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      if (check) loginFirst(core, ws, socket, remote, check, release);
+      else attach(core, ws, socket, peer, release);
+    });
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -336,6 +350,45 @@ export function peerIdentity(cert: X509Certificate): VerifiedClientCertificate {
   };
 }
 
+/** Runs the certificate login on `ws`, then wires it to a session bound to that certificate. */
+function loginFirst(
+  core: RelayCore,
+  ws: WebSocket,
+  socket: Socket,
+  remote: string,
+  check: CertificateCheck,
+  releasePreAuth: () => void,
+): void {
+  const onMessage = (data: unknown, isBinary: boolean): void => gate.onMessage(data, isBinary);
+  const onClose = (): void => gate.closed();
+  const onError = (): void => {
+    gate.closed();
+    ws.terminate();
+  };
+  const gate = new CertificateLoginGate(
+    core,
+    {
+      remote,
+      send: (block) => ws.send(block, { binary: true }),
+      close: (code) => {
+        ws.close(code);
+        setTimeout(() => ws.terminate(), 1_000).unref();
+      },
+    },
+    check,
+    (peer) => {
+      ws.off('message', onMessage);
+      ws.off('close', onClose);
+      ws.off('error', onError);
+      const session = attach(core, ws, socket, peer, releasePreAuth);
+      return (data, isBinary) => session.onMessage(data, isBinary);
+    },
+  );
+  ws.on('message', onMessage);
+  ws.on('close', onClose);
+  ws.on('error', onError);
+}
+
 /**
  * Wires one WebSocket to a core session.
  *
@@ -351,7 +404,7 @@ function attach(
   socket: Socket,
   peer: PeerInfo,
   releasePreAuth: () => void,
-): void {
+): Session {
   let corked = false;
   const uncork = (): void => {
     corked = false;
@@ -395,4 +448,5 @@ function attach(
     }
   });
   ws.on('close', () => session.onClose());
+  return session;
 }

@@ -66,6 +66,19 @@ interface Asset {
 
 export type WebHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/**
+ * What the page learns about the relay that serves it, at `RELAY_INFO_PATH`: how devices
+ * sign in, and for mtls the organisation CA (public) that device certificates must come
+ * from. The page's code comes from this relay too, so this adds no trust.
+ */
+export interface RelayInfo {
+  readonly auth: 'mtls' | 'open';
+  readonly caPem?: string;
+}
+
+/** Where the page reads {@link RelayInfo}. */
+export const RELAY_INFO_PATH = '/relay.json';
+
 function collect(root: string): Map<string, Asset> {
   const assets = new Map<string, Asset>();
   let total = 0;
@@ -107,7 +120,10 @@ function collect(root: string): Map<string, Asset> {
  * Loads `dir` (must hold index.html) and returns the request handler. Throws
  * `CONFIG_INVALID` naming `web.dir` when the directory is missing or not an app.
  */
-export function createWebHandler(dir: string): WebHandler {
+export function createWebHandler(
+  dir: string,
+  info: () => RelayInfo = () => ({ auth: 'open' }),
+): WebHandler {
   let root: string;
   try {
     root = realpathSync(dir);
@@ -135,7 +151,16 @@ export function createWebHandler(dir: string): WebHandler {
       );
     }
     const path = (req.url ?? '/').split(/[?#]/)[0] ?? '/';
-    const asset = path === '/' ? index : assets.get(path);
+    const asset =
+      path === '/'
+        ? index
+        : path === RELAY_INFO_PATH
+          ? {
+              type: 'application/json',
+              body: Buffer.from(JSON.stringify(info())),
+              immutable: false,
+            }
+          : assets.get(path);
     if (!asset) {
       return send(404, { 'content-type': 'text/plain; charset=utf-8' }, Buffer.from('not found\n'));
     }

@@ -112,6 +112,24 @@ export const ERROR_CODES = [
   'server_error',
 ] as const;
 
+/**
+ * Why the relay refused a `cert.login` (the device's own certificate, so no secret of
+ * anyone else's). Index order is the wire encoding: append only.
+ */
+export const CERT_REFUSAL_REASONS = [
+  /** Not from the organisation CA, malformed, or not an Ed25519 `CN=<name>` device certificate. */
+  'untrusted',
+  /** On the relay's current CRL. */
+  'revoked',
+  /** Outside its validity period on the relay's clock. */
+  'expired',
+  /** The certificate names someone else, or the signature is not by its key. */
+  'mismatch',
+] as const;
+
+/** Reason carried by a `cert.refused` frame. */
+export type CertRefusalReason = (typeof CERT_REFUSAL_REASONS)[number];
+
 /** Server error code carried by an `error` frame. */
 export type ErrorFrameCode = (typeof ERROR_CODES)[number];
 
@@ -156,6 +174,22 @@ export const FRAME_SPECS = {
     fields: {
       name: t.name(),
       deviceId: t.u32(),
+      timestamp: t.u64(),
+      signature: t.bytes(SIGNATURE_BYTES),
+    },
+  },
+  /**
+   * mtls relay, browser listener: answer a `challenge` with a CA-signed device
+   * certificate (DER) and its key's signature over `authSignedData` (purpose login), for
+   * a client that cannot present the certificate in the TLS handshake. Live-only.
+   */
+  'cert.login': {
+    code: 0x14,
+    direction: 'toServer',
+    fields: {
+      name: t.name(),
+      deviceId: t.u32(),
+      certificate: t.varbytes(MAX_CERTIFICATE_BYTES),
       timestamp: t.u64(),
       signature: t.bytes(SIGNATURE_BYTES),
     },
@@ -392,6 +426,15 @@ export const FRAME_SPECS = {
     direction: 'toClient',
     fields: { requestId: t.u32(), crl: t.varbytes(MAX_CRL_BYTES) },
   },
+  /**
+   * The answer to a `cert.login` the relay refused, with the reason; the relay closes
+   * the connection after it.
+   */
+  'cert.refused': {
+    code: 0x53,
+    direction: 'toClient',
+    fields: { reason: t.enum(CERT_REFUSAL_REASONS) },
+  },
   /** A request failed. Correlates by `requestId` or `clientMessageId` when it has one. */
   error: {
     code: 0x4a,
@@ -494,6 +537,7 @@ export const LIVE_ONLY_FRAME_TYPES: ReadonlySet<FrameType> = new Set<FrameType>(
   'hello',
   'register',
   'login',
+  'cert.login',
   'resume',
   'challenge',
   'ping',
@@ -517,6 +561,8 @@ export type HelloFrame = FrameOf<'hello'>;
 export type RegisterFrame = FrameOf<'register'>;
 export type LoginFrame = FrameOf<'login'>;
 export type ResumeFrame = FrameOf<'resume'>;
+export type CertLoginFrame = FrameOf<'cert.login'>;
+export type CertRefusedFrame = FrameOf<'cert.refused'>;
 export type PrekeysUploadFrame = FrameOf<'prekeys.upload'>;
 export type KeysLookupFrame = FrameOf<'keys.lookup'>;
 export type SendFrame = FrameOf<'send'>;

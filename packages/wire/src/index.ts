@@ -25,6 +25,7 @@ export { MAX_TLS_FRAGMENT_BYTES, blockMessageBytes, tlsFragmentForBlocks } from 
 export {
   DELIVER_KINDS,
   RETIRED_FRAME_CODES,
+  CERT_REFUSAL_REASONS,
   ERROR_CODES,
   FRAME_SPECS,
   LIVE_ONLY_FRAME_TYPES,
@@ -43,6 +44,9 @@ export {
   type DeliverKind,
   type Direction,
   type ErrorFrame,
+  type CertLoginFrame,
+  type CertRefusalReason,
+  type CertRefusedFrame,
   type ErrorFrameCode,
   type Frame,
   type FrameOf,

@@ -58,7 +58,7 @@ export const MAX_REASSEMBLY_BYTES = 2 * MAX_FRAME_BYTES;
 export const REASSEMBLY_TIMEOUT_MS = 30_000;
 
 /**
- * Live-only control frames (hello, register, login, resume, challenge, ping) must carry a
+ * Live-only control frames (hello, register, login, cert.login, resume, challenge, ping) must carry a
  * timestamp within this distance of the receiver's clock (M26; seed 000 uses 60 s).
  * Wide enough for unsynchronised phone clocks, narrow enough that a captured login
  * cannot be replayed later (it is also bound to a one-time server nonce).

@@ -50,7 +50,7 @@ export function checkFreshness(
   }
 }
 
-/** True for frame types that must pass `checkFreshness` (hello, register, login, resume, challenge, ping). */
+/** True for frame types that must pass `checkFreshness` (`LIVE_ONLY_FRAME_TYPES`). */
 export function isLiveOnly(frame: Frame): boolean {
   return LIVE_ONLY_FRAME_TYPES.has(frame.type);
 }

@@ -19,6 +19,7 @@ interface ServerFlags {
   readonly logLevel?: string;
   readonly web?: boolean;
   readonly webDir?: string;
+  readonly browserPort?: string;
 }
 
 /** The web client built in this checkout (same depth from src/ and dist/). */
@@ -50,9 +51,13 @@ export function registerServer(program: Command): void {
     .option('--log-level <LEVEL>', 'pino log level (default info)')
     .option(
       '--web',
-      'serve the browser client at https://HOST:PORT/ beside /ws (needs --auth open)',
+      'serve the browser client at https://HOST:PORT/ beside /ws (open mode; mtls: --browser-port)',
     )
     .option('--web-dir <DIR>', 'the built web client to serve (default: apps/web/dist)')
+    .option(
+      '--browser-port <PORT>',
+      'mtls: open the browser listener (web client + certificate login) on PORT; off by default',
+    )
     .addHelpText(
       'after',
       [
@@ -63,6 +68,13 @@ export function registerServer(program: Command): void {
         "signed by the data directory's own CA (DIR/pki/ca.crt): import that into the",
         "browser's trusted authorities, or accept the warning once on 127.0.0.1.",
         '`npm start` in the checkout does all of this on embedded defaults.',
+        '',
+        'Browsers on an mtls relay: the mTLS port keeps refusing handshakes without a',
+        'client certificate, so browsers get their own listener:',
+        '  parley server --data DIR --browser-port 8445     (or "browser": { "port": 8445 })',
+        'then open https://HOST:8445/. A new browser profile shows a certificate request:',
+        'sign it where the CA key is kept (parley pki sign NAME.csr --data DIR --out NAME.crt)',
+        'and paste or upload NAME.crt in the page. Revoked certificates are refused there too.',
       ].join('\n'),
     )
     .action(async (flags: ServerFlags) => {
@@ -72,6 +84,7 @@ export function registerServer(program: Command): void {
       }
       const port = parsePort('--port', flags.port);
       const adminPort = parsePort('--admin-port', flags.adminPort);
+      const browserPort = parsePort('--browser-port', flags.browserPort);
       const dataDir = flags.data;
       const opts: StartRelayOptions = {
         dataDir,
@@ -83,6 +96,7 @@ export function registerServer(program: Command): void {
         ...(adminPort !== undefined ? { adminPort } : {}),
         ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
         ...(flags.web !== undefined ? { web: flags.web } : {}),
+        ...(browserPort !== undefined ? { browserPort } : {}),
         ...(flags.webDir !== undefined ? { config: { web: { dir: flags.webDir } } } : {}),
         defaultWebDir: DEFAULT_WEB_DIR,
       };
@@ -112,6 +126,11 @@ export function registerServer(program: Command): void {
           `(quick tests: parley pki issue NAME --data ${relay.paths.dataDir} --out OUTDIR)`,
           ...(relay.webUrl !== undefined
             ? [`web client: open ${relay.webUrl} in a browser (CA to trust: ${relay.paths.caCert})`]
+            : []),
+          ...(relay.browserPort !== undefined
+            ? [
+                `browser sign-in: a new browser profile shows NAME.csr; sign it with parley pki sign NAME.csr --data ${relay.paths.dataDir} --out NAME.crt and import NAME.crt in the page`,
+              ]
             : []),
           '',
         ].join('\n'),

@@ -1,6 +1,7 @@
 /**
- * Browser profiles: create one (a fresh device key; the relay registers it on the first
- * connection, open mode), and unlock one into a running client. The client core does the
+ * Browser profiles: create one (a fresh device key; an open-mode relay registers it on
+ * the first connection, an mtls one needs it certified first: enrolment.ts), and unlock
+ * one into a running client. The client core does the
  * protocol; this file assembles it from the IndexedDB store, the profile lock and the
  * browser connection, the way the Node adapter does from SQLite and TLS.
  */
@@ -9,13 +10,16 @@ import type { CryptoProvider } from '@parley/crypto';
 import {
   Account,
   ClientError,
+  ConnectionDriver,
   DEFAULT_DEVICE_ID,
+  META_TLS_CA,
   ParleyClient,
   checkUserName,
   createProtocolE2ee,
 } from '@parley/client';
-import type { ClientOptions, KdfParams } from '@parley/client';
-import { WebConnection } from './connection.js';
+import type { AuthMode, ClientOptions, KdfParams } from '@parley/client';
+import { utf8Encode } from '@parley/crypto';
+import { checkImportedCertificate, mtlsClientOptions, profileCsr } from './enrolment.js';
 import { createIdbProfile, openIdbProfile } from './idb-store.js';
 import type { IdbStore } from './idb-store.js';
 import { tryLockProfile, waitForProfileLock } from './lock.js';
@@ -39,6 +43,9 @@ export interface CreateWebProfileOptions {
   readonly crypto?: CryptoProvider;
   readonly kdf?: Partial<Pick<KdfParams, 'memoryKiB' | 'iterations' | 'parallelism'>>;
   readonly now?: () => number;
+  /** How the relay signs devices in (default open); mtls needs the organisation CA. */
+  readonly mode?: AuthMode;
+  readonly caPem?: string;
 }
 
 /** A profile open in this tab: the client, its store, its connection; `close` gives all back. */
@@ -46,7 +53,7 @@ export interface WebClient {
   readonly profile: string;
   readonly client: ParleyClient;
   readonly store: IdbStore;
-  readonly connection: WebConnection;
+  readonly connection: ConnectionDriver;
   readonly account: Account;
   /** Starts connecting (registering on first use) and waits until authenticated. */
   connect(timeoutMs?: number): Promise<void>;
@@ -59,7 +66,15 @@ export interface InAnotherTab {
   readonly profile: string;
 }
 
-export type OpenWebResult = { readonly status: 'open'; readonly web: WebClient } | InAnotherTab;
+/** An mtls profile without its certificate yet: `csr` is for the administrator to sign. */
+export interface NeedsCertificate {
+  readonly status: 'needs-certificate';
+  readonly profile: string;
+  readonly csr: string;
+}
+
+export type OpenWebResult =
+  { readonly status: 'open'; readonly web: WebClient } | InAnotherTab | NeedsCertificate;
 
 function pageRelayUrl(): string {
   return relayUrlFor(globalThis.location);
@@ -73,6 +88,9 @@ export async function createWebProfile(
   o: CreateWebProfileOptions,
 ): Promise<{ status: 'created' } | InAnotherTab> {
   const name = checkUserName(o.name, 'name');
+  const mode = o.mode ?? 'open';
+  if (mode === 'mtls' && o.caPem === undefined)
+    throw new ClientError('INVALID_ARGUMENT', 'an mtls profile needs the organisation CA');
   const crypto = o.crypto ?? createPortableCrypto();
   const lock = await tryLockProfile(name);
   if (!lock) return { status: 'in-another-tab', profile: name };
@@ -89,11 +107,15 @@ export async function createWebProfile(
             name,
             deviceId: DEFAULT_DEVICE_ID,
             server: o.server ?? pageRelayUrl(),
-            mode: 'open',
+            mode,
             registered: false,
             createdAt: (o.now ?? (() => Date.now()))(),
           },
           seed,
+        ).concat(
+          mode === 'mtls' && o.caPem !== undefined
+            ? [{ op: 'meta.put', key: META_TLS_CA, value: utf8Encode(o.caPem) }]
+            : [],
         ),
       );
     } finally {
@@ -139,13 +161,17 @@ export async function openWebClient(o: OpenWebClientOptions): Promise<OpenWebRes
   try {
     store = await openIdbProfile(o.profile, o.passphrase, { crypto });
     const account = await Account.load(store, crypto);
-    if (account.info.mode !== 'open') {
-      throw new ClientError(
-        'INVALID_ARGUMENT',
-        'this browser client signs in to open-mode relays only',
-      );
+    const mtls =
+      account.info.mode === 'mtls' ? await mtlsClientOptions(store, account, clock) : undefined;
+    if (account.info.mode === 'mtls' && mtls === undefined) {
+      const csr = await profileCsr(account);
+      account.dispose();
+      await store.close();
+      lock.release();
+      return { status: 'needs-certificate', profile: o.profile, csr };
     }
     const client = new ParleyClient({
+      ...mtls,
       store,
       crypto,
       e2ee: createProtocolE2ee(crypto),
@@ -153,9 +179,11 @@ export async function openWebClient(o: OpenWebClientOptions): Promise<OpenWebRes
       clock,
       ...(o.repairPolicy ? { repairPolicy: o.repairPolicy } : {}),
     });
-    const connection = new WebConnection({
+    const connection = new ConnectionDriver({
       client,
       open: browserSocketOpener(o.server ?? account.info.server),
+      // The page asks the person what to do; retrying refused credentials would not help.
+      stopWhenRefused: true,
     });
     // The browser knows when the network is back; waiting out the backoff would only delay.
     const online = (): void => connection.retryNow();
@@ -176,7 +204,7 @@ export async function openWebClient(o: OpenWebClientOptions): Promise<OpenWebRes
         if (closed) return;
         closed = true;
         globalThis.removeEventListener?.('online', online);
-        connection.stop();
+        await connection.stop();
         await client.close();
         await opened.close();
         account.dispose();
@@ -188,5 +216,45 @@ export async function openWebClient(o: OpenWebClientOptions): Promise<OpenWebRes
     await store?.close();
     lock.release();
     throw err;
+  }
+}
+
+export interface ImportWebCertificateOptions {
+  readonly profile: string;
+  readonly passphrase: string;
+  /** The certificate `parley pki sign` wrote for this profile's CSR (PEM). */
+  readonly certPem: string;
+  readonly crypto?: CryptoProvider;
+  readonly clock?: () => number;
+}
+
+/**
+ * Imports the signed certificate of an mtls profile, after checking it is from the
+ * profile's CA and certifies this profile's name and key. `INVALID_ARGUMENT` with the
+ * reason otherwise, and nothing is stored.
+ */
+export async function importWebCertificate(
+  o: ImportWebCertificateOptions,
+): Promise<{ status: 'imported' } | InAnotherTab> {
+  const crypto = o.crypto ?? createPortableCrypto();
+  const lock = await tryLockProfile(o.profile);
+  if (!lock) return { status: 'in-another-tab', profile: o.profile };
+  try {
+    const store = await openIdbProfile(o.profile, o.passphrase, { crypto });
+    try {
+      const account = await Account.load(store, crypto);
+      try {
+        const now = new Date((o.clock ?? (() => Date.now()))());
+        const write = await checkImportedCertificate(store, account, o.certPem, now);
+        await store.commit([{ op: 'meta.put', ...write }]);
+      } finally {
+        account.dispose();
+      }
+    } finally {
+      await store.close();
+    }
+    return { status: 'imported' };
+  } finally {
+    lock.release();
   }
 }

@@ -7,7 +7,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import { ClientError } from '@parley/client';
-import { ProfileInUseError } from './session.js';
+import { CertificateNeeded, ProfileInUseError } from './session.js';
+import { Enrol } from './Enrol.js';
 import type { ChatSession, ProfileGate } from './session.js';
 
 /** Shortest passphrase the form accepts; Argon2id makes each guess costly, length does the rest. */
@@ -48,6 +49,8 @@ export function Unlock({
   /** Set while waiting for another tab to let go of the profile; aborting stops waiting. */
   const [waiting, setWaiting] = useState<AbortController | undefined>(undefined);
   const [inUse, setInUse] = useState(false);
+  /** An mtls profile waiting for its certificate. */
+  const [enrol, setEnrol] = useState<CertificateNeeded | undefined>(undefined);
 
   useEffect(() => {
     void (async () => {
@@ -91,6 +94,7 @@ export function Unlock({
       setPass2('');
       onOpen(session);
     } catch (err) {
+      if (err instanceof CertificateNeeded) return setEnrol(err);
       setError(explain(err));
       setInUse(err instanceof ProfileInUseError && mode === 'unlock');
     } finally {
@@ -99,6 +103,7 @@ export function Unlock({
   };
 
   if (mode === 'loading') return <main class="unlock" aria-busy="true" />;
+  if (enrol) return <Enrol need={enrol} onOpen={onOpen} />;
   return (
     <main class="unlock">
       <h1>Parley</h1>

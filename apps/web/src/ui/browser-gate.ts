@@ -1,11 +1,18 @@
 /**
  * The default profile gate: this browser's IndexedDB profile (platform/profile.ts) on
- * the relay that served the page, open mode, one tab at a time per profile.
+ * the relay that served the page, one tab at a time per profile. On an mtls relay a new
+ * profile first needs its certificate (`CertificateNeeded`).
  */
 import { ClientError } from '@parley/client';
-import { createWebProfile, listWebProfiles, openWebClient } from '../platform/profile.js';
+import { fetchRelayInfo } from '../platform/enrolment.js';
+import {
+  createWebProfile,
+  importWebCertificate,
+  listWebProfiles,
+  openWebClient,
+} from '../platform/profile.js';
 import type { WebClient } from '../platform/profile.js';
-import { ProfileInUseError } from './session.js';
+import { CertificateNeeded, ProfileInUseError } from './session.js';
 import type { ChatSession, ProfileGate } from './session.js';
 
 function session(web: WebClient): ChatSession {
@@ -34,6 +41,13 @@ async function open(
     ...(waitForOtherTab ? { waitForOtherTab } : {}),
   });
   if (r.status === 'in-another-tab') throw new ProfileInUseError(profile);
+  if (r.status === 'needs-certificate') {
+    throw new CertificateNeeded(profile, r.csr, async (certPem) => {
+      const i = await importWebCertificate({ profile, passphrase, certPem });
+      if (i.status === 'in-another-tab') throw new ProfileInUseError(profile);
+      return open(profile, passphrase, AbortSignal.timeout(FRESH_PROFILE_LOCK_WAIT_MS));
+    });
+  }
   return session(r.web);
 }
 
@@ -43,7 +57,13 @@ export function browserGate(): ProfileGate {
     exists: async () => (await first()) !== undefined,
     storedName: first,
     create: async ({ name, passphrase }) => {
-      const r = await createWebProfile({ name, passphrase });
+      const relay = await fetchRelayInfo();
+      const r = await createWebProfile({
+        name,
+        passphrase,
+        mode: relay.auth,
+        ...(relay.caPem !== undefined ? { caPem: relay.caPem } : {}),
+      });
       if (r.status === 'in-another-tab') throw new ProfileInUseError(name);
       return open(name, passphrase, AbortSignal.timeout(FRESH_PROFILE_LOCK_WAIT_MS));
     },

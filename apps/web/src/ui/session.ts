@@ -45,6 +45,22 @@ export interface ProfileGate {
   unlock(passphrase: string, options?: { waitForOtherTab?: AbortSignal }): Promise<ChatSession>;
 }
 
+/**
+ * An mtls profile without its certificate: `csr` goes to the administrator (`parley pki
+ * sign`), and `submit` imports the signed certificate (PEM) and opens the session.
+ * Rejects with a `ClientError` naming what is wrong with the certificate.
+ */
+export class CertificateNeeded extends Error {
+  constructor(
+    readonly profile: string,
+    readonly csr: string,
+    readonly submit: (certPem: string) => Promise<ChatSession>,
+  ) {
+    super(`profile ${profile} needs its certificate from the organisation`);
+    this.name = 'CertificateNeeded';
+  }
+}
+
 /** The profile is open in another tab of this browser, which alone may write to it. */
 export class ProfileInUseError extends Error {
   constructor(readonly profile: string) {

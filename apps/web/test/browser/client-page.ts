@@ -7,7 +7,7 @@
 import { MIN_KDF_MEMORY_KIB } from '@parley/client';
 import { createWebProfile, openWebClient } from '../../src/platform/profile.js';
 import type { WebClient } from '../../src/platform/profile.js';
-import type { ConnectionState } from '../../src/platform/connection.js';
+import type { ConnectionState } from '@parley/client';
 import { rawDump } from './raw-dump.js';
 
 const KDF = { memoryKiB: MIN_KDF_MEMORY_KIB, iterations: 1 };
@@ -69,7 +69,7 @@ const api = {
     }));
   },
   states: () => states.join(','),
-  drop: () => web?.connection.drop(),
+  drop: () => web?.connection.dropConnection(),
   async close(): Promise<void> {
     await web?.close();
     web = undefined;
