@@ -134,3 +134,20 @@ export {
   type UploadReport,
 } from './attachments.js';
 export type { RevocationHooks } from './revocation-hooks.js';
+export {
+  BACKUP_FORMAT_SQLITE_IMAGE,
+  BACKUP_FORMAT_VERSION,
+  BACKUP_HEADER_BYTES,
+  RECOVERY_KEY_BYTES,
+  backupCounts,
+  newRecoveryKey,
+  openBackup,
+  readBackupHeader,
+  sealBackup,
+} from './backup-format.js';
+export type {
+  BackupHeader,
+  BackupSecretKind,
+  OpenedBackup,
+  SealBackupOptions,
+} from './backup-format.js';
