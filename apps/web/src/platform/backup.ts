@@ -54,8 +54,7 @@ export interface ImportWebBackupOptions {
 
 function accountOf(records: readonly StoreWrite[]): AccountInfo {
   const w = records.find((r) => r.op === 'meta.put' && r.key === META_ACCOUNT);
-  if (w?.op !== 'meta.put')
-    throw new ClientError('PROFILE_CORRUPT', 'backup: it holds no account');
+  if (w?.op !== 'meta.put') throw new ClientError('PROFILE_CORRUPT', 'backup: it holds no account');
   try {
     return JSON.parse(utf8Decode(w.value)) as AccountInfo;
   } catch (err) {
@@ -94,11 +93,10 @@ export async function importWebBackup(
     throw new ClientError('PROFILE_EXISTS', `a profile named ${profile} already exists here`);
   const server = o.server ?? relayUrlFor(globalThis.location);
   // The page's relay, not the one the backup was made against (it may be a terminal URL).
-  const records = opened.records.map(
-    (w): StoreWrite =>
-      w.op === 'meta.put' && w.key === META_ACCOUNT
-        ? { ...w, value: utf8Encode(JSON.stringify({ ...info, server })) }
-        : w,
+  const records = opened.records.map((w): StoreWrite =>
+    w.op === 'meta.put' && w.key === META_ACCOUNT
+      ? { ...w, value: utf8Encode(JSON.stringify({ ...info, server })) }
+      : w,
   );
   const lock = await tryLockProfile(profile);
   if (!lock) throw new ClientError('PROFILE_EXISTS', `profile ${profile} is open in another tab`);
