@@ -98,8 +98,24 @@ export function BackupImport({
   const [again, setAgain] = useState('');
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<{ error: boolean; text: string } | undefined>();
+  // Rendered only when asked for, so the unlock form's fields stay the only ones.
+  const [open, setOpen] = useState(false);
   const importBackup = gate.importBackup;
   if (!importBackup) return null;
+  if (!open) {
+    return (
+      <div class="restore">
+        <button type="button" onClick={() => setOpen(true)}>
+          Restore from a backup file
+        </button>
+        {message ? (
+          <p class="note" role="status">
+            {message.text}
+          </p>
+        ) : null}
+      </div>
+    );
+  }
 
   const run = async (e: Event): Promise<void> => {
     e.preventDefault();
@@ -114,6 +130,7 @@ export function BackupImport({
         error: false,
         text: `Restored ${r.profile} (${r.contacts} contacts, ${r.messages} messages). Unlock it with the passphrase you just chose; sessions are re-secured on the first messages.`,
       });
+      setOpen(false);
       onImported(r);
     } catch (err) {
       fail((err as Error).message);
@@ -123,8 +140,8 @@ export function BackupImport({
   };
 
   return (
-    <details class="restore">
-      <summary>Restore from a backup file</summary>
+    <section class="restore" aria-labelledby="restore-title">
+      <h2 id="restore-title">Restore from a backup file</h2>
       <form onSubmit={(e) => void run(e)}>
         <label for="restore-file">Backup file</label>
         <input
@@ -159,10 +176,15 @@ export function BackupImport({
         <p class={message?.error ? 'error' : 'note'} role={message?.error ? 'alert' : 'status'}>
           {message?.text ?? ''}
         </p>
-        <button type="submit" disabled={busy}>
-          {busy ? 'Restoring…' : 'Restore'}
-        </button>
+        <div class="actions">
+          <button type="submit" disabled={busy}>
+            {busy ? 'Restoring…' : 'Restore'}
+          </button>
+          <button type="button" onClick={() => setOpen(false)}>
+            Cancel
+          </button>
+        </div>
       </form>
-    </details>
+    </section>
   );
 }

@@ -41,7 +41,7 @@ export function Search({
   };
 
   return (
-    <section class="search" aria-label="Search messages">
+    <section class="search" aria-label="Message search">
       <form role="search" onSubmit={(e) => void run(e)}>
         <label for="search-query">Search messages</label>
         <div class="row">
