@@ -98,14 +98,21 @@ describe('attachments between the browser and the terminal', () => {
     await relay.start();
     // The upload goes on (the core resumes from the relay's durable count) and the
     // message naming the file is written once it is complete.
+    // Progress counts the chunks the relay holds durably: an upload that began again
+    // from the start would show a few percent again.
+    let lowest = 100;
     await until(
-      async () => (await page.locator('.msg.out .file[data-file="from-browser.bin"]').count()) > 0,
+      async () => {
+        lowest = Math.min(lowest, (await uploadPercent(page)) ?? 100);
+        return (await page.locator('.msg.out .file[data-file="from-browser.bin"]').count()) > 0;
+      },
       'the upload to finish',
       TRANSFER_MS,
     );
     const t1 = Date.now();
     expect(await page.locator('.attach [role="alert"]').count()).toBe(0);
     expect(before).toBeLessThan(100);
+    expect(lowest).toBeGreaterThanOrEqual(20);
 
     const saveDir = join(relay.root, 'saved');
     mkdirSync(saveDir);

@@ -171,7 +171,7 @@ describe('search, disappearing messages and backup in the web client', () => {
     await page
       .locator('.timer-event', { hasText: 'You set disappearing messages to off' })
       .waitFor({ timeout: WAIT_MS });
-  });
+  }, 240_000);
 
   it('a backup exported in the page restores with parley restore and the conversation goes on', async () => {
     await page.getByRole('button', { name: 'Back up' }).click();
