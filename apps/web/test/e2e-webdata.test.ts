@@ -28,6 +28,8 @@ let relay: CliRelay;
 let browser: Awaited<ReturnType<typeof launchPersistent>>;
 let page: Page;
 let term: string;
+/** The browser profile's backup, restored as a terminal profile. */
+let restored: string;
 
 const asTerm = { PARLEY_PASSPHRASE: PASS_TERM };
 
@@ -50,6 +52,17 @@ async function indexEntries(p: Page): Promise<number> {
   return (
     stores.find((s) => s.db === 'parley-profile:webby' && s.store === 'search')?.keys.length ?? 0
   );
+}
+
+/** Closes the page and opens the app again in a new one, its clock `aheadMs` ahead, unlocked. */
+async function reopen(aheadMs: number): Promise<void> {
+  const url = page.url();
+  await page.close();
+  page = await browser.context.newPage();
+  await page.clock.install({ time: Date.now() + aheadMs });
+  await page.goto(url);
+  await page.getByLabel('Passphrase').fill(PASS_WEB);
+  await page.getByRole('button', { name: 'Unlock' }).click();
 }
 
 beforeAll(async () => {
@@ -125,21 +138,16 @@ describe('search, disappearing messages and backup in the web client', () => {
     expect(p.code, p.err).toBe(0);
     await shown(page, 'dormant pangolin memo');
     expect(await page.locator('.msg', { hasText: 'pangolin' }).locator('.expires').count()).toBe(1);
-    const url = page.url();
-    await page.close();
-    page = await browser.context.newPage();
-    await page.clock.install({ time: Date.now() + 20 * MINUTE_MS });
-    await page.goto(url);
-    await page.getByLabel('Passphrase').fill(PASS_WEB);
-    await page.getByRole('button', { name: 'Unlock' }).click();
-    // The expiry sweep runs as the client starts, before it is connected (the relay
-    // would refuse this far-off clock anyway: its freshness window).
+    await reopen(20 * MINUTE_MS);
+    // The expiry sweep runs as the client starts, before anything is shown.
     await openConversation(page, 'term');
     await shown(page, 'the zylophonic quartet rehearses tonight');
     expect(await page.locator('.msg', { hasText: 'pangolin' }).count()).toBe(0);
     expect(await search(page, 'pangolin')).toEqual([]);
-    await page.clock.setSystemTime(Date.now());
+    // The relay refuses a client clock this far off (its freshness window): back to now.
+    await reopen(0);
     await connected(page);
+    await openConversation(page, 'term');
 
     // Open at the expiry time: both directions leave the view, the store and the index.
     const t = await parley(
@@ -164,9 +172,10 @@ describe('search, disappearing messages and backup in the web client', () => {
     expect(await search(page, 'ocelot')).toEqual([]);
     expect(await indexEntries(page)).toBeLessThan(entriesBefore);
 
-    // Back to the real time, so the relay's freshness window lets the link reconnect.
-    await page.clock.setSystemTime(Date.now());
+    // Back to the real time, so the relay's freshness window lets the link sign in.
+    await reopen(0);
     await connected(page);
+    await openConversation(page, 'term');
     await page.getByLabel('Disappearing messages').selectOption({ label: 'off' });
     await page
       .locator('.timer-event', { hasText: 'You set disappearing messages to off' })
@@ -188,7 +197,7 @@ describe('search, disappearing messages and backup in the web client', () => {
     // The browser device stops before its backup becomes a terminal device.
     await page.close();
 
-    const restored = join(relay.root, 'cli-webby');
+    restored = join(relay.root, 'cli-webby');
     const wrong = await parley(['restore', '--profile', restored, '--from', file], {
       PARLEY_BACKUP_PASSPHRASE: 'not the words',
       PARLEY_PASSPHRASE: 'restored pass',
@@ -236,5 +245,54 @@ describe('search, disappearing messages and backup in the web client', () => {
       'the restored profile to read the reply',
       60_000,
     );
+  }, 180_000);
+
+  it('a terminal backup imports in a fresh browser and the conversation goes on from there', async () => {
+    const file = join(relay.root, 'term.parley-backup');
+    const b = await parley(['backup', '--profile', term, '--out', file], {
+      ...asTerm,
+      PARLEY_BACKUP_PASSPHRASE: 'term backup words',
+    });
+    expect(b.code, b.err).toBe(0);
+    const fresh = await launchPersistent();
+    try {
+      const p = fresh.context.pages()[0] ?? (await fresh.context.newPage());
+      await p.goto(relay.pageUrl);
+      await p.getByRole('button', { name: 'Restore from a backup file' }).click();
+      await p.getByLabel('Backup file').setInputFiles(file);
+      await p.getByLabel('Backup passphrase or recovery key').fill('not these words');
+      await p.getByLabel('New passphrase for this browser').fill('browser term pass');
+      await p.getByLabel('New passphrase again').fill('browser term pass');
+      await p.getByRole('button', { name: 'Restore', exact: true }).click();
+      await p
+        .getByRole('alert')
+        .filter({ hasText: /wrong backup passphrase or recovery key.*nothing was written/ })
+        .waitFor({ timeout: WAIT_MS });
+      expect(await p.evaluate(async () => (await indexedDB.databases()).length)).toBe(0);
+      await p.getByLabel('Backup passphrase or recovery key').fill('term backup words');
+      await p.getByRole('button', { name: 'Restore', exact: true }).click();
+      await p
+        .getByRole('status')
+        .filter({ hasText: /Restored term \(1 contacts, \d+ messages\)/ })
+        .waitFor({ timeout: WAIT_MS });
+      await p.getByLabel('Passphrase').fill('browser term pass');
+      await p.getByRole('button', { name: 'Unlock' }).click();
+      await connected(p);
+      await openConversation(p, 'webby');
+      await shown(p, 'budget for the xanthoria project');
+      await send(p, 'webby', 'hello from the restored browser');
+      await until(
+        async () => {
+          const read = await parley(['read', '--profile', restored, '--json'], {
+            PARLEY_PASSPHRASE: 'restored pass',
+          });
+          return read.out.includes('hello from the restored browser');
+        },
+        'the terminal to read the restored browser',
+        60_000,
+      );
+    } finally {
+      await fresh.dispose();
+    }
   }, 180_000);
 });
