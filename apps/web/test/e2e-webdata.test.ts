@@ -245,7 +245,7 @@ describe('search, disappearing messages and backup in the web client', () => {
       'the restored profile to read the reply',
       60_000,
     );
-  }, 180_000);
+  }, 300_000);
 
   it('a terminal backup imports in a fresh browser and the conversation goes on from there', async () => {
     const file = join(relay.root, 'term.parley-backup');
@@ -259,7 +259,7 @@ describe('search, disappearing messages and backup in the web client', () => {
       const p = fresh.context.pages()[0] ?? (await fresh.context.newPage());
       await p.goto(relay.pageUrl);
       await p.getByRole('button', { name: 'Restore from a backup file' }).click();
-      await p.getByLabel('Backup file').setInputFiles(file);
+      await p.getByLabel('Backup file', { exact: true }).setInputFiles(file);
       await p.getByLabel('Backup passphrase or recovery key').fill('not these words');
       await p.getByLabel('New passphrase for this browser').fill('browser term pass');
       await p.getByLabel('New passphrase again').fill('browser term pass');
@@ -294,5 +294,5 @@ describe('search, disappearing messages and backup in the web client', () => {
     } finally {
       await fresh.dispose();
     }
-  }, 180_000);
+  }, 300_000);
 });
