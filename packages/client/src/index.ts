@@ -150,3 +150,20 @@ export {
   MAX_PENDING_GROUP_MESSAGES,
 } from './groups/group-messages.js';
 export { ROOM_JOIN_WAIT_MS } from './groups/room.js';
+export {
+  BACKUP_FORMAT_SQLITE_IMAGE,
+  BACKUP_FORMAT_VERSION,
+  BACKUP_HEADER_BYTES,
+  RECOVERY_KEY_BYTES,
+  backupCounts,
+  newRecoveryKey,
+  openBackup,
+  readBackupHeader,
+  sealBackup,
+} from './backup-format.js';
+export type {
+  BackupHeader,
+  BackupSecretKind,
+  OpenedBackup,
+  SealBackupOptions,
+} from './backup-format.js';

@@ -22,6 +22,7 @@ import {
   keyMatchesCheck,
   newKdfParams,
   searchInMessages,
+  searchLimit,
   selectMessages,
   summarise,
 } from '@parley/client';
@@ -38,15 +39,31 @@ import type {
 } from '@parley/client';
 import { done, openDatabase, request } from './idb.js';
 import { RecordSealer } from './sealed-records.js';
+import { SearchTokens } from './search-tokens.js';
+import type { IndexEntry } from './search-tokens.js';
 
 /** Database names are `parley-profile:<profile>`, so other apps' databases are never touched. */
 export const DB_PREFIX = 'parley-profile:';
-const DB_VERSION = 1;
+/** 1: header and records; 2: the keyed-token search index (search-tokens.ts). */
+const DB_VERSION = 2;
 const HEADER_STORE = 'header';
 const RECORD_STORE = 'records';
+const SEARCH_STORE = 'search';
 const HEADER_KEY = 'profile';
+/** Header entry present once the search index holds every message (absent after the v2 upgrade). */
+const SEARCH_BUILT_KEY = 'search-index';
+const SEARCH_BUILT = 1;
 const PROFILE_FORMAT = 'parley-web-profile';
 const PROFILE_VERSION = 1;
+
+/**
+ * The schema steps after the header and record stores, run in the version-change
+ * transaction. Version 2's index cannot be filled here (no key before the passphrase):
+ * the store fills it on the first unlock (`IdbStore.load`).
+ */
+function upgradeSchema(db: IDBDatabase, oldVersion: number): void {
+  if (oldVersion < 2) db.createObjectStore(SEARCH_STORE);
+}
 
 interface Header {
   readonly format: typeof PROFILE_FORMAT;
@@ -154,23 +171,112 @@ export class IdbStore implements ClientStore {
   private constructor(
     private readonly db: IDBDatabase,
     private readonly sealer: RecordSealer,
+    private readonly tokens: SearchTokens,
     private records: Records,
   ) {}
 
   /** @internal Built by `createIdbProfile` / `openIdbProfile`. */
-  static async load(db: IDBDatabase, sealer: RecordSealer): Promise<IdbStore> {
-    const tx = db.transaction(RECORD_STORE, 'readonly');
+  static async load(
+    db: IDBDatabase,
+    sealer: RecordSealer,
+    tokens: SearchTokens,
+  ): Promise<IdbStore> {
+    const tx = db.transaction([RECORD_STORE, HEADER_STORE], 'readonly');
     const store = tx.objectStore(RECORD_STORE);
-    const [slots, values] = await Promise.all([
+    const [slots, values, built] = await Promise.all([
       request(store.getAllKeys()),
       request(store.getAll()),
+      request(tx.objectStore(HEADER_STORE).get(SEARCH_BUILT_KEY)) as Promise<unknown>,
     ]);
     const records: Records = new Map();
     slots.forEach((slot, i) => {
       const rec = sealer.open(String(slot), values[i]);
       records.set(rec.key, rec.value);
     });
-    return new IdbStore(db, sealer, records);
+    const loaded = new IdbStore(db, sealer, tokens, records);
+    if (built !== SEARCH_BUILT) await loaded.rebuildSearchIndex();
+    return loaded;
+  }
+
+  /** Fills the search index from every stored message (a profile made before it existed). */
+  private async rebuildSearchIndex(): Promise<void> {
+    const entries = this.values<StoredMessage>('g').flatMap((m) => this.tokens.entries(m));
+    const tx = this.db.transaction([SEARCH_STORE, HEADER_STORE], 'readwrite');
+    const finished = done(tx);
+    const search = tx.objectStore(SEARCH_STORE);
+    search.clear();
+    for (const e of entries) search.put(0, e);
+    tx.objectStore(HEADER_STORE).put(SEARCH_BUILT, SEARCH_BUILT_KEY);
+    await finished;
+  }
+
+  /** Index entries to drop and to add for the messages a batch changed. */
+  private indexChanges(next: Records, dirty: ReadonlySet<string>) {
+    const drop: IndexEntry[] = [];
+    const add: IndexEntry[] = [];
+    for (const key of dirty) {
+      if (!key.startsWith(k('g', ''))) continue;
+      const before = this.records.get(key) as StoredMessage | undefined;
+      const after = next.get(key) as StoredMessage | undefined;
+      if (before && after && before.text === after.text && before.seq === after.seq) continue;
+      if (before) drop.push(...this.tokens.entries(before));
+      if (after) add.push(...this.tokens.entries(after));
+    }
+    return { drop, add };
+  }
+
+  /**
+   * Every record as the writes that rebuild it (messages in conversation order, without
+   * their seq): what a backup holds (the client core's backup-format.ts).
+   */
+  exportRecords(): StoreWrite[] {
+    const writes: StoreWrite[] = [];
+    const messages: StoredMessage[] = [];
+    for (const [key, v] of this.live()) {
+      const [kind, ...parts] = key.split(SEP) as [string, ...string[]];
+      const bytes = v as Uint8Array;
+      switch (kind) {
+        case 'm':
+          writes.push({ op: 'meta.put', key: parts.join(SEP), value: copy(bytes) });
+          break;
+        case 's':
+          writes.push({
+            op: 'session.put',
+            peer: parts[0] as string,
+            deviceId: Number(parts[1]),
+            state: copy(bytes),
+          });
+          break;
+        case 'k':
+          writes.push({
+            op: 'secret.put',
+            kind: parts[0] as string,
+            id: Number(parts[1]),
+            value: copy(bytes),
+          });
+          break;
+        case 'c':
+          writes.push({ op: 'contact.put', contact: copyContact(v as Contact) });
+          break;
+        case 'g':
+          messages.push(v as StoredMessage);
+          break;
+        case 'n':
+          writes.push({ op: 'seen.add', key: parts.join(SEP) });
+          break;
+        case 'o': {
+          const e = v as OutboxEntry;
+          writes.push({ op: 'outbox.put', entry: { ...e, payload: copy(e.payload) } });
+          break;
+        }
+        default:
+          // The seq counter: the restoring store numbers messages itself.
+          break;
+      }
+    }
+    messages.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+    for (const { seq: _seq, ...m } of messages) writes.push({ op: 'message.put', message: m });
+    return writes;
   }
 
   private live(): Records {
@@ -227,9 +333,30 @@ export class IdbStore implements ClientStore {
     return summarise(this.values<StoredMessage>('g'));
   }
   async searchMessages(query: string, options?: SearchOptions): Promise<StoredMessage[]> {
-    // Decrypted history is in memory already: the core's reference matcher serves it,
-    // so an index of words (which would itself have to be encrypted) is not needed.
-    return searchInMessages(this.values<StoredMessage>('g'), query, options);
+    const tokens = this.tokens.queryTokens(query);
+    searchLimit(options);
+    const live = this.live();
+    const tx = this.db.transaction(SEARCH_STORE, 'readonly');
+    const store = tx.objectStore(SEARCH_STORE);
+    const lists = await Promise.all(
+      tokens.map((t) =>
+        request(store.getAllKeys(IDBKeyRange.bound([t, -Infinity], [t, Infinity]))),
+      ),
+    );
+    const sets = lists.map((l) => new Set(l.map((key) => (key as IndexEntry)[1])));
+    const [first, ...rest] = sets;
+    const seqs = [...(first ?? [])].filter((q) => rest.every((r) => r.has(q)));
+    if (seqs.length === 0) return [];
+    const wanted = new Set(seqs);
+    const candidates: StoredMessage[] = [];
+    for (const [key, v] of live) {
+      if (!key.startsWith(k('g', ''))) continue;
+      const m = v as StoredMessage;
+      if (m.seq !== undefined && wanted.has(m.seq)) candidates.push(m);
+    }
+    // The core's matcher checks each candidate against its text (long prefixes are
+    // looked up by their first characters only), filters the peer, orders and limits.
+    return searchInMessages(candidates, query, options);
   }
   async hasSeen(key: string): Promise<boolean> {
     return this.live().has(k('n', key));
@@ -253,6 +380,7 @@ export class IdbStore implements ClientStore {
     if (dirty.size === 0) return;
     // Seal before the transaction opens: an IndexedDB transaction commits by itself once
     // its task yields with no request pending, so nothing slow may run inside it.
+    const index = this.indexChanges(next, dirty);
     const ops = [...dirty].map((key) =>
       next.has(key)
         ? { put: true as const, ...this.sealer.seal({ key, value: next.get(key) }) }
@@ -260,7 +388,9 @@ export class IdbStore implements ClientStore {
     );
     let tx: IDBTransaction;
     try {
-      tx = this.db.transaction(RECORD_STORE, 'readwrite', { durability: 'strict' });
+      tx = this.db.transaction([RECORD_STORE, SEARCH_STORE], 'readwrite', {
+        durability: 'strict',
+      });
     } catch (err) {
       // The database was closed under us (another tab deleted or upgraded the profile).
       throw new ClientError('STORE', 'web store: the profile database is no longer open', {
@@ -274,6 +404,9 @@ export class IdbStore implements ClientStore {
         if (op.put) store.put(op.value, op.slot);
         else store.delete(op.slot);
       }
+      const search = tx.objectStore(SEARCH_STORE);
+      for (const e of index.drop) search.delete(e);
+      for (const e of index.add) search.put(0, e);
     } catch (err) {
       // A request refused on the spot must not leave the ones before it to auto-commit.
       tx.abort();
@@ -315,9 +448,13 @@ export async function listIdbProfiles(): Promise<string[]> {
 async function openExisting(profile: string): Promise<IDBDatabase> {
   let missing = false;
   try {
-    return await openDatabase(dbName(profile), DB_VERSION, (_db, tx) => {
-      missing = true;
-      tx.abort();
+    return await openDatabase(dbName(profile), DB_VERSION, (db, tx, oldVersion) => {
+      if (oldVersion === 0) {
+        missing = true;
+        tx.abort();
+        return;
+      }
+      upgradeSchema(db, oldVersion);
     });
   } catch (err) {
     if (missing) throw new ClientError('PROFILE_NOT_FOUND', `no profile named ${profile}`);
@@ -371,8 +508,12 @@ export async function createIdbProfile(
     // profile either exists whole or not at all.
     const db = await openDatabase(name, DB_VERSION, (d, tx, oldVersion) => {
       if (oldVersion !== 0) return tx.abort();
-      d.createObjectStore(HEADER_STORE).put(header, HEADER_KEY);
+      const headers = d.createObjectStore(HEADER_STORE);
+      headers.put(header, HEADER_KEY);
+      // An empty profile's index is complete.
+      headers.put(SEARCH_BUILT, SEARCH_BUILT_KEY);
       d.createObjectStore(RECORD_STORE);
+      upgradeSchema(d, 0);
       created = true;
     }).catch((err: unknown) => {
       throw new ClientError('STORE', `profile ${profile} could not be created`, { cause: err });
@@ -381,7 +522,11 @@ export async function createIdbProfile(
       db.close();
       throw new ClientError('PROFILE_EXISTS', `a profile named ${profile} already exists`);
     }
-    return await IdbStore.load(db, new RecordSealer(options.crypto, key));
+    return await IdbStore.load(
+      db,
+      new RecordSealer(options.crypto, key),
+      new SearchTokens(options.crypto, key),
+    );
   } finally {
     zeroize(key);
   }
@@ -404,7 +549,11 @@ export async function openIdbProfile(
     if (!keyMatchesCheck(options.crypto, key, header.keyCheck)) {
       throw new ClientError('WRONG_PASSPHRASE', 'wrong passphrase for this profile');
     }
-    return await IdbStore.load(db, new RecordSealer(options.crypto, key));
+    return await IdbStore.load(
+      db,
+      new RecordSealer(options.crypto, key),
+      new SearchTokens(options.crypto, key),
+    );
   } catch (err) {
     db.close();
     throw err;

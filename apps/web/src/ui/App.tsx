@@ -10,11 +10,14 @@ import type { ChatSession, ProfileGate } from './session.js';
 import { Unlock } from './Unlock.js';
 import { Chat } from './Chat.js';
 import { browserGate } from './browser-gate.js';
+import { BackupImport } from './Backup.js';
 import './styles.css';
 
 export function App({ gate }: { gate?: ProfileGate } = {}): JSX.Element {
   const [g] = useState<ProfileGate>(() => gate ?? browserGate());
   const [session, setSession] = useState<ChatSession | undefined>();
+  // Bumped by a restored backup, so the gate reads again which profile it holds.
+  const [gateVersion, setGateVersion] = useState(0);
 
   useEffect(() => {
     if (!session) return;
@@ -32,7 +35,14 @@ export function App({ gate }: { gate?: ProfileGate } = {}): JSX.Element {
     };
   }, [session]);
 
-  if (!session) return <Unlock gate={g} onOpen={setSession} />;
+  if (!session) {
+    return (
+      <>
+        <Unlock key={gateVersion} gate={g} onOpen={setSession} />
+        <BackupImport gate={g} onImported={() => setGateVersion((v) => v + 1)} />
+      </>
+    );
+  }
   return (
     <Chat
       s={session}

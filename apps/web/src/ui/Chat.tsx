@@ -6,12 +6,14 @@
  */
 import { useState } from 'preact/hooks';
 import type { JSX } from 'preact';
-import { checkUserName } from '@parley/client';
+import { checkUserName, displayText } from '@parley/client';
 import type { ChatSession } from './session.js';
 import { useChat } from './use-chat.js';
 import type { Connection, Row } from './use-chat.js';
 import { Conversation } from './Conversation.js';
 import { Safety } from './Safety.js';
+import { Search } from './Search.js';
+import { BackupExport } from './Backup.js';
 import {
   disableNotifications,
   enableNotifications,
@@ -108,7 +110,7 @@ function List({
                   {r.unread}
                 </span>
               ) : null}
-              <span class="last">{r.lastText}</span>
+              <span class="last">{displayText(r.lastText)}</span>
             </button>
           </li>
         ))}
@@ -122,9 +124,12 @@ export function Chat({ s, onLock }: { s: ChatSession; onLock: () => void }): JSX
   const [safetyOf, setSafetyOf] = useState<string | undefined>();
   const [narrowView, setNarrowView] = useState<'list' | 'conversation'>('list');
   const [notify, setNotify] = useState(notifyState());
+  const [backupOpen, setBackupOpen] = useState(false);
+  const [focusId, setFocusId] = useState<string | undefined>();
 
   const select = (peer: string): void => {
     chat.select(peer);
+    setFocusId(undefined);
     setNarrowView('conversation');
   };
 
@@ -163,10 +168,23 @@ export function Chat({ s, onLock }: { s: ChatSession; onLock: () => void }): JSX
             Notifications on
           </button>
         ) : null}
+        {s.exportBackup ? (
+          <button type="button" onClick={() => setBackupOpen(true)}>
+            Back up
+          </button>
+        ) : null}
         <button type="button" onClick={onLock}>
           Lock
         </button>
       </header>
+      <Search
+        s={s}
+        peer={peer}
+        onOpen={(p, id) => {
+          select(p);
+          setFocusId(id);
+        }}
+      />
       <Banner connection={chat.connection} reason={chat.linkReason} />
       {chat.notice ? (
         <p class="notice" role="status">
@@ -193,6 +211,7 @@ export function Chat({ s, onLock }: { s: ChatSession; onLock: () => void }): JSX
               keyChanged={chat.keyChanged.includes(peer)}
               repaired={chat.repaired.has(peer)}
               onSend={send}
+              focusId={focusId}
               onVerify={() => setSafetyOf(peer)}
               onEnd={() => {
                 if (!window.confirm(`End the session with ${peer}? Its keys are discarded.`))
@@ -205,6 +224,7 @@ export function Chat({ s, onLock }: { s: ChatSession; onLock: () => void }): JSX
           </div>
         )}
       </div>
+      {backupOpen ? <BackupExport s={s} onClose={() => setBackupOpen(false)} /> : null}
       {safetyOf !== undefined ? (
         <Safety
           s={s}

@@ -6,22 +6,57 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
-import { MAX_MESSAGE_TEXT_BYTES, describeTrust } from '@parley/client';
+import { MAX_MESSAGE_TEXT_BYTES, describeTrust, fileOfText } from '@parley/client';
 import type { Contact, StoredMessage } from '@parley/client';
 import type { ChatSession } from './session.js';
-import { clockTime, localDateTime, statusMark } from './format.js';
+import { clockTime, localDateTime, statusMark, timerWords } from './format.js';
+import { AttachButton, FileMessage } from './Attachment.js';
+import { TimerControl } from './TimerControl.js';
 
-function MessageItem({ m, reason }: { m: StoredMessage; reason: string | undefined }): JSX.Element {
+function MessageItem({
+  s,
+  m,
+  reason,
+  focused,
+}: {
+  s: ChatSession;
+  m: StoredMessage;
+  reason: string | undefined;
+  focused: boolean;
+}): JSX.Element {
   const st = m.direction === 'out' ? statusMark(m.status) : undefined;
+  const who = m.direction === 'out' ? 'me' : m.peer;
+  if (m.timerMs !== undefined) {
+    return (
+      <li class="msg event timer-event" data-id={m.id} data-timer={m.timerMs}>
+        <p class="text">
+          {m.direction === 'out' ? 'You' : m.peer} set disappearing messages to{' '}
+          {timerWords(m.timerMs)} ({clockTime(m.sentAt)})
+        </p>
+      </li>
+    );
+  }
+  const file = fileOfText(m.text);
   return (
-    <li class={`msg ${m.direction}`} data-id={m.id} data-status={m.status}>
+    <li
+      class={`msg ${m.direction}${focused ? ' focused' : ''}`}
+      data-id={m.id}
+      data-status={m.status}
+      tabIndex={focused ? -1 : undefined}
+    >
       <div class="meta">
-        <span class="who">{m.direction === 'out' ? 'me' : m.peer}</span>{' '}
+        <span class="who">{who}</span>{' '}
         <time dateTime={new Date(m.sentAt).toISOString()} title={localDateTime(m.sentAt)}>
           {clockTime(m.sentAt)}
         </time>
+        {m.expiresAt !== undefined ? (
+          <span class="expires" title={`disappears at ${localDateTime(m.expiresAt)}`}>
+            {' '}
+            ⏱ {clockTime(m.expiresAt)}
+          </span>
+        ) : null}
       </div>
-      <p class="text">{m.text}</p>
+      {file ? <FileMessage s={s} entry={file} /> : <p class="text">{m.text}</p>}
       {st ? (
         <div class={`status ${m.status}`} title={st.words} aria-label={st.words}>
           {st.mark}
@@ -103,6 +138,7 @@ export function Conversation({
   onSend,
   onVerify,
   onEnd,
+  focusId,
 }: {
   s: ChatSession;
   peer: string;
@@ -115,16 +151,36 @@ export function Conversation({
   onVerify: () => void;
   /** Ends the session (keys discarded on both sides; the next message starts afresh). */
   onEnd: () => void;
+  /** A message to bring into view (a search answer). */
+  focusId?: string | undefined;
 }): JSX.Element {
   const log = useRef<HTMLOListElement>(null);
+  const [dropped, setDropped] = useState<File | undefined>();
   const last = messages[messages.length - 1];
+  const focusShown = focusId !== undefined && messages.some((m) => m.id === focusId);
   useEffect(() => {
     const el = log.current;
-    if (el) el.scrollTop = el.scrollHeight;
-  }, [peer, last?.id, last?.status]);
+    if (el && !focusShown) el.scrollTop = el.scrollHeight;
+  }, [peer, last?.id, last?.status, focusShown]);
+  useEffect(() => {
+    if (!focusShown) return;
+    const el = log.current?.querySelector<HTMLElement>(`li[data-id="${focusId}"]`);
+    el?.scrollIntoView({ block: 'center' });
+    el?.focus();
+  }, [focusId, focusShown]);
 
   return (
-    <section class="conversation" aria-labelledby="conv-title">
+    <section
+      class="conversation"
+      aria-labelledby="conv-title"
+      onDragOver={(e) => e.preventDefault()}
+      onDrop={(e) => {
+        const file = e.dataTransfer?.files[0];
+        if (!file) return;
+        e.preventDefault();
+        setDropped(file);
+      }}
+    >
       <header class="conv-header">
         <h2 id="conv-title">{peer}</h2>
         <span class={keyChanged ? 'trust danger' : 'trust'}>
@@ -136,6 +192,7 @@ export function Conversation({
         <button type="button" onClick={onEnd}>
           End session
         </button>
+        <TimerControl s={s} peer={peer} version={`${messages.length}:${last?.id ?? ''}`} />
       </header>
       {keyChanged ? (
         <div class="keychange" role="alert">
@@ -160,10 +217,23 @@ export function Conversation({
         tabIndex={0}
       >
         {messages.map((m) => (
-          <MessageItem key={`${m.direction}:${m.id}`} m={m} reason={failures.get(m.id)} />
+          <MessageItem
+            key={`${m.direction}:${m.id}`}
+            s={s}
+            m={m}
+            reason={failures.get(m.id)}
+            focused={m.id === focusId}
+          />
         ))}
       </ol>
       <Composer key={peer} peer={peer} onSend={onSend} />
+      <AttachButton
+        key={`attach:${peer}`}
+        s={s}
+        peer={peer}
+        dropped={dropped}
+        onSent={() => setDropped(undefined)}
+      />
     </section>
   );
 }

@@ -24,6 +24,10 @@ function session(web: WebClient): ChatSession {
     mode: web.account.info.mode,
     onLink: (fn) => web.connection.onState(fn),
     close: () => web.close(),
+    search: (query, options) => web.store.searchMessages(query, options),
+    // Loaded on first use: the first page load does not carry the backup code.
+    exportBackup: async (passphrase) =>
+      (await import('../platform/backup.js')).exportWebBackup(web.store, passphrase),
   };
 }
 
@@ -72,5 +76,7 @@ export function browserGate(): ProfileGate {
       if (profile === undefined) throw new ClientError('PROFILE_NOT_FOUND', 'no profile here');
       return open(profile, passphrase, options?.waitForOtherTab);
     },
+    importBackup: async (file, backupSecret, passphrase) =>
+      (await import('../platform/backup.js')).importWebBackup({ file, backupSecret, passphrase }),
   };
 }

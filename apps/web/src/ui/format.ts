@@ -51,3 +51,21 @@ export function statusMark(status: MessageStatus): { mark: string; words: string
 export function safetyGroups(digits: string): string[] {
   return digits.match(/.{1,5}/g) ?? [];
 }
+
+/** A disappearing-message timer in words (the select options and the conversation events). */
+export function timerWords(ms: number): string {
+  if (ms === 0) return 'off';
+  const units: [number, string][] = [
+    [7 * 24 * 3_600_000, 'week'],
+    [24 * 3_600_000, 'day'],
+    [3_600_000, 'hour'],
+    [60_000, 'minute'],
+  ];
+  for (const [size, name] of units) {
+    if (ms % size === 0) {
+      const n = ms / size;
+      return `${n} ${name}${n === 1 ? '' : 's'}`;
+    }
+  }
+  return `${Math.round(ms / 1000)} seconds`;
+}

@@ -3,7 +3,7 @@
  * unlocks this browser's profile, and the open session it yields. The UI shows only
  * what the client core's store and events say; it never opens a socket or IndexedDB.
  */
-import type { AuthMode, ParleyClient } from '@parley/client';
+import type { AuthMode, ParleyClient, SearchOptions, StoredMessage } from '@parley/client';
 
 /** The relay link as the platform's connection reports it (the banner shows it). */
 export type LinkState =
@@ -24,6 +24,17 @@ export interface ChatSession {
   onLink?(fn: (state: LinkState) => void): () => void;
   /** Stops the connection and closes the store (on sign-out or page hide). */
   close(): Promise<void>;
+  /** Searches one's own history (the store's keyed index), newest first. */
+  search?(query: string, options?: SearchOptions): Promise<StoredMessage[]>;
+  /** An encrypted backup file of the whole profile, under a backup passphrase. */
+  exportBackup?(passphrase: string): Promise<Uint8Array>;
+}
+
+/** What importing a backup made: a profile to unlock with the passphrase just chosen. */
+export interface ImportedBackup {
+  readonly profile: string;
+  readonly messages: number;
+  readonly contacts: number;
 }
 
 export interface NewProfile {
@@ -43,6 +54,15 @@ export interface ProfileGate {
    * with `ProfileInUseError` if another tab has the profile, unless told to wait for it.
    */
   unlock(passphrase: string, options?: { waitForOtherTab?: AbortSignal }): Promise<ChatSession>;
+  /**
+   * Makes this browser's profile from a backup file (`WRONG_PASSPHRASE` for a wrong
+   * backup secret; nothing is written then).
+   */
+  importBackup?(
+    file: Uint8Array,
+    backupSecret: string,
+    passphrase: string,
+  ): Promise<ImportedBackup>;
 }
 
 /**
