@@ -474,7 +474,7 @@ describe('group simulator', () => {
       expect(stats.rotations).toBeGreaterThan(runs / 10);
       expect(stats.droppedStates).toBeGreaterThan(runs / 10);
       expect(stats.ghostRefused).toBeGreaterThan(runs / 20);
-      expect(stats.forgeries).toBeGreaterThan(runs / 10);
+      expect(stats.forgeries).toBeGreaterThan(runs / 30);
       // CPU-bound: hundreds of random runs on a shared machine take minutes, not seconds.
     }, 300_000);
   }
