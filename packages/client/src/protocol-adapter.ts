@@ -16,11 +16,12 @@ import {
   asMlKem768SecretKey,
   asX25519PublicKey,
   asX25519SecretKey,
-  concatBytes,
   type CryptoProvider,
   type Ed25519PublicKey,
 } from '@parley/crypto';
 import {
+  ByteReader,
+  ByteWriter,
   IdentityKeyPair,
   ProtocolError,
   decrypt as protocolDecrypt,
@@ -70,73 +71,27 @@ export const SECRET_ONE_TIME_PREKEY = 'otk';
 /** Application message types bound into the protocol's associated data. */
 const MESSAGE_TYPE = { message: 1, 'session.terminate': 2 } as const;
 
-class W {
-  private parts: Uint8Array[] = [];
-  u8(v: number): this {
-    this.parts.push(Uint8Array.of(v));
-    return this;
-  }
-  u32(v: number): this {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v);
-    this.parts.push(b);
-    return this;
-  }
-  u64(v: number): this {
-    const b = new Uint8Array(8);
-    const d = new DataView(b.buffer);
-    d.setUint32(0, Math.floor(v / 0x100000000));
-    d.setUint32(4, v >>> 0);
-    this.parts.push(b);
-    return this;
-  }
-  bytes(b: Uint8Array): this {
-    this.parts.push(b);
-    return this;
-  }
-  finish(): Uint8Array {
-    return concatBytes(...this.parts);
-  }
-}
-
-class R {
-  private pos = 0;
-  private readonly view: DataView;
-  constructor(private readonly b: Uint8Array) {
-    this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  }
-  private need(n: number): void {
-    if (this.pos + n > this.b.length)
+/** Prekey records are read with the protocol's reader; any defect is a corrupt profile. */
+function readRecord<T>(bytes: Uint8Array, read: (r: ByteReader) => T): T {
+  try {
+    return read(new ByteReader(bytes, 'INVALID_STATE'));
+  } catch (err) {
+    if (err instanceof ProtocolError && err.code === 'INVALID_STATE') {
       throw new ClientError('PROFILE_CORRUPT', 'stored prekey record is truncated');
-  }
-  u8(): number {
-    this.need(1);
-    return this.b[this.pos++] as number;
-  }
-  u32(): number {
-    this.need(4);
-    const v = this.view.getUint32(this.pos);
-    this.pos += 4;
-    return v;
-  }
-  u64(): number {
-    this.need(8);
-    const v = this.view.getUint32(this.pos) * 0x100000000 + this.view.getUint32(this.pos + 4);
-    this.pos += 8;
-    return v;
-  }
-  bytes(n: number): Uint8Array {
-    this.need(n);
-    const out = this.b.slice(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
+    }
+    throw err;
   }
 }
 
 const KIND_BYTE: Record<KemPreKeyKind, number> = { 'last-resort': 1, 'one-time': 2 };
 
+// Exact sizes: the writer never grows, so no stray copy of a secret is left behind.
+const SIGNED_RECORD_BYTES = 4 + 32 + 32 + 64 + 8;
+const KEM_RECORD_BYTES = 4 + 1 + 2400 + 1184 + 64 + 8;
+const ONE_TIME_RECORD_BYTES = 4 + 32 + 32;
+
 export function encodeSignedRecord(r: SignedPreKeyRecord): Uint8Array {
-  return new W()
+  return new ByteWriter(SIGNED_RECORD_BYTES)
     .u32(r.id)
     .bytes(r.keyPair.secretKey)
     .bytes(r.keyPair.publicKey)
@@ -145,19 +100,20 @@ export function encodeSignedRecord(r: SignedPreKeyRecord): Uint8Array {
     .finish();
 }
 export function decodeSignedRecord(b: Uint8Array): SignedPreKeyRecord {
-  const r = new R(b);
-  const id = r.u32();
-  const secretKey = asX25519SecretKey(r.bytes(32));
-  const publicKey = asX25519PublicKey(r.bytes(32));
-  return {
-    id,
-    keyPair: { secretKey, publicKey },
-    signature: asEd25519Signature(r.bytes(64)),
-    createdAtMs: r.u64(),
-  };
+  return readRecord(b, (r) => {
+    const id = r.u32();
+    const secretKey = asX25519SecretKey(r.bytes(32));
+    const publicKey = asX25519PublicKey(r.bytes(32));
+    return {
+      id,
+      keyPair: { secretKey, publicKey },
+      signature: asEd25519Signature(r.bytes(64)),
+      createdAtMs: r.u64(),
+    };
+  });
 }
 export function encodeKemRecord(r: KemPreKeyRecord): Uint8Array {
-  return new W()
+  return new ByteWriter(KEM_RECORD_BYTES)
     .u32(r.id)
     .u8(KIND_BYTE[r.kind])
     .bytes(r.keyPair.secretKey)
@@ -167,32 +123,35 @@ export function encodeKemRecord(r: KemPreKeyRecord): Uint8Array {
     .finish();
 }
 export function decodeKemRecord(b: Uint8Array): KemPreKeyRecord {
-  const r = new R(b);
-  const id = r.u32();
-  const kind: KemPreKeyKind = r.u8() === 1 ? 'last-resort' : 'one-time';
-  const secretKey = asMlKem768SecretKey(r.bytes(2400));
-  const publicKey = asMlKem768PublicKey(r.bytes(1184));
-  return {
-    id,
-    kind,
-    keyPair: { secretKey, publicKey },
-    signature: asEd25519Signature(r.bytes(64)),
-    createdAtMs: r.u64(),
-  };
+  return readRecord(b, (r) => {
+    const id = r.u32();
+    const kind: KemPreKeyKind = r.u8() === 1 ? 'last-resort' : 'one-time';
+    const secretKey = asMlKem768SecretKey(r.bytes(2400));
+    const publicKey = asMlKem768PublicKey(r.bytes(1184));
+    return {
+      id,
+      kind,
+      keyPair: { secretKey, publicKey },
+      signature: asEd25519Signature(r.bytes(64)),
+      createdAtMs: r.u64(),
+    };
+  });
 }
 export function encodeOneTimeRecord(r: OneTimePreKeyRecord): Uint8Array {
-  return new W().u32(r.id).bytes(r.keyPair.secretKey).bytes(r.keyPair.publicKey).finish();
+  return new ByteWriter(ONE_TIME_RECORD_BYTES)
+    .u32(r.id)
+    .bytes(r.keyPair.secretKey)
+    .bytes(r.keyPair.publicKey)
+    .finish();
 }
 export function decodeOneTimeRecord(b: Uint8Array): OneTimePreKeyRecord {
-  const r = new R(b);
-  const id = r.u32();
-  return {
-    id,
+  return readRecord(b, (r) => ({
+    id: r.u32(),
     keyPair: {
       secretKey: asX25519SecretKey(r.bytes(32)),
       publicKey: asX25519PublicKey(r.bytes(32)),
     },
-  };
+  }));
 }
 
 function translate(err: unknown): never {

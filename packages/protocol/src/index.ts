@@ -19,6 +19,8 @@
 export * from './constants.js';
 export { ProtocolError, type ProtocolErrorCode } from './errors.js';
 export type { Address, MessageMeta } from './encoding.js';
+/** The big-endian record reader and writer every protocol layout uses (for callers' own records). */
+export { ByteReader, ByteWriter } from './encoding.js';
 export {
   IdentityKeyPair,
   PUBLIC_IDENTITY_BYTES,

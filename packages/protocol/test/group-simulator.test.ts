@@ -1,13 +1,18 @@
 /**
  * Group simulator driven by fast-check: five people, a group that starts with three,
- * random sequences of send, deliver (in any order), drop, duplicate, tamper, add,
- * remove, leave and save-and-restore. Every message is fanned out to all five, members
- * or not. Invariants:
+ * random sequences of send, deliver (in any order), drop, duplicate, tamper, forge,
+ * add, remove, leave, a send by someone no longer a member, and save-and-restore.
+ * Every message is fanned out to all five, members or not. Invariants:
  *  - a message is readable exactly by the members at the time it was sent (the sender
  *    excepted): each of them decrypts it exactly once, to its own plaintext, as long
- *    as one copy reaches them; every further copy is DUPLICATE_MESSAGE;
+ *    as one copy reaches them and its sender is still a member; every further copy is
+ *    DUPLICATE_MESSAGE;
  *  - nobody else reads it: a removed member (or one who left) reads nothing sent after;
- *  - a tampered copy is refused with a ProtocolError and changes nothing;
+ *  - on a removal the others drop (and wipe) what they hold of the one who went
+ *    (`dropDepartedSenderChains`), so nothing it sends afterwards with its old chain is
+ *    read, and neither is anything of it still in flight;
+ *  - a tampered copy, or a copy forged by a member who holds the sender's chain key
+ *    but not its signing key, is refused with a ProtocolError and changes nothing;
  *  - every member's membership state is re-derived from the signed changes alone and
  *    equals the admin's.
  * Senders rotate by `senderChainRotationDue`, distributions go (at once, as the
@@ -26,6 +31,7 @@ import {
   createGroup,
   createSenderChain,
   decodeGroupState,
+  dropDepartedSenderChains,
   deserializeIncomingSenderChains,
   deserializeOutgoingSenderChain,
   encodeGroupState,
@@ -57,6 +63,8 @@ type Op =
   | { kind: 'drop'; pick: number }
   | { kind: 'duplicate'; pick: number }
   | { kind: 'tamper'; pick: number; bit: number }
+  | { kind: 'forge'; forger: number; victim: number }
+  | { kind: 'ghost'; who: number }
   | { kind: 'add'; who: number }
   | { kind: 'remove'; who: number }
   | { kind: 'leave'; who: number }
@@ -73,6 +81,11 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({ kind: fc.constant('tamper' as const), pick: fc.nat(), bit: fc.nat() }),
   },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('forge' as const), forger: who, victim: who }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('ghost' as const), who }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('add' as const), who }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('remove' as const), who }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('leave' as const), who }) },
@@ -95,6 +108,10 @@ interface Msg {
   readonly plaintext: string;
   /** Members other than the sender when it was sent. */
   readonly readers: ReadonlySet<number>;
+  /** Who dropped the sender's chains since (`dropDepartedSenderChains`). */
+  readonly revokedFor: Set<number>;
+  /** Sent by someone no longer a member, with the chain it kept. */
+  readonly ghost?: true;
 }
 
 interface Copy {
@@ -108,6 +125,10 @@ interface Stats {
   refusedNonReader: number;
   removedRefused: number;
   rotations: number;
+  revokedRefused: number;
+  ghostRefused: number;
+  forgeries: number;
+  droppedStates: number;
 }
 
 function runScenario(crypto: CryptoProvider, ops: readonly Op[], stats: Stats): void {
@@ -169,7 +190,44 @@ function runScenario(crypto: CryptoProvider, ops: readonly Op[], stats: Stats): 
 
   const inFlight: Copy[] = [];
   const decrypted = new Set<string>();
+  const sent: Msg[] = [];
   let next = 0;
+
+  /** After a change: `i` drops (and wipes) what it holds of people no longer members. */
+  const prune = (i: number): void => {
+    const q = people[i] as Person;
+    const { kept, dropped } = dropDepartedSenderChains(
+      q.membership as GroupMembership,
+      q.incoming.values(),
+    );
+    for (const d of dropped) {
+      expect(isGroupMember(q.membership as GroupMembership, d.sender)).toBe(false);
+      // What that sender sent and `i` has not read yet is now unreadable to `i`.
+      const from = people.findIndex((x) => x.address.userId === d.sender.userId);
+      for (const m of sent) if (m.from === from) m.revokedFor.add(i);
+    }
+    stats.droppedStates += dropped.length;
+    const keep = new Set(kept);
+    for (const [k, v] of q.incoming) if (!keep.has(v)) q.incoming.delete(k);
+  };
+
+  /** Every person refuses `bytes` claimed by `from` and keeps its state as it was. */
+  const allRefuse = (from: number, bytes: Uint8Array): void => {
+    for (let t = 0; t < PEOPLE; t++) {
+      if (t === from) continue;
+      const before = (people[t] as Person).incoming.get(from);
+      const msg: Msg = {
+        id: -1,
+        from,
+        bytes,
+        plaintext: '',
+        readers: new Set(),
+        revokedFor: new Set(),
+      };
+      expect(receive({ msg, to: t })).toBeInstanceOf(ProtocolError);
+      expect((people[t] as Person).incoming.get(from)).toBe(before);
+    }
+  };
 
   const receive = (c: Copy, bytes = c.msg.bytes): string | ProtocolError => {
     const q = people[c.to] as Person;
@@ -188,10 +246,19 @@ function runScenario(crypto: CryptoProvider, ops: readonly Op[], stats: Stats): 
   const deliver = (c: Copy): void => {
     const out = receive(c);
     const key = `${c.msg.id}:${c.to}`;
+    // Two people taken out may share an old chain: what they read is outside the group.
+    if (c.msg.ghost && departed.has(c.to)) return;
     if (!c.msg.readers.has(c.to)) {
       expect(out).toBeInstanceOf(ProtocolError);
       stats.refusedNonReader++;
       if (departed.has(c.to)) stats.removedRefused++;
+      if (departed.has(c.msg.from)) stats.ghostRefused++;
+      return;
+    }
+    if (c.msg.revokedFor.has(c.to)) {
+      // Its sender went after sending it: read only if it arrived before that.
+      expect(out).toBeInstanceOf(ProtocolError);
+      stats.revokedRefused++;
       return;
     }
     if (decrypted.has(key)) {
@@ -222,8 +289,49 @@ function runScenario(crypto: CryptoProvider, ops: readonly Op[], stats: Stats): 
         const r = groupEncrypt(crypto, p.out, p.address, text(plaintext));
         p.out = r.chain;
         const readers = new Set([...members].filter((i) => i !== op.who));
-        const msg: Msg = { id: next++, from: op.who, bytes: r.message, plaintext, readers };
+        const msg: Msg = {
+          id: next++,
+          from: op.who,
+          bytes: r.message,
+          plaintext,
+          readers,
+          revokedFor: new Set(),
+        };
+        sent.push(msg);
         for (let t = 0; t < PEOPLE; t++) if (t !== op.who) inFlight.push({ msg, to: t });
+        break;
+      }
+      case 'ghost': {
+        // Someone taken out sends on with the chain it kept: nobody may read it.
+        const p = people[op.who] as Person;
+        if (!departed.has(op.who) || !p.out) break;
+        const r = groupEncrypt(crypto, p.out, p.address, text(`ghost${next}`));
+        p.out = r.chain;
+        const msg: Msg = {
+          id: next++,
+          from: op.who,
+          bytes: r.message,
+          plaintext: 'ghost',
+          readers: new Set(),
+          ghost: true,
+          revokedFor: new Set(),
+        };
+        for (let t = 0; t < PEOPLE; t++) if (t !== op.who) inFlight.push({ msg, to: t });
+        break;
+      }
+      case 'forge': {
+        // The forger holds the victim's chain key (every member does) and makes the
+        // victim's next message with a signing key of its own.
+        const held = (people[op.forger] as Person).incoming.get(op.victim);
+        if (op.forger === op.victim || !held) break;
+        const forged = groupEncrypt(
+          crypto,
+          forgedChain(crypto, held),
+          (people[op.victim] as Person).address,
+          text('forged'),
+        );
+        allRefuse(op.victim, forged.message);
+        stats.forgeries++;
         break;
       }
       case 'deliver': {
@@ -258,6 +366,8 @@ function runScenario(crypto: CryptoProvider, ops: readonly Op[], stats: Stats): 
         members.add(op.who);
         departed.delete(op.who);
         publish(change, op.who);
+        // A newcomer back from an absence may hold states of people taken out meanwhile.
+        prune(op.who);
         for (const s of members) if (s !== op.who) distribute(s, [op.who]);
         break;
       }
@@ -274,6 +384,7 @@ function runScenario(crypto: CryptoProvider, ops: readonly Op[], stats: Stats): 
         departed.add(op.who);
         // The one who left keeps its (now stale) states: it must still read nothing new.
         publish(change);
+        for (const i of members) prune(i);
         break;
       }
       case 'save': {
@@ -302,6 +413,24 @@ function runScenario(crypto: CryptoProvider, ops: readonly Op[], stats: Stats): 
   while (inFlight.length) deliver(inFlight.pop() as Copy);
 }
 
+/**
+ * What a member can make of another's chain from the incoming state it holds (§18.6
+ * bytes): the same chain id, iteration and chain key, with a signing key of its own.
+ */
+function forgedChain(crypto: CryptoProvider, held: IncomingSenderChains): OutgoingSenderChain {
+  const saved = serializeIncomingSenderChains(held);
+  const addressBytes = 1 + (saved[18] as number) + 4;
+  const first = 2 + 16 + addressBytes + 1;
+  const own = crypto.ed25519.generateKeyPair();
+  const out = new Uint8Array(134);
+  out.set([1, 1]);
+  out.set(held.groupId, 2);
+  out.set(saved.subarray(first, first + 8 + 32), 18); // chainId, iteration, CK
+  out.set(own.secretKey, 58);
+  out.set(own.publicKey, 90);
+  return deserializeOutgoingSenderChain(out); // created at time 0, epoch 0
+}
+
 const RUNS_NODE = Number(process.env.PARLEY_GROUP_SIM_RUNS ?? 300);
 const RUNS_PORTABLE = Math.max(20, Math.floor(RUNS_NODE / 10));
 
@@ -325,6 +454,10 @@ describe('group simulator', () => {
         refusedNonReader: 0,
         removedRefused: 0,
         rotations: 0,
+        revokedRefused: 0,
+        ghostRefused: 0,
+        forgeries: 0,
+        droppedStates: 0,
       };
       fc.assert(
         fc.property(
@@ -339,6 +472,10 @@ describe('group simulator', () => {
       expect(stats.duplicates).toBeGreaterThan(runs / 4);
       expect(stats.removedRefused).toBeGreaterThan(runs / 10);
       expect(stats.rotations).toBeGreaterThan(runs / 10);
-    });
+      expect(stats.droppedStates).toBeGreaterThan(runs / 10);
+      expect(stats.ghostRefused).toBeGreaterThan(runs / 20);
+      expect(stats.forgeries).toBeGreaterThan(runs / 30);
+      // CPU-bound: hundreds of random runs on a shared machine take minutes, not seconds.
+    }, 300_000);
   }
 });

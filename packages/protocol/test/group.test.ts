@@ -20,6 +20,8 @@ import {
   createSenderChain,
   decodeGroupState,
   deserializeIncomingSenderChains,
+  destroySenderChain,
+  dropDepartedSenderChains,
   deserializeOutgoingSenderChain,
   encodeGroupState,
   encodeSenderKeyDistribution,
@@ -230,10 +232,11 @@ describe('group messages under sender keys', () => {
     expect(code(() => groupDecrypt(crypto, s, ALICE, m0))).toBe('DUPLICATE_MESSAGE');
     expect(code(() => groupDecrypt(crypto, s, ALICE, m1))).toBe('DUPLICATE_MESSAGE');
     const late = at(2 * MAX_GROUP_SKIP - 1);
+    // Saved first: reading a message wipes its skipped key in the state it was read with.
+    const kept = deserializeIncomingSenderChains(serializeIncomingSenderChains(s));
     expect(untext(groupDecrypt(crypto, s, ALICE, late).plaintext)).toBe(
       `at ${2 * MAX_GROUP_SKIP - 1}`,
     );
-    const kept = deserializeIncomingSenderChains(serializeIncomingSenderChains(s));
     expect(untext(groupDecrypt(crypto, kept, ALICE, late).plaintext)).toBe(
       `at ${2 * MAX_GROUP_SKIP - 1}`,
     );
@@ -296,6 +299,74 @@ describe('group messages under sender keys', () => {
     future[0] = 2;
     expect(code(() => deserializeIncomingSenderChains(future))).toBe('UNSUPPORTED_VERSION');
     expect(code(() => deserializeOutgoingSenderChain(saved))).toBe('INVALID_STATE');
+  });
+
+  it('wipes each message key and plaintext copy it derived, on success and on refusal', () => {
+    const { out, bob } = pair(crypto);
+    const seen: Uint8Array[] = [];
+    const aead = crypto.aes256gcm;
+    const watching: CryptoProvider = {
+      ...crypto,
+      aes256gcm: {
+        nonceBytes: aead.nonceBytes,
+        encrypt: (key, nonce, pt, ad) => (seen.push(key, pt), aead.encrypt(key, nonce, pt, ad)),
+        decrypt: (key, nonce, sealed, ad) => {
+          seen.push(key);
+          const padded = aead.decrypt(key, nonce, sealed, ad);
+          seen.push(padded);
+          return padded;
+        },
+      },
+    };
+    const zero = (b: Uint8Array) => b.every((x) => x === 0);
+    const sent = send(watching, out, 3);
+    const [m0, m1, m2] = sent.messages as [Uint8Array, Uint8Array, Uint8Array];
+    expect(seen).toHaveLength(6);
+    expect(seen.every(zero)).toBe(true);
+    seen.length = 0;
+    // In order, then one skipped ahead (its skipped key is kept), then the skipped one.
+    let s = groupDecrypt(watching, bob, ALICE, m0).state;
+    s = groupDecrypt(watching, s, ALICE, m2).state;
+    expect(untext(groupDecrypt(watching, s, ALICE, m1).plaintext)).toBe('m1');
+    expect(seen).toHaveLength(6);
+    expect(seen.every(zero)).toBe(true);
+    // A refusal after the chain stepped (a wrong tag under a valid signature cannot be
+    // made without the signing key, so the AEAD itself refuses here).
+    seen.length = 0;
+    const refusing: CryptoProvider = {
+      ...watching,
+      aes256gcm: {
+        ...watching.aes256gcm,
+        decrypt: (k) => (seen.push(k), aead.decrypt(k, new Uint8Array(12), new Uint8Array(16))),
+      },
+    };
+    const later = groupEncrypt(crypto, sent.chain, ALICE, text('later'));
+    const before = serializeIncomingSenderChains(s);
+    expect(code(() => groupDecrypt(refusing, s, ALICE, later.message))).toBe('INVALID_MESSAGE');
+    expect(seen.every(zero)).toBe(true);
+    expect(serializeIncomingSenderChains(s)).toEqual(before);
+    expect(untext(groupDecrypt(crypto, s, ALICE, later.message).plaintext)).toBe('later');
+  });
+
+  it('destroySenderChain wipes every secret of an outgoing or incoming state', () => {
+    const { out, bob } = pair(crypto);
+    const { messages } = send(crypto, out, 3);
+    const held = groupDecrypt(crypto, bob, ALICE, messages[2] as Uint8Array).state;
+    const zero = (b: Uint8Array) => b.every((x) => x === 0);
+    const saved = serializeIncomingSenderChains(held);
+    destroySenderChain(out);
+    destroySenderChain(held);
+    expect(zero(out.chainKey) && zero(out.signingSecret)).toBe(true);
+    expect(serializeIncomingSenderChains(held)).not.toEqual(saved);
+    const restored = deserializeIncomingSenderChains(serializeIncomingSenderChains(held));
+    // What the skipped keys were is gone: message 0 no longer opens.
+    expect(code(() => groupDecrypt(crypto, restored, ALICE, messages[0] as Uint8Array))).toBe(
+      'INVALID_MESSAGE',
+    );
+    const intact = deserializeIncomingSenderChains(saved);
+    expect(untext(groupDecrypt(crypto, intact, ALICE, messages[0] as Uint8Array).plaintext)).toBe(
+      'm0',
+    );
   });
 
   it('prints no secret', () => {
@@ -362,6 +433,50 @@ describe('signed group membership', () => {
     expect(s.lastRemovalEpoch).toBe(4);
     expect(removed.state.lastRemovalEpoch).toBe(3);
     expect(decodeGroupState(crypto, encodeGroupState(s))).toEqual(s);
+  });
+
+  it('drops and wipes the incoming chains of members taken out, keeps the others', () => {
+    const created = createGroup(crypto, alice, {
+      name: 'g',
+      members: [member(bob), member(carol)],
+    });
+    const chainOf = () =>
+      createSenderChain(crypto, created.state.groupId, { nowMs: NOW, epoch: 0 });
+    const fromBob = processSenderKeyDistribution(
+      undefined,
+      BOB,
+      encodeSenderKeyDistribution(chainOf()),
+    );
+    const fromCarol = processSenderKeyDistribution(
+      undefined,
+      CAROL,
+      encodeSenderKeyDistribution(chainOf()),
+    );
+    const carolSaved = serializeIncomingSenderChains(fromCarol);
+    const other = processSenderKeyDistribution(
+      undefined,
+      CAROL,
+      encodeSenderKeyDistribution(createSenderChain(crypto, GROUP, { nowMs: NOW, epoch: 0 })),
+    );
+    const removed = removeGroupMembers(crypto, alice, created.state, [BOB]);
+    // A state of another group is refused before anything is wiped.
+    expect(code(() => dropDepartedSenderChains(removed.state, [fromBob, other]))).toBe(
+      'INVALID_ARGUMENT',
+    );
+    const bobChainKey = deserializeIncomingSenderChains(serializeIncomingSenderChains(fromBob));
+    expect(dropDepartedSenderChains(created.state, [fromBob, fromCarol]).dropped).toEqual([]);
+    const { kept, dropped } = dropDepartedSenderChains(removed.state, [fromBob, fromCarol]);
+    expect(kept).toEqual([fromCarol]);
+    expect(dropped).toEqual([fromBob]);
+    expect(serializeIncomingSenderChains(fromBob)).not.toEqual(
+      serializeIncomingSenderChains(bobChainKey),
+    );
+    expect(
+      serializeIncomingSenderChains(fromBob)
+        .subarray(-68, -36)
+        .every((b) => b === 0),
+    ).toBe(true);
+    expect(serializeIncomingSenderChains(fromCarol)).toEqual(carolSaved);
   });
 
   it('refuses changes that do not chain: replayed, skipped ahead, forked, other group', () => {

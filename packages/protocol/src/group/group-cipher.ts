@@ -17,11 +17,13 @@ import {
   asEd25519Signature,
   concatBytes,
   utf8Encode,
+  zeroize,
   type CryptoProvider,
 } from '@parley/crypto';
 import { NONCE_BYTES } from '../constants.js';
 import { ByteReader, ByteWriter, checkAddress, sameAddress, type Address } from '../encoding.js';
 import { invalidMessage, ProtocolError } from '../errors.js';
+import { kdfChain } from '../kdf.js';
 import {
   BODY_HEADER_BYTES,
   decodeBody,
@@ -42,7 +44,6 @@ import {
   MAX_ITERATION,
   OutgoingSenderChain,
   sameBytes,
-  stepChain,
   type ReceiverChain,
 } from './sender-chain.js';
 
@@ -92,7 +93,8 @@ export function groupEncrypt(
   const framed = encodeBody(plaintext);
   const total = paddedEnvelopeBytes(GROUP_OVERHEAD_BYTES, framed.length);
   const padded = padBody(framed, total - GROUP_OVERHEAD_BYTES);
-  const step = stepChain(crypto, chain.chainKey);
+  // One chain step (§18.2) is the pairwise ratchet's KDF_CK.
+  const step = kdfChain(crypto, chain.chainKey);
   // A random nonce although the key is used once: a sender restored from an old backup
   // reuses an iteration's key, and must still never reuse a (key, nonce) pair.
   const nonce = crypto.randomBytes(NONCE_BYTES);
@@ -113,6 +115,8 @@ export function groupEncrypt(
     concatBytes(header, addr),
   );
   out.set(sealed, GROUP_HEADER_BYTES);
+  // Used once and ours alone: the message key and the plaintext copies go now.
+  zeroize(step.messageKey, padded, framed);
   const signedEnd = GROUP_HEADER_BYTES + sealed.length;
   const signature = crypto.ed25519.sign(
     chain.signingSecret,
@@ -148,7 +152,9 @@ export function groupMessageInfo(message: Uint8Array): GroupMessageInfo {
  * that sender. Errors: `UNKNOWN_SENDER_CHAIN` (we lack the chain: ask the sender for
  * its distribution; the message may be kept and retried), `DUPLICATE_MESSAGE` (already
  * read, or its key was dropped), `TOO_MANY_SKIPPED`, `INVALID_MESSAGE` (forged, altered,
- * or of another group), `UNSUPPORTED_VERSION`. `held` is never changed.
+ * or of another group), `UNSUPPORTED_VERSION`. On an error `held` is unchanged; on
+ * success the one message key it held for this message, if any, is wiped (the
+ * returned state no longer holds it), so store the returned state.
  */
 export function groupDecrypt(
   crypto: CryptoProvider,
@@ -183,36 +189,50 @@ export function groupDecrypt(
   ) {
     throw invalidMessage();
   }
-  const { key, next } = keyFor(crypto, chain, info.iteration);
-  let padded: Uint8Array;
+  const { key, fresh, next } = keyFor(crypto, chain, info.iteration);
+  let plaintext: Uint8Array;
   try {
-    padded = crypto.aes256gcm.decrypt(
+    const padded = crypto.aes256gcm.decrypt(
       asAeadKey(key),
       message.subarray(GROUP_HEADER_BYTES - NONCE_BYTES, GROUP_HEADER_BYTES),
       message.subarray(GROUP_HEADER_BYTES, signedEnd),
       concatBytes(message.subarray(0, GROUP_HEADER_BYTES), addr),
     );
+    try {
+      plaintext = decodeBody(padded);
+    } finally {
+      zeroize(padded);
+    }
   } catch {
+    // Nothing derived here survives a refusal; a held skipped key stays, as `held` does.
+    zeroize(...fresh);
+    if (info.iteration >= chain.iteration) zeroize(key);
     throw invalidMessage();
   }
-  const plaintext = decodeBody(padded);
+  // Read: its key (derived, or the skipped one the new state no longer holds) goes.
+  zeroize(key);
   const chains = held.chains.slice();
   chains[index] = next;
   return { state: new IncomingSenderChains(held.groupId, held.sender, chains), plaintext };
 }
 
-/** The message key of `iteration` and the chain as it is once that message is read (a new object). */
+/**
+ * The message key of `iteration` and the chain as it is once that message is read (a
+ * new object). `fresh` lists the buffers derived here that `next` keeps (new chain and
+ * skipped keys), so a caller that refuses the message can wipe them; intermediate chain
+ * keys and skipped keys dropped at once are wiped here.
+ */
 function keyFor(
   crypto: CryptoProvider,
   chain: ReceiverChain,
   iteration: number,
-): { key: Uint8Array; next: ReceiverChain } {
+): { key: Uint8Array; fresh: Uint8Array[]; next: ReceiverChain } {
   if (iteration < chain.iteration) {
     const key = chain.skipped.get(iteration);
     if (!key) throw new ProtocolError('DUPLICATE_MESSAGE', 'group message: already read');
     const skipped = new Map(chain.skipped);
     skipped.delete(iteration);
-    return { key, next: { ...chain, skipped } };
+    return { key, fresh: [], next: { ...chain, skipped } };
   }
   if (iteration - chain.iteration > MAX_GROUP_SKIP) {
     throw new ProtocolError(
@@ -220,25 +240,33 @@ function keyFor(
       `group message: more than ${MAX_GROUP_SKIP} skipped`,
     );
   }
+  const fresh: Uint8Array[] = [];
   let chainKey = chain.chainKey;
   let skipped = chain.skipped;
   if (iteration > chain.iteration) {
     const grown = new Map(chain.skipped);
     for (let n = chain.iteration; n < iteration; n++) {
-      const s = stepChain(crypto, chainKey);
+      const s = kdfChain(crypto, chainKey);
+      if (chainKey !== chain.chainKey) zeroize(chainKey);
       grown.set(n, s.messageKey);
+      fresh.push(s.messageKey);
       chainKey = s.chainKey;
     }
     // Oldest first: a Map iterates in insertion order.
-    for (const n of grown.keys()) {
+    for (const [n, k] of grown) {
       if (grown.size <= MAX_GROUP_SKIPPED_KEYS) break;
       grown.delete(n);
+      // Held keys belong to the caller's state; one derived in this loop is ours.
+      if (n >= chain.iteration) zeroize(k);
     }
     skipped = grown;
   }
-  const s = stepChain(crypto, chainKey);
+  const s = kdfChain(crypto, chainKey);
+  if (chainKey !== chain.chainKey) zeroize(chainKey);
+  fresh.push(s.chainKey);
   return {
     key: s.messageKey,
+    fresh,
     next: { ...chain, iteration: iteration + 1, chainKey: s.chainKey, skipped },
   };
 }

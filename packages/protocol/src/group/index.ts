@@ -10,6 +10,7 @@ export {
   decodeSenderKeyDistribution,
   deserializeIncomingSenderChains,
   deserializeOutgoingSenderChain,
+  destroySenderChain,
   encodeSenderKeyDistribution,
   processSenderKeyDistribution,
   serializeIncomingSenderChains,
@@ -41,4 +42,5 @@ export {
   type GroupRole,
   type SignedGroupChange,
 } from './membership.js';
+export { dropDepartedSenderChains } from './removal.js';
 export { senderChainRotationDue, type RotationReason } from './rotation.js';

@@ -14,6 +14,7 @@ import {
   asEd25519PublicKey,
   asEd25519SecretKey,
   toHex,
+  zeroize,
   type CryptoProvider,
   type Ed25519PublicKey,
   type Ed25519SecretKey,
@@ -36,28 +37,11 @@ import {
 } from './constants.js';
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
-const MESSAGE_KEY_INPUT = Uint8Array.of(0x01);
-const CHAIN_KEY_INPUT = Uint8Array.of(0x02);
 
 /** Largest iteration a chain may reach; a chain this long must be rotated. */
 export const MAX_ITERATION = 0xffff_ffff;
 /** Encoded size of a sender-key distribution. */
 export const DISTRIBUTION_BYTES = 2 + GROUP_ID_BYTES + 4 + 4 + 32 + 32;
-
-/**
- * One chain step (§18.2): the AES-256-GCM key of this iteration's message and the next
- * chain key. The old chain key cannot be computed from the new one (HMAC is one-way),
- * which is the forward secrecy within a chain.
- */
-export function stepChain(
-  crypto: CryptoProvider,
-  chainKey: Uint8Array,
-): { messageKey: Uint8Array; chainKey: Uint8Array } {
-  return {
-    messageKey: crypto.hmacSha256(chainKey, MESSAGE_KEY_INPUT),
-    chainKey: crypto.hmacSha256(chainKey, CHAIN_KEY_INPUT),
-  };
-}
 
 export function checkGroupId(arg: string, groupId: Uint8Array): void {
   if (!(groupId instanceof Uint8Array) || groupId.length !== GROUP_ID_BYTES) {
@@ -244,6 +228,22 @@ export function processSenderKeyDistribution(
     chain,
     ...older,
   ]);
+}
+
+/**
+ * Wipes every secret of a sender-chain state (chain keys, skipped message keys, the
+ * signing seed) once the caller has replaced or dropped it for good: the object and
+ * any state sharing its buffers are unusable afterwards. Saved bytes elsewhere are the
+ * caller's to delete.
+ */
+export function destroySenderChain(state: OutgoingSenderChain | IncomingSenderChains): void {
+  if (state instanceof OutgoingSenderChain) {
+    zeroize(state.chainKey, state.signingSecret);
+    return;
+  }
+  for (const c of state.chains) {
+    zeroize(c.chainKey, ...c.skipped.values());
+  }
 }
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
