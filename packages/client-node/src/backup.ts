@@ -33,8 +33,17 @@ import {
   newRecoveryKey,
   openBackup,
   sealBackup,
+  upgradeOutboxWrites,
 } from '@parley/client';
-import type { KdfParams, MessageStatus, StoreWrite, TrustState } from '@parley/client';
+import type {
+  KdfParams,
+  MessageStatus,
+  OutboxEntry,
+  StoreWrite,
+  TrustState,
+} from '@parley/client';
+import { outboxEntryOf } from './outbox-table.js';
+import type { OutboxRow } from './outbox-table.js';
 import { createProfile, openProfile, profileExists, PROFILE_DB_FILE } from './profile.js';
 
 export { BACKUP_FORMAT_VERSION, RECOVERY_KEY_BYTES } from '@parley/client';
@@ -223,24 +232,11 @@ function recordsOf(db: Database.Database): { writes: StoreWrite[]; result: Resto
   }
   for (const r of all('SELECT key FROM seen'))
     writes.push({ op: 'seen.add', key: r['key'] as string });
-  for (const r of all('SELECT * FROM outbox ORDER BY created_at, rowid')) {
-    writes.push({
-      op: 'outbox.put',
-      entry: {
-        id: r['id'] as string,
-        peer: r['peer'] as string,
-        deviceId: r['device'] as number,
-        payload: blob(r['payload']),
-        createdAt: r['created_at'] as number,
-        attempts: r['attempts'] as number,
-        ...(typeof r['recipients'] === 'string'
-          ? { recipients: JSON.parse(r['recipients']) as string[] }
-          : {}),
-      },
-    });
-  }
+  for (const r of all('SELECT * FROM outbox ORDER BY created_at, rowid'))
+    writes.push({ op: 'outbox.put', entry: outboxEntryOf(r as unknown as OutboxRow) as OutboxEntry });
   return {
-    writes,
+    // An image from before typed outbox records restores with them.
+    writes: upgradeOutboxWrites(writes),
     result: { messages: messages.length, contacts: contacts.length, sessions: sessions.length },
   };
 }

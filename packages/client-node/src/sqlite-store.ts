@@ -9,6 +9,8 @@ import Database from 'better-sqlite3-multiple-ciphers';
 import { toHex } from '@parley/crypto';
 import { ClientError } from '@parley/client';
 import { createSearchIndex, prepareSearch } from './search-index.js';
+import { PUT_OUTBOX_SQL, outboxEntryOf, outboxParams, typeOutboxRows } from './outbox-table.js';
+import type { OutboxRow } from './outbox-table.js';
 import type {
   ClientStore,
   Contact,
@@ -23,7 +25,7 @@ import type {
 } from '@parley/client';
 
 /** Bumped with every schema change; `migrate` upgrades older files in place. */
-const SCHEMA_VERSION = 5;
+const SCHEMA_VERSION = 6;
 
 const SCHEMA_V1 = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
@@ -100,16 +102,6 @@ interface ContactRow {
   added_at: number;
   updated_at: number;
 }
-interface OutboxRow {
-  id: string;
-  peer: string;
-  device: number;
-  payload: Uint8Array;
-  created_at: number;
-  attempts: number;
-  recipients: string | null;
-}
-
 const bytes = (b: Uint8Array): Uint8Array =>
   new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 
@@ -214,6 +206,7 @@ function migrate(db: Database.Database): void {
       if (version < 3) createSearchIndex(db);
       if (version < 4) addExpiryColumns(db);
       if (version < 5) addGroupColumns(db);
+      if (version < 6) typeOutboxRows(db);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   }
@@ -285,12 +278,10 @@ export class SqliteStore implements ClientStore {
       ),
       hasSeen: p('SELECT 1 FROM seen WHERE key = ?').pluck(),
       addSeen: p('INSERT OR IGNORE INTO seen (key) VALUES (?)'),
-      listOutbox: p('SELECT * FROM outbox ORDER BY created_at, rowid'),
-      putOutbox: p(
-        `INSERT INTO outbox (id, peer, device, payload, created_at, attempts, recipients) VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT(id) DO UPDATE SET peer = excluded.peer, device = excluded.device, payload = excluded.payload,
-           created_at = excluded.created_at, attempts = excluded.attempts, recipients = excluded.recipients`,
-      ),
+      listOutbox: p(`SELECT * FROM outbox WHERE state = 'pending' ORDER BY created_at, rowid`),
+      getOutbox: p('SELECT * FROM outbox WHERE id = ?'),
+      putOutbox: p(PUT_OUTBOX_SQL),
+      sentOutbox: p(`UPDATE outbox SET state = 'sent' WHERE id = ? AND state = 'pending'`),
       delOutbox: p('DELETE FROM outbox WHERE id = ?'),
       delMessage: p('DELETE FROM messages WHERE peer = ? AND direction = ? AND id = ?'),
       delConversation: p('DELETE FROM messages WHERE peer = ?'),
@@ -382,19 +373,12 @@ export class SqliteStore implements ClientStore {
       case 'seen.add':
         s.addSeen.run(w.key);
         return;
-      case 'outbox.put': {
-        const e = w.entry;
-        s.putOutbox.run(
-          e.id,
-          e.peer,
-          e.deviceId,
-          e.payload,
-          e.createdAt,
-          e.attempts,
-          e.recipients ? JSON.stringify(e.recipients) : null,
-        );
+      case 'outbox.put':
+        s.putOutbox.run(...outboxParams(w.entry));
         return;
-      }
+      case 'outbox.sent':
+        s.sentOutbox.run(w.id);
+        return;
       case 'outbox.delete':
         s.delOutbox.run(w.id);
         return;
@@ -486,15 +470,12 @@ export class SqliteStore implements ClientStore {
   }
   async listOutbox(): Promise<OutboxEntry[]> {
     this.live();
-    return (this.stmt.listOutbox.all() as OutboxRow[]).map((r) => ({
-      id: r.id,
-      peer: r.peer,
-      deviceId: r.device,
-      payload: bytes(r.payload),
-      createdAt: r.created_at,
-      attempts: r.attempts,
-      ...(r.recipients === null ? {} : { recipients: JSON.parse(r.recipients) as string[] }),
-    }));
+    return (this.stmt.listOutbox.all() as OutboxRow[]).map((r) => outboxEntryOf(r) as OutboxEntry);
+  }
+  async getOutbox(id: string): Promise<OutboxEntry | undefined> {
+    this.live();
+    const r = this.stmt.getOutbox.get(id) as OutboxRow | undefined;
+    return r && (outboxEntryOf(r) as OutboxEntry);
   }
   /**
    * Group commit: batches committed in the same turn of the event loop share one

@@ -19,6 +19,7 @@
 import { asAeadKey, fromHex, toHex, utf8Decode, utf8Encode, zeroize } from '@parley/crypto';
 import type { CryptoProvider } from '@parley/crypto';
 import { ClientError } from './errors.js';
+import { upgradeOutboxWrites } from './outbox-records.js';
 import { SALT_BYTES, checkKdfParams, deriveStoreKey, newKdfParams } from './passphrase.js';
 import type { KdfParams } from './passphrase.js';
 import type { StoreWrite } from './store/types.js';
@@ -243,7 +244,8 @@ export async function openBackup(
     ) {
       throw new Error('no records');
     }
-    return { version: BACKUP_FORMAT_VERSION, records: records as StoreWrite[] };
+    // A backup made before typed outbox records restores with them.
+    return { version: BACKUP_FORMAT_VERSION, records: upgradeOutboxWrites(records as StoreWrite[]) };
   } catch (err) {
     throw new ClientError('PROFILE_CORRUPT', 'backup: it does not hold a profile', { cause: err });
   } finally {

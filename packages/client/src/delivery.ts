@@ -16,8 +16,8 @@ import { envelopeOf } from './disappearing.js';
 import { encodeEnvelope } from './envelope.js';
 import type { Envelope, RepairReason } from './envelope.js';
 import { ClientError } from './errors.js';
-import { outboxDeleteWrites, outboxRecordWrite, readOutboxRecord } from './outbox-records.js';
-import type { OutboxFrame } from './outbox-records.js';
+import { outboxPut } from './outbox-records.js';
+import type { OutboxCiphertext, OutboxFrame } from './outbox-records.js';
 import { nextStatus, receiptBatches, receiptsDue, receiptsDueWrite } from './receipts.js';
 import {
   decideRepair,
@@ -28,7 +28,7 @@ import {
   type RepairPolicy,
 } from './repair.js';
 import { sendFailureDelete, sendFailureWrite } from './send-failures.js';
-import type { ClientStore, MessageStatus, OutboxEntry, StoreWrite } from './store/types.js';
+import type { ClientStore, MessageStatus, StoreWrite } from './store/types.js';
 
 /** Events this part reports through the client. */
 export type DeliveryEvent =
@@ -61,7 +61,7 @@ export interface DeliveryHost {
     writes: StoreWrite[],
   ): Promise<unknown>;
   /** Hands a committed outbox entry to the relay now if connected. */
-  sendEntry(entry: OutboxEntry, frame: OutboxFrame): void;
+  sendEntry(entry: OutboxCiphertext, frame: OutboxFrame): void;
   /** Ids of messages to `peer` stored before they could be encrypted (sent in order later). */
   pendingIds(peer: string): Promise<readonly string[]>;
   emit(event: DeliveryEvent): void;
@@ -82,7 +82,7 @@ export class Delivery {
     state: Uint8Array,
     envelope: Envelope,
     wireId: string,
-  ): { state: Uint8Array; entry: OutboxEntry } {
+  ): { state: Uint8Array; entry: OutboxCiphertext } {
     const plaintext = encodeEnvelope(envelope);
     try {
       const r = this.host.e2ee.encrypt(this.host.identity(), state, plaintext, { kind: 'message' });
@@ -112,7 +112,7 @@ export class Delivery {
     }
     let state = initial;
     const writes: StoreWrite[] = [];
-    const entries: OutboxEntry[] = [];
+    const entries: OutboxCiphertext[] = [];
     for (const ids of receiptBatches(due)) {
       const id = this.host.newId();
       const sealed = this.seal(
@@ -131,8 +131,7 @@ export class Delivery {
       state = sealed.state;
       entries.push(sealed.entry);
       writes.push(
-        { op: 'outbox.put', entry: sealed.entry },
-        outboxRecordWrite(id, { frame: 'send', kind: 'rcpt', message: undefined }),
+        outboxPut(sealed.entry, { frame: 'send', kind: 'rcpt', message: undefined }),
       );
     }
     writes.push(
@@ -171,8 +170,8 @@ export class Delivery {
     if (named.size === 0) return events;
     for (const e of await store.listOutbox()) {
       if (e.peer !== peer) continue;
-      const r = await readOutboxRecord(store, e);
-      if (r.message !== undefined && named.has(r.message)) writes.push(...outboxDeleteWrites(e.id));
+      if (e.message !== undefined && named.has(e.message))
+        writes.push({ op: 'outbox.delete', id: e.id });
     }
     return events;
   }
@@ -220,7 +219,7 @@ export class Delivery {
     } finally {
       zeroize(plaintext);
     }
-    const entry: OutboxEntry = {
+    const entry: OutboxCiphertext = {
       id,
       peer,
       deviceId: bundle.deviceId,
@@ -230,8 +229,7 @@ export class Delivery {
     };
     writes.push(
       { op: 'session.put', peer, deviceId: bundle.deviceId, state: result.state },
-      { op: 'outbox.put', entry },
-      outboxRecordWrite(id, { frame: 'send', kind: 'reset', message: undefined }),
+      outboxPut(entry, { frame: 'send', kind: 'reset', message: undefined }),
     );
     await store.commit(writes);
     zeroize(result.state);
@@ -261,10 +259,10 @@ export class Delivery {
     const waiting = new Set(await this.host.pendingIds(peer));
     const writes: StoreWrite[] = [];
     for (const e of await store.listOutbox()) {
-      if (e.peer === peer && !keep.has(e.id)) writes.push(...outboxDeleteWrites(e.id));
+      if (e.peer === peer && !keep.has(e.id)) writes.push({ op: 'outbox.delete', id: e.id });
     }
     const resends: Record<string, readonly string[]> = {};
-    const entries: OutboxEntry[] = [];
+    const entries: OutboxCiphertext[] = [];
     const events: DeliveryEvent[] = [];
     let state = initial;
     for (const m of await store.listMessages(peer)) {
@@ -296,8 +294,7 @@ export class Delivery {
       resends[m.id] = [...earlier, wireId];
       // The superseded wire id's late relay receipts must not speak for this ciphertext.
       writes.push(
-        { op: 'outbox.put', entry: sealed.entry },
-        outboxRecordWrite(wireId, { frame: 'send', kind: 'msg', message: m.id }),
+        outboxPut(sealed.entry, { frame: 'send', kind: 'msg', message: m.id }),
       );
       if (m.status !== 'sending') {
         writes.push({ op: 'message.status', peer, id: m.id, status: 'sending' });

@@ -15,10 +15,15 @@ export type {
   ListMessagesOptions,
   MessageStatus,
   OutboxEntry,
+  OutboxFrame,
+  OutboxState,
   StoreWrite,
   StoredMessage,
   TrustState,
 } from './store/types.js';
+// Store backends convert outboxes from before typed records with these (upgrades).
+export { LEGACY_OUTBOX_META_PREFIX, typedOutbox, upgradeOutboxWrites } from './outbox-records.js';
+export type { LegacyOutbox, LegacyOutboxEntry } from './outbox-records.js';
 export { MemoryStore, selectMessages, summarise } from './store/memory.js';
 export {
   parseSearchQuery,

@@ -11,16 +11,11 @@
 import { fromHex, toHex } from '@parley/crypto';
 import type { ClientFrame, ReceiptFrame, StoredReceiptFrame } from '@parley/wire';
 import type { CoreContext } from './context.js';
-import {
-  hasOutboxRecord,
-  messageOfWireId,
-  outboxRecordDelete,
-  readOutboxRecord,
-} from './outbox-records.js';
-import type { OutboxFrame } from './outbox-records.js';
+import { messageOfRecord, outboxReceiptWrites } from './outbox-records.js';
+import type { OutboxCiphertext } from './outbox-records.js';
 import { nextStatus, relayReceiptStatus } from './receipts.js';
 import { currentWireId, readRepair } from './repair.js';
-import type { OutboxEntry, StoreWrite } from './store/types.js';
+import type { StoreWrite } from './store/types.js';
 import type { TimerHandle } from './timers.js';
 
 /**
@@ -87,14 +82,13 @@ export class Outbox {
       const sentAt = this.inflight.get(entry.id);
       // Each entry goes out once per connection, and again only if unanswered for long.
       if (sentAt !== undefined && now - sentAt < OUTBOX_RESEND_AFTER_MS) continue;
-      const frame: OutboxFrame = (await readOutboxRecord(ctx.store, entry)).frame;
-      if (!this.send(entry, frame === 'session.terminate')) return;
+      if (!this.send(entry, entry.frame === 'session.terminate')) return;
     }
     if (this.inflight.size > 0) this.scheduleRetry(OUTBOX_RESEND_AFTER_MS);
   }
 
   /** Sends one committed outbox entry and tracks it as in flight; false if not connected. */
-  send(entry: OutboxEntry, isEnd: boolean): boolean {
+  send(entry: OutboxCiphertext, isEnd: boolean): boolean {
     const { ctx } = this;
     if (!ctx.isReady()) return false;
     const account = ctx.account();
@@ -194,17 +188,16 @@ export class Outbox {
     const wireId = toHex(frame.clientMessageId);
     this.inflight.delete(wireId);
     this.serverErrors.delete(wireId);
-    const entry = (await store.listOutbox()).find((e) => e.id === wireId);
-    const id = await messageOfWireId(store, wireId);
+    const record = await store.getOutbox(wireId);
+    const entry = record?.state === 'pending' ? record : undefined;
+    const id = messageOfRecord(wireId, record);
     const peer = entry?.peer ?? (id === undefined ? undefined : await this.findOutgoingPeer(id));
     const apply = async (): Promise<void> => {
       const status = relayReceiptStatus(frame.status);
-      const writes: StoreWrite[] = [];
-      if (entry) writes.push({ op: 'outbox.delete', id: wireId });
       // The relay's last word on this wire id (for a group upload, which gets no
       // `delivered`, its `queued`): its record is no longer needed.
-      const last = frame.status === 'delivered' || entry?.recipients !== undefined;
-      if (last && (await hasOutboxRecord(store, wireId))) writes.push(outboxRecordDelete(wireId));
+      const last = frame.status === 'delivered' || record?.recipients !== undefined;
+      const writes: StoreWrite[] = outboxReceiptWrites(record, last);
       let changed = false;
       if (peer !== undefined && id !== undefined) {
         const m = await store.getMessage(peer, 'out', id);

@@ -16,7 +16,7 @@ import type { CoreContext } from './context.js';
 import type { Disappearing } from './disappearing.js';
 import { envelopeOf, readTimer, timerWrite } from './disappearing.js';
 import { encodeEnvelope, type Envelope } from './envelope.js';
-import { outboxRecordWrite } from './outbox-records.js';
+import { outboxPut } from './outbox-records.js';
 import { ClientError } from './errors.js';
 import type { Outbox } from './outbox.js';
 import { OUTBOX_RESEND_AFTER_MS } from './outbox.js';
@@ -221,9 +221,6 @@ export class Sender {
         (draft === undefined ? { kind: 'end', id, sentAt: now, body: '' } : envelopeOf(draft)),
     );
     const writes: StoreWrite[] = [...(pendingWrites ?? [])];
-    // Says which frame carries it (no history entry names it).
-    if (control)
-      writes.push(outboxRecordWrite(id, { frame: 'send', kind: control.kind, message: undefined }));
     const pending = pendingWrites !== undefined;
     const meta = { kind: kind === 'end' ? ('session.terminate' as const) : ('message' as const) };
     let state = await ctx.store.getSession(peer, PEER_DEVICE);
@@ -259,10 +256,17 @@ export class Sender {
     state = undefined;
     if (kind === 'end') writes.push({ op: 'session.delete', peer, deviceId });
     else writes.push({ op: 'session.put', peer, deviceId, state: result.state });
-    writes.push({
-      op: 'outbox.put',
-      entry: { id, peer, deviceId, payload: result.payload, createdAt: now, attempts: 0 },
-    });
+    const entry = { id, peer, deviceId, payload: result.payload, createdAt: now, attempts: 0 };
+    writes.push(
+      outboxPut(
+        entry,
+        control
+          ? { frame: 'send', kind: control.kind, message: undefined }
+          : draft
+            ? { frame: 'send', kind: 'msg', message: id }
+            : { frame: 'session.terminate', kind: 'end', message: undefined },
+      ),
+    );
     if (draft && !pending) {
       writes.push({ op: 'message.put', message: draft });
       if (draft.timerMs !== undefined) writes.push(timerWrite(peer, draft.timerMs));
@@ -272,10 +276,7 @@ export class Sender {
     zeroize(result.state);
     // Hand this one entry to the relay now (in conversation order); the full outbox is
     // only walked on (re)connect and by the retry timer.
-    ctx.outbox.send(
-      { id, peer, deviceId, payload: result.payload, createdAt: now, attempts: 0 },
-      kind === 'end',
-    );
+    ctx.outbox.send(entry, kind === 'end');
     if (!draft) return undefined;
     ctx.disappearing.arm(draft.expiresAt);
     const stored = (await ctx.store.getMessage(peer, 'out', id)) ?? draft;

@@ -22,15 +22,18 @@ import {
   keyMatchesCheck,
   newKdfParams,
   searchInMessages,
+  LEGACY_OUTBOX_META_PREFIX,
   searchLimit,
   selectMessages,
   summarise,
+  typedOutbox,
 } from '@parley/client';
 import type {
   ClientStore,
   Contact,
   ConversationSummary,
   KdfParams,
+  LegacyOutboxEntry,
   ListMessagesOptions,
   OutboxEntry,
   SearchOptions,
@@ -44,8 +47,11 @@ import type { IndexEntry } from './search-tokens.js';
 
 /** Database names are `parley-profile:<profile>`, so other apps' databases are never touched. */
 export const DB_PREFIX = 'parley-profile:';
-/** 1: header and records; 2: the keyed-token search index (search-tokens.ts). */
-const DB_VERSION = 2;
+/**
+ * 1: header and records; 2: the keyed-token search index (search-tokens.ts); 3: typed
+ * outbox records (converted on the first unlock, `IdbStore.typeOutboxRecords`).
+ */
+const DB_VERSION = 3;
 const HEADER_STORE = 'header';
 const RECORD_STORE = 'records';
 const SEARCH_STORE = 'search';
@@ -153,6 +159,11 @@ function applyWrite(r: Records, w: StoreWrite, dirty: Set<string>): void {
       return put(k('n', w.key), true);
     case 'outbox.put':
       return put(k('o', w.entry.id), { ...w.entry, payload: copy(w.entry.payload) });
+    case 'outbox.sent': {
+      const e = r.get(k('o', w.id)) as OutboxEntry | undefined;
+      if (e === undefined || e.state !== 'pending') return;
+      return put(k('o', w.id), { ...e, state: 'sent' });
+    }
     case 'outbox.delete':
       return del(k('o', w.id));
     default: {
@@ -195,7 +206,33 @@ export class IdbStore implements ClientStore {
     });
     const loaded = new IdbStore(db, sealer, tokens, records);
     if (built !== SEARCH_BUILT) await loaded.rebuildSearchIndex();
+    await loaded.typeOutboxRecords();
     return loaded;
+  }
+
+  /**
+   * Version 3: untyped outbox entries and their JSON meta records `outbox:<wire id>`
+   * become typed records. Sealed records cannot be read in the version-change
+   * transaction (no key before the passphrase), so this runs on unlock; it finds
+   * nothing to do once done.
+   */
+  private async typeOutboxRecords(): Promise<void> {
+    const metaPrefix = k('m', LEGACY_OUTBOX_META_PREFIX);
+    const records = new Map<string, Uint8Array>();
+    for (const [key, v] of this.records)
+      if (key.startsWith(metaPrefix)) records.set(key.slice(metaPrefix.length), v as Uint8Array);
+    const entries = this.values<LegacyOutboxEntry>('o').sort((a, b) => a.createdAt - b.createdAt);
+    if (records.size === 0 && entries.every((e) => e.state !== undefined)) return;
+    const outgoing = new Map<string, string>();
+    for (const m of this.values<StoredMessage>('g'))
+      if (m.direction === 'out' && !outgoing.has(m.id)) outgoing.set(m.id, m.peer);
+    const typed = typedOutbox({ entries, records, outgoingPeer: (id) => outgoing.get(id) });
+    await this.commit([
+      ...[...records.keys()].map(
+        (id): StoreWrite => ({ op: 'meta.delete', key: LEGACY_OUTBOX_META_PREFIX + id }),
+      ),
+      ...typed.map((entry): StoreWrite => ({ op: 'outbox.put', entry })),
+    ]);
   }
 
   /** Fills the search index from every stored message (a profile made before it existed). */
@@ -363,8 +400,13 @@ export class IdbStore implements ClientStore {
   }
   async listOutbox(): Promise<OutboxEntry[]> {
     return this.values<OutboxEntry>('o')
+      .filter((e) => e.state === 'pending')
       .sort((a, b) => a.createdAt - b.createdAt)
       .map((e) => ({ ...e, payload: copy(e.payload) }));
+  }
+  async getOutbox(id: string): Promise<OutboxEntry | undefined> {
+    const e = this.live().get(k('o', id)) as OutboxEntry | undefined;
+    return e && { ...e, payload: copy(e.payload) };
   }
 
   commit(writes: readonly StoreWrite[]): Promise<void> {

@@ -5,7 +5,7 @@
 import type { CoreContext } from '../context.js';
 import type { Envelope } from '../envelope.js';
 import { ClientError } from '../errors.js';
-import type { OutboxEntry } from '../store/types.js';
+import type { OutboxCiphertext } from '../outbox-records.js';
 
 export interface GroupsContext extends CoreContext {
   /**
@@ -15,7 +15,7 @@ export interface GroupsContext extends CoreContext {
    */
   sendControl(peer: string, envelope: Envelope): Promise<void>;
   /** Hands a committed group upload to the relay now if connected. */
-  sendEntry(entry: OutboxEntry): void;
+  sendEntry(entry: OutboxCiphertext): void;
   /** The identity key of user `name` (fetched and trust-checked in its peer queue). */
   memberKey(name: string): Promise<Uint8Array>;
   isClosed(): boolean;

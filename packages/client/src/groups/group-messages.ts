@@ -20,9 +20,10 @@ import { fileText } from '../attachment-entry.js';
 import { decodeEnvelope, encodeEnvelope, MAX_RECEIPT_IDS } from '../envelope.js';
 import { ClientError } from '../errors.js';
 import { DEFAULT_DEVICE_ID } from '../names.js';
-import { outboxRecordWrite } from '../outbox-records.js';
+import { outboxPut } from '../outbox-records.js';
+import type { OutboxCiphertext } from '../outbox-records.js';
 import { nextStatus } from '../receipts.js';
-import type { OutboxEntry, StoreWrite, StoredMessage } from '../store/types.js';
+import type { StoreWrite, StoredMessage } from '../store/types.js';
 import { sendQuietly, type GroupsContext } from './group-context.js';
 import type { GroupReceiptEnvelope } from './group-envelope.js';
 import {
@@ -99,7 +100,7 @@ export class GroupMessages {
       const plaintext = encodeEnvelope({ kind: 'msg', id: msgId, sentAt: now, body: text });
       const sealed = groupEncrypt(ctx.crypto, chain, addressOf(this.me()), plaintext);
       zeroize(plaintext);
-      const entry: OutboxEntry = {
+      const entry: OutboxCiphertext = {
         id: msgId,
         peer: conversation,
         deviceId: DEFAULT_DEVICE_ID,
@@ -121,8 +122,7 @@ export class GroupMessages {
       };
       writes.push(
         outgoingChainWrite(id, sealed.chain),
-        { op: 'outbox.put', entry },
-        outboxRecordWrite(msgId, { frame: 'group.send', kind: 'msg', message: msgId }),
+        outboxPut(entry, { frame: 'group.send', kind: 'msg', message: msgId }),
         { op: 'message.put', message },
       );
       // The chain step, the upload and the history entry land together.

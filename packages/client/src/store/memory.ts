@@ -114,6 +114,11 @@ function apply(s: State, w: StoreWrite): void {
     case 'outbox.put':
       s.outbox.set(w.entry.id, { ...w.entry, payload: copy(w.entry.payload) });
       return;
+    case 'outbox.sent': {
+      const e = s.outbox.get(w.id);
+      if (e && e.state === 'pending') s.outbox.set(w.id, { ...e, state: 'sent' });
+      return;
+    }
     case 'outbox.delete':
       s.outbox.delete(w.id);
       return;
@@ -227,8 +232,13 @@ export class MemoryStore implements ClientStore {
   }
   async listOutbox(): Promise<OutboxEntry[]> {
     return [...this.live().outbox.values()]
+      .filter((e) => e.state === 'pending')
       .sort((a, b) => a.createdAt - b.createdAt)
       .map((e) => ({ ...e, payload: copy(e.payload) }));
+  }
+  async getOutbox(id: string): Promise<OutboxEntry | undefined> {
+    const e = this.live().outbox.get(id);
+    return e && { ...e, payload: copy(e.payload) };
   }
   async commit(writes: readonly StoreWrite[]): Promise<void> {
     const next = cloneState(this.live());

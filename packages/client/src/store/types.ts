@@ -10,6 +10,7 @@
  * the browser). This module owns the record shapes and must not know about SQL.
  */
 import type { SearchOptions } from './search.js';
+import type { EnvelopeKind } from '../envelope.js';
 
 /** How much we trust that a contact's identity key really is theirs. */
 export type TrustState =
@@ -87,7 +88,19 @@ export interface StoredMessage {
   readonly timerMs?: number;
 }
 
-/** An encrypted message waiting for the relay's `queued` receipt. */
+/** The frame that carries an outbox entry's ciphertext to the relay. */
+export type OutboxFrame = 'send' | 'session.terminate' | 'group.send';
+
+/**
+ * `pending`: waiting for the relay's `queued` (sent again until then). `sent`: the relay
+ * stored it; the record stays only so a late receipt still finds what it is about.
+ */
+export type OutboxState = 'pending' | 'sent';
+
+/**
+ * One ciphertext handed to the relay, by its wire id (outbox-records.ts owns the rules):
+ * `pending` until the relay's `queued`, then `sent` until its last receipt.
+ */
 export interface OutboxEntry {
   /** Hex client message id; the relay deduplicates retries by it. */
   readonly id: string;
@@ -105,6 +118,12 @@ export interface OutboxEntry {
    * is then the group's conversation id and `deviceId` unused (1).
    */
   readonly recipients?: readonly string[];
+  readonly frame: OutboxFrame;
+  /** The envelope kind inside the ciphertext (`msg`, `rcpt`, `end`, …). */
+  readonly kind: EnvelopeKind;
+  /** The outgoing history entry (in conversation `peer`) this ciphertext delivers, if any. */
+  readonly message?: string;
+  readonly state: OutboxState;
 }
 
 export interface ConversationSummary {
@@ -154,7 +173,11 @@ export type StoreWrite =
   /** Removes every message of a conversation (and their index entries). */
   | { readonly op: 'conversation.delete'; readonly peer: string }
   | { readonly op: 'seen.add'; readonly key: string }
+  /** Inserts or replaces the record with this id. */
   | { readonly op: 'outbox.put'; readonly entry: OutboxEntry }
+  /** A pending record becomes `sent`; no error if it is absent or already sent. */
+  | { readonly op: 'outbox.sent'; readonly id: string }
+  /** Removes the record in any state; no error if it is absent. */
   | { readonly op: 'outbox.delete'; readonly id: string };
 
 export interface ListMessagesOptions {
@@ -189,8 +212,10 @@ export interface ClientStore {
    */
   searchMessages(query: string, options?: SearchOptions): Promise<StoredMessage[]>;
   hasSeen(key: string): Promise<boolean>;
-  /** Pending sends, oldest first. */
+  /** Pending sends (state `pending`), oldest first. */
   listOutbox(): Promise<OutboxEntry[]>;
+  /** The outbox record with this wire id, in any state. */
+  getOutbox(id: string): Promise<OutboxEntry | undefined>;
   /** Applies every write or none; throws `ClientError('STORE' | 'NOT_FOUND')` on rejection. */
   commit(writes: readonly StoreWrite[]): Promise<void>;
   close(): Promise<void>;
