@@ -35,13 +35,7 @@ import {
   sealBackup,
   upgradeOutboxWrites,
 } from '@parley/client';
-import type {
-  KdfParams,
-  MessageStatus,
-  OutboxEntry,
-  StoreWrite,
-  TrustState,
-} from '@parley/client';
+import type { KdfParams, MessageStatus, OutboxEntry, StoreWrite, TrustState } from '@parley/client';
 import { outboxEntryOf } from './outbox-table.js';
 import type { OutboxRow } from './outbox-table.js';
 import { createProfile, openProfile, profileExists, PROFILE_DB_FILE } from './profile.js';
@@ -233,7 +227,10 @@ function recordsOf(db: Database.Database): { writes: StoreWrite[]; result: Resto
   for (const r of all('SELECT key FROM seen'))
     writes.push({ op: 'seen.add', key: r['key'] as string });
   for (const r of all('SELECT * FROM outbox ORDER BY created_at, rowid'))
-    writes.push({ op: 'outbox.put', entry: outboxEntryOf(r as unknown as OutboxRow) as OutboxEntry });
+    writes.push({
+      op: 'outbox.put',
+      entry: outboxEntryOf(r as unknown as OutboxRow) as OutboxEntry,
+    });
   return {
     // An image from before typed outbox records restores with them.
     writes: upgradeOutboxWrites(writes),

@@ -78,9 +78,11 @@ export function outboxEntryOf(r: OutboxRow): LegacyOutboxEntry {
  */
 export function typeOutboxRows(db: Database.Database): void {
   const cols = new Set((db.pragma('table_info(outbox)') as { name: string }[]).map((c) => c.name));
-  const entries = (db.prepare('SELECT * FROM outbox ORDER BY created_at, rowid').all() as OutboxRow[])
-    .map(outboxEntryOf);
-  if (!cols.has('frame')) db.exec(`ALTER TABLE outbox ADD COLUMN frame TEXT NOT NULL DEFAULT 'send'`);
+  const entries = (
+    db.prepare('SELECT * FROM outbox ORDER BY created_at, rowid').all() as OutboxRow[]
+  ).map(outboxEntryOf);
+  if (!cols.has('frame'))
+    db.exec(`ALTER TABLE outbox ADD COLUMN frame TEXT NOT NULL DEFAULT 'send'`);
   if (!cols.has('kind')) db.exec(`ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'msg'`);
   if (!cols.has('message')) db.exec('ALTER TABLE outbox ADD COLUMN message TEXT');
   if (!cols.has('state'))

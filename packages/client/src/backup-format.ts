@@ -245,7 +245,10 @@ export async function openBackup(
       throw new Error('no records');
     }
     // A backup made before typed outbox records restores with them.
-    return { version: BACKUP_FORMAT_VERSION, records: upgradeOutboxWrites(records as StoreWrite[]) };
+    return {
+      version: BACKUP_FORMAT_VERSION,
+      records: upgradeOutboxWrites(records as StoreWrite[]),
+    };
   } catch (err) {
     throw new ClientError('PROFILE_CORRUPT', 'backup: it does not hold a profile', { cause: err });
   } finally {

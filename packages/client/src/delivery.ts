@@ -130,9 +130,7 @@ export class Delivery {
       zeroize(state);
       state = sealed.state;
       entries.push(sealed.entry);
-      writes.push(
-        outboxPut(sealed.entry, { frame: 'send', kind: 'rcpt', message: undefined }),
-      );
+      writes.push(outboxPut(sealed.entry, { frame: 'send', kind: 'rcpt', message: undefined }));
     }
     writes.push(
       { op: 'session.put', peer, deviceId: PEER_DEVICE, state },
@@ -293,9 +291,7 @@ export class Delivery {
       entries.push(sealed.entry);
       resends[m.id] = [...earlier, wireId];
       // The superseded wire id's late relay receipts must not speak for this ciphertext.
-      writes.push(
-        outboxPut(sealed.entry, { frame: 'send', kind: 'msg', message: m.id }),
-      );
+      writes.push(outboxPut(sealed.entry, { frame: 'send', kind: 'msg', message: m.id }));
       if (m.status !== 'sending') {
         writes.push({ op: 'message.status', peer, id: m.id, status: 'sending' });
         events.push({ type: 'status', peer, id: m.id, status: 'sending' });

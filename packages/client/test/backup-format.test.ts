@@ -57,6 +57,57 @@ describe('backup format', () => {
     expect(backupCounts(records)).toEqual({ messages: 1, contacts: 0, sessions: 1 });
   });
 
+  it('restores an outbox from before typed records as typed records', async () => {
+    const legacy = [
+      {
+        op: 'message.put',
+        message: {
+          id: 'm1',
+          peer: 'bob',
+          direction: 'out',
+          text: 'hello',
+          sentAt: 1,
+          storedAt: 1,
+          status: 'sending',
+          shown: true,
+        },
+      },
+      {
+        op: 'outbox.put',
+        entry: {
+          id: 'm1',
+          peer: 'bob',
+          deviceId: 1,
+          payload: new Uint8Array([1]),
+          createdAt: 1,
+          attempts: 0,
+        },
+      },
+      {
+        op: 'meta.put',
+        key: 'outbox:w0',
+        value: utf8Encode('{"frame":"send","kind":"msg","message":"m1"}'),
+      },
+      { op: 'meta.put', key: 'account', value: utf8Encode('{}') },
+    ] as unknown as StoreWrite[];
+    const file = await sealBackup({
+      crypto,
+      records: legacy,
+      secret: { kind: 'passphrase', value: 'pw' },
+      kdf,
+    });
+    const opened = await openBackup(crypto, file, 'pw');
+    if (opened.version !== BACKUP_FORMAT_VERSION) throw new Error('format');
+    expect(opened.records.filter((w) => w.op === 'meta.put').map((w) => w.key)).toEqual([
+      'account',
+    ]);
+    const entries = opened.records.flatMap((w) => (w.op === 'outbox.put' ? [w.entry] : []));
+    expect(entries.map((e) => [e.id, e.peer, e.frame, e.kind, e.message, e.state])).toEqual([
+      ['m1', 'bob', 'send', 'msg', 'm1', 'pending'],
+      ['w0', 'bob', 'send', 'msg', 'm1', 'sent'],
+    ]);
+  });
+
   it('a recovery key opens it in lower case and without dashes; anything else is refused', async () => {
     const key = newRecoveryKey(crypto);
     expect(key).toMatch(/^([A-Z2-7]{4}-){7}[A-Z2-7]{4}$/);

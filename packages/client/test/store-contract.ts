@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ClientError } from '@parley/client';
-import type { ClientStore, Contact, StoredMessage } from '@parley/client';
+import type { ClientStore, Contact, OutboxEntry, StoredMessage } from '@parley/client';
 
 export interface StoreHarness {
   open(): Promise<ClientStore>;
@@ -20,6 +20,20 @@ const msg = (over: Partial<StoredMessage> & Pick<StoredMessage, 'id'>): StoredMe
   storedAt: 2000,
   status: 'received',
   shown: false,
+  ...over,
+});
+
+/** The record fields of a pending pairwise `send`. */
+const SEND = { frame: 'send', kind: 'msg', state: 'pending' } as const;
+
+const outboxEntry = (id: string, over: Partial<OutboxEntry> = {}): OutboxEntry => ({
+  id,
+  peer: 'bob',
+  deviceId: 1,
+  payload: new Uint8Array([7]),
+  createdAt: 1,
+  attempts: 0,
+  ...SEND,
   ...over,
 });
 
@@ -215,7 +229,10 @@ export function storeContract(name: string, h: StoreHarness): void {
             payload: new Uint8Array([9]),
             createdAt: 1,
             attempts: 0,
+            ...SEND,
             recipients: ['bob', 'carol', 'dave'],
+            frame: 'group.send',
+            message: 'g2',
           },
         },
       ]);
@@ -226,6 +243,7 @@ export function storeContract(name: string, h: StoreHarness): void {
           by: ['carol'],
         });
         expect((await t.listOutbox())[0]?.recipients).toEqual(['bob', 'carol', 'dave']);
+        expect((await t.getOutbox('g2'))?.frame).toBe('group.send');
         expect((await t.listConversations()).map((c) => c.peer)).toEqual([g]);
       };
       await check(s);
@@ -248,6 +266,7 @@ export function storeContract(name: string, h: StoreHarness): void {
             payload: new Uint8Array([2]),
             createdAt: 2,
             attempts: 0,
+            ...SEND,
           },
         },
         {
@@ -259,6 +278,7 @@ export function storeContract(name: string, h: StoreHarness): void {
             payload: new Uint8Array([1]),
             createdAt: 1,
             attempts: 0,
+            ...SEND,
           },
         },
       ]);
@@ -274,6 +294,7 @@ export function storeContract(name: string, h: StoreHarness): void {
             payload: new Uint8Array([1]),
             createdAt: 1,
             attempts: 3,
+            ...SEND,
           },
         },
       ]);
@@ -285,6 +306,62 @@ export function storeContract(name: string, h: StoreHarness): void {
       expect(out[1]?.payload).toEqual(new Uint8Array([2]));
       await s.commit([{ op: 'outbox.delete', id: 'o1' }]);
       expect((await s.listOutbox()).map((e) => e.id)).toEqual(['o2']);
+      await s.close();
+    });
+
+    it('keeps an outbox record from pending through sent until it is deleted', async () => {
+      const s = await h.open();
+      await s.commit([
+        {
+          op: 'outbox.put',
+          entry: outboxEntry('w1', { kind: 'msg', message: 'm1', createdAt: 1 }),
+        },
+        {
+          op: 'outbox.put',
+          entry: outboxEntry('w2', { frame: 'session.terminate', kind: 'end', createdAt: 2 }),
+        },
+      ]);
+      expect(await s.getOutbox('w1')).toEqual(outboxEntry('w1', { message: 'm1' }));
+      expect((await s.getOutbox('w2'))?.message).toBeUndefined();
+      expect(await s.getOutbox('nope')).toBeUndefined();
+      // The relay's `queued`: the record stays, out of the pending list.
+      await s.commit([{ op: 'outbox.sent', id: 'w1' }]);
+      expect((await s.listOutbox()).map((e) => e.id)).toEqual(['w2']);
+      expect(await s.getOutbox('w1')).toEqual(outboxEntry('w1', { message: 'm1', state: 'sent' }));
+      // Marking again or marking an absent record changes nothing and fails nothing.
+      await s.commit([
+        { op: 'outbox.sent', id: 'w1' },
+        { op: 'outbox.sent', id: 'absent' },
+      ]);
+      expect(await s.getOutbox('absent')).toBeUndefined();
+      expect((await s.getOutbox('w1'))?.state).toBe('sent');
+      const r = h.reopen ? await h.reopen(s) : s;
+      expect((await r.getOutbox('w1'))?.state).toBe('sent');
+      expect((await r.listOutbox()).map((e) => [e.id, e.frame, e.kind])).toEqual([
+        ['w2', 'session.terminate', 'end'],
+      ]);
+      // The last receipt deletes the record in either state.
+      await r.commit([
+        { op: 'outbox.delete', id: 'w1' },
+        { op: 'outbox.delete', id: 'w2' },
+        { op: 'outbox.delete', id: 'absent' },
+      ]);
+      expect(await r.getOutbox('w1')).toBeUndefined();
+      expect(await r.listOutbox()).toEqual([]);
+      await r.close();
+    });
+
+    it('rolls an outbox state change back with its failed batch', async () => {
+      const s = await h.open();
+      await s.commit([{ op: 'outbox.put', entry: outboxEntry('w1') }]);
+      await expect(
+        s.commit([
+          { op: 'outbox.sent', id: 'w1' },
+          { op: 'message.status', peer: 'bob', id: 'missing', status: 'queued' },
+        ]),
+      ).rejects.toThrow(ClientError);
+      expect((await s.getOutbox('w1'))?.state).toBe('pending');
+      expect((await s.listOutbox()).map((e) => e.id)).toEqual(['w1']);
       await s.close();
     });
 
@@ -338,6 +415,7 @@ export function storeContract(name: string, h: StoreHarness): void {
               payload: new Uint8Array([6]),
               createdAt: 1,
               attempts: 0,
+              ...SEND,
             },
           },
         ]);

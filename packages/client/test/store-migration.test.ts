@@ -25,7 +25,9 @@ describe('store migration to group conversations (schema 5)', () => {
     db.pragma(`key="x'${toHex(key)}'"`);
     // Back to what a schema-4 client wrote: no group columns, one message, one outbox entry.
     db.exec(`ALTER TABLE messages DROP COLUMN sender; ALTER TABLE messages DROP COLUMN group_delivery;
-      ALTER TABLE outbox DROP COLUMN recipients;`);
+      ALTER TABLE outbox DROP COLUMN recipients; ALTER TABLE outbox DROP COLUMN frame;
+      ALTER TABLE outbox DROP COLUMN kind; ALTER TABLE outbox DROP COLUMN message;
+      ALTER TABLE outbox DROP COLUMN state;`);
     db.prepare(
       `INSERT INTO messages (peer, direction, id, text, sent_at, stored_at, status, shown)
        VALUES ('bob', 'in', 'old1', 'from before groups', 1, 2, 'received', 0)`,
@@ -69,6 +71,10 @@ describe('store migration to group conversations (schema 5)', () => {
           createdAt: 6,
           attempts: 0,
           recipients: ['bob', 'carol'],
+          frame: 'group.send',
+          kind: 'msg',
+          message: 'o2',
+          state: 'pending',
         },
       },
     ]);

@@ -228,9 +228,10 @@ export class IdbStore implements ClientStore {
       if (m.direction === 'out' && !outgoing.has(m.id)) outgoing.set(m.id, m.peer);
     const typed = typedOutbox({ entries, records, outgoingPeer: (id) => outgoing.get(id) });
     await this.commit([
-      ...[...records.keys()].map(
-        (id): StoreWrite => ({ op: 'meta.delete', key: LEGACY_OUTBOX_META_PREFIX + id }),
-      ),
+      ...[...records.keys()].map((id): StoreWrite => ({
+        op: 'meta.delete',
+        key: LEGACY_OUTBOX_META_PREFIX + id,
+      })),
       ...typed.map((entry): StoreWrite => ({ op: 'outbox.put', entry })),
     ]);
   }
