@@ -16,6 +16,7 @@ interface PageApi {
   tryOpen(profile: string, passphrase: string): Promise<string>;
   hex(s: string): string;
   failMidBatch(profile: string): Promise<string>;
+  legacyOutbox(profile: string): Promise<unknown>;
 }
 declare const parleyTest: PageApi;
 
@@ -47,6 +48,18 @@ describe('IndexedDB ClientStore in Chromium', () => {
       results.filter((r) => r.name.startsWith('ClientStore contract')).length,
     ).toBeGreaterThanOrEqual(7);
     expect(results.filter((r) => /search/i.test(r.name)).length).toBeGreaterThan(0);
+  });
+
+  it('turns an outbox from before typed records into typed records on unlock', async () => {
+    expect(await page.evaluate(() => parleyTest.legacyOutbox('legacy-outbox'))).toEqual({
+      pending: [
+        ['m1', 'bob', 'send', 'msg', 'm1', 'pending'],
+        ['t1', 'bob', 'session.terminate', 'end', null, 'pending'],
+        ['w2', 'bob', 'send', 'msg', 'm1', 'pending'],
+      ],
+      w0: ['w0', 'bob', 'send', 'msg', 'm1', 'sent'],
+      meta: [true, true],
+    });
   });
 
   it('keeps no plaintext, session bytes or peer name readable in IndexedDB', async () => {

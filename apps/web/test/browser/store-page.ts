@@ -6,7 +6,7 @@
  */
 import { createPortableCrypto, toHex, utf8Encode } from '@parley/crypto';
 import { MIN_KDF_MEMORY_KIB } from '@parley/client';
-import type { ClientStore, StoreWrite } from '@parley/client';
+import type { ClientStore, OutboxEntry, StoreWrite } from '@parley/client';
 import { storeContract } from '../../../../packages/client/test/store-contract.js';
 import type { StoreHarness } from '../../../../packages/client/test/store-contract.js';
 import { storeSearchContract } from '../../../../packages/client/test/store-search-contract.js';
@@ -120,7 +120,65 @@ async function failMidBatch(profile: string): Promise<string> {
   return `${outcome} memory=${inMemory} disk=${onDisk}`;
 }
 
+/**
+ * A profile holding an outbox from before typed records (version 2: untyped entries,
+ * JSON meta records `outbox:<wire id>`) reopens with typed records and no old keys.
+ */
+async function legacyOutbox(profile: string): Promise<unknown> {
+  const s = await createIdbProfile(profile, PASS, cheap);
+  const entry = (id: string, createdAt: number): unknown => ({
+    id,
+    peer: 'bob',
+    deviceId: 1,
+    payload: new Uint8Array([1]),
+    createdAt,
+    attempts: 0,
+  });
+  // Written as a version-2 client wrote them; the store takes them as given.
+  const legacy = [
+    {
+      op: 'message.put',
+      message: {
+        id: 'm1',
+        peer: 'bob',
+        direction: 'out',
+        text: 'hello',
+        sentAt: 1,
+        storedAt: 1,
+        status: 'sending',
+        shown: true,
+      },
+    },
+    { op: 'outbox.put', entry: entry('m1', 1) },
+    { op: 'outbox.put', entry: entry('t1', 2) },
+    { op: 'outbox.put', entry: entry('w2', 3) },
+    {
+      op: 'meta.put',
+      key: 'outbox:w2',
+      value: utf8Encode('{"frame":"send","kind":"msg","message":"m1"}'),
+    },
+    {
+      op: 'meta.put',
+      key: 'outbox:w0',
+      value: utf8Encode('{"frame":"send","kind":"msg","message":"m1"}'),
+    },
+  ] as unknown as StoreWrite[];
+  await s.commit(legacy);
+  await s.close();
+  const r = await openIdbProfile(profile, PASS, { crypto });
+  const pick = (e: OutboxEntry | undefined): unknown =>
+    e && [e.id, e.peer, e.frame, e.kind, e.message ?? null, e.state];
+  const out = {
+    pending: (await r.listOutbox()).map(pick),
+    w0: pick(await r.getOutbox('w0')),
+    meta: [await r.getMeta('outbox:w2'), await r.getMeta('outbox:w0')].map((v) => v === undefined),
+  };
+  await r.close();
+  return out;
+}
+
 const api = {
+  legacyOutbox,
   failMidBatch,
   runContract: runCollected,
   rawDump,
