@@ -281,7 +281,9 @@ export class SqliteStore implements ClientStore {
       listOutbox: p(`SELECT * FROM outbox WHERE state = 'pending' ORDER BY created_at, rowid`),
       getOutbox: p('SELECT * FROM outbox WHERE id = ?'),
       putOutbox: p(PUT_OUTBOX_SQL),
-      sentOutbox: p(`UPDATE outbox SET state = 'sent' WHERE id = ? AND state = 'pending'`),
+      sentOutbox: p(
+        `UPDATE outbox SET state = 'sent', payload = x'' WHERE id = ? AND state = 'pending'`,
+      ),
       delOutbox: p('DELETE FROM outbox WHERE id = ?'),
       delMessage: p('DELETE FROM messages WHERE peer = ? AND direction = ? AND id = ?'),
       delConversation: p('DELETE FROM messages WHERE peer = ?'),

@@ -171,6 +171,16 @@ export class Delivery {
       if (e.message !== undefined && named.has(e.message))
         writes.push({ op: 'outbox.delete', id: e.id });
     }
+    // The records kept for late relay receipts are done with too: nothing lowers
+    // `delivered`, and a receipt without its record is read by its wire id.
+    const repair = await readRepair(store, peer);
+    for (const id of named) {
+      for (const wireId of [id, ...(repair.resends[id] ?? [])]) {
+        const r = await store.getOutbox(wireId);
+        if (r?.state === 'sent' && r.message === id)
+          writes.push({ op: 'outbox.delete', id: wireId });
+      }
+    }
     return events;
   }
 

@@ -327,7 +327,9 @@ export function storeContract(name: string, h: StoreHarness): void {
       // The relay's `queued`: the record stays, out of the pending list.
       await s.commit([{ op: 'outbox.sent', id: 'w1' }]);
       expect((await s.listOutbox()).map((e) => e.id)).toEqual(['w2']);
-      expect(await s.getOutbox('w1')).toEqual(outboxEntry('w1', { message: 'm1', state: 'sent' }));
+      expect(await s.getOutbox('w1')).toEqual(
+        outboxEntry('w1', { message: 'm1', state: 'sent', payload: new Uint8Array(0) }),
+      );
       // Marking again or marking an absent record changes nothing and fails nothing.
       await s.commit([
         { op: 'outbox.sent', id: 'w1' },

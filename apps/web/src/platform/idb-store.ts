@@ -162,7 +162,7 @@ function applyWrite(r: Records, w: StoreWrite, dirty: Set<string>): void {
     case 'outbox.sent': {
       const e = r.get(k('o', w.id)) as OutboxEntry | undefined;
       if (e === undefined || e.state !== 'pending') return;
-      return put(k('o', w.id), { ...e, state: 'sent' });
+      return put(k('o', w.id), { ...e, state: 'sent', payload: new Uint8Array(0) });
     }
     case 'outbox.delete':
       return del(k('o', w.id));

@@ -116,7 +116,8 @@ function apply(s: State, w: StoreWrite): void {
       return;
     case 'outbox.sent': {
       const e = s.outbox.get(w.id);
-      if (e && e.state === 'pending') s.outbox.set(w.id, { ...e, state: 'sent' });
+      if (e && e.state === 'pending')
+        s.outbox.set(w.id, { ...e, state: 'sent', payload: new Uint8Array(0) });
       return;
     }
     case 'outbox.delete':

@@ -175,7 +175,10 @@ export type StoreWrite =
   | { readonly op: 'seen.add'; readonly key: string }
   /** Inserts or replaces the record with this id. */
   | { readonly op: 'outbox.put'; readonly entry: OutboxEntry }
-  /** A pending record becomes `sent`; no error if it is absent or already sent. */
+  /**
+   * A pending record becomes `sent`, its ciphertext dropped (the relay holds it); no
+   * error if it is absent or already sent.
+   */
   | { readonly op: 'outbox.sent'; readonly id: string }
   /** Removes the record in any state; no error if it is absent. */
   | { readonly op: 'outbox.delete'; readonly id: string };
