@@ -49,6 +49,10 @@ describe('client core with the in-process relay', () => {
       'queued',
       'queued',
     ]);
+    // Out of the pending outbox, kept as records for the relay's late device receipts.
+    expect(await alice.store.listOutbox()).toEqual([]);
+    for (const m of sent)
+      expect(await alice.store.getOutbox(m.id)).toMatchObject({ state: 'sent', message: m.id });
     await online(relay, bob);
     expect(await texts(bob, 'alice')).toEqual(['in:one', 'in:two', 'in:three']);
     for (const m of sent) await alice.client.waitForStatus('bob', m.id, 'delivered', 5000);
@@ -57,6 +61,9 @@ describe('client core with the in-process relay', () => {
       'delivered',
       'delivered',
     ]);
+    // Once delivered no record is left (the relay's device receipt or the end-to-end
+    // receipt deleted it).
+    for (const m of sent) expect(await alice.store.getOutbox(m.id)).toBeUndefined();
     // The relay only ever held ciphertext.
     for (const p of relay.seenPayloads) {
       for (const t of ['one', 'two', 'three'])
