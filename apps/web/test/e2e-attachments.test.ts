@@ -48,10 +48,12 @@ async function downloadInPage(p: Page, name: string): Promise<Buffer> {
 
 /** Upload progress shown in the page, in percent (undefined when no upload is shown). */
 async function uploadPercent(p: Page): Promise<number | undefined> {
-  const bar = p.locator('.attach progress');
-  if ((await bar.count()) === 0) return undefined;
-  const [value, max] = await bar.evaluate((e: HTMLProgressElement) => [e.value, e.max]);
-  return Math.floor(((value as number) / (max as number)) * 100);
+  // One read in the page: the bar may go away between two separate calls (upload done).
+  const shown = await p.evaluate(() => {
+    const e = document.querySelector<HTMLProgressElement>('.attach progress');
+    return e ? { value: e.value, max: e.max } : undefined;
+  });
+  return shown === undefined ? undefined : Math.floor((shown.value / shown.max) * 100);
 }
 
 beforeAll(async () => {

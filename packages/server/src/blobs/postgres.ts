@@ -5,9 +5,9 @@
  * transaction, and `blob.begin` takes an advisory lock on the owner so two nodes cannot
  * both admit uploads that together break the quota.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { ServerError } from '../errors.js';
-import { poolConfig, storageError, type PostgresConnection } from '../storage/postgres-pool.js';
+import { openPool, storageError, type PostgresConnection } from '../storage/postgres-pool.js';
 import {
   blobBytes,
   sameShape,
@@ -66,8 +66,7 @@ export class PostgresBlobStore implements BlobStore {
   }
 
   static async open(connection: PostgresConnection): Promise<PostgresBlobStore> {
-    const pool = new pg.Pool(poolConfig(connection));
-    pool.on('error', (err) => connection.onPoolError?.(err));
+    const pool = openPool(connection);
     try {
       // Nodes starting together would race on CREATE TABLE IF NOT EXISTS: one at a time.
       await pool.query(

@@ -77,3 +77,17 @@ export function poolConfig(c: PostgresConnection): pg.PoolConfig {
     types,
   };
 }
+
+/**
+ * Opens a pool whose connection errors never crash the process. The pool reports errors
+ * of idle connections itself; a connection that dies while checked out (between two
+ * statements of a transaction, when the server restarts) emits on the client instead,
+ * and an unheard `error` event would end the relay. Its next statement fails anyway,
+ * so the error is only reported.
+ */
+export function openPool(c: PostgresConnection): pg.Pool {
+  const pool = new pg.Pool(poolConfig(c));
+  pool.on('error', (err) => c.onPoolError?.(err));
+  pool.on('connect', (client) => client.on('error', (err) => c.onPoolError?.(err)));
+  return pool;
+}

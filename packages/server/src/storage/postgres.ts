@@ -19,11 +19,11 @@
  * the pool drops broken connections and opens new ones, so the store recovers by itself
  * once the server is back.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { ServerError } from '../errors.js';
 import {
   PG_HEALTH_TIMEOUT_MS,
-  poolConfig,
+  openPool,
   storageError,
   type PostgresConnection,
   type PostgresHealth,
@@ -139,10 +139,7 @@ export class PostgresStore implements RelayStore {
 
   /** Connects, applies migrations, and returns the store. Fails if the server is unreachable. */
   static async open(connection: PostgresConnection): Promise<PostgresStore> {
-    const pool = new pg.Pool(poolConfig(connection));
-    // An idle connection's error (server restart) must not crash the process; the pool
-    // has already dropped that connection.
-    pool.on('error', (err) => connection.onPoolError?.(err));
+    const pool = openPool(connection);
     try {
       await migrate(pool);
     } catch (err) {
