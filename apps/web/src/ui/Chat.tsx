@@ -14,6 +14,7 @@ import { Conversation } from './Conversation.js';
 import { Safety } from './Safety.js';
 import { Search } from './Search.js';
 import { BackupExport } from './Backup.js';
+import { GroupForms } from './Groups.js';
 import {
   disableNotifications,
   enableNotifications,
@@ -51,10 +52,12 @@ function List({
   rows,
   selected,
   onSelect,
+  groupForms,
 }: {
   rows: readonly Row[];
   selected: string | undefined;
   onSelect: (peer: string) => void;
+  groupForms: JSX.Element;
 }): JSX.Element {
   const [name, setName] = useState('');
   const [error, setError] = useState<string | undefined>();
@@ -87,6 +90,7 @@ function List({
           {error ?? ''}
         </p>
       </form>
+      {groupForms}
       <ul>
         {rows.map((r) => (
           <li key={r.peer}>
@@ -94,17 +98,38 @@ function List({
               type="button"
               class="conv"
               data-peer={r.peer}
+              data-group={r.group?.name}
               aria-current={r.peer === selected ? 'true' : undefined}
               onClick={() => onSelect(r.peer)}
             >
-              <span
-                class={r.online ? 'presence online' : 'presence'}
-                aria-label={r.online ? 'online' : 'offline'}
-                title={r.online ? 'online' : 'offline'}
-              >
-                {r.online ? '●' : '○'}
-              </span>
-              <span class="peer">{r.peer}</span>
+              {r.group ? (
+                <span class="group-mark" aria-label="group" title="group">
+                  #
+                </span>
+              ) : (
+                <span
+                  class={r.online ? 'presence online' : 'presence'}
+                  aria-label={r.online ? 'online' : 'offline'}
+                  title={r.online ? 'online' : 'offline'}
+                >
+                  {r.online ? '●' : '○'}
+                </span>
+              )}
+              <span class="peer">{r.group ? r.group.name : r.peer}</span>
+              {r.group ? (
+                <span
+                  class="count"
+                  aria-label={`${r.group.members.length} members`}
+                  title={`${r.group.members.length} members`}
+                >
+                  {r.group.members.length}
+                  {r.group.status === 'active'
+                    ? ''
+                    : r.group.status === 'left'
+                      ? ' left'
+                      : ' removed'}
+                </span>
+              ) : null}
               {r.unread > 0 ? (
                 <span class="unread" aria-label={`${r.unread} unread`}>
                   {r.unread}
@@ -136,8 +161,10 @@ export function Chat({ s, onLock }: { s: ChatSession; onLock: () => void }): JSX
   const send = async (text: string): Promise<boolean> => {
     const peer = chat.selected;
     if (peer === undefined) return false;
+    const group = chat.groups.find((g) => g.conversation === peer);
     try {
-      await s.client.send(peer, text);
+      if (group) await s.client.sendToGroup(group.name, text);
+      else await s.client.send(peer, text);
       chat.setNotice(undefined);
       return true;
     } catch (err) {
@@ -149,6 +176,7 @@ export function Chat({ s, onLock }: { s: ChatSession; onLock: () => void }): JSX
   };
 
   const peer = chat.selected;
+  const group = chat.groups.find((g) => g.conversation === peer);
   return (
     <div class={`chat show-${narrowView}`}>
       <header class="top">
@@ -192,7 +220,21 @@ export function Chat({ s, onLock }: { s: ChatSession; onLock: () => void }): JSX
         </p>
       ) : null}
       <div class="panes">
-        <List rows={chat.rows} selected={peer} onSelect={select} />
+        <List
+          rows={chat.rows}
+          selected={peer}
+          onSelect={select}
+          groupForms={
+            <GroupForms
+              s={s}
+              onOpen={(c) => {
+                chat.refresh();
+                select(c);
+              }}
+              onMade={chat.noteGroupEvent}
+            />
+          }
+        />
         {peer === undefined ? (
           <section class="conversation empty">
             <p>No conversation selected. Start one with a name on the left.</p>
@@ -205,6 +247,12 @@ export function Chat({ s, onLock }: { s: ChatSession; onLock: () => void }): JSX
             <Conversation
               s={s}
               peer={peer}
+              group={group}
+              groupEvents={chat.groupEvents.get(peer)}
+              onGroupChanged={(e) => {
+                chat.noteGroupEvent(e);
+                chat.refresh();
+              }}
               contact={chat.contacts.find((k) => k.name === peer)}
               messages={chat.messages}
               failures={chat.failures}

@@ -7,9 +7,12 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import { MAX_MESSAGE_TEXT_BYTES, describeTrust, fileOfText } from '@parley/client';
-import type { Contact, StoredMessage } from '@parley/client';
+import type { Contact, GroupInfo, StoredMessage } from '@parley/client';
 import type { ChatSession } from './session.js';
-import { clockTime, localDateTime, statusMark, timerWords } from './format.js';
+import { clockTime, groupStatusMark, localDateTime, statusMark, timerWords } from './format.js';
+import type { ShownGroupEvent } from './use-chat.js';
+import { GroupPanel, groupEventText } from './Groups.js';
+import type { GroupEvent } from '@parley/client';
 import { AttachButton, FileMessage } from './Attachment.js';
 import { TimerControl } from './TimerControl.js';
 
@@ -24,8 +27,14 @@ function MessageItem({
   reason: string | undefined;
   focused: boolean;
 }): JSX.Element {
-  const st = m.direction === 'out' ? statusMark(m.status) : undefined;
-  const who = m.direction === 'out' ? 'me' : m.peer;
+  const st =
+    m.direction !== 'out'
+      ? undefined
+      : m.groupDelivery
+        ? groupStatusMark(m.status, m.groupDelivery)
+        : statusMark(m.status);
+  // In a group the conversation is the group; the sender is the message's own field.
+  const who = m.direction === 'out' ? 'me' : (m.from ?? m.peer);
   if (m.timerMs !== undefined) {
     return (
       <li class="msg event timer-event" data-id={m.id} data-timer={m.timerMs}>
@@ -42,6 +51,7 @@ function MessageItem({
       class={`msg ${m.direction}${focused ? ' focused' : ''}`}
       data-id={m.id}
       data-status={m.status}
+      data-from={who}
       tabIndex={focused ? -1 : undefined}
     >
       <div class="meta">
@@ -58,13 +68,49 @@ function MessageItem({
       </div>
       {file ? <FileMessage s={s} entry={file} /> : <p class="text">{m.text}</p>}
       {st ? (
-        <div class={`status ${m.status}`} title={st.words} aria-label={st.words}>
+        <div
+          class={`status ${m.status}`}
+          title={st.words}
+          aria-label={st.words}
+          data-delivered={
+            m.groupDelivery ? `${m.groupDelivery.by.length}/${m.groupDelivery.of}` : undefined
+          }
+        >
           {st.mark}
           {m.status === 'failed' && reason ? <span class="reason">: {reason}</span> : null}
         </div>
       ) : null}
     </li>
   );
+}
+
+function EventItem({ e }: { e: ShownGroupEvent }): JSX.Element {
+  return (
+    <li class="msg event group-event" data-change={e.event.change}>
+      <p class="text">
+        {groupEventText(e.event)} ({clockTime(e.at)})
+      </p>
+    </li>
+  );
+}
+
+type Entry = { kind: 'message'; m: StoredMessage } | { kind: 'event'; e: ShownGroupEvent };
+
+/**
+ * Membership events merged into the messages by local time; the messages keep the
+ * store's order (an event goes before the first message stored after it).
+ */
+function timeline(messages: readonly StoredMessage[], events: readonly ShownGroupEvent[]): Entry[] {
+  const out: Entry[] = [];
+  const waiting = [...events].sort((a, b) => a.at - b.at);
+  let i = 0;
+  for (const m of messages) {
+    while (i < waiting.length && waiting[i]!.at < m.storedAt)
+      out.push({ kind: 'event', e: waiting[i++]! });
+    out.push({ kind: 'message', m });
+  }
+  while (i < waiting.length) out.push({ kind: 'event', e: waiting[i++]! });
+  return out;
 }
 
 export function Composer({
@@ -139,9 +185,16 @@ export function Conversation({
   onVerify,
   onEnd,
   focusId,
+  group,
+  groupEvents,
+  onGroupChanged,
 }: {
   s: ChatSession;
   peer: string;
+  /** Set when the conversation is a group's (`peer` is then its conversation id). */
+  group?: GroupInfo | undefined;
+  groupEvents?: readonly ShownGroupEvent[] | undefined;
+  onGroupChanged?: (e: GroupEvent) => void;
   contact: Contact | undefined;
   messages: readonly StoredMessage[];
   failures: ReadonlyMap<string, string>;
@@ -181,19 +234,34 @@ export function Conversation({
         setDropped(file);
       }}
     >
-      <header class="conv-header">
-        <h2 id="conv-title">{peer}</h2>
-        <span class={keyChanged ? 'trust danger' : 'trust'}>
-          {contact ? describeTrust(contact.trust, s.mode) : 'no key yet (fetched on first message)'}
-        </span>
-        <button type="button" onClick={onVerify}>
-          Safety number
-        </button>
-        <button type="button" onClick={onEnd}>
-          End session
-        </button>
-        <TimerControl s={s} peer={peer} version={`${messages.length}:${last?.id ?? ''}`} />
-      </header>
+      {group ? (
+        <header class="conv-header">
+          <h2 id="conv-title">
+            <span class="group-mark" aria-hidden="true">
+              #
+            </span>
+            {group.name}
+            <span class="visually-hidden"> (group)</span>
+          </h2>
+          <GroupPanel s={s} group={group} onChanged={(e) => onGroupChanged?.(e)} />
+        </header>
+      ) : (
+        <header class="conv-header">
+          <h2 id="conv-title">{peer}</h2>
+          <span class={keyChanged ? 'trust danger' : 'trust'}>
+            {contact
+              ? describeTrust(contact.trust, s.mode)
+              : 'no key yet (fetched on first message)'}
+          </span>
+          <button type="button" onClick={onVerify}>
+            Safety number
+          </button>
+          <button type="button" onClick={onEnd}>
+            End session
+          </button>
+          <TimerControl s={s} peer={peer} version={`${messages.length}:${last?.id ?? ''}`} />
+        </header>
+      )}
       {keyChanged ? (
         <div class="keychange" role="alert">
           <strong>⚠ {peer}&apos;s identity key changed.</strong> Someone may be impersonating {peer}
@@ -213,27 +281,41 @@ export function Conversation({
         ref={log}
         role="log"
         aria-live="polite"
-        aria-label={`Messages with ${peer}`}
+        aria-label={group ? `Messages in ${group.name}` : `Messages with ${peer}`}
         tabIndex={0}
       >
-        {messages.map((m) => (
-          <MessageItem
-            key={`${m.direction}:${m.id}`}
-            s={s}
-            m={m}
-            reason={failures.get(m.id)}
-            focused={m.id === focusId}
-          />
-        ))}
+        {timeline(messages, groupEvents ?? []).map((x, i) =>
+          x.kind === 'message' ? (
+            <MessageItem
+              key={`${x.m.direction}:${x.m.id}`}
+              s={s}
+              m={x.m}
+              reason={failures.get(x.m.id)}
+              focused={x.m.id === focusId}
+            />
+          ) : (
+            <EventItem key={`event:${i}`} e={x.e} />
+          ),
+        )}
       </ol>
-      <Composer key={peer} peer={peer} onSend={onSend} />
-      <AttachButton
-        key={`attach:${peer}`}
-        s={s}
-        peer={peer}
-        dropped={dropped}
-        onSent={() => setDropped(undefined)}
-      />
+      {group && group.status !== 'active' ? (
+        <p class="note" role="status">
+          {group.status === 'left'
+            ? `You left ${group.name}; nothing more is sent or read here.`
+            : `You were removed from ${group.name}; nothing more is sent or read here.`}
+        </p>
+      ) : (
+        <Composer key={peer} peer={group ? group.name : peer} onSend={onSend} />
+      )}
+      {group ? null : (
+        <AttachButton
+          key={`attach:${peer}`}
+          s={s}
+          peer={peer}
+          dropped={dropped}
+          onSent={() => setDropped(undefined)}
+        />
+      )}
     </section>
   );
 }

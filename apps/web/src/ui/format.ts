@@ -69,3 +69,23 @@ export function timerWords(ms: number): string {
   }
   return `${Math.round(ms / 1000)} seconds`;
 }
+
+/**
+ * The mark of an outgoing group message: the relay's word until every member's own
+ * end-to-end receipt is in, with "k/n" of those receipts beside it; `✓✓` only at n of n.
+ */
+export function groupStatusMark(
+  status: MessageStatus,
+  delivery: { readonly of: number; readonly by: readonly string[] },
+): { mark: string; words: string } {
+  const k = Math.min(delivery.by.length, delivery.of);
+  const n = delivery.of;
+  if (status === 'delivered' && k >= n)
+    return { mark: `✓✓ ${n}/${n}`, words: `delivered: all ${n} members' clients confirmed it` };
+  const base = statusMark(status === 'delivered' ? 'on-device' : status);
+  if (status === 'sending' || status === 'failed') return base;
+  return {
+    mark: `${base.mark} ${k}/${n}`,
+    words: `${base.words}; delivered to ${k} of ${n} members`,
+  };
+}

@@ -6,7 +6,13 @@
  * what is committed.
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import type { Contact, ConversationSummary, StoredMessage } from '@parley/client';
+import type {
+  Contact,
+  ConversationSummary,
+  GroupEvent,
+  GroupInfo,
+  StoredMessage,
+} from '@parley/client';
 import type { ChatSession, LinkState } from './session.js';
 
 /** Messages kept on screen per conversation; older ones stay in the store. */
@@ -19,6 +25,15 @@ export interface Row {
   readonly unread: number;
   readonly online: boolean;
   readonly lastText: string;
+  /** Set for a group's conversation (`peer` is then its conversation id). */
+  readonly group?: GroupInfo;
+}
+
+/** A membership event shown in a group's conversation (kept while the page is open). */
+export interface ShownGroupEvent {
+  readonly event: GroupEvent;
+  /** Local ms it was seen, to place it among the messages. */
+  readonly at: number;
 }
 
 export interface ChatState {
@@ -27,6 +42,12 @@ export interface ChatState {
   readonly linkReason: string | undefined;
   readonly rows: readonly Row[];
   readonly contacts: readonly Contact[];
+  /** Every group this profile knows (active, left or removed). */
+  readonly groups: readonly GroupInfo[];
+  /** Membership events seen since the page opened, by group conversation id. */
+  readonly groupEvents: ReadonlyMap<string, readonly ShownGroupEvent[]>;
+  /** Shows an event of a change we made (the core reports only others' changes). */
+  noteGroupEvent(event: GroupEvent): void;
   readonly selected: string | undefined;
   readonly messages: readonly StoredMessage[];
   /** Reason text of each failed outgoing message of the selected conversation, by id. */
@@ -59,6 +80,8 @@ export function useChat(s: ChatSession, onIncoming?: (message: StoredMessage) =>
   const [link, setLink] = useState<LinkState | undefined>(undefined);
   const [conversations, setConversations] = useState<ConversationSummary[]>([]);
   const [contacts, setContacts] = useState<Contact[]>([]);
+  const [groups, setGroups] = useState<GroupInfo[]>([]);
+  const [groupEvents, setGroupEvents] = useState<Map<string, ShownGroupEvent[]>>(new Map());
   const [extraPeers, setExtraPeers] = useState<string[]>([]);
   const [selected, setSelected] = useState<string | undefined>(undefined);
   const [messages, setMessages] = useState<StoredMessage[]>([]);
@@ -69,6 +92,12 @@ export function useChat(s: ChatSession, onIncoming?: (message: StoredMessage) =>
   const refresh = useCallback(() => setTick((t) => t + 1), []);
   const incoming = useRef(onIncoming);
   incoming.current = onIncoming;
+  // Events name the group; it is placed under its conversation once known.
+  const pendingEvents = useRef<ShownGroupEvent[]>([]);
+  const noteGroupEvent = useCallback((event: GroupEvent) => {
+    pendingEvents.current.push({ event, at: Date.now() });
+    setTick((t) => t + 1);
+  }, []);
 
   useEffect(() => {
     const off = client.on((e) => {
@@ -78,6 +107,7 @@ export function useChat(s: ChatSession, onIncoming?: (message: StoredMessage) =>
       if (e.type === 'session-repaired') setRepaired((r) => new Set(r).add(e.peer));
       if (e.type === 'error') setNotice(e.error.message);
       if (e.type === 'session-ended') setNotice(`Session with ${e.peer} ended; keys discarded.`);
+      if (e.type === 'group') pendingEvents.current.push({ event: e, at: Date.now() });
       refresh();
     });
     // The client may have become ready between the first render and this subscription.
@@ -101,10 +131,29 @@ export function useChat(s: ChatSession, onIncoming?: (message: StoredMessage) =>
   useEffect(() => {
     let live = true;
     void (async () => {
-      const [conv, cont] = await Promise.all([client.conversations(), client.contacts()]);
+      const [conv, cont, gl] = await Promise.all([
+        client.conversations(),
+        client.contacts(),
+        client.groupList(),
+      ]);
       if (!live) return;
       setConversations(conv);
       setContacts(cont);
+      setGroups(gl);
+      if (pendingEvents.current.length > 0) {
+        const placed = pendingEvents.current.filter((p) =>
+          gl.some((g) => g.name === p.event.group),
+        );
+        pendingEvents.current = pendingEvents.current.filter((p) => !placed.includes(p));
+        setGroupEvents((old) => {
+          const next = new Map(old);
+          for (const p of placed) {
+            const conversation = gl.find((g) => g.name === p.event.group)!.conversation;
+            next.set(conversation, [...(next.get(conversation) ?? []), p]);
+          }
+          return next;
+        });
+      }
       const peer = selected ?? conv[0]?.peer;
       if (peer !== undefined && selected === undefined) setSelected(peer);
       if (peer === undefined) {
@@ -137,12 +186,21 @@ export function useChat(s: ChatSession, onIncoming?: (message: StoredMessage) =>
 
   const rows: Row[] = [];
   const seen = new Set<string>();
+  const byConversation = new Map(groups.map((g) => [g.conversation, g]));
   const add = (peer: string, unread: number, lastText: string): void => {
     if (seen.has(peer) || peer === s.name) return;
     seen.add(peer);
-    rows.push({ peer, unread, online: client.online.has(peer), lastText });
+    const group = byConversation.get(peer);
+    rows.push({
+      peer,
+      unread,
+      online: group === undefined && client.online.has(peer),
+      lastText,
+      ...(group ? { group } : {}),
+    });
   };
   for (const c of conversations) add(c.peer, c.unread, c.lastText);
+  for (const g of groups) add(g.conversation, 0, '');
   for (const p of extraPeers) add(p, 0, '');
   for (const k of contacts) add(k.name, 0, '');
 
@@ -156,6 +214,9 @@ export function useChat(s: ChatSession, onIncoming?: (message: StoredMessage) =>
     linkReason: link && 'reason' in link ? link.reason : undefined,
     rows,
     contacts,
+    groups,
+    groupEvents,
+    noteGroupEvent,
     selected,
     messages: selected === undefined ? [] : messages.filter((m) => m.peer === selected),
     failures,
