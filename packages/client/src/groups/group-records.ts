@@ -87,6 +87,13 @@ export interface GroupRecord {
    * start. The chain is new each epoch, so only members of that epoch ever get it.
    */
   readonly dist0: string | null;
+  /**
+   * Members we removed who have not yet acknowledged it: name → the removal's epoch and
+   * when we first told them (local ms). Absent in records from before it existed.
+   */
+  readonly removedOwed?: Readonly<
+    Record<string, { readonly epoch: number; readonly since: number }>
+  >;
 }
 
 export function emptyRecord(name: string, log: readonly string[], state: string): GroupRecord {

@@ -70,6 +70,12 @@ import type { TimerHandle } from '../timers.js';
  * that discarded the outbox); long enough that a member online answers first.
  */
 export const GROUP_RESYNC_AFTER_MS = 30_000;
+/**
+ * How long a removed member is told of its removal again (every `GROUP_RESYNC_AFTER_MS`)
+ * until it acknowledges: as long as a group message may wait for its key, so a member
+ * back from a long absence still learns it; one whose account is gone stops costing.
+ */
+export const GROUP_REMOVAL_NOTICE_MAX_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** Who is in a group, as the CLI and UI show it. */
 export interface GroupInfo {
@@ -243,17 +249,28 @@ export class Groups {
         throw new ClientError('INVALID_ARGUMENT', (err as Error).message, { cause: err });
       }
       const left = !isGroupMember(signed.state, addressOf(this.me()));
-      const next: GroupRecord = {
+      let next: GroupRecord = {
         ...r,
         log: [...r.log, toHex(signed.change)],
         state: stateHex(signed.state),
         status: left ? 'left' : 'active',
         ...(left ? { pending: [], dueReceipts: {}, dist0: null } : {}),
       };
+      if (!left && removed.length > 0) {
+        const now = this.ctx.clock();
+        const owed = { ...(next.removedOwed ?? {}) };
+        const sent = { ...next.sent };
+        for (const n of removed) {
+          owed[n] = { epoch: signed.state.epoch, since: now };
+          sent[n] = { epoch: signed.state.epoch, chain: null, at: now };
+        }
+        next = { ...next, removedOwed: owed, sent };
+      }
       const writes: StoreWrite[] = [groupRecordWrite(id, next)];
       writes.push(...this.dropChains(id, before, signed.state, left));
       await this.ctx.store.commit(writes);
-      // Those who are no longer members learn it once (they get no new key either way).
+      // Those who are no longer members are told (they get no new key either way); a
+      // member we removed is told again by `syncNow` until it acknowledges.
       const gone = left
         ? before.members.map((m) => m.address.userId).filter((n) => n !== this.me())
         : removed;
@@ -366,7 +383,19 @@ export class Groups {
       out.push([n, this.syncEnvelope(id, record, n, record.dist0)]);
       sent[n] = { epoch: s.epoch, chain: chain.chainId, at: now };
     }
-    writes.push(groupRecordWrite(id, { ...record, sent }));
+    const owed = { ...(record.removedOwed ?? {}) };
+    for (const [n, o] of Object.entries(owed)) {
+      if ((record.acked[n]?.epoch ?? 0) >= o.epoch || now - o.since > GROUP_REMOVAL_NOTICE_MAX_MS) {
+        delete owed[n];
+        continue;
+      }
+      waiting = true;
+      const last = sent[n];
+      if (last && last.epoch >= o.epoch && now - last.at < GROUP_RESYNC_AFTER_MS) continue;
+      out.push([n, this.syncEnvelope(id, record, n, null)]);
+      sent[n] = { epoch: s.epoch, chain: last?.chain ?? null, at: now };
+    }
+    writes.push(groupRecordWrite(id, { ...record, sent, removedOwed: owed }));
     await ctx.store.commit(writes);
     for (const [n, e] of out) sendQuietly(ctx, n, e);
     if (waiting) this.scheduleResync();
@@ -471,7 +500,8 @@ export class Groups {
       }
       all.push(groupRecordWrite(id, record));
       await this.commitWithIndex(id, all);
-      if (record.status === 'active')
+      // A removed member acknowledges too, so the admin stops telling it.
+      if (record.status === 'active' || record.status === 'removed')
         ack = {
           kind: 'gack',
           id: this.newId(),
@@ -543,7 +573,9 @@ export class Groups {
       const r = await readGroupRecord(ctx.store, e.group);
       if (!r || r.status !== 'active') return ctx.store.commit(writes);
       const s = membershipOf(ctx.crypto, r);
-      if (!isGroupMember(s, addressOf(from)) || e.epoch > s.epoch) return ctx.store.commit(writes);
+      const owedRemoval = r.removedOwed?.[from] !== undefined;
+      if ((!isGroupMember(s, addressOf(from)) && !owedRemoval) || e.epoch > s.epoch)
+        return ctx.store.commit(writes);
       const mine = await readOutgoingChain(ctx.store, e.group);
       const prev = r.acked[from];
       const chain = e.chain !== null && e.chain === mine?.chainId ? e.chain : (prev?.chain ?? null);
